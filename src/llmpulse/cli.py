@@ -1,0 +1,147 @@
+"""Command line: ``llmpulse demo | worker | simulate | schema | dlq``.
+
+Heavy modules are imported inside the commands, so ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from llmpulse.errors import LlmpulseError
+
+
+def _settings(**overrides: Any) -> Any:
+    from llmpulse.config import load_settings
+
+    return load_settings(**overrides)
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("aiokafka", "faust", "mode", "kafka"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(
+            level.upper())))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="llmpulse")
+def cli() -> None:
+    """llmpulse: streaming monitoring for LLM applications.
+
+    Services publish LLM requests, responses and feedback to Kafka; the worker
+    turns them into latency, token, cost and error signals in ClickHouse and
+    Prometheus.  Settings come from LLMPULSE_* environment variables (and the
+    YAML file named by LLMPULSE_CONFIG); see the README for the full list.
+    """
+
+
+@cli.command()
+@click.option("--duration", type=click.FloatRange(min=1), default=30.0, show_default=True,
+              help="Seconds of simulated traffic.")
+@click.option("--rate", type=click.FloatRange(min=1), default=200.0, show_default=True,
+              help="Simulated LLM calls per second.")
+@click.option("--seed", type=int, default=7, show_default=True)
+def demo(duration: float, rate: float, seed: int) -> None:
+    """Run everything locally: embedded broker, worker, store and a traffic simulator."""
+    from llmpulse.demo import run_demo
+
+    settings = _settings()
+    _logging("warning")
+    sys.exit(run_demo(settings, duration=duration, rate=rate, seed=seed))
+
+
+@cli.command()
+@click.option("--ready-file", type=click.Path(path_type=Path), hidden=True)
+def worker(ready_file: Path | None) -> None:
+    """Consume the input topics and write signals (needs LLMPULSE_BROKER)."""
+    from llmpulse.runner import run_worker
+
+    settings = _settings()
+    _logging(settings.log_level)
+    sys.exit(run_worker(settings, ready_file=ready_file))
+
+
+@cli.command()
+@click.option("--rate", type=click.FloatRange(min=0.1), default=200.0, show_default=True,
+              help="LLM calls per second.")
+@click.option("--duration", type=click.FloatRange(min=0), default=None,
+              help="Seconds to run (default: until --count or Ctrl-C).")
+@click.option("--count", type=click.IntRange(min=1), default=None, help="Calls to send.")
+@click.option("--malformed-ratio", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Share of deliberately invalid events (they go to the DLQ).")
+@click.option("--seed", type=int, default=7, show_default=True)
+def simulate(rate: float, duration: float | None, count: int | None, malformed_ratio: float,
+             seed: int) -> None:
+    """Produce realistic LLM traffic (with incidents) to LLMPULSE_BROKER."""
+    from llmpulse.demo import run_simulation
+
+    settings = _settings()
+    _logging(settings.log_level)
+    stats = run_simulation(settings, rate=rate, duration=duration, count=count,
+                           malformed_ratio=malformed_ratio, seed=seed)
+    click.echo(json.dumps(stats, indent=2, default=str))
+
+
+@cli.command()
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="Write to a file instead of stdout.")
+def schema(output: Path | None) -> None:
+    """Print the JSON Schema of every event type (generated from the code)."""
+    from llmpulse.schema import json_schema
+
+    text = json.dumps(json_schema(), indent=2, sort_keys=True)
+    if output is None:
+        click.echo(text)
+    else:
+        output.write_text(text + "\n", encoding="utf-8")
+
+
+@cli.group()
+def dlq() -> None:
+    """Inspect and replay the dead-letter topic."""
+
+
+@dlq.command("list")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+def dlq_list(limit: int) -> None:
+    """Print dead letters (reason, source, original value) as JSON lines."""
+    from llmpulse.dlq import read_dead_letters
+
+    settings = _settings()
+    for letter in read_dead_letters(settings, limit=limit):
+        click.echo(json.dumps(letter))
+
+
+@dlq.command("replay")
+@click.option("--reason", default=None, help="Only letters with this reason.")
+@click.option("--limit", type=click.IntRange(min=1), default=None)
+def dlq_replay(reason: str | None, limit: int | None) -> None:
+    """Send dead letters back to their source topics (after the producer is fixed)."""
+    from llmpulse.dlq import replay_dead_letters
+
+    settings = _settings()
+    sent = replay_dead_letters(settings, reason=reason, limit=limit)
+    click.echo(f"replayed {sent} dead letters")
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except LlmpulseError as exc:
+        click.echo(f"llmpulse: {exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,185 @@
+"""Settings: read once from ``LLMPULSE_*`` variables (and an optional YAML file).
+
+Precedence: environment variables over the YAML file named by
+``LLMPULSE_CONFIG`` over defaults.  The result is frozen; a wrong value fails
+at start-up with a :class:`~llmpulse.errors.ConfigError` naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from llmpulse.errors import ConfigError
+
+ENV_PREFIX = "LLMPULSE_"
+
+
+class Settings(BaseSettings):
+    """Every setting of llmpulse; the environment name is ``LLMPULSE_`` + upper-case name."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, frozen=True, extra="forbid", case_sensitive=False
+    )
+
+    broker: str | None = Field(
+        default=None,
+        description="Kafka bootstrap servers, e.g. 'kafka-0:9092,kafka-1:9092'. "
+        "Unset: `demo` starts the embedded broker; `worker` refuses to start.",
+    )
+    app_id: str = Field(default="llmpulse", pattern=r"^[A-Za-z0-9._-]+$",
+                        description="Consumer group id and prefix of internal topics.")
+    topic_prefix: str = Field(default="llm.", pattern=r"^[A-Za-z0-9._-]*$",
+                              description="Prefix of every llmpulse topic.")
+    partitions: int = Field(default=4, ge=1, le=1024,
+                            description="Partitions of every llmpulse topic (inputs co-partitioned).")
+    replication_factor: int = Field(default=1, ge=1, le=7,
+                                    description="Replication factor of topics llmpulse creates.")
+    clickhouse_url: str = Field(
+        default="chdb://./llmpulse-data/chdb",
+        description="chdb://PATH (embedded, one writer process) or http(s)://user:pass@host:port/db.",
+    )
+    workers: int = Field(default=1, ge=1, le=1024,
+                         description="Worker processes in the consumer group (chdb allows 1).")
+    metrics_host: str = Field(default="0.0.0.0", description="Address of the /metrics endpoint.")
+    metrics_port: int = Field(default=9464, ge=0, le=65535,
+                              description="Port of the /metrics endpoint (0 = pick a free one).")
+    join_timeout_s: float = Field(
+        default=60.0, gt=0, le=86_400,
+        description="How long a request waits for its response (and vice versa) before it is "
+        "recorded alone.",
+    )
+    dedup_horizon_s: float = Field(
+        default=900.0, ge=0, le=7 * 86_400,
+        description="How long a finished request_id is remembered to drop redelivered duplicates.",
+    )
+    batch_max_rows: int = Field(default=2000, ge=1, le=1_000_000,
+                                description="Rows buffered before a ClickHouse insert.")
+    batch_max_s: float = Field(default=1.0, gt=0, le=300,
+                               description="Longest time rows wait before a ClickHouse insert.")
+    dlq_max_ratio: float = Field(
+        default=1.0, ge=0, le=1,
+        description="Stop the worker when more than this share of the last 1000 events is invalid "
+        "(1.0 = never stop).",
+    )
+    session_timeout_s: float = Field(
+        default=10.0, ge=1, le=300,
+        description="Consumer group session/rebalance timeout: how soon a crashed worker's "
+        "partitions move to the others.",
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    data_dir: Path = Field(default=Path("./llmpulse-data"),
+                           description="Local directory for the demo's data.")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_level(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("clickhouse_url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if not value.startswith(("chdb://", "http://", "https://")):
+            raise ValueError("must start with chdb://, http:// or https://")
+        if value.startswith("chdb://") and len(value) == len("chdb://"):
+            raise ValueError("chdb:// needs a path, e.g. chdb://./llmpulse-data/chdb")
+        return value
+
+    @field_validator("broker")
+    @classmethod
+    def _hosts(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        hosts = [h.strip() for h in value.removeprefix("kafka://").split(",")]
+        for host in hosts:
+            name, sep, port = host.rpartition(":")
+            if not sep or not name or not port.isdigit():
+                raise ValueError(f"'{host}' is not host:port (e.g. localhost:9092)")
+        return ",".join(hosts)
+
+    @model_validator(mode="after")
+    def _one_chdb_writer(self) -> Settings:
+        if self.workers > 1 and self.embedded_store:
+            raise ValueError(
+                "the embedded chdb store has exactly one writer process; with "
+                f"LLMPULSE_WORKERS={self.workers} set LLMPULSE_CLICKHOUSE_URL to a ClickHouse "
+                "server (http(s)://...)"
+            )
+        return self
+
+    @property
+    def embedded_store(self) -> bool:
+        return self.clickhouse_url.startswith("chdb://")
+
+    @property
+    def chdb_path(self) -> Path:
+        return Path(self.clickhouse_url.removeprefix("chdb://"))
+
+    def topic(self, role: str) -> str:
+        """Full topic name for a role such as 'requests' or 'dlq'."""
+        return f"{self.topic_prefix}{role}"
+
+
+def _yaml_values(path: Path) -> dict[str, Any]:
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"LLMPULSE_CONFIG: cannot read {path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"LLMPULSE_CONFIG: {path} is not valid YAML: {exc}") from exc
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"LLMPULSE_CONFIG: {path} must hold a mapping of setting: value")
+    return {str(k).lower(): v for k, v in loaded.items()}
+
+
+def _describe(exc: ValidationError, from_env: set[str]) -> str:
+    lines = []
+    for err in exc.errors():
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        if not err["loc"]:
+            lines.append(msg)
+            continue
+        field = str(err["loc"][0])
+        name = ENV_PREFIX + field.upper()
+        where = "environment" if field in from_env else "config"
+        allowed = Settings.model_fields.get(field)
+        hint = f" ({allowed.description})" if allowed is not None and allowed.description else ""
+        got = err.get("input")
+        shown = f" got {got!r} from the {where};" if not isinstance(got, dict) else ""
+        lines.append(f"{name}:{shown} {msg}{hint}")
+    return "invalid settings:\n  " + "\n  ".join(lines)
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, **overrides: Any
+) -> Settings:
+    """Read the settings once; ``overrides`` win over everything (used by the CLI)."""
+    env = dict(os.environ if environ is None else environ)
+    values: dict[str, Any] = {}
+    config_file = env.get(ENV_PREFIX + "CONFIG")
+    if config_file:
+        values.update(_yaml_values(Path(config_file)))
+    from_env = set()
+    for key, value in env.items():
+        if key.upper().startswith(ENV_PREFIX) and key.upper() != ENV_PREFIX + "CONFIG":
+            field = key[len(ENV_PREFIX):].lower()
+            if field not in Settings.model_fields:
+                raise ConfigError(
+                    f"{key.upper()}: unknown setting; known: "
+                    + ", ".join(ENV_PREFIX + f.upper() for f in Settings.model_fields)
+                )
+            values[field] = value
+            from_env.add(field)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, from_env)) from None

@@ -1,0 +1,23 @@
+"""Pure detectors: ``score(records, now) -> list[Signal]``; no I/O, no clock, no globals."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from llmpulse.detectors.cost import CostDetector
+from llmpulse.detectors.latency import score_latency
+from llmpulse.detectors.usage import score_usage
+from llmpulse.records import InferenceRecord
+from llmpulse.signals import Signal
+
+Detector = Callable[[Sequence[InferenceRecord], datetime], list[Signal]]
+
+
+def cheap_path_detectors(cost: CostDetector | None = None) -> dict[str, Detector]:
+    """The detectors of the cheap path, by name (explicit, no auto-registration)."""
+    return {
+        "latency": score_latency,
+        "usage": score_usage,
+        "cost": (cost or CostDetector()).score,
+    }

@@ -1,0 +1,153 @@
+"""Token cost from the genai-prices table; provider-reported cost wins.
+
+genai-prices is exact but slow per call (tens of microseconds, Decimal
+arithmetic), so for models whose prices are flat (not tiered) the per-token
+rates are probed once per (provider, model, day) and applied as floats; the
+tiered ones go through genai-prices for every call.  ``input_tokens`` in the
+OTel usage counts cached tokens too, as genai-prices expects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from importlib.metadata import version
+from typing import Any
+
+from llmpulse.detectors._base import make_signal
+from llmpulse.records import InferenceRecord
+from llmpulse.signals import Signal
+
+DETECTOR = "cost@1"
+
+#: OTel ``gen_ai.provider.name`` values -> genai-prices provider ids.
+PROVIDER_IDS: dict[str, str] = {
+    "aws.bedrock": "aws",
+    "azure.ai.openai": "azure",
+    "azure.ai.inference": "azure",
+    "gcp.gemini": "google",
+    "gcp.vertex_ai": "google",
+    "gcp.gen_ai": "google",
+    "mistral_ai": "mistral",
+    "x_ai": "x-ai",
+    "ibm.watsonx.ai": "ibm",
+}
+
+_MTOK = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    usd: float | None
+    source: str  # "provider", "genai-prices" or "unknown"
+    price_version: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Rates:
+    """USD per token for each usage kind; None = tiered, ask genai-prices each time."""
+
+    uncached_input: float
+    cache_read: float
+    cache_write: float
+    output: float
+
+
+class CostDetector:
+    """Memoizes price lookups; pure otherwise (the day comes from the record)."""
+
+    def __init__(self) -> None:
+        self.price_version = f"genai-prices {version('genai-prices')}"
+        self._rates: dict[tuple[str, str, date], _Rates | None | bool] = {}
+
+    def cost(self, record: InferenceRecord) -> Cost:
+        if record.reported_cost_usd is not None:
+            return Cost(record.reported_cost_usd, "provider", "provider")
+        if record.input_tokens is None and record.output_tokens is None:
+            return Cost(0.0, "genai-prices", self.price_version)
+        when = record.start_time or record.end_time
+        day = when.date() if when else date(2000, 1, 1)
+        key = (record.provider, record.model, day)
+        rates = self._rates.get(key)
+        if rates is None and key not in self._rates:
+            rates = self._rates[key] = self._probe(record.provider, record.model, day)
+        if rates is False:
+            return Cost(None, "unknown", self.price_version)
+        if isinstance(rates, _Rates):
+            return Cost(_apply(rates, record), "genai-prices", self.price_version)
+        return Cost(self._exact(record, day), "genai-prices", self.price_version)
+
+    def score(self, records: Sequence[InferenceRecord], now: datetime) -> list[Signal]:
+        signals: list[Signal] = []
+        for record in records:
+            cost = self.cost(record)
+            if cost.usd is None:
+                signals.append(make_signal(record, "cost.unknown_price", 1.0, now,
+                                           label=f"{record.provider}/{record.model}",
+                                           detector=DETECTOR))
+            else:
+                signals.append(make_signal(record, "cost.usd", cost.usd, now,
+                                           label=cost.source, detector=DETECTOR))
+        return signals
+
+    def _probe(self, provider: str, model: str, day: date) -> _Rates | bool | None:
+        """Flat per-token rates; False = unknown model; None = tiered (exact every call)."""
+        from genai_prices import Usage, calc_price
+
+        when = datetime.combine(day, time(12))
+        provider_id = PROVIDER_IDS.get(provider, provider)
+        try:
+            found = calc_price(Usage(input_tokens=_MTOK), model_ref=model,
+                               provider_id=provider_id, genai_request_timestamp=when)
+        except LookupError:
+            return False
+        if _is_tiered(found.model_price):
+            return None
+
+        def per_token(**usage: int) -> float:
+            result = found.model_price.calc_price(Usage(**usage))
+            return float(result["total_price"]) / _MTOK
+
+        return _Rates(
+            uncached_input=per_token(input_tokens=_MTOK),
+            cache_read=per_token(input_tokens=_MTOK, cache_read_tokens=_MTOK),
+            cache_write=per_token(input_tokens=_MTOK, cache_write_tokens=_MTOK),
+            output=per_token(output_tokens=_MTOK),
+        )
+
+    def _exact(self, record: InferenceRecord, day: date) -> float:
+        from genai_prices import calc_price
+
+        provider_id = PROVIDER_IDS.get(record.provider, record.provider)
+        result = calc_price(_usage(record), model_ref=record.model, provider_id=provider_id,
+                            genai_request_timestamp=datetime.combine(day, time(12)))
+        return float(result.total_price)
+
+
+def _usage(record: InferenceRecord) -> Any:
+    from genai_prices import Usage
+
+    return Usage(
+        input_tokens=record.input_tokens or 0,
+        output_tokens=record.output_tokens or 0,
+        cache_read_tokens=record.cache_read_tokens,
+        cache_write_tokens=record.cache_creation_tokens,
+    )
+
+
+def _apply(rates: _Rates, record: InferenceRecord) -> float:
+    cached = record.cache_read_tokens + record.cache_creation_tokens
+    uncached = max(0, (record.input_tokens or 0) - cached)
+    return (
+        uncached * rates.uncached_input
+        + record.cache_read_tokens * rates.cache_read
+        + record.cache_creation_tokens * rates.cache_write
+        + (record.output_tokens or 0) * rates.output
+    )
+
+
+def _is_tiered(model_price: Any) -> bool:
+    from genai_prices.types import TieredPrices
+
+    return any(isinstance(value, TieredPrices) for value in vars(model_price).values())

@@ -1,0 +1,139 @@
+"""Join requests and responses by request_id, and drop redelivered duplicates.
+
+Pure logic over a mutable mapping (a Faust table in the worker, a dict in
+tests); the caller passes the time.  Table values are JSON-ready dicts:
+
+* pending: ``{"k": "p", "req": wire | None, "resp": wire | None, "t": first_seen}``
+* done:    ``{"k": "d", "s": status, "t": done_at, "half": wire | None}``
+
+A finished call is not marked done here: the caller writes the done marker
+only once the record is durably stored (:func:`done_marker`), so a crash
+before the store replays the events instead of dropping them as duplicates.
+``half`` keeps the lone request (or response) of a timed-out join, so that a
+late other half still completes the record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from llmpulse.records import InferenceRecord, JoinStatus, from_inference, from_parts
+from llmpulse.schema import InferenceEvent, RequestEvent, ResponseEvent, to_wire
+
+JoinTable = MutableMapping[str, dict[str, Any]]
+
+#: Which record wins in storage when two versions of one call exist.
+RANK: dict[JoinStatus, int] = {"request_only": 1, "response_only": 1, "joined": 2, "inference": 2}
+
+
+@dataclass
+class JoinResult:
+    """What one event led to."""
+
+    record: InferenceRecord | None = None
+    duplicate: bool = False
+    late: bool = False  # completed a call already recorded half (after the join timeout)
+    pending: bool = False
+
+
+@dataclass
+class Expired:
+    """Timed-out halves and forgotten done markers found by a sweep."""
+
+    records: list[InferenceRecord] = field(default_factory=list)
+    forget: list[str] = field(default_factory=list)
+
+
+def on_event(
+    table: JoinTable,
+    event: InferenceEvent | RequestEvent | ResponseEvent,
+    now: float,
+    in_flight: set[str],
+) -> JoinResult:
+    """Fold one event into the table; ``in_flight`` holds ids finished but not yet stored."""
+    rid = event.request_id
+    state = table.get(rid)
+    if rid in in_flight:
+        return JoinResult(duplicate=True)
+    if isinstance(event, InferenceEvent):
+        if state is not None and state["k"] == "d":
+            return JoinResult(duplicate=True)
+        if state is not None:
+            del table[rid]  # an inference record supersedes stray halves
+        return JoinResult(record=from_inference(event))
+    mine, other = ("req", "resp") if isinstance(event, RequestEvent) else ("resp", "req")
+    if state is None:
+        table[rid] = {"k": "p", mine: to_wire(event), other: None, "t": now}
+        return JoinResult(pending=True)
+    if state["k"] == "d":
+        return _late(state, event, mine)
+    if state.get(mine) is not None:
+        return JoinResult(duplicate=True)
+    halves = {mine: event, other: _parse(state[other], other)}
+    return JoinResult(record=from_parts(halves["req"], halves["resp"]))  # type: ignore[arg-type]
+
+
+def _late(state: dict[str, Any], event: RequestEvent | ResponseEvent, mine: str) -> JoinResult:
+    half = state.get("half")
+    lone_kind = "req" if state["s"] == "request_only" else "resp"
+    if half is None or lone_kind == mine:
+        return JoinResult(duplicate=True)
+    halves = {mine: event, lone_kind: _parse(half, lone_kind)}
+    return JoinResult(record=from_parts(halves["req"], halves["resp"]), late=True)  # type: ignore[arg-type]
+
+
+def _parse(wire: dict[str, Any] | None, kind: str) -> RequestEvent | ResponseEvent | None:
+    if wire is None:
+        return None
+    model = RequestEvent if kind == "req" else ResponseEvent
+    return model.model_validate(wire)
+
+
+def done_marker(record: InferenceRecord, now: float) -> dict[str, Any]:
+    """The table value that remembers a stored call (for dedup and late halves)."""
+    half: dict[str, Any] | None = None
+    if record.join_status in ("request_only", "response_only"):
+        half = _lone_half(record)
+    return {"k": "d", "s": record.join_status, "t": now, "half": half}
+
+
+def _lone_half(record: InferenceRecord) -> dict[str, Any]:
+    if record.join_status == "request_only":
+        req = RequestEvent.model_validate(
+            {name: getattr(record, name) for name in RequestEvent.model_fields
+             if name not in ("schema_version", "event_type") and hasattr(record, name)}
+        )
+        return to_wire(req)
+    resp = ResponseEvent.model_validate(
+        {name: getattr(record, name) for name in ResponseEvent.model_fields
+         if name not in ("schema_version", "event_type") and hasattr(record, name)}
+        | {"start_time": record.start_time}
+    )
+    return to_wire(resp)
+
+
+def sweep(table: JoinTable, now: float, join_timeout: float, dedup_horizon: float,
+          in_flight: set[str]) -> Expired:
+    """Records for halves older than the join timeout; done markers past the horizon."""
+    out = Expired()
+    for rid, state in list(_items(table)):
+        if rid in in_flight:
+            continue
+        age = now - float(state["t"])
+        if state["k"] == "p" and age >= join_timeout:
+            req = _parse(state.get("req"), "req")
+            resp = _parse(state.get("resp"), "resp")
+            out.records.append(from_parts(req, resp))  # type: ignore[arg-type]
+        elif state["k"] == "d" and age >= dedup_horizon:
+            out.forget.append(rid)
+    return out
+
+
+def _items(table: JoinTable) -> Iterator[tuple[str, dict[str, Any]]]:
+    yield from table.items()
+
+
+def pending_count(table: JoinTable) -> int:
+    return sum(1 for _, state in _items(table) if state["k"] == "p")

@@ -1,0 +1,107 @@
+"""Every Prometheus metric llmpulse exports, declared in one place.
+
+GenAI metrics follow the OpenTelemetry GenAI semantic conventions (names with
+dots turned to underscores, unit suffix ``_seconds``; the spec's explicit
+bucket boundaries).  Labels are low-cardinality only: provider, model, route,
+operation — never tenant ids or request ids.  Metrics live in a registry the
+caller passes in, never the global one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+#: gen_ai.client.operation.duration (seconds), OTel GenAI advisory buckets.
+DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48,
+                    40.96, 81.92)
+#: gen_ai.server.time_to_first_token (seconds).
+TTFT_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0,
+                7.5, 10.0)
+#: gen_ai.server.time_per_output_token (seconds).
+TPOT_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5)
+#: gen_ai.client.token.usage ({token}).
+TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304,
+                 16777216, 67108864)
+SINK_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+GENAI_LABELS = ("gen_ai_provider_name", "gen_ai_request_model", "gen_ai_operation_name",
+                "llmpulse_route")
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """The worker's metric objects, bound to one registry."""
+
+    registry: CollectorRegistry
+    duration: Histogram
+    ttft: Histogram
+    tpot: Histogram
+    token_usage: Histogram
+    tokens: Counter
+    cost: Counter
+    unknown_price: Counter
+    calls: Counter
+    errors: Counter
+    events_in: Counter
+    dlq: Counter
+    duplicates: Counter
+    join_timeouts: Counter
+    feedback: Counter
+    sink_batch: Histogram
+    sink_rows: Counter
+    sink_failures: Counter
+    consumer_lag: Gauge
+    pending_joins: Gauge
+
+
+def build_metrics(registry: CollectorRegistry | None = None) -> Metrics:
+    reg = registry if registry is not None else CollectorRegistry()
+    genai = GENAI_LABELS
+    return Metrics(
+        registry=reg,
+        duration=Histogram("gen_ai_client_operation_duration_seconds",
+                           "End-to-end duration of LLM calls.", genai + ("error_type",),
+                           buckets=DURATION_BUCKETS, registry=reg),
+        ttft=Histogram("gen_ai_server_time_to_first_token_seconds",
+                       "Time to the first output chunk.", genai,
+                       buckets=TTFT_BUCKETS, registry=reg),
+        tpot=Histogram("gen_ai_server_time_per_output_token_seconds",
+                       "Time per output token after the first.", genai,
+                       buckets=TPOT_BUCKETS, registry=reg),
+        token_usage=Histogram("gen_ai_client_token_usage", "Tokens per LLM call.",
+                              genai + ("gen_ai_token_type",), buckets=TOKEN_BUCKETS,
+                              registry=reg),
+        tokens=Counter("llmpulse_tokens", "Tokens used, by type (input, output, cache_read, "
+                       "cache_creation, reasoning).", genai + ("gen_ai_token_type",),
+                       registry=reg),
+        cost=Counter("llmpulse_cost_usd", "Cost of LLM calls in USD, by price source.",
+                     genai + ("source",), registry=reg),
+        unknown_price=Counter("llmpulse_unknown_price_calls", "Calls whose model has no known "
+                              "price (cost not counted).", genai, registry=reg),
+        calls=Counter("llmpulse_calls", "LLM calls recorded, by how they were joined.",
+                      genai + ("join_status",), registry=reg),
+        errors=Counter("llmpulse_call_errors", "LLM calls that failed, by error.type.",
+                       genai + ("error_type",), registry=reg),
+        events_in=Counter("llmpulse_events_in", "Events read from input topics.", ("topic",),
+                          registry=reg),
+        dlq=Counter("llmpulse_dlq_events", "Invalid events sent to the dead-letter topic.",
+                    ("topic", "reason"), registry=reg),
+        duplicates=Counter("llmpulse_duplicate_events", "Redelivered events dropped as "
+                           "duplicates (same request_id).", ("topic",), registry=reg),
+        join_timeouts=Counter("llmpulse_join_timeouts", "Requests or responses recorded "
+                              "alone after the join timeout.", ("join_status",), registry=reg),
+        feedback=Counter("llmpulse_feedback_events", "Feedback events stored, by kind.",
+                         ("kind",), registry=reg),
+        sink_batch=Histogram("llmpulse_sink_batch_seconds", "Time to write one batch.",
+                             ("sink", "table"), buckets=SINK_BUCKETS, registry=reg),
+        sink_rows=Counter("llmpulse_sink_rows", "Rows written.", ("sink", "table"),
+                          registry=reg),
+        sink_failures=Counter("llmpulse_sink_failures", "Failed batch writes (retried).",
+                              ("sink",), registry=reg),
+        consumer_lag=Gauge("llmpulse_consumer_lag", "Messages behind the end of each "
+                           "assigned input partition.", ("topic", "partition"), registry=reg),
+        pending_joins=Gauge("llmpulse_pending_joins", "Requests or responses waiting for "
+                            "their other half.", registry=reg),
+    )

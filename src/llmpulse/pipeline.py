@@ -1,0 +1,211 @@
+"""The cheap path, independent of Faust: decode → join → detect → store → ack.
+
+Every input message is acknowledged only after everything it caused is durable:
+its record and signals are in ClickHouse (or its dead letter is delivered), its
+done marker is in the join table.  A crash at any point replays unacknowledged
+messages; ClickHouse's ReplacingMergeTree absorbs the repeats and the join
+table tells a replay (no done marker yet) from a true duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from llmpulse import join
+from llmpulse.config import Settings
+from llmpulse.detectors import Detector, cheap_path_detectors
+from llmpulse.detectors.cost import CostDetector
+from llmpulse.errors import InvalidEvent, LlmpulseError
+from llmpulse.ingest import decode
+from llmpulse.metrics import Metrics
+from llmpulse.records import InferenceRecord
+from llmpulse.schema import FeedbackEvent, ResponseEvent
+from llmpulse.signals import Signal
+from llmpulse.sinks.clickhouse import ClickHouseStore
+from llmpulse.sinks.prometheus import observe_call, observe_feedback
+from llmpulse.sinks.rows import StoredCall
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """An input message that failed validation, with where it came from and why."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    reason: str
+    detail: str
+
+
+class Outbox(Protocol):
+    """Where the pipeline publishes (Kafka topics in the worker)."""
+
+    async def dead_letters(self, letters: Sequence[DeadLetter]) -> None: ...
+
+    async def signals(self, calls: Sequence[StoredCall], signals: Sequence[Signal]) -> None: ...
+
+
+class DeadLetterRatioExceeded(LlmpulseError):
+    """Too many invalid events: likely a misconfigured producer; the worker stops."""
+
+
+@dataclass
+class Batch:
+    calls: list[tuple[StoredCall, str]] = field(default_factory=list)  # (call, metrics mode)
+    feedback: list[FeedbackEvent] = field(default_factory=list)
+    dead: list[DeadLetter] = field(default_factory=list)
+    acks: list[Any] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.calls) + len(self.feedback) + len(self.dead)
+
+
+class Pipeline:
+    """Buffers work from the stream and flushes it in size- and time-bounded batches."""
+
+    def __init__(self, settings: Settings, store: ClickHouseStore, outbox: Outbox,
+                 metrics: Metrics, table: join.JoinTable, ack: Callable[[Any], Awaitable[None]],
+                 clock: Clock, detectors: dict[str, Detector] | None = None) -> None:
+        self.settings = settings
+        self.store = store
+        self.outbox = outbox
+        self.metrics = metrics
+        self.table = table
+        self._ack = ack
+        self.clock = clock
+        self.cost = CostDetector()
+        self.detectors = detectors or cheap_path_detectors(self.cost)
+        self.in_flight: set[str] = set()
+        self._batch = Batch()
+        self._lock = asyncio.Lock()
+        self._recent: deque[bool] = deque(maxlen=1000)
+
+    async def handle(self, role: str, topic: str, partition: int, offset: int,
+                     key: bytes | None, value: bytes | None, token: Any) -> None:
+        """Process one input message; ``token`` is acknowledged after the next flush."""
+        self.metrics.events_in.labels(topic).inc()
+        self._batch.acks.append(token)
+        try:
+            event = decode(role, value, key)
+        except InvalidEvent as bad:
+            self._batch.dead.append(DeadLetter(topic, partition, offset, key, value,
+                                               bad.reason, bad.detail))
+            self._count_validity(valid=False)
+        else:
+            self._count_validity(valid=True)
+            if isinstance(event, FeedbackEvent):
+                self._batch.feedback.append(event)
+            else:
+                self._fold(event, topic)
+        if len(self._batch) >= self.settings.batch_max_rows:
+            await self.flush()
+
+    def _fold(self, event: Any, topic: str) -> None:
+        result = join.on_event(self.table, event, self.clock(), self.in_flight)
+        if result.duplicate:
+            self.metrics.duplicates.labels(topic).inc()
+        elif result.record is not None:
+            mode = "full"
+            if result.late:
+                mode = "response" if isinstance(event, ResponseEvent) else "none"
+            self._add(result.record, mode)
+
+    def _add(self, record: InferenceRecord, mode: str) -> None:
+        self.in_flight.add(record.request_id)
+        self._batch.calls.append((StoredCall(record, self.cost.cost(record)), mode))
+
+    def _count_validity(self, valid: bool) -> None:
+        self._recent.append(valid)
+        limit = self.settings.dlq_max_ratio
+        if limit < 1.0 and len(self._recent) == self._recent.maxlen:
+            ratio = self._recent.count(False) / len(self._recent)
+            if ratio > limit:
+                raise DeadLetterRatioExceeded(
+                    f"{ratio:.0%} of the last {len(self._recent)} events were invalid "
+                    f"(LLMPULSE_DLQ_MAX_RATIO={limit}); see the dead-letter topic")
+
+    def sweep(self) -> None:
+        """Record timed-out halves; forget done markers past the dedup horizon."""
+        s = self.settings
+        expired = join.sweep(self.table, self.clock(), s.join_timeout_s, s.dedup_horizon_s,
+                             self.in_flight)
+        for record in expired.records:
+            self.metrics.join_timeouts.labels(record.join_status).inc()
+            self._add(record, "full")
+        for rid in expired.forget:
+            del self.table[rid]
+        self.metrics.pending_joins.set(join.pending_count(self.table))
+
+    async def flush(self) -> None:
+        async with self._lock:
+            batch, self._batch = self._batch, Batch()
+            if not batch.acks and not batch.calls:
+                return
+            if batch.dead:
+                await self.outbox.dead_letters(batch.dead)
+                for letter in batch.dead:
+                    self.metrics.dlq.labels(letter.topic, letter.reason).inc()
+            calls = [call for call, _ in batch.calls]
+            signals = self._detect([c.record for c in calls])
+            await self._store(calls, signals, batch.feedback)
+            now = self.clock()
+            for call in calls:
+                self.table[call.record.request_id] = join.done_marker(call.record, now)
+                self.in_flight.discard(call.record.request_id)
+            await self.outbox.signals(calls, signals)
+            self._observe(batch)
+            for token in batch.acks:
+                await self._ack(token)
+
+    def _detect(self, records: list[InferenceRecord]) -> list[Signal]:
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        signals: list[Signal] = []
+        for detector in self.detectors.values():
+            signals.extend(detector(records, now))
+        return signals
+
+    async def _store(self, calls: list[StoredCall], signals: list[Signal],
+                     feedback: list[FeedbackEvent]) -> None:
+        """Write the batch; on failure retry with backoff until it lands (never drop)."""
+        delay = 0.2
+        while True:
+            try:
+                await asyncio.to_thread(self._write, calls, signals, feedback)
+                return
+            except Exception as exc:  # the store is down or refusing: hold, retry
+                self.metrics.sink_failures.labels("clickhouse").inc()
+                log.warning("ClickHouse write failed (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+
+    def _write(self, calls: list[StoredCall], signals: list[Signal],
+               feedback: list[FeedbackEvent]) -> None:
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        for table, write, items in (
+            ("inference_events", self.store.insert_calls, calls),
+            ("signals", self.store.insert_signals, signals),
+            ("feedback", self.store.insert_feedback, feedback),
+        ):
+            if not items:
+                continue
+            started = self.clock()
+            rows = write(items, now)  # type: ignore[operator]
+            self.metrics.sink_batch.labels("clickhouse", table).observe(self.clock() - started)
+            self.metrics.sink_rows.labels("clickhouse", table).inc(rows)
+
+    def _observe(self, batch: Batch) -> None:
+        for call, mode in batch.calls:
+            observe_call(self.metrics, call, mode)
+        for event in batch.feedback:
+            observe_feedback(self.metrics, event)

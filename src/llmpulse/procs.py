@@ -1,0 +1,98 @@
+"""Run the worker as a child process and read its /metrics (used by the demo and tests)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO
+
+
+class WorkerProcess:
+    """``python -m llmpulse worker`` with the given settings in its environment."""
+
+    def __init__(self, env: Mapping[str, str], log_path: Path, cwd: Path | None = None) -> None:
+        self.env = {**os.environ, **env}
+        self.log_path = log_path
+        self.cwd = cwd
+        self.ready_file = log_path.with_suffix(".ready")
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.metrics_port: int | None = None
+        self._log: IO[bytes] | None = None
+
+    def start(self, timeout: float = 60.0) -> int:
+        """Start and wait until /metrics answers; returns the metrics port."""
+        self.ready_file.unlink(missing_ok=True)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "llmpulse", "worker", "--ready-file", str(self.ready_file)],
+            env=self.env, cwd=self.cwd, stdout=self._log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited with {self.proc.returncode} during start:\n"
+                                   + self.log_tail())
+            if self.ready_file.exists() and self.ready_file.read_text().strip():
+                self.metrics_port = int(self.ready_file.read_text().strip())
+                return self.metrics_port
+            time.sleep(0.1)
+        self.kill()
+        raise RuntimeError(f"worker not ready after {timeout:.0f}s:\n" + self.log_tail())
+
+    def metrics_text(self, timeout: float = 5.0) -> str:
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (loopback)
+            return str(response.read().decode("utf-8"))
+
+    def stop(self, timeout: float = 60.0) -> int:
+        """SIGINT (a clean Faust shutdown: final flush), then SIGKILL after ``timeout``."""
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._close_log()
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        """An unclean stop (SIGKILL), as a crash would be."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._close_log()
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def _close_log(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+def parse_metrics(text: str) -> dict[str, float]:
+    """Sum every sample by ``name{sorted labels}`` and by bare name (for quick reads)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+            out[f"{sample.name}{{{labels}}}"] = sample.value
+            out[sample.name] = out.get(sample.name, 0.0) + sample.value
+    return out

@@ -1,0 +1,1 @@
+"""Sinks: where records, signals and feedback go (ClickHouse, Prometheus, DLQ)."""

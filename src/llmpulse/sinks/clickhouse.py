@@ -1,0 +1,129 @@
+"""ClickHouse store through clickhouse-connect: embedded chdb or a server over HTTP(S).
+
+Calls block; the stream runs them in a worker thread.  Writes are idempotent:
+every table is a ReplacingMergeTree keyed by the event's id, so a redelivered
+batch replaces itself; read with ``FINAL``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from importlib.resources import files
+from typing import Any
+
+
+from llmpulse.config import Settings
+from llmpulse.errors import StoreError, StoreLocked
+from llmpulse.schema import FeedbackEvent
+from llmpulse.signals import Signal
+from llmpulse.sinks.rows import FEEDBACK_COLUMNS, INFERENCE_COLUMNS, SIGNAL_COLUMNS, StoredCall
+
+log = logging.getLogger(__name__)
+
+_MIGRATION = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+def _statements(sql: str) -> list[str]:
+    lines = [line for line in sql.splitlines() if not line.lstrip().startswith("--")]
+    return [stmt.strip() for stmt in "\n".join(lines).split(";") if stmt.strip()]
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """(version, file name, sql) of every shipped migration, in order."""
+    folder = files("llmpulse.sinks").joinpath("migrations")
+    found = []
+    for entry in folder.iterdir():
+        match = _MIGRATION.match(entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+def connect(url: str) -> Any:
+    """A clickhouse-connect client for ``chdb://PATH`` or ``http(s)://...``."""
+    import clickhouse_connect
+
+    try:
+        if url.startswith("chdb://"):
+            path = url.removeprefix("chdb://")
+            return clickhouse_connect.get_client(interface="chdb", path=path)
+        return clickhouse_connect.get_client(dsn=url)
+    except Exception as exc:
+        text = str(exc)
+        if "Cannot lock file" in text or "lock" in text.lower() and url.startswith("chdb://"):
+            raise StoreLocked(
+                f"the embedded ClickHouse store {url} is in use by another process. An embedded "
+                "(chdb) store has exactly one writer: stop the other llmpulse process, or, to run "
+                "several workers, set LLMPULSE_CLICKHOUSE_URL to a ClickHouse server "
+                "(http(s)://...)"
+            ) from exc
+        raise StoreError(f"cannot open ClickHouse at {url}: {text.splitlines()[0]}") from exc
+
+
+class ClickHouseStore:
+    """Migrations, batched idempotent inserts and the read-back queries."""
+
+    def __init__(self, client: Any, url: str) -> None:
+        self.client = client
+        self.url = url
+
+    @classmethod
+    def open(cls, settings: Settings) -> ClickHouseStore:
+        if settings.embedded_store:
+            settings.chdb_path.mkdir(parents=True, exist_ok=True)
+        store = cls(connect(settings.clickhouse_url), settings.clickhouse_url)
+        store.migrate()
+        return store
+
+    def migrate(self) -> list[int]:
+        """Apply shipped migrations not yet applied; returns the versions applied now."""
+        self.client.command(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String, "
+            "applied_at DateTime64(3, 'UTC')) ENGINE = MergeTree ORDER BY version"
+        )
+        done = {row[0] for row in self.client.query(
+            "SELECT version FROM schema_migrations").result_rows}
+        applied = []
+        for version, name, sql in migrations():
+            if version in done:
+                continue
+            for statement in _statements(sql):
+                self.client.command(statement)
+            self.client.insert("schema_migrations", [[version, name, datetime.now(UTC)]],
+                               column_names=["version", "name", "applied_at"])
+            log.info("applied ClickHouse migration %s", name)
+            applied.append(version)
+        return applied
+
+    def insert_calls(self, calls: Sequence[StoredCall], now: datetime) -> int:
+        rows = [call.row(now) for call in calls]
+        return self._insert("inference_events", rows, INFERENCE_COLUMNS)
+
+    def insert_signals(self, signals: Sequence[Signal], now: datetime) -> int:
+        rows = [[s.time, s.name, s.value, s.label, s.request_id, s.provider, s.model, s.route,
+                 s.tenant, s.detector, s.source, now] for s in signals]
+        return self._insert("signals", rows, SIGNAL_COLUMNS)
+
+    def insert_feedback(self, events: Sequence[FeedbackEvent], now: datetime) -> int:
+        rows = [[e.feedback_id, e.request_id, e.time, e.thumbs or "", e.rating,
+                 e.correction or "", list(e.flags), e.comment or "", e.given_by,
+                 e.user_hash or "", now] for e in events]
+        return self._insert("feedback", rows, FEEDBACK_COLUMNS)
+
+    def _insert(self, table: str, rows: list[list[Any]], columns: Sequence[str]) -> int:
+        if rows:
+            self.client.insert(table, rows, column_names=list(columns))
+        return len(rows)
+
+    def query(self, sql: str, parameters: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        return [tuple(row) for row in self.client.query(sql, parameters=parameters).result_rows]
+
+    def close(self) -> None:
+        self.client.close()
+
+
+
+

@@ -1,0 +1,61 @@
+"""Row layouts of the ClickHouse tables (kept next to the migrations' columns)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from llmpulse.detectors.cost import Cost
+from llmpulse.detectors.latency import duration_s, tpot_s
+from llmpulse.detectors.usage import is_error
+from llmpulse.join import RANK
+from llmpulse.records import InferenceRecord
+
+INFERENCE_COLUMNS = (
+    "request_id", "call_time", "join_status", "version", "provider", "request_model",
+    "response_model", "model", "operation", "tenant", "route", "environment", "start_time",
+    "end_time", "duration_s", "ttft_s", "tpot_s", "input_tokens", "output_tokens",
+    "cache_read_tokens", "cache_creation_tokens", "reasoning_tokens", "finish_reasons",
+    "error_type", "is_error", "cost_usd", "cost_source", "price_version", "response_id",
+    "conversation_id", "server_address", "prompt_template_id", "prompt_template_version",
+    "model_version", "user_hash", "system_instructions", "input_messages", "output_messages",
+    "context_documents", "ingested_at",
+)
+SIGNAL_COLUMNS = ("time", "name", "value", "label", "request_id", "provider", "model", "route",
+                  "tenant", "detector", "source", "ingested_at")
+FEEDBACK_COLUMNS = ("feedback_id", "request_id", "time", "thumbs", "rating", "correction",
+                    "flags", "comment", "given_by", "user_hash", "ingested_at")
+
+
+def _json(items: Any) -> str:
+    if not items:
+        return ""
+    return orjson.dumps([item.model_dump(mode="json") for item in items]).decode()
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCall:
+    """A record plus what the cheap path computed for it: one inference_events row."""
+
+    record: InferenceRecord
+    cost: Cost
+
+    def row(self, now: datetime) -> list[Any]:
+        r = self.record
+        call_time = r.start_time or r.end_time or now
+        version = RANK[r.join_status] * 10**13 + int(now.timestamp() * 1000)
+        return [
+            r.request_id, call_time, r.join_status, version, r.provider, r.request_model,
+            r.response_model or "", r.model, r.operation, r.tenant, r.route, r.environment,
+            r.start_time, r.end_time, duration_s(r), r.time_to_first_chunk, tpot_s(r),
+            r.input_tokens, r.output_tokens, r.cache_read_tokens, r.cache_creation_tokens,
+            r.reasoning_tokens, list(r.finish_reasons), r.error_type or "", int(is_error(r)),
+            self.cost.usd, self.cost.source, self.cost.price_version, r.response_id or "",
+            r.conversation_id or "", r.server_address or "", r.prompt_template_id or "",
+            r.prompt_template_version or "", r.model_version or "", r.user_hash or "",
+            r.system_instructions or "", _json(r.input_messages), _json(r.output_messages),
+            _json(r.context_documents), now,
+        ]

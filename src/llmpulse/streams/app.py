@@ -1,0 +1,200 @@
+"""Faust wiring of the cheap path: topics, the join table, the ingest agent, timers.
+
+Nothing happens at import time; :func:`build_app` makes a fresh app from the
+settings.  The pipeline logic lives in :mod:`llmpulse.pipeline`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, MutableMapping, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+import faust
+import orjson
+
+from llmpulse.config import Settings
+from llmpulse.errors import LlmpulseError
+from llmpulse.ingest import INPUT_ROLES
+from llmpulse.metrics import Metrics
+from llmpulse.pipeline import DeadLetter, Pipeline
+from llmpulse.signals import Signal
+from llmpulse.sinks.clickhouse import ClickHouseStore
+from llmpulse.sinks.rows import StoredCall
+
+log = logging.getLogger(__name__)
+
+OUTPUT_ROLES = ("signals", "alerts", "retrain", "dlq")
+
+
+def all_topics(settings: Settings) -> dict[str, int]:
+    """Every topic llmpulse owns, with its partition count (inputs co-partitioned)."""
+    return {settings.topic(role): settings.partitions for role in INPUT_ROLES + OUTPUT_ROLES}
+
+
+@dataclass
+class Worker:
+    """The Faust app and what it was built around."""
+
+    app: faust.App
+    pipeline: Pipeline
+    crashed: BaseException | None = None
+
+
+class FaustOutbox:
+    """Publishes dead letters and signals through the app's producer; awaits delivery."""
+
+    def __init__(self, dlq: Any, signals: Any) -> None:
+        self._dlq = dlq
+        self._signals = signals
+
+    async def dead_letters(self, letters: Sequence[DeadLetter]) -> None:
+        futures = [
+            await self._dlq.send(key=letter.key, value=letter.value or b"", headers=[
+                ("llmpulse.reason", letter.reason.encode()),
+                ("llmpulse.detail", letter.detail.encode()[:2000]),
+                ("llmpulse.source.topic", letter.topic.encode()),
+                ("llmpulse.source.partition", str(letter.partition).encode()),
+                ("llmpulse.source.offset", str(letter.offset).encode()),
+            ])
+            for letter in letters
+        ]
+        for future in futures:
+            await future
+
+    async def signals(self, calls: Sequence[StoredCall], signals: Sequence[Signal]) -> None:
+        by_request: dict[str, dict[str, float]] = {}
+        for signal in signals:
+            by_request.setdefault(signal.request_id, {})[signal.name] = signal.value
+        futures = []
+        for call in calls:
+            r = call.record
+            body = {
+                "request_id": r.request_id, "time": r.event_time, "provider": r.provider,
+                "model": r.model, "route": r.route, "tenant": r.tenant,
+                "join_status": r.join_status, "signals": by_request.get(r.request_id, {}),
+            }
+            futures.append(await self._signals.send(key=r.request_id.encode(),
+                                                    value=orjson.dumps(body)))
+        for future in futures:
+            await future
+
+
+class StrKeyTable(MutableMapping[str, dict[str, Any]]):
+    """The join table seen with str keys (stored as raw utf-8 bytes)."""
+
+    def __init__(self, table: Any) -> None:
+        self._table = table
+
+    def __getitem__(self, key: str) -> dict[str, Any]:
+        value = self._table.get(key.encode())
+        if value is None:
+            raise KeyError(key)
+        return cast(dict[str, Any], value)
+
+    def __setitem__(self, key: str, value: dict[str, Any]) -> None:
+        self._table[key.encode()] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._table[key.encode()]
+
+    def __iter__(self) -> Iterator[str]:
+        return (key.decode() for key in list(self._table.keys()))
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+
+def build_app(settings: Settings, store: ClickHouseStore, metrics: Metrics) -> Worker:
+    app = faust.App(
+        settings.app_id,
+        broker=f"kafka://{settings.broker}",
+        store="memory://",
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        table_standby_replicas=0,
+        web_enabled=False,
+        producer_compression_type="lz4",
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=settings.session_timeout_s,
+        broker_rebalance_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=max(0.5, settings.session_timeout_s / 10),
+        broker_commit_every=max(1000, settings.batch_max_rows),
+        stream_buffer_maxsize=max(4096, settings.batch_max_rows * 2),
+    )
+    raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw",
+           "value_serializer": "raw", "internal": False}
+    inputs = app.topic(*(settings.topic(role) for role in INPUT_ROLES), **raw)
+    roles = {settings.topic(role): role for role in INPUT_ROLES}
+    dlq = app.topic(settings.topic("dlq"), **raw)
+    signals_topic = app.topic(settings.topic("signals"), **raw)
+    # Raw request_id bytes as the changelog key: with use_partitioner the changelog
+    # partition is murmur2(key), the same partition the producer chose for the event.
+    table = app.Table("join", default=None, key_type=bytes, value_type=None,
+                      partitions=settings.partitions, use_partitioner=True)
+    last_offsets: dict[Any, int] = {}
+
+    async def ack(token: Any) -> None:
+        stream, event = token
+        await stream.ack(event)
+
+    pipeline = Pipeline(settings, store, FaustOutbox(dlq, signals_topic), metrics,
+                        StrKeyTable(table),
+                        ack, clock=time.time)
+
+    worker = Worker(app=app, pipeline=pipeline)
+
+    @app.agent(inputs, name="ingest")
+    async def ingest(stream: Any) -> None:
+        manual = stream.noack()
+        try:
+            async for event in manual.events():
+                message = event.message
+                last_offsets[message.tp] = message.offset
+                await pipeline.handle(roles[message.topic], message.topic, message.partition,
+                                      message.offset, message.key, message.value,
+                                      (manual, event))
+        except LlmpulseError as exc:  # a stop condition, not a bug: stop the worker
+            log.error("%s", exc)
+            worker.crashed = exc
+            await app.crash(exc)
+
+    @app.timer(interval=settings.batch_max_s)
+    async def flush_timer() -> None:
+        await pipeline.flush()
+
+    @app.timer(interval=min(5.0, max(0.5, settings.join_timeout_s / 4)))
+    async def sweep_timer() -> None:
+        pipeline.sweep()
+        _report_lag(app, metrics, last_offsets)
+
+    async def flush_on_revoke(sender: Any, revoked: Any, **_: Any) -> None:
+        await pipeline.flush()
+
+    async def flush_on_shutdown(sender: Any, **_: Any) -> None:
+        try:
+            await pipeline.flush()
+        except Exception:  # unflushed messages are unacknowledged and will be replayed
+            log.exception("final flush failed; the next start replays the rest")
+
+    app.on_partitions_revoked.connect(flush_on_revoke)
+    app.on_before_shutdown.connect(flush_on_shutdown)
+    return worker
+
+
+def _report_lag(app: faust.App, metrics: Metrics, last_offsets: dict[Any, int]) -> None:
+    try:
+        assigned = app.consumer.assignment()
+    except Exception:  # not started yet
+        return
+    for tp in assigned:
+        if tp.topic.endswith("-changelog"):
+            continue
+        try:
+            high = app.consumer.highwater(tp)
+        except Exception:
+            continue
+        done = last_offsets.get(tp, -1) + 1
+        metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, high - done))

@@ -1,0 +1,78 @@
+"""Read-back queries for the end of a demo run (and for tests)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from llmpulse.sinks.clickhouse import ClickHouseStore
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    provider: str
+    model: str
+    calls: int
+    errors: int
+    p50_s: float | None
+    p95_s: float | None
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float | None
+    unpriced: int
+
+
+def model_summaries(store: ClickHouseStore, since: datetime) -> list[ModelSummary]:
+    rows = store.query(
+        """
+        SELECT provider, model, count(), sum(is_error),
+               quantileExactIf(0.5)(duration_s, duration_s IS NOT NULL),
+               quantileExactIf(0.95)(duration_s, duration_s IS NOT NULL),
+               sum(ifNull(input_tokens, 0)), sum(ifNull(output_tokens, 0)),
+               sumIf(cost_usd, cost_usd IS NOT NULL), countIf(cost_source = 'unknown')
+        FROM inference_events FINAL
+        WHERE call_time >= {since:DateTime64(6)}
+        GROUP BY provider, model
+        ORDER BY count() DESC
+        """,
+        {"since": since},
+    )
+    return [
+        ModelSummary(p, m, int(n), int(e), _num(p50), _num(p95), int(ti), int(to),
+                     None if unpriced == n else float(cost), int(unpriced))
+        for p, m, n, e, p50, p95, ti, to, cost, unpriced in rows
+    ]
+
+
+def _num(value: object) -> float | None:
+    if value is None:
+        return None
+    number = float(value)  # type: ignore[arg-type]
+    return None if number != number else number
+
+
+def table_counts(store: ClickHouseStore, since: datetime) -> dict[str, int]:
+    params = {"since": since}
+    counts = {}
+    for table, column in (("inference_events", "call_time"), ("signals", "time"),
+                          ("feedback", "time")):
+        rows = store.query(
+            f"SELECT count() FROM {table} FINAL WHERE {column} >= {{since:DateTime64(6)}}",
+            params)
+        counts[table] = int(rows[0][0])
+    return counts
+
+
+def format_summary(models: list[ModelSummary]) -> str:
+    header = (f"{'provider/model':<34}{'calls':>7}{'errors':>7}{'p50 s':>8}{'p95 s':>8}"
+              f"{'tokens in':>11}{'tokens out':>11}{'cost $':>10}")
+    lines = [header, "-" * len(header)]
+    for s in models:
+        cost = "unknown" if s.cost_usd is None else f"{s.cost_usd:.4f}"
+        if s.cost_usd is not None and s.unpriced:
+            cost += "*"
+        p50 = "-" if s.p50_s is None else f"{s.p50_s:.2f}"
+        p95 = "-" if s.p95_s is None else f"{s.p95_s:.2f}"
+        lines.append(f"{s.provider + '/' + s.model:<34.34}{s.calls:>7}{s.errors:>7}{p50:>8}"
+                     f"{p95:>8}{s.tokens_in:>11}{s.tokens_out:>11}{cost:>10}")
+    return "\n".join(lines)
