@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, MutableMapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import faust
 import orjson
+from aiokafka.partitioner import murmur2
 
 from llmpulse.config import Settings
 from llmpulse.errors import LlmpulseError
@@ -41,6 +42,7 @@ class Worker:
     app: faust.App
     pipeline: Pipeline
     crashed: BaseException | None = None
+    agents: dict[str, Any] = field(default_factory=dict)
 
 
 class FaustOutbox:
@@ -80,6 +82,20 @@ class FaustOutbox:
                                                     value=orjson.dumps(body)))
         for future in futures:
             await future
+
+
+class KeyPartitionedTable(faust.Table):  # type: ignore[misc]
+    """A table whose changelog partition is the key's Kafka default partition.
+
+    murmur2(request_id) % partitions is where the SDK (librdkafka's
+    ``murmur2_random``) and Java producers put every event of a call, so the
+    table entry lives on the same partition as its events; and unlike Faust's
+    default (the current event's partition) it can be written outside an event,
+    e.g. when a batch flush marks calls done.
+    """
+
+    def partition_for_key(self, key: Any) -> int:
+        return int((murmur2(key) & 0x7FFFFFFF) % self.partitions)
 
 
 class StrKeyTable(MutableMapping[str, dict[str, Any]]):
@@ -126,14 +142,11 @@ def build_app(settings: Settings, store: ClickHouseStore, metrics: Metrics) -> W
     )
     raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw",
            "value_serializer": "raw", "internal": False}
-    inputs = app.topic(*(settings.topic(role) for role in INPUT_ROLES), **raw)
-    roles = {settings.topic(role): role for role in INPUT_ROLES}
     dlq = app.topic(settings.topic("dlq"), **raw)
     signals_topic = app.topic(settings.topic("signals"), **raw)
-    # Raw request_id bytes as the changelog key: with use_partitioner the changelog
-    # partition is murmur2(key), the same partition the producer chose for the event.
-    table = app.Table("join", default=None, key_type=bytes, value_type=None,
-                      partitions=settings.partitions, use_partitioner=True)
+    table = app.tables.add(KeyPartitionedTable(
+        app, name="join", default=None, key_type=bytes, value_type=None,
+        beacon=app.tables.beacon, partitions=settings.partitions))
     last_offsets: dict[Any, int] = {}
 
     async def ack(token: Any) -> None:
@@ -141,25 +154,12 @@ def build_app(settings: Settings, store: ClickHouseStore, metrics: Metrics) -> W
         await stream.ack(event)
 
     pipeline = Pipeline(settings, store, FaustOutbox(dlq, signals_topic), metrics,
-                        StrKeyTable(table),
-                        ack, clock=time.time)
-
+                        StrKeyTable(table), ack, clock=time.time)
     worker = Worker(app=app, pipeline=pipeline)
-
-    @app.agent(inputs, name="ingest")
-    async def ingest(stream: Any) -> None:
-        manual = stream.noack()
-        try:
-            async for event in manual.events():
-                message = event.message
-                last_offsets[message.tp] = message.offset
-                await pipeline.handle(roles[message.topic], message.topic, message.partition,
-                                      message.offset, message.key, message.value,
-                                      (manual, event))
-        except LlmpulseError as exc:  # a stop condition, not a bug: stop the worker
-            log.error("%s", exc)
-            worker.crashed = exc
-            await app.crash(exc)
+    for role in INPUT_ROLES:
+        topic = app.topic(settings.topic(role), **raw)
+        worker.agents[role] = app.agent(topic, name=f"ingest-{role}")(
+            _ingest(role, worker, last_offsets))
 
     @app.timer(interval=settings.batch_max_s)
     async def flush_timer() -> None:
@@ -182,6 +182,27 @@ def build_app(settings: Settings, store: ClickHouseStore, metrics: Metrics) -> W
     app.on_partitions_revoked.connect(flush_on_revoke)
     app.on_before_shutdown.connect(flush_on_shutdown)
     return worker
+
+
+def _ingest(role: str, worker: Worker, last_offsets: dict[Any, int]
+            ) -> Callable[[Any], Awaitable[None]]:
+    """The agent body for one input topic: hand each message to the pipeline."""
+
+    async def ingest(stream: Any) -> None:
+        manual = stream.noack()
+        try:
+            async for event in manual.events():
+                message = event.message
+                last_offsets[message.tp] = message.offset
+                await worker.pipeline.handle(role, message.topic, message.partition,
+                                             message.offset, message.key, message.value,
+                                             (manual, event))
+        except LlmpulseError as exc:  # a stop condition, not a bug: stop the worker
+            log.error("%s", exc)
+            worker.crashed = exc
+            await worker.app.crash(exc)
+
+    return ingest
 
 
 def _report_lag(app: faust.App, metrics: Metrics, last_offsets: dict[Any, int]) -> None:

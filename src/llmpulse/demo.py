@@ -1,0 +1,191 @@
+"""``llmpulse demo`` and ``llmpulse simulate``: the whole path on one machine."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from llmpulse.config import Settings
+from llmpulse.errors import ConfigError
+from llmpulse.procs import WorkerProcess, parse_metrics
+
+DEFAULT_STORE = "chdb://./llmpulse-data/chdb"
+
+
+def run_simulation(settings: Settings, *, rate: float, duration: float | None,
+                   count: int | None, malformed_ratio: float, seed: int) -> dict[str, Any]:
+    """Produce simulated traffic to the configured broker; returns what was sent."""
+    if settings.broker is None:
+        raise ConfigError("LLMPULSE_BROKER: not set; `simulate` needs a broker to send to")
+    from llmpulse.sdk import LlmPulseClient
+    from llmpulse.simulator import simulate
+
+    with LlmPulseClient(settings.broker, settings.topic_prefix) as client:
+        stats = simulate(client, rate=rate, duration=duration, count=count, seed=seed,
+                         malformed_ratio=malformed_ratio)
+    return stats.as_dict()
+
+
+@dataclass
+class _Run:
+    """Shared state between the simulator thread and the progress loop."""
+
+    stop: threading.Event = field(default_factory=threading.Event)
+    stats: Any = None
+    error: BaseException | None = None
+
+
+@contextlib.contextmanager
+def _broker(settings: Settings, data_dir: Path) -> Iterator[str]:
+    if settings.broker is not None:
+        yield settings.broker
+        return
+    from llmpulse.embedded_broker import EmbeddedBroker
+
+    with EmbeddedBroker(log_path=data_dir / "broker.log") as broker:
+        yield broker.bootstrap
+
+
+def run_demo(settings: Settings, *, duration: float, rate: float, seed: int) -> int:
+    data_dir = settings.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    store_url = settings.clickhouse_url
+    if store_url == DEFAULT_STORE:
+        store_url = f"chdb://{data_dir / 'chdb'}"
+    started = datetime.now(UTC)
+    print(f"llmpulse demo: {duration:.0f}s of simulated traffic at {rate:.0f} calls/s")
+    with _broker(settings, data_dir) as bootstrap:
+        where = "embedded broker" if settings.broker is None else "broker"
+        print(f"  {where:<16} {bootstrap}")
+        worker = WorkerProcess({
+            "LLMPULSE_BROKER": bootstrap,
+            "LLMPULSE_CLICKHOUSE_URL": store_url,
+            "LLMPULSE_METRICS_HOST": "127.0.0.1",
+            # a free port unless one was asked for explicitly
+            "LLMPULSE_METRICS_PORT": os.environ.get("LLMPULSE_METRICS_PORT", "0"),
+            "LLMPULSE_JOIN_TIMEOUT_S": str(min(settings.join_timeout_s, 15.0)),
+        }, log_path=data_dir / "worker.log")
+        try:
+            port = worker.start()
+        except RuntimeError as exc:
+            print(f"llmpulse demo: the worker did not start: {exc}", file=sys.stderr)
+            return 1
+        print(f"  {'worker':<16} metrics at http://127.0.0.1:{port}/metrics, "
+              f"log {data_dir / 'worker.log'}")
+        print(f"  {'store':<16} {store_url}")
+        run = _Run()
+        interrupted = _drive(settings, bootstrap, worker, run, duration, rate, seed)
+        (data_dir / "last-metrics.prom").write_text(_scrape_text(worker), encoding="utf-8")
+        code = worker.stop()
+        if code not in (0, None):
+            print(f"llmpulse demo: worker exited with {code}; see {data_dir / 'worker.log'}",
+                  file=sys.stderr)
+    if run.error is not None:
+        print(f"llmpulse demo: the simulator failed: {run.error}", file=sys.stderr)
+        return 1
+    _print_summary(store_url, started, run.stats, data_dir, port)
+    return 130 if interrupted else 0
+
+
+def _drive(settings: Settings, bootstrap: str, worker: WorkerProcess, run: _Run,
+           duration: float, rate: float, seed: int) -> bool:
+    """Run the simulator in a thread and show progress; True if interrupted by Ctrl-C."""
+    from llmpulse.sdk import LlmPulseClient
+    from llmpulse.simulator import simulate
+
+    def produce() -> None:
+        try:
+            with LlmPulseClient(bootstrap, settings.topic_prefix) as client:
+                run.stats = simulate(client, rate=rate, duration=duration, seed=seed,
+                                     malformed_ratio=0.01, stop=run.stop.is_set)
+        except BaseException as exc:
+            run.error = exc
+
+    thread = threading.Thread(target=produce, name="simulator", daemon=True)
+    thread.start()
+    started = time.monotonic()
+    try:
+        while thread.is_alive():
+            thread.join(1.0)
+            _progress(worker, time.monotonic() - started)
+        _drain(worker, run, started)
+    except KeyboardInterrupt:
+        run.stop.set()
+        thread.join(10.0)
+        print("\ninterrupted: stopping the worker cleanly ...")
+        return True
+    print()
+    return False
+
+
+def _drain(worker: WorkerProcess, run: _Run, started: float, timeout: float = 60.0) -> None:
+    """Wait until the worker has read and stored everything the simulator sent."""
+    if run.stats is None:
+        return
+    sent = sum(run.stats.events.values()) + run.stats.malformed
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        values = _scrape(worker)
+        if values.get("llmpulse_events_in_total", 0) >= sent:
+            time.sleep(1.5)  # one more flush interval
+            _progress(worker, time.monotonic() - started)
+            return
+        _progress(worker, time.monotonic() - started)
+        time.sleep(0.5)
+
+
+def _scrape_text(worker: WorkerProcess) -> str:
+    try:
+        return worker.metrics_text()
+    except OSError:
+        return ""
+
+
+def _scrape(worker: WorkerProcess) -> dict[str, float]:
+    return parse_metrics(_scrape_text(worker))
+
+
+def _progress(worker: WorkerProcess, elapsed: float) -> None:
+    m = _scrape(worker)
+    line = (f"  {elapsed:5.0f}s  events in {m.get('llmpulse_events_in_total', 0):>8.0f}"
+            f"  calls stored {m.get('llmpulse_calls_total', 0):>7.0f}"
+            f"  errors {m.get('llmpulse_call_errors_total', 0):>5.0f}"
+            f"  dead letters {m.get('llmpulse_dlq_events_total', 0):>4.0f}"
+            f"  cost ${m.get('llmpulse_cost_usd_total', 0):>8.3f}"
+            f"  lag {m.get('llmpulse_consumer_lag', 0):>5.0f}")
+    end = "\r" if sys.stdout.isatty() else "\n"
+    print(line, end=end, flush=True)
+
+
+def _print_summary(store_url: str, started: datetime, stats: Any, data_dir: Path,
+                   port: int) -> None:
+    from llmpulse.sinks.clickhouse import ClickHouseStore, connect
+    from llmpulse.summary import format_summary, model_summaries, table_counts
+
+    store = ClickHouseStore(connect(store_url), store_url)
+    try:
+        models = model_summaries(store, started)
+        counts = table_counts(store, started)
+    finally:
+        store.close()
+    print("\nSummary (read back from ClickHouse):")
+    print(format_summary(models))
+    print("  * part of the calls have no known price (counted, not priced)"
+          if any(m.unpriced for m in models) else "")
+    print(f"stored: {counts['inference_events']} calls, {counts['signals']} signals, "
+          f"{counts['feedback']} feedback events")
+    if stats is not None:
+        incidents = ", ".join(f"{name} ({n} calls)" for name, n in stats.incidents.items())
+        print(f"sent: {stats.calls} calls, {stats.malformed} malformed events "
+              f"(-> dead-letter topic); incidents: {incidents or 'none'}")
+    print(f"data: {data_dir} (ClickHouse store, worker.log, last-metrics.prom)")
+    print(f"metrics were served at http://127.0.0.1:{port}/metrics; the last scrape is in "
+          f"{data_dir / 'last-metrics.prom'}")

@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from llmpulse.config import load_settings
+from llmpulse.sinks.clickhouse import ClickHouseStore
+
+TABLES = ("inference_events", "signals", "feedback")
+
+
+@pytest.fixture(scope="session")
+def chdb_store(tmp_path_factory: pytest.TempPathFactory) -> ClickHouseStore:
+    """One embedded store per test process (chdb allows one path per process)."""
+    path: Path = tmp_path_factory.mktemp("chdb") / "store"
+    return ClickHouseStore.open(load_settings({"LLMPULSE_CLICKHOUSE_URL": f"chdb://{path}"}))
+
+
+@pytest.fixture
+def store(chdb_store: ClickHouseStore) -> Iterator[ClickHouseStore]:
+    for table in TABLES:
+        chdb_store.client.command(f"TRUNCATE TABLE {table}")
+    yield chdb_store

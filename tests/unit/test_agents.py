@@ -1,0 +1,61 @@
+"""The Faust agents with ``test_context()``: no broker, the real pipeline and store."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from llmpulse.config import load_settings
+from llmpulse.metrics import build_metrics
+from llmpulse.sinks.clickhouse import ClickHouseStore
+from llmpulse.streams.app import all_topics, build_app
+from tests.unit.factories import feedback, inference, request, response
+
+
+def _worker(store: ClickHouseStore) -> Any:
+    settings = load_settings({"LLMPULSE_BROKER": "127.0.0.1:1",
+                              "LLMPULSE_BATCH_MAX_ROWS": "100000"})
+    return build_app(settings, store, build_metrics())
+
+
+def test_every_llmpulse_topic_is_declared_with_the_partition_count() -> None:
+    topics = all_topics(load_settings({"LLMPULSE_PARTITIONS": "6", "LLMPULSE_TOPIC_PREFIX": "x."}))
+    assert set(topics) == {f"x.{r}" for r in ("requests", "responses", "inference", "feedback",
+                                               "signals", "alerts", "retrain", "dlq")}
+    assert set(topics.values()) == {6}
+
+
+async def test_agents_join_validate_and_store(store: ClickHouseStore) -> None:
+    worker = _worker(store)
+    sent: dict[str, list[Any]] = {"dlq": [], "signals": []}
+
+    async def dead(letters: Any) -> None:
+        sent["dlq"].extend(letters)
+
+    async def signals(calls: Any, _: Any) -> None:
+        sent["signals"].extend(calls)
+
+    worker.pipeline.outbox.dead_letters = dead
+    worker.pipeline.outbox.signals = signals
+    agents = worker.agents
+    async with agents["requests"].test_context() as req, \
+            agents["responses"].test_context() as resp, \
+            agents["inference"].test_context() as inf, \
+            agents["feedback"].test_context() as fb:
+        await req.put(orjson.dumps(request("j1")), key=b"j1")
+        await inf.put(orjson.dumps(inference("i1")), key=b"i1")
+        await inf.put(b"not json", key=b"i2")
+        await inf.put(orjson.dumps(inference("i1")), key=b"i1")  # duplicate
+        await resp.put(orjson.dumps(response("j1")), key=b"j1")
+        await fb.put(orjson.dumps(feedback("i1")), key=b"i1")
+        await worker.pipeline.flush()
+    rows = store.query("SELECT request_id, join_status FROM inference_events FINAL "
+                       "ORDER BY request_id")
+    assert rows == [("i1", "inference"), ("j1", "joined")]
+    assert store.query("SELECT request_id FROM feedback FINAL") == [("i1",)]
+    assert [d.reason for d in sent["dlq"]] == ["not_json"]
+    assert sorted(c.record.request_id for c in sent["signals"]) == ["i1", "j1"]
+    registry = worker.pipeline.metrics.registry
+    assert registry.get_sample_value("llmpulse_duplicate_events_total",
+                                     {"topic": "llm.inference"}) == 1

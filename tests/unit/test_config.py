@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from llmpulse.config import load_settings
+from llmpulse.errors import ConfigError
+
+
+def test_defaults_and_env_override() -> None:
+    settings = load_settings({})
+    assert settings.partitions == 4 and settings.embedded_store
+    settings = load_settings({"LLMPULSE_PARTITIONS": "8", "LLMPULSE_BROKER": "kafka://a:9092"})
+    assert settings.partitions == 8 and settings.broker == "a:9092"
+    assert settings.topic("dlq") == "llm.dlq"
+
+
+def test_settings_are_frozen() -> None:
+    settings = load_settings({})
+    with pytest.raises(Exception):  # noqa: B017 (pydantic's frozen error)
+        settings.partitions = 3  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"LLMPULSE_PARTITIONS": "0"}, "LLMPULSE_PARTITIONS"),
+    ({"LLMPULSE_BROKER": "nohost"}, "not host:port"),
+    ({"LLMPULSE_CLICKHOUSE_URL": "mysql://x"}, "chdb://, http:// or https://"),
+    ({"LLMPULSE_WORKERS": "3"}, "exactly one writer"),
+    ({"LLMPULSE_NOPE": "1"}, "unknown setting"),
+    ({"LLMPULSE_LOG_LEVEL": "loud"}, "LLMPULSE_LOG_LEVEL"),
+])
+def test_bad_values_name_the_setting(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings(env)
+
+
+def test_more_workers_with_a_server_store() -> None:
+    settings = load_settings({"LLMPULSE_WORKERS": "3",
+                              "LLMPULSE_CLICKHOUSE_URL": "http://ch:8123/default"})
+    assert settings.workers == 3 and not settings.embedded_store
+
+
+def test_yaml_file_under_env(tmp_path: Path) -> None:
+    path = tmp_path / "llmpulse.yaml"
+    path.write_text("partitions: 6\nbatch_max_rows: 10\n")
+    settings = load_settings({"LLMPULSE_CONFIG": str(path), "LLMPULSE_BATCH_MAX_ROWS": "20"})
+    assert settings.partitions == 6 and settings.batch_max_rows == 20
+    path.write_text("- not a mapping\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_settings({"LLMPULSE_CONFIG": str(path)})
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_settings({"LLMPULSE_CONFIG": str(tmp_path / "missing.yaml")})

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+from typing import Any
+
+from llmpulse import join
+from llmpulse.records import NO_RESPONSE_ERROR
+from llmpulse.schema import EVENT_ADAPTER
+from tests.unit.factories import inference, request, response
+
+
+def ev(data: dict[str, Any]) -> Any:
+    return EVENT_ADAPTER.validate_python(data)
+
+
+def test_inference_completes_at_once_and_duplicates_after_done() -> None:
+    table: dict[str, dict[str, Any]] = {}
+    flight: set[str] = set()
+    first = join.on_event(table, ev(inference()), 100.0, flight)
+    assert first.record is not None and first.record.join_status == "inference"
+    flight.add("r1")
+    assert join.on_event(table, ev(inference()), 101.0, flight).duplicate
+    flight.clear()
+    table["r1"] = join.done_marker(first.record, 102.0)
+    assert join.on_event(table, ev(inference()), 103.0, flight).duplicate
+
+
+def test_replay_before_done_marker_is_processed_again() -> None:
+    table: dict[str, dict[str, Any]] = {}
+    assert join.on_event(table, ev(inference()), 1.0, set()).record is not None
+    # crash before the store: no done marker, the same message comes again
+    assert join.on_event(table, ev(inference()), 2.0, set()).record is not None
+
+
+def test_request_then_response_join_either_order() -> None:
+    for order in ((request(), response()), (response(), request())):
+        table: dict[str, dict[str, Any]] = {}
+        assert join.on_event(table, ev(order[0]), 1.0, set()).pending
+        assert join.on_event(table, ev(order[0]), 1.5, set()).duplicate
+        result = join.on_event(table, ev(order[1]), 2.0, set())
+        record = result.record
+        assert record is not None and record.join_status == "joined"
+        assert record.provider == "anthropic" and record.output_tokens == 201
+        assert record.route == "rag" and record.start_time is not None
+
+
+def test_sweep_records_lonely_halves_after_timeout() -> None:
+    table: dict[str, dict[str, Any]] = {}
+    join.on_event(table, ev(request("a")), 0.0, set())
+    join.on_event(table, ev(response("b", start_time="2026-11-01T12:00:00Z")), 0.0, set())
+    assert join.sweep(table, 5.0, 10.0, 100.0, set()).records == []
+    expired = join.sweep(table, 11.0, 10.0, 100.0, set())
+    records = {r.request_id: r for r in expired.records}
+    assert records["a"].join_status == "request_only"
+    assert records["a"].error_type == NO_RESPONSE_ERROR
+    assert records["b"].join_status == "response_only"
+    assert records["b"].model == "claude-sonnet-4-5"
+
+
+def test_late_response_completes_a_request_only_call() -> None:
+    table: dict[str, dict[str, Any]] = {}
+    join.on_event(table, ev(request()), 0.0, set())
+    [lonely] = join.sweep(table, 100.0, 10.0, 1000.0, set()).records
+    table["r1"] = join.done_marker(lonely, 100.0)
+    late = join.on_event(table, ev(response()), 200.0, set())
+    assert late.late and late.record is not None
+    assert late.record.join_status == "joined" and late.record.provider == "anthropic"
+    # a repeated request is still a duplicate
+    assert join.on_event(table, ev(request()), 201.0, set()).duplicate
+
+
+def test_done_markers_forgotten_after_horizon() -> None:
+    table: dict[str, dict[str, Any]] = {}
+    record = join.on_event(table, ev(inference()), 0.0, set()).record
+    assert record is not None
+    table["r1"] = join.done_marker(record, 0.0)
+    assert join.sweep(table, 50.0, 10.0, 100.0, set()).forget == []
+    assert join.sweep(table, 150.0, 10.0, 100.0, set()).forget == ["r1"]
+    assert join.pending_count(table) == 0

@@ -1,0 +1,136 @@
+"""The pipeline against the real embedded ClickHouse engine, with a dict join table."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+import pytest
+
+from llmpulse.config import load_settings
+from llmpulse.metrics import build_metrics
+from llmpulse.pipeline import DeadLetter, DeadLetterRatioExceeded, Pipeline
+from llmpulse.signals import Signal
+from llmpulse.sinks.clickhouse import ClickHouseStore
+from llmpulse.sinks.rows import StoredCall
+from tests.unit.factories import feedback, inference, request, response
+
+
+class Outbox:
+    def __init__(self) -> None:
+        self.dead: list[DeadLetter] = []
+        self.signal_calls: list[str] = []
+
+    async def dead_letters(self, letters: Sequence[DeadLetter]) -> None:
+        self.dead.extend(letters)
+
+    async def signals(self, calls: Sequence[StoredCall], signals: Sequence[Signal]) -> None:
+        self.signal_calls.extend(c.record.request_id for c in calls)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_790_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make(store: ClickHouseStore, **env: str) -> tuple[Pipeline, Outbox, list[Any], Clock]:
+    settings = load_settings({"LLMPULSE_BATCH_MAX_ROWS": "1000", **env})
+    acked: list[Any] = []
+
+    async def ack(token: Any) -> None:
+        acked.append(token)
+
+    outbox, clock = Outbox(), Clock()
+    pipe = Pipeline(settings, store, outbox, build_metrics(), {}, ack, clock)
+    return pipe, outbox, acked, clock
+
+
+async def feed(pipe: Pipeline, role: str, events: list[Any], start: int = 0) -> None:
+    for offset, event in enumerate(events, start):
+        raw = event if isinstance(event, bytes) else orjson.dumps(event)
+        await pipe.handle(role, f"llm.{role}", 0, offset, None, raw, (role, offset))
+
+
+async def test_valid_rows_stored_invalid_dead_lettered_all_acked(store: ClickHouseStore) -> None:
+    pipe, outbox, acked, _ = make(store)
+    await feed(pipe, "inference", [inference(f"r{i}") for i in range(20)] + [b"{bad"])
+    await feed(pipe, "feedback", [feedback("r1"), feedback("r2", thumbs="up")])
+    assert acked == []  # nothing acknowledged before it is stored
+    await pipe.flush()
+    assert len(acked) == 23
+    assert [d.reason for d in outbox.dead] == ["not_json"]
+    assert store.query("SELECT count() FROM inference_events FINAL") == [(20,)]
+    assert store.query("SELECT count() FROM feedback FINAL") == [(2,)]
+    assert store.query("SELECT uniqExact(name) FROM signals") == [(7,)]
+    assert len(outbox.signal_calls) == 20
+    assert pipe.table["r3"]["k"] == "d"
+
+
+async def test_redelivered_duplicates_do_not_double_count(store: ClickHouseStore) -> None:
+    pipe, _, _, _ = make(store)
+    batch = [inference(f"r{i}") for i in range(10)]
+    await feed(pipe, "inference", batch)
+    await feed(pipe, "inference", batch[:3], start=10)  # duplicates while in flight
+    await pipe.flush()
+    await feed(pipe, "inference", batch, start=13)  # duplicates after the done marker
+    await pipe.flush()
+    reg = pipe.metrics.registry
+    assert reg.get_sample_value("llmpulse_duplicate_events_total",
+                                {"topic": "llm.inference"}) == 13
+    assert store.query("SELECT count() FROM inference_events") == [(10,)]
+    calls = reg.get_sample_value("llmpulse_calls_total", {
+        "gen_ai_provider_name": "openai", "gen_ai_request_model": "gpt-4o",
+        "gen_ai_operation_name": "chat", "llmpulse_route": "chat", "join_status": "inference"})
+    assert calls == 10
+
+
+async def test_join_and_timeout_sweep(store: ClickHouseStore) -> None:
+    pipe, _, _, clock = make(store, LLMPULSE_JOIN_TIMEOUT_S="30")
+    await feed(pipe, "requests", [request("a"), request("b")])
+    await feed(pipe, "responses", [response("a")])
+    await pipe.flush()
+    assert store.query("SELECT request_id, join_status FROM inference_events FINAL") == [
+        ("a", "joined")]
+    clock.now += 31
+    pipe.sweep()
+    await pipe.flush()
+    rows = store.query("SELECT request_id, join_status, error_type FROM inference_events FINAL "
+                       "ORDER BY request_id")
+    assert rows == [("a", "joined", ""), ("b", "request_only", "llmpulse.no_response")]
+    # the late response upgrades b; FINAL keeps the more complete version
+    await feed(pipe, "responses", [response("b")], start=5)
+    await pipe.flush()
+    assert store.query("SELECT join_status FROM inference_events FINAL WHERE request_id = 'b'"
+                       ) == [("joined",)]
+
+
+async def test_store_outage_holds_the_batch_until_it_lands(
+        store: ClickHouseStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    pipe, _, acked, _ = make(store)
+    real = store.insert_calls
+    failures = {"left": 2}
+
+    def flaky(calls: Any, now: Any) -> int:
+        if failures["left"]:
+            failures["left"] -= 1
+            raise ConnectionError("ClickHouse is down")
+        return real(calls, now)
+
+    monkeypatch.setattr(store, "insert_calls", flaky)
+    await feed(pipe, "inference", [inference("x")])
+    await pipe.flush()
+    assert failures["left"] == 0 and len(acked) == 1
+    assert store.query("SELECT count() FROM inference_events FINAL") == [(1,)]
+    assert pipe.metrics.registry.get_sample_value("llmpulse_sink_failures_total",
+                                                  {"sink": "clickhouse"}) == 2
+
+
+async def test_dead_letter_ratio_cap(store: ClickHouseStore) -> None:
+    pipe, _, _, _ = make(store, LLMPULSE_DLQ_MAX_RATIO="0.5",
+                         LLMPULSE_BATCH_MAX_ROWS="100000")
+    with pytest.raises(DeadLetterRatioExceeded, match="LLMPULSE_DLQ_MAX_RATIO"):
+        await feed(pipe, "inference", [b"junk"] * 1000)
