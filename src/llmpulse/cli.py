@@ -103,6 +103,41 @@ def schema(output: Path | None) -> None:
         output.write_text(text + "\n", encoding="utf-8")
 
 
+@cli.command()
+@click.option("--markdown", is_flag=True, help="A Markdown table of every setting.")
+def config(markdown: bool) -> None:
+    """Show the effective settings (validated), or document them all."""
+    from llmpulse.config import ENV_PREFIX, Settings
+
+    if markdown:
+        click.echo("| variable | default | meaning |\n|---|---|---|")
+        for name, info in Settings.model_fields.items():
+            default = "" if info.default is None else f"`{info.default}`"
+            click.echo(f"| `{ENV_PREFIX}{name.upper()}` | {default} | {info.description or ''} |")
+        return
+    settings = _settings()
+    for name in Settings.model_fields:
+        click.echo(f"{ENV_PREFIX}{name.upper()}={getattr(settings, name)}")
+
+
+@cli.command()
+@click.argument("query")
+def sql(query: str) -> None:
+    """Run a read query on the store and print the rows as JSON lines.
+
+    With the embedded store, stop the worker first (chdb has one process per path).
+    """
+    from llmpulse.sinks.clickhouse import ClickHouseStore, connect
+
+    settings = _settings()
+    store = ClickHouseStore(connect(settings.clickhouse_url), settings.clickhouse_url)
+    try:
+        for row in store.query(query):
+            click.echo(json.dumps(list(row), default=str))
+    finally:
+        store.close()
+
+
 @cli.group()
 def dlq() -> None:
     """Inspect and replay the dead-letter topic."""

@@ -37,13 +37,15 @@ class Settings(BaseSettings):
                         description="Consumer group id and prefix of internal topics.")
     topic_prefix: str = Field(default="llm.", pattern=r"^[A-Za-z0-9._-]*$",
                               description="Prefix of every llmpulse topic.")
-    partitions: int = Field(default=4, ge=1, le=1024,
-                            description="Partitions of every llmpulse topic (inputs co-partitioned).")
+    partitions: int = Field(
+        default=4, ge=1, le=1024,
+        description="Partitions of every llmpulse topic (inputs co-partitioned).")
     replication_factor: int = Field(default=1, ge=1, le=7,
                                     description="Replication factor of topics llmpulse creates.")
     clickhouse_url: str = Field(
         default="chdb://./llmpulse-data/chdb",
-        description="chdb://PATH (embedded, one writer process) or http(s)://user:pass@host:port/db.",
+        description="chdb://PATH (embedded, one writer process) or "
+        "http(s)://user:pass@host:port/db.",
     )
     workers: int = Field(default=1, ge=1, le=1024,
                          description="Worker processes in the consumer group (chdb allows 1).")
@@ -73,7 +75,8 @@ class Settings(BaseSettings):
         description="Consumer group session/rebalance timeout: how soon a crashed worker's "
         "partitions move to the others.",
     )
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="debug, info, warning or error.")
     data_dir: Path = Field(default=Path("./llmpulse-data"),
                            description="Local directory for the demo's data.")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -192,16 +193,16 @@ class Pipeline:
     def _write(self, calls: list[StoredCall], signals: list[Signal],
                feedback: list[FeedbackEvent]) -> None:
         now = datetime.fromtimestamp(self.clock(), UTC)
-        for table, write, items in (
-            ("inference_events", self.store.insert_calls, calls),
-            ("signals", self.store.insert_signals, signals),
-            ("feedback", self.store.insert_feedback, feedback),
-        ):
-            if not items:
-                continue
-            started = self.clock()
-            rows = write(items, now)  # type: ignore[operator]
-            self.metrics.sink_batch.labels("clickhouse", table).observe(self.clock() - started)
+        self._timed("inference_events", lambda: self.store.insert_calls(calls, now))
+        self._timed("signals", lambda: self.store.insert_signals(signals, now))
+        self._timed("feedback", lambda: self.store.insert_feedback(feedback, now))
+
+    def _timed(self, table: str, write: Callable[[], int]) -> None:
+        started = time.perf_counter()
+        rows = write()
+        if rows:
+            self.metrics.sink_batch.labels("clickhouse", table).observe(
+                time.perf_counter() - started)
             self.metrics.sink_rows.labels("clickhouse", table).inc(rows)
 
     def _observe(self, batch: Batch) -> None:

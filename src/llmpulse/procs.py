@@ -48,7 +48,7 @@ class WorkerProcess:
 
     def metrics_text(self, timeout: float = 5.0) -> str:
         url = f"http://127.0.0.1:{self.metrics_port}/metrics"
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (loopback)
+        with urllib.request.urlopen(url, timeout=timeout) as response:
             return str(response.read().decode("utf-8"))
 
     def stop(self, timeout: float = 60.0) -> int:

@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 
 RequestId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")]
 Label = Annotated[str, Field(min_length=1, max_length=200)]
@@ -208,9 +208,9 @@ class FeedbackEvent(_Envelope):
 
     @model_validator(mode="after")
     def _has_content(self) -> FeedbackEvent:
-        if self.thumbs is None and self.rating is None and self.correction is None:
-            if not self.flags:
-                raise ValueError("feedback needs at least one of thumbs, rating, correction, flags")
+        if (self.thumbs is None and self.rating is None and self.correction is None
+                and not self.flags):
+            raise ValueError("feedback needs at least one of thumbs, rating, correction, flags")
         return self
 
 

@@ -25,14 +25,14 @@ class ModelSummary:
 def model_summaries(store: ClickHouseStore, since: datetime) -> list[ModelSummary]:
     rows = store.query(
         """
-        SELECT provider, model, count(), sum(is_error),
+        SELECT provider, request_model, count(), sum(is_error),
                quantileExactIf(0.5)(duration_s, duration_s IS NOT NULL),
                quantileExactIf(0.95)(duration_s, duration_s IS NOT NULL),
                sum(ifNull(input_tokens, 0)), sum(ifNull(output_tokens, 0)),
                sumIf(cost_usd, cost_usd IS NOT NULL), countIf(cost_source = 'unknown')
         FROM inference_events FINAL
-        WHERE call_time >= {since:DateTime64(6)}
-        GROUP BY provider, model
+        WHERE ingested_at >= {since:DateTime64(3)}
+        GROUP BY provider, request_model
         ORDER BY count() DESC
         """,
         {"since": since},
@@ -54,10 +54,9 @@ def _num(value: object) -> float | None:
 def table_counts(store: ClickHouseStore, since: datetime) -> dict[str, int]:
     params = {"since": since}
     counts = {}
-    for table, column in (("inference_events", "call_time"), ("signals", "time"),
-                          ("feedback", "time")):
+    for table in ("inference_events", "signals", "feedback"):
         rows = store.query(
-            f"SELECT count() FROM {table} FINAL WHERE {column} >= {{since:DateTime64(6)}}",
+            f"SELECT count() FROM {table} FINAL WHERE ingested_at >= {{since:DateTime64(3)}}",
             params)
         counts[table] = int(rows[0][0])
     return counts
@@ -68,9 +67,10 @@ def format_summary(models: list[ModelSummary]) -> str:
               f"{'tokens in':>11}{'tokens out':>11}{'cost $':>10}")
     lines = [header, "-" * len(header)]
     for s in models:
-        cost = "unknown" if s.cost_usd is None else f"{s.cost_usd:.4f}"
-        if s.cost_usd is not None and s.unpriced:
-            cost += "*"
+        if s.cost_usd is None or (s.unpriced and not s.cost_usd):
+            cost = "unknown"
+        else:
+            cost = f"{s.cost_usd:.4f}" + ("*" if s.unpriced else "")
         p50 = "-" if s.p50_s is None else f"{s.p50_s:.2f}"
         p95 = "-" if s.p95_s is None else f"{s.p95_s:.2f}"
         lines.append(f"{s.provider + '/' + s.model:<34.34}{s.calls:>7}{s.errors:>7}{p50:>8}"

@@ -37,5 +37,5 @@ def test_reasons(role: str, raw: bytes, key: bytes | None, reason: str) -> None:
 
 
 def test_validation_detail_names_the_field() -> None:
-    with pytest.raises(InvalidEvent, match="gen_ai.usage.output_tokens"):
+    with pytest.raises(InvalidEvent, match=r"gen_ai\.usage\.output_tokens"):
         decode("inference", _bytes(inference(**{"gen_ai.usage.output_tokens": -5})))

@@ -59,7 +59,7 @@ class CostDetector:
 
     def __init__(self) -> None:
         self.price_version = f"genai-prices {version('genai-prices')}"
-        self._rates: dict[tuple[str, str, date], _Rates | None | bool] = {}
+        self._rates: dict[tuple[str, str, date], _Rates | bool | None] = {}
 
     def cost(self, record: InferenceRecord) -> Cost:
         if record.reported_cost_usd is not None:

@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from importlib.resources import files
 from typing import Any
 
-
 from llmpulse.config import Settings
 from llmpulse.errors import StoreError, StoreLocked
 from llmpulse.schema import FeedbackEvent
@@ -53,7 +52,7 @@ def connect(url: str) -> Any:
         return clickhouse_connect.get_client(dsn=url)
     except Exception as exc:
         text = str(exc)
-        if "Cannot lock file" in text or "lock" in text.lower() and url.startswith("chdb://"):
+        if "Cannot lock file" in text or ("lock" in text.lower() and url.startswith("chdb://")):
             raise StoreLocked(
                 f"the embedded ClickHouse store {url} is in use by another process. An embedded "
                 "(chdb) store has exactly one writer: stop the other llmpulse process, or, to run "

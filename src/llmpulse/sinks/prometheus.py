@@ -22,7 +22,7 @@ def observe_call(metrics: Metrics, call: StoredCall, mode: str = "full") -> None
     if mode == "none":
         return
     r = call.record
-    labels = (r.provider, r.model, r.operation, r.route)
+    labels = (r.provider, r.request_model, r.operation, r.route)
     if mode == "full":
         metrics.calls.labels(*labels, r.join_status).inc()
     error_type = r.error_type or ("error" if is_error(r) else "")

@@ -84,7 +84,7 @@ class FaustOutbox:
             await future
 
 
-class KeyPartitionedTable(faust.Table):  # type: ignore[misc]
+class KeyPartitionedTable(faust.Table[bytes, Any]):
     """A table whose changelog partition is the key's Kafka default partition.
 
     murmur2(request_id) % partitions is where the SDK (librdkafka's
@@ -140,8 +140,8 @@ def build_app(settings: Settings, store: ClickHouseStore, metrics: Metrics) -> W
         broker_commit_every=max(1000, settings.batch_max_rows),
         stream_buffer_maxsize=max(4096, settings.batch_max_rows * 2),
     )
-    raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw",
-           "value_serializer": "raw", "internal": False}
+    raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw",
+                           "value_serializer": "raw", "internal": False}
     dlq = app.topic(settings.topic("dlq"), **raw)
     signals_topic = app.topic(settings.topic("signals"), **raw)
     table = app.tables.add(KeyPartitionedTable(
@@ -161,14 +161,14 @@ def build_app(settings: Settings, store: ClickHouseStore, metrics: Metrics) -> W
         worker.agents[role] = app.agent(topic, name=f"ingest-{role}")(
             _ingest(role, worker, last_offsets))
 
-    @app.timer(interval=settings.batch_max_s)
+    @app.timer(interval=settings.batch_max_s)  # type: ignore[untyped-decorator]
     async def flush_timer() -> None:
         await pipeline.flush()
 
-    @app.timer(interval=min(5.0, max(0.5, settings.join_timeout_s / 4)))
+    @app.timer(interval=min(5.0, max(0.5, settings.join_timeout_s / 4)))  # type: ignore[untyped-decorator]
     async def sweep_timer() -> None:
         pipeline.sweep()
-        _report_lag(app, metrics, last_offsets)
+        await _report_lag(app, metrics, last_offsets)
 
     async def flush_on_revoke(sender: Any, revoked: Any, **_: Any) -> None:
         await pipeline.flush()
@@ -179,8 +179,8 @@ def build_app(settings: Settings, store: ClickHouseStore, metrics: Metrics) -> W
         except Exception:  # unflushed messages are unacknowledged and will be replayed
             log.exception("final flush failed; the next start replays the rest")
 
-    app.on_partitions_revoked.connect(flush_on_revoke)
-    app.on_before_shutdown.connect(flush_on_shutdown)
+    app.on_partitions_revoked.connect(flush_on_revoke)  # type: ignore[arg-type]
+    app.on_before_shutdown.connect(flush_on_shutdown)  # type: ignore[arg-type]
     return worker
 
 
@@ -205,17 +205,19 @@ def _ingest(role: str, worker: Worker, last_offsets: dict[Any, int]
     return ingest
 
 
-def _report_lag(app: faust.App, metrics: Metrics, last_offsets: dict[Any, int]) -> None:
+async def _report_lag(app: faust.App, metrics: Metrics, last_offsets: dict[Any, int]) -> None:
+    """Messages behind the end of each assigned input partition."""
     try:
         assigned = app.consumer.assignment()
     except Exception:  # not started yet
         return
     for tp in assigned:
-        if tp.topic.endswith("-changelog"):
+        if tp.topic.endswith("-changelog") or "__assignor" in tp.topic:
             continue
         try:
             high = app.consumer.highwater(tp)
-        except Exception:
+            done = last_offsets[tp] + 1 if tp in last_offsets else await app.consumer.position(tp)
+        except Exception:  # partition moving in a rebalance
             continue
-        done = last_offsets.get(tp, -1) + 1
-        metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, high - done))
+        if high is not None and done is not None:
+            metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, high - done))

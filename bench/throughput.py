@@ -1,0 +1,180 @@
+"""Events/s through the llmpulse worker next to a bare Faust agent, same broker, same run.
+
+    python bench/throughput.py --events 50000
+
+Both read the same simulated traffic (1% malformed) that is produced before
+either starts, so each measures consumption from a full topic.  Results are
+printed and written to bench/results/throughput.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from llmpulse.config import load_settings
+from llmpulse.procs import WorkerProcess, parse_metrics
+from llmpulse.schema import to_wire
+from llmpulse.streams.app import all_topics
+from llmpulse.topics import ensure_topics
+
+ROOT = Path(__file__).resolve().parent
+ROLE_OF = {"request": "requests", "response": "responses", "inference": "inference",
+           "feedback": "feedback"}
+
+
+@dataclass
+class Capture:
+    """A simulator sink that keeps (role, key, value) instead of sending."""
+
+    messages: list[tuple[str, bytes | None, bytes]] = field(default_factory=list)
+
+    def send(self, event: Any) -> str:
+        self.messages.append((ROLE_OF[event.event_type], event.request_id.encode(),
+                              orjson.dumps(to_wire(event))))
+        return str(event.request_id)
+
+    def produce_raw(self, topic_role: str, key: bytes | None, value: bytes) -> None:
+        self.messages.append((topic_role, key, value))
+
+    def flush(self, timeout: float = 30.0) -> int:
+        return 0
+
+
+def produce(broker: str, messages: list[tuple[str, bytes | None, bytes]], prefix: str,
+            copy_topic: str) -> None:
+    from confluent_kafka import Producer
+
+    producer = Producer({"bootstrap.servers": broker, "partitioner": "murmur2_random",
+                         "linger.ms": 20, "compression.type": "lz4",
+                         "queue.buffering.max.messages": 1_000_000})
+    for role, key, value in messages:
+        for topic in (prefix + role, copy_topic):
+            while True:
+                try:
+                    producer.produce(topic, key=key, value=value)
+                    break
+                except BufferError:
+                    producer.poll(0.1)
+        producer.poll(0)
+    producer.flush(120)
+
+
+def run_bare(broker: str, topic: str, count: int) -> dict[str, Any]:
+    proc = subprocess.Popen([sys.executable, str(ROOT / "bare_agent.py"), "--broker", broker,
+                             "--topic", topic, "--count", str(count)],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    proc.terminate()
+    proc.wait(30)
+    if not line:
+        raise RuntimeError("the bare Faust agent printed no result")
+    return dict(json.loads(line))
+
+
+def run_worker(broker: str, expected_calls: int, expected_dead: int, total: int,
+               data: Path) -> dict[str, Any]:
+    worker = WorkerProcess({
+        "LLMPULSE_BROKER": broker, "LLMPULSE_CLICKHOUSE_URL": f"chdb://{data / 'chdb'}",
+        "LLMPULSE_METRICS_PORT": "0", "LLMPULSE_METRICS_HOST": "127.0.0.1",
+        "LLMPULSE_APP_ID": f"bench-{int(time.time())}",
+    }, log_path=data / "worker.log")
+    worker.start()
+    first = None
+    try:
+        while True:
+            m = parse_metrics(worker.metrics_text())
+            now = time.perf_counter()
+            if first is None and m.get("llmpulse_events_in_total", 0) > 0:
+                first = now
+            if (m.get("llmpulse_calls_total", 0) >= expected_calls
+                    and m.get("llmpulse_dlq_events_total", 0) >= expected_dead):
+                break
+            time.sleep(0.05)
+        assert first is not None
+        elapsed = now - first
+        rss = _peak_rss_mb(worker)
+    finally:
+        worker.stop()
+    return {"events": total, "seconds": elapsed, "events_per_s": total / elapsed,
+            "peak_rss_mb": rss}
+
+
+def _peak_rss_mb(worker: WorkerProcess) -> float | None:
+    if worker.proc is None:
+        return None
+    for line in Path(f"/proc/{worker.proc.pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return None
+
+
+def run_raw(broker: str, topic: str, count: int) -> dict[str, Any]:
+    from confluent_kafka import Consumer
+
+    consumer = Consumer({"bootstrap.servers": broker, "group.id": f"bench-raw-{time.time()}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer.subscribe([topic])
+    n, first = 0, None
+    while n < count:
+        for message in consumer.consume(1000, 5.0):
+            if message.error():
+                continue
+            if first is None:
+                first = time.perf_counter()
+            json.loads(message.value())
+            n += 1
+    assert first is not None
+    elapsed = time.perf_counter() - first
+    consumer.close()
+    return {"events": n, "seconds": elapsed, "events_per_s": n / elapsed}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=50_000, help="LLM calls to simulate")
+    parser.add_argument("--broker", default=None, help="existing broker (default: embedded)")
+    args = parser.parse_args()
+    from llmpulse.embedded_broker import EmbeddedBroker
+    from llmpulse.simulator import simulate
+
+    capture = Capture()
+    stats = simulate(capture, rate=None, count=args.events, seed=11, malformed_ratio=0.01)
+    total = len(capture.messages)
+    settings = load_settings({"LLMPULSE_BROKER": args.broker or "127.0.0.1:1"})
+    with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker() as embedded:
+        broker = args.broker or embedded.bootstrap
+        copy_topic = "bench.bare"
+        topics = all_topics(settings) | {copy_topic: settings.partitions}
+        ensure_topics(broker, topics)
+        produce(broker, capture.messages, settings.topic_prefix, copy_topic)
+        results = {
+            "bare_faust_agent": run_bare(broker, copy_topic, total),
+            "confluent_consumer_json": run_raw(broker, copy_topic, total),
+            "llmpulse_worker": run_worker(broker, stats.calls, stats.malformed, total,
+                                          Path(tmp)),
+        }
+    base = results["bare_faust_agent"]["events_per_s"]
+    print(f"{'consumer':<26}{'events':>9}{'seconds':>9}{'events/s':>11}{'x bare':>8}")
+    for name, result in results.items():
+        result["ratio_to_bare_faust"] = result["events_per_s"] / base
+        print(f"{name:<26}{result['events']:>9}{result['seconds']:>9.2f}"
+              f"{result['events_per_s']:>11.0f}{result['ratio_to_bare_faust']:>8.2f}")
+    out = ROOT / "results" / "throughput.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps({"events": total, "calls": stats.calls,
+                               "malformed": stats.malformed, "results": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs everything the test suite needs on a fresh machine, then runs it:
+# ruff, mypy, and pytest (unit tests, and integration tests on the embedded
+# broker and on Apache Kafka 4.x, with the real ClickHouse engine and Prometheus).
+# Extra arguments go to pytest, e.g. `bash scripts/test.sh -k dlq`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null 2>&1 || missing+=(maven)
+command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing system packages: ${missing[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e '.[dev]'
+
+# Apache Kafka broker jars for the integration tests (Maven Central).
+mkdir -p .cache/kafka-libs
+if ! ls .cache/kafka-libs/kafka_2.13-*.jar >/dev/null 2>&1; then
+  mvn -q -B -f deploy/kafka/pom.xml dependency:copy-dependencies -DoutputDirectory="$PWD/.cache/kafka-libs"
+fi
+export LLMPULSE_KAFKA_LIBS="$PWD/.cache/kafka-libs"
+
+.venv/bin/ruff check src tests bench
+.venv/bin/mypy
+.venv/bin/python -m pytest -q -p no:cacheprovider "$@"

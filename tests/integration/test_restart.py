@@ -1,0 +1,60 @@
+"""A crash (SIGKILL) mid-stream loses nothing and counts nothing twice in storage."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.integration.stack import make_stack, wait_metrics
+
+
+def _lag(values: dict[str, float]) -> float:
+    return values.get("llmpulse_consumer_lag", 0.0)
+
+
+def test_worker_killed_mid_stream_then_restarted(broker: str, tmp_path: Path) -> None:
+    stack = make_stack(broker, tmp_path)
+    first = stack.worker("first")
+    sent: dict[str, Any] = {}
+
+    def traffic() -> None:
+        sent["stats"] = stack.simulate(rate=800, count=4000, seed=5, malformed_ratio=0.01)
+
+    producer = threading.Thread(target=traffic)
+    producer.start()
+    wait_metrics(first, lambda m: m.get("llmpulse_calls_total", 0) >= 500, timeout=90,
+                 what="the first worker to store some calls")
+    first.kill()  # a crash: no final flush, no commit, no clean leave
+    [[stored_before]] = stack.sql("SELECT count() FROM inference_events FINAL")
+    assert stored_before >= 500
+    producer.join(60)
+    stats = sent["stats"]
+
+    second = stack.worker("second")
+    try:
+        last: dict[str, float] = {}
+
+        def caught_up(values: dict[str, float]) -> bool:
+            steady = values.get("llmpulse_events_in_total", 0) == last.get(
+                "llmpulse_events_in_total", -1) and values.get("llmpulse_events_in_total", 0) > 0
+            last.clear()
+            last.update(values)
+            return steady and _lag(values) == 0 and values.get("llmpulse_pending_joins", 1) == 0
+
+        def settled(values: dict[str, float]) -> bool:
+            time.sleep(1.0)
+            return caught_up(values)
+
+        values = wait_metrics(second, settled, timeout=180, what="the second worker to catch up")
+        assert values["llmpulse_calls_total"] >= stats.calls - stored_before
+    finally:
+        assert second.stop() == 0, second.log_tail()
+    [[rows, unique]] = stack.sql(
+        "SELECT count(), uniqExact(request_id) FROM inference_events FINAL")
+    assert rows == unique == stats.calls
+    [[joined_alone]] = stack.sql(
+        "SELECT count() FROM inference_events FINAL WHERE join_status IN "
+        "('request_only', 'response_only')")
+    assert joined_alone == 0
