@@ -27,8 +27,12 @@ from pydantic import (
 SCHEMA_VERSION: Literal[1] = 1
 
 RequestId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")]
-Label = Annotated[str, Field(min_length=1, max_length=200)]
-TokenCount = Annotated[int, Field(ge=0, le=100_000_000)]
+def _strip(value: str) -> str:
+    return value.strip()
+
+
+Label = Annotated[str, AfterValidator(_strip), Field(min_length=1, max_length=200)]
+TokenCount = Annotated[int, Field(strict=True, ge=0, le=100_000_000)]
 Seconds = Annotated[float, Field(ge=0.0, le=86_400.0)]
 
 
@@ -45,7 +49,7 @@ def _lower(value: str) -> str:
     return value.strip().lower()
 
 
-ProviderName = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_lower)]
+ProviderName = Annotated[str, AfterValidator(_lower), Field(min_length=1, max_length=100)]
 
 FINISH_REASONS = ("stop", "length", "content_filter", "tool_call", "error", "other")
 FEEDBACK_FLAGS = (
@@ -65,7 +69,6 @@ class _Strict(BaseModel):
         extra="forbid",
         frozen=True,
         populate_by_name=True,
-        str_strip_whitespace=True,
     )
 
 
@@ -199,7 +202,7 @@ class FeedbackEvent(_Envelope):
     feedback_id: RequestId
     time: Timestamp
     thumbs: Literal["up", "down"] | None = None
-    rating: int | None = Field(default=None, ge=1, le=5)
+    rating: int | None = Field(default=None, strict=True, ge=1, le=5)
     correction: str | None = Field(default=None, min_length=1, max_length=1_000_000)
     flags: tuple[Literal[FEEDBACK_FLAGS], ...] = ()  # type: ignore[valid-type]
     comment: str | None = Field(default=None, max_length=100_000)

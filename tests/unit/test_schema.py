@@ -37,6 +37,9 @@ def test_inference_event_uses_otel_names_and_normalizes() -> None:
     {"request_id": ""},
     {"request_id": "has space"},
     {"gen_ai.usage.cache_read.input_tokens": 5000},
+    {"gen_ai.usage.input_tokens": "12"},
+    {"gen_ai.usage.output_tokens": 3.5},
+    {"gen_ai.request.model": "   "},
 ])
 def test_invalid_inference_rejected(change: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
@@ -74,3 +77,12 @@ def test_json_schema_is_published_with_wire_names() -> None:
     assert schema["$schema"].endswith("2020-12/schema")
     kinds = {ref["$ref"].split("/")[-1] for ref in schema["oneOf"]}
     assert kinds == {"RequestEvent", "ResponseEvent", "InferenceEvent", "FeedbackEvent"}
+
+
+def test_content_is_kept_verbatim() -> None:
+    text = "    indented code\n"
+    event = EVENT_ADAPTER.validate_python(inference(**{
+        "gen_ai.output.messages": [{"role": "assistant", "content": text}],
+        "tenant": "  acme  "}))
+    assert event.output_messages[0].content == text
+    assert event.tenant == "acme"
