@@ -55,7 +55,8 @@ def test_ten_thousand_events_exactly_once(broker: str, tmp_path: Path) -> None:
     [[rows, unique]] = stack.sql(
         "SELECT count(), uniqExact(request_id) FROM inference_events FINAL")
     assert rows == unique == valid_calls
-    per_model = dict(stack.sql("SELECT model, count() FROM inference_events FINAL GROUP BY model"))
+    per_model = dict(stack.sql(
+        "SELECT request_model, count() FROM inference_events FINAL GROUP BY request_model"))
     assert per_model == stats.models
     [[signal_calls]] = stack.sql(
         "SELECT uniqExact(request_id) FROM signals FINAL WHERE name = 'error'")

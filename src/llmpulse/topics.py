@@ -1,0 +1,181 @@
+"""Kafka topic administration: reach the broker and create co-partitioned topics.
+
+confluent_kafka is imported inside the functions so that importing this module
+(and therefore starting the CLI) stays cheap.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
+
+from llmpulse.errors import BrokerError
+
+if TYPE_CHECKING:
+    from confluent_kafka.admin import AdminClient
+    from confluent_kafka.admin._metadata import ClusterMetadata
+
+_POLL_INTERVAL = 0.1
+
+
+def admin_client(bootstrap: str) -> AdminClient:
+    """An AdminClient that reconnects quickly and leaves error reporting to its caller.
+
+    librdkafka's own log lines (connection refused while a broker boots) are
+    silenced: every failure surfaces as a :class:`BrokerError` instead.
+    """
+    from confluent_kafka.admin import AdminClient
+
+    return AdminClient({
+        "bootstrap.servers": bootstrap,
+        "reconnect.backoff.ms": 50,
+        "reconnect.backoff.max.ms": 500,
+        "log_level": 0,
+    })
+
+
+def wait_for_broker(
+    bootstrap: str, timeout: float, check: Callable[[], None] | None = None
+) -> None:
+    """Block until a metadata request to ``bootstrap`` succeeds.
+
+    ``check`` is called between attempts and may raise to abort early (used to
+    notice that a broker child process died). Raises :class:`BrokerError` after
+    ``timeout`` seconds.
+    """
+    from confluent_kafka import KafkaException
+
+    deadline = time.monotonic() + timeout
+    admin = admin_client(bootstrap)
+    last_error = "no answer"
+    while True:
+        if check is not None:
+            check()
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise BrokerError(f"cannot reach Kafka broker at {bootstrap}: {last_error}")
+        try:
+            admin.list_topics(timeout=min(1.0, max(remaining, 0.05)))
+            return
+        except KafkaException as exc:
+            last_error = _describe(exc)
+
+
+def ensure_topics(
+    bootstrap: str,
+    topics: Mapping[str, int],
+    replication_factor: int = 1,
+    timeout: float = 30.0,
+) -> None:
+    """Create the missing ``topics`` (name -> partition count) and wait until they are usable.
+
+    Existing topics must already have the wanted partition count: the inputs are
+    joined per partition, so they must be co-partitioned. A topic created
+    concurrently by someone else (TOPIC_ALREADY_EXISTS) is accepted if its
+    partition count matches.
+    """
+    _check_wanted(topics)
+    if not topics:
+        return
+    deadline = time.monotonic() + timeout
+    admin = admin_client(bootstrap)
+    existing = _partition_counts(_metadata(admin, bootstrap, deadline))
+    _check_matching(existing, topics)
+    missing = {name: count for name, count in topics.items() if name not in existing}
+    if missing:
+        _create(admin, missing, replication_factor, deadline)
+    _await_topics(admin, bootstrap, topics, deadline)
+
+
+def _check_wanted(topics: Mapping[str, int]) -> None:
+    for name, count in topics.items():
+        if count < 1:
+            raise BrokerError(f"topic {name!r}: partition count must be at least 1, not {count}")
+
+
+def _check_matching(existing: Mapping[str, int], wanted: Mapping[str, int]) -> None:
+    for name, count in wanted.items():
+        actual = existing.get(name)
+        if actual is not None and actual != count:
+            raise BrokerError(
+                f"topic {name!r} exists with {actual} partitions but {count} are wanted; "
+                "the input topics must be co-partitioned (same partition count), so "
+                "recreate the topic or change the configured partition count"
+            )
+
+
+def _metadata(admin: AdminClient, bootstrap: str, deadline: float) -> ClusterMetadata:
+    from confluent_kafka import KafkaException
+
+    remaining = max(deadline - time.monotonic(), 0.5)
+    try:
+        return admin.list_topics(timeout=remaining)
+    except KafkaException as exc:
+        raise BrokerError(
+            f"cannot reach Kafka broker at {bootstrap}: {_describe(exc)}"
+        ) from exc
+
+
+def _partition_counts(metadata: ClusterMetadata) -> dict[str, int]:
+    """Partition counts of the topics the broker reports without an error."""
+    return {
+        name: len(topic.partitions)
+        for name, topic in metadata.topics.items()
+        if topic.error is None
+    }
+
+
+def _create(
+    admin: AdminClient, missing: Mapping[str, int], replication_factor: int, deadline: float
+) -> None:
+    from confluent_kafka import KafkaError, KafkaException
+    from confluent_kafka.cimpl import NewTopic
+
+    remaining = max(deadline - time.monotonic(), 1.0)
+    new = [NewTopic(name, count, replication_factor) for name, count in missing.items()]
+    futures = admin.create_topics(new, request_timeout=remaining, operation_timeout=remaining)
+    for name, future in futures.items():
+        try:
+            future.result()
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            if isinstance(error, KafkaError) and error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
+                continue
+            raise BrokerError(f"cannot create topic {name!r}: {_describe(exc)}") from exc
+
+
+def _await_topics(
+    admin: AdminClient, bootstrap: str, topics: Mapping[str, int], deadline: float
+) -> None:
+    """Poll metadata until every topic shows all its partitions with a leader."""
+    while True:
+        metadata = _metadata(admin, bootstrap, deadline)
+        counts = _partition_counts(metadata)
+        # A just-created topic may briefly show no partitions; that is not a mismatch.
+        _check_matching({name: count for name, count in counts.items() if count}, topics)
+        pending = [name for name, count in topics.items() if not _ready(metadata, name, count)]
+        if not pending:
+            return
+        if time.monotonic() >= deadline:
+            raise BrokerError(
+                f"topics not ready on {bootstrap} in time: {', '.join(sorted(pending))}"
+            )
+        time.sleep(_POLL_INTERVAL)
+
+
+def _ready(metadata: ClusterMetadata, name: str, count: int) -> bool:
+    topic = metadata.topics.get(name)
+    if topic is None or topic.error is not None or len(topic.partitions) != count:
+        return False
+    return all(p.error is None and p.leader >= 0 for p in topic.partitions.values())
+
+
+def _describe(exc: Exception) -> str:
+    """The KafkaError text inside a KafkaException, else the exception text."""
+    from confluent_kafka import KafkaError
+
+    error = exc.args[0] if exc.args else None
+    if isinstance(error, KafkaError):
+        return f"{error.name()}: {error.str()}"
+    return str(exc)

@@ -1,0 +1,1 @@
+"""Helpers the tests use to run brokers and pick ports."""
