@@ -7,11 +7,13 @@ batch replaces itself; read with ``FINAL``.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from importlib.resources import files
+from pathlib import Path
 from typing import Any
 
 from llmpulse.config import Settings
@@ -48,18 +50,36 @@ def connect(url: str) -> Any:
     try:
         if url.startswith("chdb://"):
             path = url.removeprefix("chdb://")
+            _check_not_locked(Path(path), url)
             return clickhouse_connect.get_client(interface="chdb", path=path)
         return clickhouse_connect.get_client(dsn=url)
+    except StoreError:
+        raise
     except Exception as exc:
         text = str(exc)
-        if "Cannot lock file" in text or ("lock" in text.lower() and url.startswith("chdb://")):
-            raise StoreLocked(
-                f"the embedded ClickHouse store {url} is in use by another process. An embedded "
-                "(chdb) store has exactly one writer: stop the other llmpulse process, or, to run "
-                "several workers, set LLMPULSE_CLICKHOUSE_URL to a ClickHouse server "
-                "(http(s)://...)"
-            ) from exc
+        if "already initialized with path" in text:
+            raise StoreError(
+                f"cannot open {url}: this process already opened another embedded store "
+                "(chdb allows one path per process)") from exc
         raise StoreError(f"cannot open ClickHouse at {url}: {text.splitlines()[0]}") from exc
+
+
+def _check_not_locked(path: Path, url: str) -> None:
+    """The embedded engine holds an exclusive lock on ``status``; fail clearly if taken."""
+    status = path / "status"
+    if not status.exists():
+        return
+    with status.open("rb") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StoreLocked(
+                f"the embedded ClickHouse store {url} is in use by another process. An "
+                "embedded (chdb) store has exactly one writer: stop the other llmpulse process, "
+                "or, to run several workers, set LLMPULSE_CLICKHOUSE_URL to a ClickHouse server "
+                "(http(s)://...)"
+            ) from None
+        fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class ClickHouseStore:

@@ -1,0 +1,55 @@
+"""The user-facing commands, run as a user would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.integration.stack import make_stack
+
+
+def test_demo_runs_the_whole_path_and_prints_a_summary(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMPULSE_")}
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "llmpulse", "demo", "--duration", "6",
+                           "--rate", "100"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=240)
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert "Summary (read back from ClickHouse)" in out
+    assert "openai/gpt-4o" in out and "vllm/acme-llama-3-70b-ft" in out
+    assert "unknown" in out  # the unpriced self-hosted model is flagged, not zero
+    assert (tmp_path / "llmpulse-data" / "chdb").is_dir()
+    assert "llmpulse_events_in_total" in (tmp_path / "llmpulse-data" / "last-metrics.prom"
+                                          ).read_text()
+    assert time.monotonic() - started < 200
+
+
+def test_second_process_on_an_embedded_store_gets_a_clear_error(broker: str,
+                                                                tmp_path: Path) -> None:
+    stack = make_stack(broker, tmp_path)
+    worker = stack.worker()
+    try:
+        other = stack.cli("sql", "SELECT 1")
+        assert other.returncode == 2
+        assert "exactly one writer" in other.stderr and "LLMPULSE_CLICKHOUSE_URL" in other.stderr
+    finally:
+        worker.stop()
+    assert stack.cli("sql", "SELECT 1").stdout.strip() == "[1]"
+
+
+def test_worker_refuses_bad_settings_with_the_name(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMPULSE_")}
+    for extra, text in (({}, "LLMPULSE_BROKER: not set"),
+                        ({"LLMPULSE_BROKER": "x:1", "LLMPULSE_PARTITIONS": "zero"},
+                         "LLMPULSE_PARTITIONS"),
+                        ({"LLMPULSE_BROKER": "127.0.0.1:1"}, "cannot reach Kafka broker")):
+        done = subprocess.run([sys.executable, "-m", "llmpulse", "worker"], cwd=tmp_path,
+                              env={**env, "LLMPULSE_CLICKHOUSE_URL": f"chdb://{tmp_path}/s",
+                                   **extra}, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2, done.stderr
+        assert text in done.stderr
+        assert "Traceback" not in done.stderr
