@@ -35,7 +35,10 @@ def main() -> None:
         async for value in stream:
             if state["first"] is None:
                 state["first"] = time.perf_counter()
-            json.loads(value)
+            try:
+                json.loads(value)
+            except ValueError:
+                state["bad"] = state.get("bad", 0) + 1
             state["n"] += 1
             if state["n"] >= args.count:
                 elapsed = time.perf_counter() - state["first"]

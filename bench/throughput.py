@@ -10,6 +10,7 @@ printed and written to bench/results/throughput.json.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import subprocess
 import sys
@@ -50,6 +51,10 @@ class Capture:
         return 0
 
 
+def log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
 def produce(broker: str, messages: list[tuple[str, bytes | None, bytes]], prefix: str,
             copy_topic: str) -> None:
     from confluent_kafka import Producer
@@ -69,17 +74,18 @@ def produce(broker: str, messages: list[tuple[str, bytes | None, bytes]], prefix
     producer.flush(120)
 
 
-def run_bare(broker: str, topic: str, count: int) -> dict[str, Any]:
-    proc = subprocess.Popen([sys.executable, str(ROOT / "bare_agent.py"), "--broker", broker,
-                             "--topic", topic, "--count", str(count)],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    proc.terminate()
-    proc.wait(30)
-    if not line:
-        raise RuntimeError("the bare Faust agent printed no result")
-    return dict(json.loads(line))
+def run_bare(broker: str, topic: str, count: int, log_path: Path) -> dict[str, Any]:
+    with log_path.open("w") as log_file:
+        proc = subprocess.Popen([sys.executable, str(ROOT / "bare_agent.py"), "--broker",
+                                 broker, "--topic", topic, "--count", str(count)],
+                                stdout=subprocess.PIPE, stderr=log_file, text=True)
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        proc.terminate()
+        proc.wait(30)
+    if "{" not in line:
+        raise RuntimeError("the bare Faust agent printed no result:\n" + log_path.read_text())
+    return dict(json.loads(line[line.index("{"):]))
 
 
 def run_worker(broker: str, expected_calls: int, expected_dead: int, total: int,
@@ -120,19 +126,21 @@ def _peak_rss_mb(worker: WorkerProcess) -> float | None:
 
 
 def run_raw(broker: str, topic: str, count: int) -> dict[str, Any]:
-    from confluent_kafka import Consumer
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
     consumer = Consumer({"bootstrap.servers": broker, "group.id": f"bench-raw-{time.time()}",
                          "auto.offset.reset": "earliest", "enable.auto.commit": False})
-    consumer.subscribe([topic])
+    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
     n, first = 0, None
     while n < count:
-        for message in consumer.consume(1000, 5.0):
+        for message in consumer.consume(10000, 0.2):
             if message.error():
                 continue
             if first is None:
                 first = time.perf_counter()
-            json.loads(message.value())
+            with contextlib.suppress(ValueError):
+                json.loads(message.value())
             n += 1
     assert first is not None
     elapsed = time.perf_counter() - first
@@ -157,13 +165,17 @@ def main() -> None:
         copy_topic = "bench.bare"
         topics = all_topics(settings) | {copy_topic: settings.partitions}
         ensure_topics(broker, topics)
+        log(f"producing {total} events ({stats.calls} calls, {stats.malformed} malformed)")
         produce(broker, capture.messages, settings.topic_prefix, copy_topic)
-        results = {
-            "bare_faust_agent": run_bare(broker, copy_topic, total),
-            "confluent_consumer_json": run_raw(broker, copy_topic, total),
-            "llmpulse_worker": run_worker(broker, stats.calls, stats.malformed, total,
-                                          Path(tmp)),
-        }
+        results = {}
+        log("bare Faust agent ...")
+        results["bare_faust_agent"] = run_bare(broker, copy_topic, total,
+                                               Path(tmp) / "bare.log")
+        log("confluent-kafka consumer ...")
+        results["confluent_consumer_json"] = run_raw(broker, copy_topic, total)
+        log("llmpulse worker ...")
+        results["llmpulse_worker"] = run_worker(broker, stats.calls, stats.malformed, total,
+                                                Path(tmp))
     base = results["bare_faust_agent"]["events_per_s"]
     print(f"{'consumer':<26}{'events':>9}{'seconds':>9}{'events/s':>11}{'x bare':>8}")
     for name, result in results.items():

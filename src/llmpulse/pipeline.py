@@ -90,6 +90,7 @@ class Pipeline:
         self.in_flight: set[str] = set()
         self._batch = Batch()
         self._lock = asyncio.Lock()
+        self._writing: asyncio.Future[None] | None = None
         self._recent: deque[bool] = deque(maxlen=1000)
 
     async def handle(self, role: str, topic: str, partition: int, offset: int,
@@ -110,7 +111,7 @@ class Pipeline:
             else:
                 self._fold(event, topic)
         if len(self._batch) >= self.settings.batch_max_rows:
-            await self.flush()
+            await self._rotate()
 
     def _fold(self, event: Any, topic: str) -> None:
         result = join.on_event(self.table, event, self.clock(), self.in_flight)
@@ -149,25 +150,41 @@ class Pipeline:
         self.metrics.pending_joins.set(join.pending_count(self.table))
 
     async def flush(self) -> None:
+        """Write everything buffered so far and wait until it is acknowledged."""
+        await self._rotate()
+        if self._writing is not None:
+            await self._writing
+
+    async def _rotate(self) -> None:
+        """Hand the current batch to the writer; at most one batch is written at a time.
+
+        The stream keeps filling the next batch while the previous one is written;
+        a full batch waits for the write in flight (backpressure).
+        """
         async with self._lock:
+            if self._writing is not None:
+                await self._writing
+                self._writing = None
             batch, self._batch = self._batch, Batch()
-            if not batch.acks and not batch.calls:
-                return
-            if batch.dead:
-                await self.outbox.dead_letters(batch.dead)
-                for letter in batch.dead:
-                    self.metrics.dlq.labels(letter.topic, letter.reason).inc()
-            calls = [call for call, _ in batch.calls]
-            signals = self._detect([c.record for c in calls])
-            await self._store(calls, signals, batch.feedback)
-            now = self.clock()
-            for call in calls:
-                self.table[call.record.request_id] = join.done_marker(call.record, now)
-                self.in_flight.discard(call.record.request_id)
-            await self.outbox.signals(calls, signals)
-            self._observe(batch)
-            for token in batch.acks:
-                await self._ack(token)
+            if batch.acks or batch.calls:
+                self._writing = asyncio.ensure_future(self._write_batch(batch))
+
+    async def _write_batch(self, batch: Batch) -> None:
+        if batch.dead:
+            await self.outbox.dead_letters(batch.dead)
+            for letter in batch.dead:
+                self.metrics.dlq.labels(letter.topic, letter.reason).inc()
+        calls = [call for call, _ in batch.calls]
+        signals = self._detect([c.record for c in calls])
+        await self._store(calls, signals, batch.feedback)
+        now = self.clock()
+        for call in calls:
+            self.table[call.record.request_id] = join.done_marker(call.record, now)
+            self.in_flight.discard(call.record.request_id)
+        await self.outbox.signals(calls, signals)
+        self._observe(batch)
+        for token in batch.acks:
+            await self._ack(token)
 
     def _detect(self, records: list[InferenceRecord]) -> list[Signal]:
         now = datetime.fromtimestamp(self.clock(), UTC)

@@ -1,9 +1,9 @@
 """Token cost from the genai-prices table; provider-reported cost wins.
 
 genai-prices is exact but slow per call (tens of microseconds, Decimal
-arithmetic), so for models whose prices are flat (not tiered) the per-token
-rates are probed once per (provider, model, day) and applied as floats; the
-tiered ones go through genai-prices for every call.  ``input_tokens`` in the
+arithmetic), so the per-token rates of a model's base tier are probed once per
+(provider, model, day) and applied as floats; calls with enough input tokens to
+reach a higher tier go through genai-prices itself.  ``input_tokens`` in the
 OTel usage counts cached tokens too, as genai-prices expects.
 """
 
@@ -46,12 +46,13 @@ class Cost:
 
 @dataclass(frozen=True, slots=True)
 class _Rates:
-    """USD per token for each usage kind; None = tiered, ask genai-prices each time."""
+    """USD per token for each usage kind, valid below ``below`` input tokens (tiers)."""
 
     uncached_input: float
     cache_read: float
     cache_write: float
     output: float
+    below: int | None = None
 
 
 class CostDetector:
@@ -70,11 +71,11 @@ class CostDetector:
         day = when.date() if when else date(2000, 1, 1)
         key = (record.provider, record.model, day)
         rates = self._rates.get(key)
-        if rates is None and key not in self._rates:
+        if rates is None:
             rates = self._rates[key] = self._probe(record.provider, record.model, day)
-        if rates is False:
+        if not isinstance(rates, _Rates):
             return Cost(None, "unknown", self.price_version)
-        if isinstance(rates, _Rates):
+        if rates.below is None or (record.input_tokens or 0) < rates.below:
             return Cost(_apply(rates, record), "genai-prices", self.price_version)
         return Cost(self._exact(record, day), "genai-prices", self.price_version)
 
@@ -91,8 +92,8 @@ class CostDetector:
                                            label=cost.source, detector=DETECTOR))
         return signals
 
-    def _probe(self, provider: str, model: str, day: date) -> _Rates | bool | None:
-        """Flat per-token rates; False = unknown model; None = tiered (exact every call)."""
+    def _probe(self, provider: str, model: str, day: date) -> _Rates | bool:
+        """Per-token rates of the base tier; False = unknown model."""
         from genai_prices import Usage, calc_price
 
         when = datetime.combine(day, time(12))
@@ -102,18 +103,19 @@ class CostDetector:
                                provider_id=provider_id, genai_request_timestamp=when)
         except LookupError:
             return False
-        if _is_tiered(found.model_price):
-            return None
+        below = _first_tier(found.model_price)
+        probe = _MTOK if below is None else max(1, below - 1)
 
         def per_token(**usage: int) -> float:
             result = found.model_price.calc_price(Usage(**usage))
-            return float(result["total_price"]) / _MTOK
+            return float(result["total_price"]) / probe
 
         return _Rates(
-            uncached_input=per_token(input_tokens=_MTOK),
-            cache_read=per_token(input_tokens=_MTOK, cache_read_tokens=_MTOK),
-            cache_write=per_token(input_tokens=_MTOK, cache_write_tokens=_MTOK),
-            output=per_token(output_tokens=_MTOK),
+            uncached_input=per_token(input_tokens=probe),
+            cache_read=per_token(input_tokens=probe, cache_read_tokens=probe),
+            cache_write=per_token(input_tokens=probe, cache_write_tokens=probe),
+            output=per_token(output_tokens=probe),
+            below=below,
         )
 
     def _exact(self, record: InferenceRecord, day: date) -> float:
@@ -147,7 +149,10 @@ def _apply(rates: _Rates, record: InferenceRecord) -> float:
     )
 
 
-def _is_tiered(model_price: Any) -> bool:
+def _first_tier(model_price: Any) -> int | None:
+    """Input tokens where the first price tier starts (tiers go by input tokens), if any."""
     from genai_prices.types import TieredPrices
 
-    return any(isinstance(value, TieredPrices) for value in vars(model_price).values())
+    starts = [tier.start for value in vars(model_price).values()
+              if isinstance(value, TieredPrices) for tier in value.tiers]
+    return min(starts) if starts else None

@@ -67,21 +67,30 @@ class FaustOutbox:
             await future
 
     async def signals(self, calls: Sequence[StoredCall], signals: Sequence[Signal]) -> None:
+        """One message per chunk of calls: ``{"calls": [{request_id, ..., signals}]}``."""
         by_request: dict[str, dict[str, float]] = {}
         for signal in signals:
             by_request.setdefault(signal.request_id, {})[signal.name] = signal.value
         futures = []
-        for call in calls:
-            r = call.record
-            body = {
-                "request_id": r.request_id, "time": r.event_time, "provider": r.provider,
-                "model": r.model, "route": r.route, "tenant": r.tenant,
-                "join_status": r.join_status, "signals": by_request.get(r.request_id, {}),
-            }
-            futures.append(await self._signals.send(key=r.request_id.encode(),
-                                                    value=orjson.dumps(body)))
+        for start in range(0, len(calls), SIGNALS_PER_MESSAGE):
+            chunk = [_signal_entry(call, by_request)
+                     for call in calls[start:start + SIGNALS_PER_MESSAGE]]
+            futures.append(await self._signals.send(value=orjson.dumps({"calls": chunk})))
         for future in futures:
             await future
+
+
+SIGNALS_PER_MESSAGE = 500
+
+
+def _signal_entry(call: StoredCall, by_request: dict[str, dict[str, float]]) -> dict[str, Any]:
+    r = call.record
+    return {
+        "request_id": r.request_id, "time": r.event_time, "provider": r.provider,
+        "model": r.request_model, "response_model": r.response_model, "route": r.route,
+        "tenant": r.tenant, "join_status": r.join_status,
+        "signals": by_request.get(r.request_id, {}),
+    }
 
 
 class KeyPartitionedTable(faust.Table[bytes, Any]):
