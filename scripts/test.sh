@@ -27,7 +27,7 @@ mkdir -p .cache/kafka-libs
 if ! ls .cache/kafka-libs/kafka_2.13-*.jar >/dev/null 2>&1; then
   mvn -q -B -f deploy/kafka/pom.xml dependency:copy-dependencies -DoutputDirectory="$PWD/.cache/kafka-libs"
 fi
-export LLMPULSE_KAFKA_LIBS="$PWD/.cache/kafka-libs"
+export KAFKA_TEST_LIBS="$PWD/.cache/kafka-libs"
 
 .venv/bin/ruff check src tests bench
 .venv/bin/mypy

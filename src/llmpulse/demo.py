@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 import threading
 import time
@@ -110,29 +111,38 @@ def _drive(settings: Settings, bootstrap: str, worker: WorkerProcess, run: _Run,
             run.error = exc
 
     thread = threading.Thread(target=produce, name="simulator", daemon=True)
+    interrupted = threading.Event()
+
+    def on_ctrl_c(signum: int, frame: Any) -> None:
+        interrupted.set()
+        run.stop.set()
+        signal.signal(signal.SIGINT, previous)  # a second Ctrl-C stops at once
+
+    previous = signal.signal(signal.SIGINT, on_ctrl_c)
     thread.start()
     started = time.monotonic()
     try:
         while thread.is_alive():
             thread.join(1.0)
             _progress(worker, time.monotonic() - started)
-        _drain(worker, run, started)
-    except KeyboardInterrupt:
-        run.stop.set()
-        thread.join(10.0)
-        print("\ninterrupted: stopping the worker cleanly ...")
-        return True
+        if not interrupted.is_set():
+            _drain(worker, run, started, interrupted)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     print()
-    return False
+    if interrupted.is_set():
+        print("interrupted: stopping the worker cleanly ...")
+    return interrupted.is_set()
 
 
-def _drain(worker: WorkerProcess, run: _Run, started: float, timeout: float = 60.0) -> None:
+def _drain(worker: WorkerProcess, run: _Run, started: float, interrupted: threading.Event,
+           timeout: float = 60.0) -> None:
     """Wait until the worker has read and stored everything the simulator sent."""
     if run.stats is None:
         return
     sent = sum(run.stats.events.values()) + run.stats.malformed
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not interrupted.is_set():
         values = _scrape(worker)
         if values.get("llmpulse_events_in_total", 0) >= sent:
             time.sleep(1.5)  # one more flush interval

@@ -15,6 +15,7 @@ late other half still completes the record.
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +24,39 @@ from llmpulse.records import InferenceRecord, JoinStatus, from_inference, from_p
 from llmpulse.schema import InferenceEvent, RequestEvent, ResponseEvent, to_wire
 
 JoinTable = MutableMapping[str, dict[str, Any]]
+
+
+class DurableJoinTable(MutableMapping[str, dict[str, Any]]):
+    """A join table whose changes are made durable in bursts (the worker's changelog)."""
+
+    @abstractmethod
+    async def persist(self) -> None:
+        """Make every change so far durable."""
+
+
+class MemoryJoinTable(DurableJoinTable):
+    """A plain in-memory join table (tests, offline tools): nothing to persist."""
+
+    def __init__(self) -> None:
+        self._data: dict[str, dict[str, Any]] = {}
+
+    def __getitem__(self, key: str) -> dict[str, Any]:
+        return self._data[key]
+
+    def __setitem__(self, key: str, value: dict[str, Any]) -> None:
+        self._data[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._data))
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    async def persist(self) -> None:
+        return None
 
 #: Which record wins in storage when two versions of one call exist.
 RANK: dict[JoinStatus, int] = {"request_only": 1, "response_only": 1, "joined": 2, "inference": 2}

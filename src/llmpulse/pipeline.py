@@ -76,7 +76,8 @@ class Pipeline:
     """Buffers work from the stream and flushes it in size- and time-bounded batches."""
 
     def __init__(self, settings: Settings, store: ClickHouseStore, outbox: Outbox,
-                 metrics: Metrics, table: join.JoinTable, ack: Callable[[Any], Awaitable[None]],
+                 metrics: Metrics, table: join.DurableJoinTable,
+                 ack: Callable[[Any], Awaitable[None]],
                  clock: Clock, detectors: dict[str, Detector] | None = None) -> None:
         self.settings = settings
         self.store = store
@@ -180,6 +181,8 @@ class Pipeline:
         now = self.clock()
         for call in calls:
             self.table[call.record.request_id] = join.done_marker(call.record, now)
+        await self.table.persist()  # pending halves and done marks, before any ack
+        for call in calls:
             self.in_flight.discard(call.record.request_id)
         await self.outbox.signals(calls, signals)
         self._observe(batch)

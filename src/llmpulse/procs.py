@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
 
+from llmpulse.embedded_broker import preexec_die_with_parent
+
 
 class WorkerProcess:
     """``python -m llmpulse worker`` with the given settings in its environment."""
@@ -33,6 +35,9 @@ class WorkerProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "llmpulse", "worker", "--ready-file", str(self.ready_file)],
             env=self.env, cwd=self.cwd, stdout=self._log, stderr=subprocess.STDOUT,
+            # its own session: a terminal's Ctrl-C reaches the parent, which stops the
+            # worker cleanly; and the worker dies with the parent if that is killed
+            start_new_session=True, preexec_fn=preexec_die_with_parent(),
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

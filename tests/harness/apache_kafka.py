@@ -1,7 +1,7 @@
 """A real Apache Kafka 4.x broker (KRaft, combined broker+controller, one node) for tests.
 
 The jars come from Maven Central through ``deploy/kafka/pom.xml`` and are cached
-in ``$LLMPULSE_KAFKA_LIBS`` or ``<repo>/.cache/kafka-libs``; the broker runs on
+in ``$KAFKA_TEST_LIBS`` or ``<repo>/.cache/kafka-libs``; the broker runs on
 the machine's ``java`` (17+) with its data and logs in a temporary directory.
 """
 
@@ -24,7 +24,7 @@ from tests.harness.net import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 POM = REPO_ROOT / "deploy" / "kafka" / "pom.xml"
-LIBS_ENV = "LLMPULSE_KAFKA_LIBS"
+LIBS_ENV = "KAFKA_TEST_LIBS"
 MVN_TIMEOUT = 900.0
 
 

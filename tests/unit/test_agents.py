@@ -36,8 +36,14 @@ async def test_agents_join_validate_and_store(store: ClickHouseStore) -> None:
     async def signals(calls: Any, _: Any) -> None:
         sent["signals"].extend(calls)
 
+    persisted: dict[str, Any] = {}
+
+    async def changelog(changes: dict[str, Any]) -> None:
+        persisted.update(changes)
+
     worker.pipeline.outbox.dead_letters = dead
     worker.pipeline.outbox.signals = signals
+    worker.pipeline.table.send = changelog  # no broker here: capture the changelog burst
     agents = worker.agents
     async with agents["requests"].test_context() as req, \
             agents["responses"].test_context() as resp, \
@@ -56,6 +62,7 @@ async def test_agents_join_validate_and_store(store: ClickHouseStore) -> None:
     assert store.query("SELECT request_id FROM feedback FINAL") == [("i1",)]
     assert [d.reason for d in sent["dlq"]] == ["not_json"]
     assert sorted(c.record.request_id for c in sent["signals"]) == ["i1", "j1"]
+    assert {key: value["k"] for key, value in persisted.items()} == {"i1": "d", "j1": "d"}
     registry = worker.pipeline.metrics.registry
     assert registry.get_sample_value("llmpulse_duplicate_events_total",
                                      {"topic": "llm.inference"}) == 1

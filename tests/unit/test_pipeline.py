@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from llmpulse.config import load_settings
+from llmpulse.join import MemoryJoinTable
 from llmpulse.metrics import build_metrics
 from llmpulse.pipeline import DeadLetter, DeadLetterRatioExceeded, Pipeline
 from llmpulse.signals import Signal
@@ -45,7 +46,7 @@ def make(store: ClickHouseStore, **env: str) -> tuple[Pipeline, Outbox, list[Any
         acked.append(token)
 
     outbox, clock = Outbox(), Clock()
-    pipe = Pipeline(settings, store, outbox, build_metrics(), {}, ack, clock)
+    pipe = Pipeline(settings, store, outbox, build_metrics(), MemoryJoinTable(), ack, clock)
     return pipe, outbox, acked, clock
 
 

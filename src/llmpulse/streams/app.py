@@ -6,9 +6,10 @@ settings.  The pipeline logic lives in :mod:`llmpulse.pipeline`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -19,6 +20,7 @@ from aiokafka.partitioner import murmur2
 from llmpulse.config import Settings
 from llmpulse.errors import LlmpulseError
 from llmpulse.ingest import INPUT_ROLES
+from llmpulse.join import DurableJoinTable
 from llmpulse.metrics import Metrics
 from llmpulse.pipeline import DeadLetter, Pipeline
 from llmpulse.signals import Signal
@@ -81,6 +83,7 @@ class FaustOutbox:
 
 
 SIGNALS_PER_MESSAGE = 500
+SHUTDOWN_FLUSH_S = 30.0
 
 
 def _signal_entry(call: StoredCall, by_request: dict[str, dict[str, float]]) -> dict[str, Any]:
@@ -107,29 +110,56 @@ class KeyPartitionedTable(faust.Table[bytes, Any]):
         return int((murmur2(key) & 0x7FFFFFFF) % self.partitions)
 
 
-class StrKeyTable(MutableMapping[str, dict[str, Any]]):
-    """The join table seen with str keys (stored as raw utf-8 bytes)."""
+class BatchedChangelogTable(DurableJoinTable):
+    """The join table with str keys; changes stay local until persisted with a batch.
 
-    def __init__(self, table: Any) -> None:
+    Faust's own table writes go one message at a time through its producer
+    buffer, which stalls the stream once a batch marks thousands of calls done.
+    Here reads and writes hit the local store directly, and :meth:`persist` sends
+    the accumulated changes to the changelog as one awaited burst, before the
+    pipeline acknowledges the messages that caused them.
+    """
+
+    def __init__(self, table: KeyPartitionedTable) -> None:
         self._table = table
+        self._data = table.data
+        self._changes: dict[str, dict[str, Any] | None] = {}
 
     def __getitem__(self, key: str) -> dict[str, Any]:
-        value = self._table.get(key.encode())
-        if value is None:
-            raise KeyError(key)
-        return cast(dict[str, Any], value)
+        return cast(dict[str, Any], self._data[key.encode()])
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._data.get(key.encode(), default)
 
     def __setitem__(self, key: str, value: dict[str, Any]) -> None:
-        self._table[key.encode()] = value
+        self._data[key.encode()] = value
+        self._changes[key] = value
 
     def __delitem__(self, key: str) -> None:
-        del self._table[key.encode()]
+        del self._data[key.encode()]
+        self._changes[key] = None
 
     def __iter__(self) -> Iterator[str]:
-        return (key.decode() for key in list(self._table.keys()))
+        return (key.decode() for key in list(self._data.keys()))
 
     def __len__(self) -> int:
-        return len(self._table)
+        return len(self._data)
+
+    async def persist(self) -> None:
+        """Write every change made so far to the changelog and wait for the broker."""
+        changes, self._changes = self._changes, {}
+        await self.send(changes)
+
+    async def send(self, changes: dict[str, dict[str, Any] | None]) -> None:
+        topic = self._table.changelog_topic
+        futures = []
+        for key, value in changes.items():
+            raw = key.encode()
+            futures.append(await topic.send(
+                key=raw, value=value, partition=self._table.partition_for_key(raw),
+                key_serializer="raw", value_serializer="json" if value is not None else "raw"))
+        for future in futures:
+            await future
 
 
 def build_app(settings: Settings, store: ClickHouseStore, metrics: Metrics) -> Worker:
@@ -142,20 +172,24 @@ def build_app(settings: Settings, store: ClickHouseStore, metrics: Metrics) -> W
         table_standby_replicas=0,
         web_enabled=False,
         producer_compression_type="lz4",
+        producer_linger=0.005,  # the pipeline sends in bursts; let them share requests
         consumer_auto_offset_reset="earliest",
         broker_session_timeout=settings.session_timeout_s,
         broker_rebalance_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=max(0.5, settings.session_timeout_s / 10),
         broker_commit_every=max(1000, settings.batch_max_rows),
         stream_buffer_maxsize=max(4096, settings.batch_max_rows * 2),
+        # Messages are acknowledged after their batch is stored; at shutdown the
+        # final flush (below) does that, so Faust must not wait for them first.
+        stream_wait_empty=False,
     )
     raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw",
                            "value_serializer": "raw", "internal": False}
     dlq = app.topic(settings.topic("dlq"), **raw)
     signals_topic = app.topic(settings.topic("signals"), **raw)
-    table = app.tables.add(KeyPartitionedTable(
-        app, name="join", default=None, key_type=bytes, value_type=None,
-        beacon=app.tables.beacon, partitions=settings.partitions))
+    table = KeyPartitionedTable(app, name="join", default=None, key_type=bytes, value_type=None,
+                                beacon=app.tables.beacon, partitions=settings.partitions)
+    app.tables.add(table)
     last_offsets: dict[Any, int] = {}
 
     async def ack(token: Any) -> None:
@@ -163,7 +197,7 @@ def build_app(settings: Settings, store: ClickHouseStore, metrics: Metrics) -> W
         await stream.ack(event)
 
     pipeline = Pipeline(settings, store, FaustOutbox(dlq, signals_topic), metrics,
-                        StrKeyTable(table), ack, clock=time.time)
+                        BatchedChangelogTable(table), ack, clock=time.time)
     worker = Worker(app=app, pipeline=pipeline)
     for role in INPUT_ROLES:
         topic = app.topic(settings.topic(role), **raw)
@@ -184,7 +218,7 @@ def build_app(settings: Settings, store: ClickHouseStore, metrics: Metrics) -> W
 
     async def flush_on_shutdown(sender: Any, **_: Any) -> None:
         try:
-            await pipeline.flush()
+            await asyncio.wait_for(pipeline.flush(), timeout=SHUTDOWN_FLUSH_S)
         except Exception:  # unflushed messages are unacknowledged and will be replayed
             log.exception("final flush failed; the next start replays the rest")
 
