@@ -47,14 +47,26 @@ def cli() -> None:
               help="Seconds of simulated traffic.")
 @click.option("--rate", type=click.FloatRange(min=1), default=200.0, show_default=True,
               help="Simulated LLM calls per second.")
-@click.option("--seed", type=int, default=7, show_default=True)
-def demo(duration: float, rate: float, seed: int) -> None:
+@click.option("--seed", type=int, default=None,
+              help="Seed of the simulated traffic (default: a new one each run).")
+def demo(duration: float, rate: float, seed: int | None) -> None:
     """Run everything locally: embedded broker, worker, store and a traffic simulator."""
     from llmpulse.demo import run_demo
 
     settings = _settings()
     _logging("warning")
-    sys.exit(run_demo(settings, duration=duration, rate=rate, seed=seed))
+    sys.exit(run_demo(settings, duration=duration, rate=rate, seed=_seed(seed)))
+
+
+def _seed(seed: int | None) -> int:
+    """A given seed, or a fresh one (so repeated runs do not reuse request ids)."""
+    if seed is not None:
+        return seed
+    import secrets
+
+    fresh = secrets.randbelow(1_000_000)
+    click.echo(f"seed {fresh} (repeat this traffic with --seed {fresh})", err=True)
+    return fresh
 
 
 @cli.command()
@@ -76,16 +88,17 @@ def worker(ready_file: Path | None) -> None:
 @click.option("--count", type=click.IntRange(min=1), default=None, help="Calls to send.")
 @click.option("--malformed-ratio", type=click.FloatRange(0, 1), default=0.0, show_default=True,
               help="Share of deliberately invalid events (they go to the DLQ).")
-@click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--seed", type=int, default=None,
+              help="Seed: the same seed sends the same request ids (default: a new one).")
 def simulate(rate: float, duration: float | None, count: int | None, malformed_ratio: float,
-             seed: int) -> None:
+             seed: int | None) -> None:
     """Produce realistic LLM traffic (with incidents) to LLMPULSE_BROKER."""
     from llmpulse.demo import run_simulation
 
     settings = _settings()
     _logging(settings.log_level)
     stats = run_simulation(settings, rate=rate, duration=duration, count=count,
-                           malformed_ratio=malformed_ratio, seed=seed)
+                           malformed_ratio=malformed_ratio, seed=_seed(seed))
     click.echo(json.dumps(stats, indent=2, default=str))
 
 
@@ -127,15 +140,23 @@ def sql(query: str) -> None:
 
     With the embedded store, stop the worker first (chdb has one process per path).
     """
+    from llmpulse.errors import StoreError
     from llmpulse.sinks.clickhouse import ClickHouseStore, connect
 
     settings = _settings()
+    if settings.embedded_store and not settings.chdb_path.is_dir():
+        raise StoreError(f"no embedded store at {settings.chdb_path.resolve()}; set "
+                         "LLMPULSE_CLICKHOUSE_URL (the demo's is "
+                         "chdb://<LLMPULSE_DATA_DIR>/chdb)")
     store = ClickHouseStore(connect(settings.clickhouse_url), settings.clickhouse_url)
     try:
-        for row in store.query(query):
-            click.echo(json.dumps(list(row), default=str))
+        rows = store.query(query)
+    except Exception as exc:
+        raise StoreError(f"query failed: {str(exc).strip().splitlines()[0]}") from None
     finally:
         store.close()
+    for row in rows:
+        click.echo(json.dumps(list(row), default=str))
 
 
 @cli.group()

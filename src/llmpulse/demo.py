@@ -66,7 +66,15 @@ def run_demo(settings: Settings, *, duration: float, rate: float, seed: int) -> 
     with _broker(settings, data_dir) as bootstrap:
         where = "embedded broker" if settings.broker is None else "broker"
         print(f"  {where:<16} {bootstrap}")
+        isolation = {}
+        if settings.broker is not None:  # never join a real deployment's group or topics
+            tag = f"{int(time.time())}"
+            isolation = {"LLMPULSE_APP_ID": f"llmpulse-demo-{tag}",
+                         "LLMPULSE_TOPIC_PREFIX": f"llmpulse-demo-{tag}."}
+            settings = settings.model_copy(update={"topic_prefix": isolation[
+                "LLMPULSE_TOPIC_PREFIX"]})
         worker = WorkerProcess({
+            **isolation,
             "LLMPULSE_BROKER": bootstrap,
             "LLMPULSE_CLICKHOUSE_URL": store_url,
             "LLMPULSE_METRICS_HOST": "127.0.0.1",

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 from llmpulse.config import Settings
-from llmpulse.errors import ConfigError
+from llmpulse.errors import BrokerError, ConfigError
 
 HEADER_PREFIX = "llmpulse."
 
@@ -19,29 +20,28 @@ def _broker(settings: Settings) -> str:
     return settings.broker
 
 
-def _messages(settings: Settings, group: str, from_committed: bool,
-              limit: int | None, drain: bool = False) -> Iterator[tuple[Any, Any]]:
-    """(consumer, message) for every dead letter up to the end of the topic as it is now."""
+@contextlib.contextmanager
+def _reader(settings: Settings, group: str, from_committed: bool
+            ) -> Iterator[tuple[Any, dict[int, int]]]:
+    """A consumer assigned to every DLQ partition, and each partition's end offset now."""
     from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
     consumer = Consumer({"bootstrap.servers": _broker(settings), "group.id": group,
                          "enable.auto.commit": False, "auto.offset.reset": "earliest"})
     topic = settings.topic("dlq")
     try:
-        meta = consumer.list_topics(topic, timeout=15).topics[topic]
-        if meta.error is not None:
-            raise ConfigError(f"dead-letter topic {topic}: {meta.error}")
+        meta = consumer.list_topics(timeout=15).topics.get(topic)
+        if meta is None or meta.error is not None:
+            raise ConfigError(f"no dead-letter topic {topic} on {settings.broker}")
         parts = [TopicPartition(topic, p) for p in sorted(meta.partitions)]
         ends = {tp.partition: consumer.get_watermark_offsets(tp, timeout=15)[1] for tp in parts}
         if from_committed:
             parts = consumer.committed(parts, timeout=15)
-            for tp in parts:
-                tp.offset = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
-        else:
-            for tp in parts:
+        for tp in parts:
+            if not from_committed or tp.offset < 0:
                 tp.offset = OFFSET_BEGINNING
         consumer.assign(parts)
-        yield from _until_end(consumer, ends, limit, drain)
+        yield consumer, ends
     finally:
         consumer.close()
 
@@ -77,8 +77,9 @@ def _until_end(consumer: Any, ends: dict[int, int], limit: int | None, drain: bo
 def read_dead_letters(settings: Settings, limit: int | None = None) -> Iterator[dict[str, Any]]:
     """Every dead letter from the start of the topic to its current end."""
     group = f"{settings.app_id}-dlq-reader-{uuid.uuid4().hex[:8]}"
-    for _, message in _messages(settings, group, from_committed=False, limit=limit, drain=True):
-        yield _describe(message)
+    with _reader(settings, group, from_committed=False) as (consumer, ends):
+        for _, message in _until_end(consumer, ends, limit, drain=True):
+            yield _describe(message)
 
 
 def _describe(message: Any) -> dict[str, Any]:
@@ -106,20 +107,40 @@ def replay_dead_letters(settings: Settings, reason: str | None = None,
                         limit: int | None = None) -> int:
     """Produce the original bytes of dead letters back to their source topics.
 
-    Progress is committed under the group ``<app_id>-dlq-replay``, so a letter is
-    replayed once; a letter that fails again lands in the DLQ as a new letter.
+    Reads every letter not yet replayed first, then sends the chosen ones, then
+    commits: nothing is sent while reading, so letters that fail again (and come
+    back to the DLQ) are not picked up by the same run.  Progress is kept per
+    ``--reason`` under the group ``<app_id>-dlq-replay[-<reason>]``; a failed
+    delivery aborts before the commit, so the letters stay replayable.
     """
     from confluent_kafka import Producer, TopicPartition
 
-    producer = Producer({"bootstrap.servers": _broker(settings), "partitioner": "murmur2_random"})
-    sent = 0
-    for consumer, message in _messages(settings, f"{settings.app_id}-dlq-replay",
-                                       from_committed=True, limit=limit):
-        letter = _describe(message)
-        if reason is None or letter["reason"] == reason:
-            producer.produce(letter["source_topic"], key=message.key(), value=message.value())
-            sent += 1
-        producer.flush(30)
-        consumer.commit(offsets=[TopicPartition(message.topic(), message.partition(),
-                                                message.offset() + 1)], asynchronous=False)
+    group = f"{settings.app_id}-dlq-replay" + (f"-{reason}" if reason else "")
+    producer = Producer({"bootstrap.servers": _broker(settings), "partitioner": "murmur2_random",
+                         "enable.idempotence": True})
+    failures: list[str] = []
+
+    def delivered(err: Any, _: Any) -> None:
+        if err is not None:
+            failures.append(str(err))
+
+    with _reader(settings, group, from_committed=True) as (consumer, ends):
+        batch = [message for _, message in _until_end(consumer, ends, limit, drain=True)]
+        sent = 0
+        for message in batch:
+            letter = _describe(message)
+            if reason is None or letter["reason"] == reason:
+                producer.produce(letter["source_topic"], key=message.key(),
+                                 value=message.value(), on_delivery=delivered)
+                sent += 1
+        producer.flush(60)
+        if failures or len(producer):
+            raise BrokerError(f"replay failed, nothing committed: {failures[:3]}")
+        done: dict[int, int] = {}
+        for message in batch:
+            done[message.partition()] = max(done.get(message.partition(), 0),
+                                            message.offset() + 1)
+        if done:
+            consumer.commit(offsets=[TopicPartition(settings.topic("dlq"), p, o)
+                                     for p, o in done.items()], asynchronous=False)
     return sent

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+from aiokafka.partitioner import murmur2
 from pydantic import ValidationError
 
 from llmpulse.errors import InvalidEvent
@@ -31,12 +32,15 @@ INPUT_ROLES = tuple(ROLE_TYPES)
 MAX_EVENT_BYTES = 4 * 1024 * 1024
 
 
-def decode(role: str, raw: bytes | None, key: bytes | None = None) -> Event:
+def decode(role: str, raw: bytes | None, key: bytes | None = None,
+           partition: int | None = None, partitions: int | None = None) -> Event:
     """The validated event in ``raw``; raises :class:`InvalidEvent` with a reason code.
 
     ``event_type`` may be left out: the topic says what the event is.  When
-    present it must match the topic.  A message key, when set, must equal the
-    event's request_id (co-partitioning depends on it).
+    present it must match the topic.  Given the message's partition, the key
+    must be the event's request_id and the partition the one the Java-default
+    murmur2 partitioner picks for it: a call's events must share a partition
+    to be joined.
     """
     if raw is None or not raw:
         raise InvalidEvent("empty", "message has no value")
@@ -61,9 +65,24 @@ def decode(role: str, raw: bytes | None, key: bytes | None = None) -> Event:
         event = ROLE_TYPES[role].model_validate(data)
     except ValidationError as exc:
         raise InvalidEvent("invalid", _summary(exc)) from None
-    if key is not None and key != event.request_id.encode():
+    if partition is not None and partitions is not None:
+        _check_placement(event.request_id, key, partition, partitions)
+    elif key is not None and key != event.request_id.encode():
         raise InvalidEvent("key_mismatch", "message key must be the request_id")
     return event
+
+
+def _check_placement(request_id: str, key: bytes | None, partition: int,
+                     partitions: int) -> None:
+    if key is None:
+        raise InvalidEvent("key_missing", "messages must be keyed by request_id")
+    if key != request_id.encode():
+        raise InvalidEvent("key_mismatch", "message key must be the request_id")
+    expected = (murmur2(key) & 0x7FFFFFFF) % partitions
+    if partition != expected:
+        raise InvalidEvent("wrong_partition", (
+            f"partition {partition}, but murmur2(key) gives {expected}: produce with the "
+            "Java-default murmur2 partitioner (librdkafka: partitioner=murmur2_random)"))
 
 
 def _summary(exc: ValidationError) -> str:

@@ -90,7 +90,7 @@ def on_event(
     rid = event.request_id
     state = table.get(rid)
     if rid in in_flight:
-        return JoinResult(duplicate=True)
+        return _while_in_flight(state, event)
     if isinstance(event, InferenceEvent):
         if state is not None and state["k"] == "d":
             return JoinResult(duplicate=True)
@@ -107,6 +107,18 @@ def on_event(
         return JoinResult(duplicate=True)
     halves = {mine: event, other: _parse(state[other], other)}
     return JoinResult(record=from_parts(halves["req"], halves["resp"]))  # type: ignore[arg-type]
+
+
+def _while_in_flight(state: dict[str, Any] | None,
+                     event: InferenceEvent | RequestEvent | ResponseEvent) -> JoinResult:
+    """A call is being stored: only the missing half of a timed-out join is news."""
+    if state is None or state["k"] != "p" or isinstance(event, InferenceEvent):
+        return JoinResult(duplicate=True)
+    mine, other = ("req", "resp") if isinstance(event, RequestEvent) else ("resp", "req")
+    if state.get(mine) is not None or state.get(other) is None:
+        return JoinResult(duplicate=True)
+    halves = {mine: event, other: _parse(state[other], other)}
+    return JoinResult(record=from_parts(halves["req"], halves["resp"]), late=True)  # type: ignore[arg-type]
 
 
 def _late(state: dict[str, Any], event: RequestEvent | ResponseEvent, mine: str) -> JoinResult:

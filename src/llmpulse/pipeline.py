@@ -92,27 +92,35 @@ class Pipeline:
         self._batch = Batch()
         self._lock = asyncio.Lock()
         self._writing: asyncio.Future[None] | None = None
+        self._store_failing = False
         self._recent: deque[bool] = deque(maxlen=1000)
 
     async def handle(self, role: str, topic: str, partition: int, offset: int,
                      key: bytes | None, value: bytes | None, token: Any) -> None:
         """Process one input message; ``token`` is acknowledged after the next flush."""
         self.metrics.events_in.labels(topic).inc()
-        self._batch.acks.append(token)
+        valid = True
         try:
-            event = decode(role, value, key)
-        except InvalidEvent as bad:
-            self._batch.dead.append(DeadLetter(topic, partition, offset, key, value,
-                                               bad.reason, bad.detail))
-            self._count_validity(valid=False)
-        else:
-            self._count_validity(valid=True)
+            event = decode(role, value, key, partition, self.settings.partitions)
             if isinstance(event, FeedbackEvent):
                 self._batch.feedback.append(event)
             else:
                 self._fold(event, topic)
+        except InvalidEvent as bad:
+            valid = False
+            self._dead(topic, partition, offset, key, value, bad.reason, bad.detail)
+        except Exception as exc:  # a bug or bad state must not lose the event: park it
+            log.exception("unexpected error on %s[%d]@%d", topic, partition, offset)
+            self._dead(topic, partition, offset, key, value, "internal",
+                       f"{type(exc).__name__}: {exc}")
+        self._batch.acks.append(token)
+        self._count_validity(valid)
         if len(self._batch) >= self.settings.batch_max_rows:
             await self._rotate()
+
+    def _dead(self, topic: str, partition: int, offset: int, key: bytes | None,
+              value: bytes | None, reason: str, detail: str) -> None:
+        self._batch.dead.append(DeadLetter(topic, partition, offset, key, value, reason, detail))
 
     def _fold(self, event: Any, topic: str) -> None:
         result = join.on_event(self.table, event, self.clock(), self.in_flight)
@@ -139,7 +147,13 @@ class Pipeline:
                     f"(LLMPULSE_DLQ_MAX_RATIO={limit}); see the dead-letter topic")
 
     def sweep(self) -> None:
-        """Record timed-out halves; forget done markers past the dedup horizon."""
+        """Record timed-out halves; forget done markers past the dedup horizon.
+
+        Skipped while the store refuses writes: the stream is paused then, and the
+        other halves are waiting in Kafka, not missing.
+        """
+        if self._store_failing:
+            return
         s = self.settings
         expired = join.sweep(self.table, self.clock(), s.join_timeout_s, s.dedup_horizon_s,
                              self.in_flight)
@@ -203,8 +217,10 @@ class Pipeline:
         while True:
             try:
                 await asyncio.to_thread(self._write, calls, signals, feedback)
+                self._store_failing = False
                 return
             except Exception as exc:  # the store is down or refusing: hold, retry
+                self._store_failing = True
                 self.metrics.sink_failures.labels("clickhouse").inc()
                 log.warning("ClickHouse write failed (%s); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
@@ -214,7 +230,8 @@ class Pipeline:
                feedback: list[FeedbackEvent]) -> None:
         now = datetime.fromtimestamp(self.clock(), UTC)
         self._timed("inference_events", lambda: self.store.insert_calls(calls, now))
-        self._timed("signals", lambda: self.store.insert_signals(signals, now))
+        versions = {call.record.request_id: call.version(now) for call in calls}
+        self._timed("signals", lambda: self.store.insert_signals(signals, versions, now))
         self._timed("feedback", lambda: self.store.insert_feedback(feedback, now))
 
     def _timed(self, table: str, write: Callable[[], int]) -> None:

@@ -5,12 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+from aiokafka.partitioner import murmur2
 
 from llmpulse.config import load_settings
 from llmpulse.metrics import build_metrics
 from llmpulse.sinks.clickhouse import ClickHouseStore
 from llmpulse.streams.app import all_topics, build_app
 from tests.unit.factories import feedback, inference, request, response
+
+
+def part(key: bytes) -> int:
+    """The partition the SDK's murmur2 partitioner gives the key (4 partitions)."""
+    return (murmur2(key) & 0x7FFFFFFF) % 4
 
 
 def _worker(store: ClickHouseStore) -> Any:
@@ -49,12 +55,12 @@ async def test_agents_join_validate_and_store(store: ClickHouseStore) -> None:
             agents["responses"].test_context() as resp, \
             agents["inference"].test_context() as inf, \
             agents["feedback"].test_context() as fb:
-        await req.put(orjson.dumps(request("j1")), key=b"j1")
-        await inf.put(orjson.dumps(inference("i1")), key=b"i1")
-        await inf.put(b"not json", key=b"i2")
-        await inf.put(orjson.dumps(inference("i1")), key=b"i1")  # duplicate
-        await resp.put(orjson.dumps(response("j1")), key=b"j1")
-        await fb.put(orjson.dumps(feedback("i1")), key=b"i1")
+        await req.put(orjson.dumps(request("j1")), key=b"j1", partition=part(b"j1"))
+        await inf.put(orjson.dumps(inference("i1")), key=b"i1", partition=part(b"i1"))
+        await inf.put(b"not json", key=b"i2", partition=part(b"i2"))
+        await inf.put(orjson.dumps(inference("i1")), key=b"i1", partition=part(b"i1"))  # duplicate
+        await resp.put(orjson.dumps(response("j1")), key=b"j1", partition=part(b"j1"))
+        await fb.put(orjson.dumps(feedback("i1")), key=b"i1", partition=part(b"i1"))
         await worker.pipeline.flush()
     rows = store.query("SELECT request_id, join_status FROM inference_events FINAL "
                        "ORDER BY request_id")

@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 import pytest
+from aiokafka.partitioner import murmur2
 
 from llmpulse.config import load_settings
 from llmpulse.join import MemoryJoinTable
@@ -50,10 +51,19 @@ def make(store: ClickHouseStore, **env: str) -> tuple[Pipeline, Outbox, list[Any
     return pipe, outbox, acked, clock
 
 
+def placement(event: Any, partitions: int) -> tuple[bytes | None, int]:
+    """Key and partition as the SDK's murmur2 partitioner would choose them."""
+    if isinstance(event, bytes):
+        return None, 0
+    key = event["request_id"].encode()
+    return key, (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
 async def feed(pipe: Pipeline, role: str, events: list[Any], start: int = 0) -> None:
     for offset, event in enumerate(events, start):
         raw = event if isinstance(event, bytes) else orjson.dumps(event)
-        await pipe.handle(role, f"llm.{role}", 0, offset, None, raw, (role, offset))
+        key, partition = placement(event, pipe.settings.partitions)
+        await pipe.handle(role, f"llm.{role}", partition, offset, key, raw, (role, offset))
 
 
 async def test_valid_rows_stored_invalid_dead_lettered_all_acked(store: ClickHouseStore) -> None:
@@ -107,6 +117,8 @@ async def test_join_and_timeout_sweep(store: ClickHouseStore) -> None:
     await pipe.flush()
     assert store.query("SELECT join_status FROM inference_events FINAL WHERE request_id = 'b'"
                        ) == [("joined",)]
+    assert store.query("SELECT value FROM signals FINAL WHERE request_id = 'b' "
+                       "AND name = 'error'") == [(0.0,)]
 
 
 async def test_store_outage_holds_the_batch_until_it_lands(
@@ -135,3 +147,44 @@ async def test_dead_letter_ratio_cap(store: ClickHouseStore) -> None:
                          LLMPULSE_BATCH_MAX_ROWS="100000")
     with pytest.raises(DeadLetterRatioExceeded, match="LLMPULSE_DLQ_MAX_RATIO"):
         await feed(pipe, "inference", [b"junk"] * 1000)
+
+
+async def test_misplaced_events_are_dead_lettered(store: ClickHouseStore) -> None:
+    pipe, outbox, acked, _ = make(store)
+    raw = orjson.dumps(inference("p1"))
+    key, right = placement(inference("p1"), pipe.settings.partitions)
+    wrong = (right + 1) % pipe.settings.partitions
+    await pipe.handle("inference", "llm.inference", wrong, 0, key, raw, 1)
+    await pipe.handle("inference", "llm.inference", right, 1, None, raw, 2)
+    await pipe.handle("inference", "llm.inference", right, 2, b"other", raw, 3)
+    await pipe.flush()
+    assert [d.reason for d in outbox.dead] == ["wrong_partition", "key_missing",
+                                               "key_mismatch"]
+    assert "murmur2" in outbox.dead[0].detail
+    assert acked == [1, 2, 3]
+
+
+async def test_unexpected_errors_park_the_event_instead_of_losing_it(
+        store: ClickHouseStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    pipe, outbox, acked, _ = make(store)
+
+    def broken(record: Any) -> Any:
+        raise ArithmeticError("price table corrupt")
+
+    monkeypatch.setattr(pipe.cost, "cost", broken)
+    await feed(pipe, "inference", [inference("z1")])
+    await pipe.flush()
+    assert [(d.reason, d.detail) for d in outbox.dead] == [
+        ("internal", "ArithmeticError: price table corrupt")]
+    assert acked == [("inference", 0)]
+
+
+async def test_late_half_during_the_timed_out_write_still_joins(store: ClickHouseStore) -> None:
+    pipe, _, _, clock = make(store, LLMPULSE_JOIN_TIMEOUT_S="30")
+    await feed(pipe, "requests", [request("w")])
+    clock.now += 31
+    pipe.sweep()  # request_only is now in the batch, not yet stored
+    await feed(pipe, "responses", [response("w")], start=1)
+    await pipe.flush()
+    assert store.query("SELECT join_status FROM inference_events FINAL WHERE request_id = 'w'"
+                       ) == [("joined",)]

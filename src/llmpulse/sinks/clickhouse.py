@@ -121,9 +121,12 @@ class ClickHouseStore:
         rows = [call.row(now) for call in calls]
         return self._insert("inference_events", rows, INFERENCE_COLUMNS)
 
-    def insert_signals(self, signals: Sequence[Signal], now: datetime) -> int:
-        rows = [[s.time, s.name, s.value, s.label, s.request_id, s.provider, s.model, s.route,
-                 s.tenant, s.detector, s.source, now] for s in signals]
+    def insert_signals(self, signals: Sequence[Signal], versions: dict[str, int],
+                       now: datetime) -> int:
+        """``versions``: the stored call's row version by request_id."""
+        rows = [[s.time, versions.get(s.request_id, 0), s.name, s.value, s.label, s.request_id,
+                 s.provider, s.model, s.route, s.tenant, s.detector, s.source, now]
+                for s in signals]
         return self._insert("signals", rows, SIGNAL_COLUMNS)
 
     def insert_feedback(self, events: Sequence[FeedbackEvent], now: datetime) -> int:

@@ -24,8 +24,8 @@ INFERENCE_COLUMNS = (
     "model_version", "user_hash", "system_instructions", "input_messages", "output_messages",
     "context_documents", "ingested_at",
 )
-SIGNAL_COLUMNS = ("time", "name", "value", "label", "request_id", "provider", "model", "route",
-                  "tenant", "detector", "source", "ingested_at")
+SIGNAL_COLUMNS = ("time", "version", "name", "value", "label", "request_id", "provider",
+                  "model", "route", "tenant", "detector", "source", "ingested_at")
 FEEDBACK_COLUMNS = ("feedback_id", "request_id", "time", "thumbs", "rating", "correction",
                     "flags", "comment", "given_by", "user_hash", "ingested_at")
 
@@ -43,10 +43,14 @@ class StoredCall:
     record: InferenceRecord
     cost: Cost
 
+    def version(self, now: datetime) -> int:
+        """ReplacingMergeTree version: the more complete record wins, then the newer."""
+        return RANK[self.record.join_status] * 10**13 + int(now.timestamp() * 1000)
+
     def row(self, now: datetime) -> list[Any]:
         r = self.record
         call_time = r.start_time or r.end_time or now
-        version = RANK[r.join_status] * 10**13 + int(now.timestamp() * 1000)
+        version = self.version(now)
         return [
             r.request_id, call_time, r.join_status, version, r.provider, r.request_model,
             r.response_model or "", r.model, r.operation, r.tenant, r.route, r.environment,

@@ -19,7 +19,7 @@ from aiokafka.partitioner import murmur2
 
 from llmpulse.config import Settings
 from llmpulse.errors import LlmpulseError
-from llmpulse.ingest import INPUT_ROLES
+from llmpulse.ingest import INPUT_ROLES, MAX_EVENT_BYTES
 from llmpulse.join import DurableJoinTable
 from llmpulse.metrics import Metrics
 from llmpulse.pipeline import DeadLetter, Pipeline
@@ -55,16 +55,20 @@ class FaustOutbox:
         self._signals = signals
 
     async def dead_letters(self, letters: Sequence[DeadLetter]) -> None:
-        futures = [
-            await self._dlq.send(key=letter.key, value=letter.value or b"", headers=[
+        futures = []
+        for letter in letters:
+            value = letter.value or b""
+            headers = [
                 ("llmpulse.reason", letter.reason.encode()),
                 ("llmpulse.detail", letter.detail.encode()[:2000]),
                 ("llmpulse.source.topic", letter.topic.encode()),
                 ("llmpulse.source.partition", str(letter.partition).encode()),
                 ("llmpulse.source.offset", str(letter.offset).encode()),
-            ])
-            for letter in letters
-        ]
+            ]
+            if len(value) > MAX_EVENT_BYTES:  # kept whole in the source topic
+                headers.append(("llmpulse.truncated_from", str(len(value)).encode()))
+                value = value[:DLQ_TRUNCATED_BYTES]
+            futures.append(await self._dlq.send(key=letter.key, value=value, headers=headers))
         for future in futures:
             await future
 
@@ -83,6 +87,7 @@ class FaustOutbox:
 
 
 SIGNALS_PER_MESSAGE = 500
+DLQ_TRUNCATED_BYTES = 64 * 1024
 SHUTDOWN_FLUSH_S = 30.0
 
 
@@ -173,6 +178,8 @@ def build_app(settings: Settings, store: ClickHouseStore, metrics: Metrics) -> W
         web_enabled=False,
         producer_compression_type="lz4",
         producer_linger=0.005,  # the pipeline sends in bursts; let them share requests
+        # a join-table entry or dead letter carries a whole event (up to MAX_EVENT_BYTES)
+        producer_max_request_size=2 * MAX_EVENT_BYTES,
         consumer_auto_offset_reset="earliest",
         broker_session_timeout=settings.session_timeout_s,
         broker_rebalance_timeout=settings.session_timeout_s,

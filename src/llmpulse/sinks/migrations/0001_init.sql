@@ -50,10 +50,12 @@ ENGINE = ReplacingMergeTree(version)
 PARTITION BY toYYYYMM(call_time)
 ORDER BY request_id;
 
--- Signals in long form, one row per (call, signal name).
+-- Signals in long form, one row per (call, signal name); the version of the call's
+-- row wins, so a late-joined call's signals replace those of its lone half.
 CREATE TABLE IF NOT EXISTS signals
 (
     time DateTime64(6, 'UTC'),
+    version UInt64,
     name LowCardinality(String),
     value Float64,
     label LowCardinality(String),
@@ -66,7 +68,7 @@ CREATE TABLE IF NOT EXISTS signals
     source LowCardinality(String),
     ingested_at DateTime64(3, 'UTC')
 )
-ENGINE = ReplacingMergeTree(ingested_at)
+ENGINE = ReplacingMergeTree(version)
 PARTITION BY toYYYYMM(time)
 ORDER BY (name, request_id);
 
