@@ -78,7 +78,7 @@ def _check_placement(request_id: str, key: bytes | None, partition: int,
         raise InvalidEvent("key_missing", "messages must be keyed by request_id")
     if key != request_id.encode():
         raise InvalidEvent("key_mismatch", "message key must be the request_id")
-    expected = (murmur2(key) & 0x7FFFFFFF) % partitions
+    expected = partition_of(request_id, partitions)
     if partition != expected:
         raise InvalidEvent("wrong_partition", (
             f"partition {partition}, but murmur2(key) gives {expected}: produce with the "
@@ -92,3 +92,8 @@ def _summary(exc: ValidationError) -> str:
         parts.append(f"{where}: {err['msg']}")
     more = exc.error_count() - len(parts)
     return "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")
+
+
+def partition_of(request_id: str, partitions: int) -> int:
+    """The partition the Java-default (murmur2) partitioner gives a request_id key."""
+    return int((murmur2(request_id.encode()) & 0x7FFFFFFF) % partitions)

@@ -16,7 +16,7 @@ late other half still completes the record.
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,11 +27,25 @@ JoinTable = MutableMapping[str, dict[str, Any]]
 
 
 class DurableJoinTable(MutableMapping[str, dict[str, Any]]):
-    """A join table whose changes are made durable in bursts (the worker's changelog)."""
+    """A join table whose changes are made durable in bursts (the worker's changelog).
+
+    It also keeps the keys of pending entries, so that a sweep need not read the
+    whole table (mostly done marks) every few seconds; subclasses call
+    :meth:`_track` on every write.  Entries restored by other means (changelog
+    recovery) are found by the periodic full sweep.
+    """
+
+    pending: set[str]
 
     @abstractmethod
     async def persist(self) -> None:
         """Make every change so far durable."""
+
+    def _track(self, key: str, value: dict[str, Any] | None) -> None:
+        if value is not None and value["k"] == "p":
+            self.pending.add(key)
+        else:
+            self.pending.discard(key)
 
 
 class MemoryJoinTable(DurableJoinTable):
@@ -39,15 +53,18 @@ class MemoryJoinTable(DurableJoinTable):
 
     def __init__(self) -> None:
         self._data: dict[str, dict[str, Any]] = {}
+        self.pending = set()
 
     def __getitem__(self, key: str) -> dict[str, Any]:
         return self._data[key]
 
     def __setitem__(self, key: str, value: dict[str, Any]) -> None:
         self._data[key] = value
+        self._track(key, value)
 
     def __delitem__(self, key: str) -> None:
         del self._data[key]
+        self._track(key, None)
 
     def __iter__(self) -> Iterator[str]:
         return iter(list(self._data))
@@ -161,18 +178,34 @@ def _lone_half(record: InferenceRecord) -> dict[str, Any]:
 
 
 def sweep(table: JoinTable, now: float, join_timeout: float, dedup_horizon: float,
-          in_flight: set[str]) -> Expired:
-    """Records for halves older than the join timeout; done markers past the horizon."""
+          in_flight: set[str], owns: Callable[[str], bool] = lambda rid: True,
+          full: bool = True) -> Expired:
+    """Records for halves older than the join timeout; done markers past the horizon.
+
+    ``owns`` says whether this worker still owns a request_id's partition: after a
+    rebalance the local store may hold entries another worker now answers for.
+    ``full=False`` looks only at the pending entries a :class:`DurableJoinTable`
+    tracks (cheap); a full sweep reads everything and refreshes that tracking.
+    """
     out = Expired()
-    for rid, state in list(_items(table)):
+    if full or not isinstance(table, DurableJoinTable):
+        entries = list(_items(table))
+        if isinstance(table, DurableJoinTable):
+            table.pending = {rid for rid, state in entries if state["k"] == "p"}
+    else:
+        entries = [(rid, table[rid]) for rid in list(table.pending) if rid in table]
+    for rid, state in entries:
         if rid in in_flight:
             continue
         age = now - float(state["t"])
-        if state["k"] == "p" and age >= join_timeout:
+        expired = age >= (join_timeout if state["k"] == "p" else dedup_horizon)
+        if not expired or not owns(rid):
+            continue
+        if state["k"] == "p":
             req = _parse(state.get("req"), "req")
             resp = _parse(state.get("resp"), "resp")
             out.records.append(from_parts(req, resp))  # type: ignore[arg-type]
-        elif state["k"] == "d" and age >= dedup_horizon:
+        else:
             out.forget.append(rid)
     return out
 
@@ -182,4 +215,6 @@ def _items(table: JoinTable) -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def pending_count(table: JoinTable) -> int:
+    if isinstance(table, DurableJoinTable):
+        return len(table.pending)
     return sum(1 for _, state in _items(table) if state["k"] == "p")

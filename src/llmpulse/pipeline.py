@@ -23,7 +23,7 @@ from llmpulse.config import Settings
 from llmpulse.detectors import Detector, cheap_path_detectors
 from llmpulse.detectors.cost import CostDetector
 from llmpulse.errors import InvalidEvent, LlmpulseError
-from llmpulse.ingest import decode
+from llmpulse.ingest import decode, partition_of
 from llmpulse.metrics import Metrics
 from llmpulse.records import InferenceRecord
 from llmpulse.schema import FeedbackEvent, ResponseEvent
@@ -34,6 +34,11 @@ from llmpulse.sinks.rows import StoredCall
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], float]
+
+#: How often the sweep reads the whole join table (done marks past the dedup
+#: horizon, entries restored from the changelog); in between it reads only the
+#: pending entries.
+FULL_SWEEP_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +98,7 @@ class Pipeline:
         self._lock = asyncio.Lock()
         self._writing: asyncio.Future[None] | None = None
         self._store_failing = False
+        self._last_full_sweep = float("-inf")
         self._recent: deque[bool] = deque(maxlen=1000)
 
     async def handle(self, role: str, topic: str, partition: int, offset: int,
@@ -146,17 +152,26 @@ class Pipeline:
                     f"{ratio:.0%} of the last {len(self._recent)} events were invalid "
                     f"(LLMPULSE_DLQ_MAX_RATIO={limit}); see the dead-letter topic")
 
-    def sweep(self) -> None:
+    def sweep(self, owned_partitions: set[int] | None = None) -> None:
         """Record timed-out halves; forget done markers past the dedup horizon.
 
-        Skipped while the store refuses writes: the stream is paused then, and the
-        other halves are waiting in Kafka, not missing.
+        Only entries of ``owned_partitions`` (None: all) are touched.  Skipped while
+        the store refuses writes: the stream is paused then, and the other halves
+        are waiting in Kafka, not missing.
         """
         if self._store_failing:
             return
         s = self.settings
-        expired = join.sweep(self.table, self.clock(), s.join_timeout_s, s.dedup_horizon_s,
-                             self.in_flight)
+
+        def owns(rid: str) -> bool:
+            return owned_partitions is None or partition_of(rid, s.partitions) in owned_partitions
+
+        now = self.clock()
+        full = now - self._last_full_sweep >= max(FULL_SWEEP_S, s.join_timeout_s)
+        if full:
+            self._last_full_sweep = now
+        expired = join.sweep(self.table, now, s.join_timeout_s, s.dedup_horizon_s,
+                             self.in_flight, owns, full=full)
         for record in expired.records:
             self.metrics.join_timeouts.labels(record.join_status).inc()
             self._add(record, "full")

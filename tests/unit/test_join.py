@@ -76,3 +76,25 @@ def test_done_markers_forgotten_after_horizon() -> None:
     assert join.sweep(table, 50.0, 10.0, 100.0, set()).forget == []
     assert join.sweep(table, 150.0, 10.0, 100.0, set()).forget == ["r1"]
     assert join.pending_count(table) == 0
+
+
+def test_sweep_leaves_entries_of_partitions_this_worker_lost() -> None:
+    table: dict[str, dict[str, Any]] = {}
+    join.on_event(table, ev(request("mine")), 0.0, set())
+    join.on_event(table, ev(request("theirs")), 0.0, set())
+    expired = join.sweep(table, 100.0, 10.0, 1000.0, set(), owns=lambda rid: rid == "mine")
+    assert [r.request_id for r in expired.records] == ["mine"]
+
+
+def test_incremental_sweep_reads_only_pending_entries() -> None:
+    table = join.MemoryJoinTable()
+    join.on_event(table, ev(request("p")), 0.0, set())
+    record = join.on_event(table, ev(inference("d")), 0.0, set()).record
+    assert record is not None
+    table["d"] = join.done_marker(record, 0.0)
+    assert table.pending == {"p"}
+    light = join.sweep(table, 5000.0, 10.0, 100.0, set(), full=False)
+    assert [r.request_id for r in light.records] == ["p"] and light.forget == []
+    heavy = join.sweep(table, 5000.0, 10.0, 100.0, set(), full=True)
+    assert heavy.forget == ["d"]
+    assert join.pending_count(table) == 1  # still pending until the caller stores it

@@ -129,6 +129,7 @@ class BatchedChangelogTable(DurableJoinTable):
         self._table = table
         self._data = table.data
         self._changes: dict[str, dict[str, Any] | None] = {}
+        self.pending = set()
 
     def __getitem__(self, key: str) -> dict[str, Any]:
         return cast(dict[str, Any], self._data[key.encode()])
@@ -139,10 +140,12 @@ class BatchedChangelogTable(DurableJoinTable):
     def __setitem__(self, key: str, value: dict[str, Any]) -> None:
         self._data[key.encode()] = value
         self._changes[key] = value
+        self._track(key, value)
 
     def __delitem__(self, key: str) -> None:
         del self._data[key.encode()]
         self._changes[key] = None
+        self._track(key, None)
 
     def __iter__(self) -> Iterator[str]:
         return (key.decode() for key in list(self._data.keys()))
@@ -217,7 +220,12 @@ def build_app(settings: Settings, store: ClickHouseStore, metrics: Metrics) -> W
 
     @app.timer(interval=min(5.0, max(0.5, settings.join_timeout_s / 4)))  # type: ignore[untyped-decorator]
     async def sweep_timer() -> None:
-        pipeline.sweep()
+        try:
+            owned = {tp.partition for tp in app.consumer.assignment()
+                     if tp.topic == settings.topic("inference")}
+        except Exception:  # consumer not started yet: nothing is ours
+            owned = set()
+        pipeline.sweep(owned)
         await _report_lag(app, metrics, last_offsets)
 
     async def flush_on_revoke(sender: Any, revoked: Any, **_: Any) -> None:
