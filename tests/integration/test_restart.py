@@ -37,8 +37,10 @@ def test_worker_killed_mid_stream_then_restarted(broker: str, tmp_path: Path) ->
         last: dict[str, float] = {}
 
         def caught_up(values: dict[str, float]) -> bool:
-            steady = values.get("llmpulse_events_in_total", 0) == last.get(
-                "llmpulse_events_in_total", -1) and values.get("llmpulse_events_in_total", 0) > 0
+            names = ("llmpulse_events_in_total", "llmpulse_calls_total",
+                     "llmpulse_duplicate_events_total")
+            steady = all(values.get(n, 0) == last.get(n, -1) for n in names)
+            steady = steady and values.get("llmpulse_events_in_total", 0) > 0
             last.clear()
             last.update(values)
             return steady and _lag(values) == 0 and values.get("llmpulse_pending_joins", 1) == 0
@@ -58,3 +60,27 @@ def test_worker_killed_mid_stream_then_restarted(broker: str, tmp_path: Path) ->
         "SELECT count() FROM inference_events FINAL WHERE join_status IN "
         "('request_only', 'response_only')")
     assert joined_alone == 0
+
+
+def test_restarted_worker_still_knows_what_it_stored(broker: str, tmp_path: Path) -> None:
+    """The join table (done marks) comes back from its changelog after a restart."""
+    stack = make_stack(broker, tmp_path)
+    first = stack.worker("first")
+    try:
+        stats = stack.simulate(rate=None, count=600, seed=17)
+        wait_metrics(first, lambda m: m.get("llmpulse_calls_total", 0) >= stats.calls,
+                     timeout=90, what="the first pass to be stored")
+    finally:
+        assert first.stop() == 0, first.log_tail()
+    second = stack.worker("second")
+    try:
+        again = stack.simulate(rate=None, count=600, seed=17)
+        calls_events = sum(n for kind, n in again.events.items() if kind != "feedback")
+        values = wait_metrics(
+            second, lambda m: m.get("llmpulse_duplicate_events_total", 0) >= calls_events,
+            timeout=90, what="the repeated calls to be recognised as duplicates")
+        assert values.get("llmpulse_calls_total", 0) == 0
+    finally:
+        assert second.stop() == 0, second.log_tail()
+    [[rows]] = stack.sql("SELECT count() FROM inference_events")
+    assert rows == stats.calls  # nothing was even written twice
