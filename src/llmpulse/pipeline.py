@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from llmpulse import join
 from llmpulse.config import Settings
@@ -24,6 +24,7 @@ from llmpulse.detectors import Detector, cheap_path_detectors
 from llmpulse.detectors.cost import CostDetector
 from llmpulse.errors import InvalidEvent, LlmpulseError
 from llmpulse.ingest import decode, partition_of
+from llmpulse.join import RANK
 from llmpulse.metrics import Metrics
 from llmpulse.records import InferenceRecord
 from llmpulse.schema import FeedbackEvent, ResponseEvent
@@ -34,6 +35,7 @@ from llmpulse.sinks.rows import StoredCall
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], float]
+T = TypeVar("T")
 
 #: How often the sweep reads the whole join table (done marks past the dedup
 #: horizon, entries restored from the changelog); in between it reads only the
@@ -204,14 +206,21 @@ class Pipeline:
             await self.outbox.dead_letters(batch.dead)
             for letter in batch.dead:
                 self.metrics.dlq.labels(letter.topic, letter.reason).inc()
+        every = [call for call, _ in batch.calls]
+        stored = await self._retrying(lambda: self.store.stored_ranks(
+            [call.record.request_id for call in every]))
+        batch.calls = [(call, mode) for call, mode in batch.calls
+                       if RANK[call.record.join_status] > stored.get(call.record.request_id, 0)]
+        if len(batch.calls) < len(every):  # replays the join table no longer knew of
+            self.metrics.duplicates.labels("stored").inc(len(every) - len(batch.calls))
         calls = [call for call, _ in batch.calls]
         signals = self._detect([c.record for c in calls])
-        await self._store(calls, signals, batch.feedback)
+        await self._retrying(lambda: self._write(calls, signals, batch.feedback))
         now = self.clock()
-        for call in calls:
+        for call in every:
             self.table[call.record.request_id] = join.done_marker(call.record, now)
         await self.table.persist()  # pending halves and done marks, before any ack
-        for call in calls:
+        for call in every:
             self.in_flight.discard(call.record.request_id)
         await self.outbox.signals(calls, signals)
         self._observe(batch)
@@ -225,15 +234,14 @@ class Pipeline:
             signals.extend(detector(records, now))
         return signals
 
-    async def _store(self, calls: list[StoredCall], signals: list[Signal],
-                     feedback: list[FeedbackEvent]) -> None:
-        """Write the batch; on failure retry with backoff until it lands (never drop)."""
+    async def _retrying(self, work: Callable[[], T]) -> T:
+        """Run store work in a thread; on failure retry with backoff until it succeeds."""
         delay = 0.2
         while True:
             try:
-                await asyncio.to_thread(self._write, calls, signals, feedback)
+                result = await asyncio.to_thread(work)
                 self._store_failing = False
-                return
+                return result
             except Exception as exc:  # the store is down or refusing: hold, retry
                 self._store_failing = True
                 self.metrics.sink_failures.labels("clickhouse").inc()
@@ -243,6 +251,7 @@ class Pipeline:
 
     def _write(self, calls: list[StoredCall], signals: list[Signal],
                feedback: list[FeedbackEvent]) -> None:
+        """Insert one batch (idempotent: a repeat replaces itself in storage)."""
         now = datetime.fromtimestamp(self.clock(), UTC)
         self._timed("inference_events", lambda: self.store.insert_calls(calls, now))
         versions = {call.record.request_id: call.version(now) for call in calls}

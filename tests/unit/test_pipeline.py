@@ -188,3 +188,22 @@ async def test_late_half_during_the_timed_out_write_still_joins(store: ClickHous
     await pipe.flush()
     assert store.query("SELECT join_status FROM inference_events FINAL WHERE request_id = 'w'"
                        ) == [("joined",)]
+
+
+async def test_replay_after_lost_join_state_is_recognised_from_storage(
+        store: ClickHouseStore) -> None:
+    first, _, _, _ = make(store)
+    batch = [inference(f"s{i}") for i in range(5)]
+    await feed(first, "inference", batch)
+    await first.flush()
+    again, outbox, acked, _ = make(store)  # a new worker whose join table lost everything
+    await feed(again, "inference", batch)
+    await again.flush()
+    registry = again.metrics.registry
+    assert registry.get_sample_value("llmpulse_duplicate_events_total", {"topic": "stored"}) == 5
+    assert registry.get_sample_value("llmpulse_calls_total", {
+        "gen_ai_provider_name": "openai", "gen_ai_request_model": "gpt-4o",
+        "gen_ai_operation_name": "chat", "llmpulse_route": "chat",
+        "join_status": "inference"}) is None
+    assert outbox.signal_calls == [] and len(acked) == 5
+    assert store.query("SELECT count() FROM inference_events") == [(5,)]

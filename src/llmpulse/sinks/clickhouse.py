@@ -117,6 +117,16 @@ class ClickHouseStore:
             applied.append(version)
         return applied
 
+    def stored_ranks(self, request_ids: Sequence[str]) -> dict[str, int]:
+        """The join rank (see ``join.RANK``) already stored for each of these calls."""
+        if not request_ids:
+            return {}
+        rows = self.client.query(
+            "SELECT request_id, max(intDiv(version, 10000000000000)) FROM inference_events "
+            "WHERE request_id IN {ids:Array(String)} GROUP BY request_id",
+            parameters={"ids": list(request_ids)}).result_rows
+        return {str(rid): int(rank) for rid, rank in rows}
+
     def insert_calls(self, calls: Sequence[StoredCall], now: datetime) -> int:
         rows = [call.row(now) for call in calls]
         return self._insert("inference_events", rows, INFERENCE_COLUMNS)

@@ -25,6 +25,7 @@ from llmpulse.metrics import Metrics
 from llmpulse.pipeline import DeadLetter, Pipeline
 from llmpulse.signals import Signal
 from llmpulse.sinks.clickhouse import ClickHouseStore
+from llmpulse.sinks.kafka import BurstProducer, OutMessage
 from llmpulse.sinks.rows import StoredCall
 
 log = logging.getLogger(__name__)
@@ -47,43 +48,42 @@ class Worker:
     agents: dict[str, Any] = field(default_factory=dict)
 
 
-class FaustOutbox:
-    """Publishes dead letters and signals through the app's producer; awaits delivery."""
+class KafkaOutbox:
+    """Publishes dead letters and signals as one burst per batch; awaits delivery."""
 
-    def __init__(self, dlq: Any, signals: Any) -> None:
-        self._dlq = dlq
-        self._signals = signals
+    def __init__(self, producer: BurstProducer, dlq_topic: str, signals_topic: str) -> None:
+        self._producer = producer
+        self._dlq = dlq_topic
+        self._signals = signals_topic
 
     async def dead_letters(self, letters: Sequence[DeadLetter]) -> None:
-        futures = []
-        for letter in letters:
-            value = letter.value or b""
-            headers = [
-                ("llmpulse.reason", letter.reason.encode()),
-                ("llmpulse.detail", letter.detail.encode()[:2000]),
-                ("llmpulse.source.topic", letter.topic.encode()),
-                ("llmpulse.source.partition", str(letter.partition).encode()),
-                ("llmpulse.source.offset", str(letter.offset).encode()),
-            ]
-            if len(value) > MAX_EVENT_BYTES:  # kept whole in the source topic
-                headers.append(("llmpulse.truncated_from", str(len(value)).encode()))
-                value = value[:DLQ_TRUNCATED_BYTES]
-            futures.append(await self._dlq.send(key=letter.key, value=value, headers=headers))
-        for future in futures:
-            await future
+        await self._producer.send_all([self._letter(letter) for letter in letters])
+
+    def _letter(self, letter: DeadLetter) -> OutMessage:
+        value = letter.value or b""
+        headers = [
+            ("llmpulse.reason", letter.reason.encode()),
+            ("llmpulse.detail", letter.detail.encode()[:2000]),
+            ("llmpulse.source.topic", letter.topic.encode()),
+            ("llmpulse.source.partition", str(letter.partition).encode()),
+            ("llmpulse.source.offset", str(letter.offset).encode()),
+        ]
+        if len(value) > MAX_EVENT_BYTES:  # kept whole in the source topic
+            headers.append(("llmpulse.truncated_from", str(len(value)).encode()))
+            value = value[:DLQ_TRUNCATED_BYTES]
+        return OutMessage(self._dlq, letter.key, value, headers=tuple(headers))
 
     async def signals(self, calls: Sequence[StoredCall], signals: Sequence[Signal]) -> None:
         """One message per chunk of calls: ``{"calls": [{request_id, ..., signals}]}``."""
         by_request: dict[str, dict[str, float]] = {}
         for signal in signals:
             by_request.setdefault(signal.request_id, {})[signal.name] = signal.value
-        futures = []
+        messages = []
         for start in range(0, len(calls), SIGNALS_PER_MESSAGE):
             chunk = [_signal_entry(call, by_request)
                      for call in calls[start:start + SIGNALS_PER_MESSAGE]]
-            futures.append(await self._signals.send(value=orjson.dumps({"calls": chunk})))
-        for future in futures:
-            await future
+            messages.append(OutMessage(self._signals, None, orjson.dumps({"calls": chunk})))
+        await self._producer.send_all(messages)
 
 
 SIGNALS_PER_MESSAGE = 500
@@ -159,6 +159,12 @@ class BatchedChangelogTable(DurableJoinTable):
         await self.send(changes)
 
     async def send(self, changes: dict[str, dict[str, Any] | None]) -> None:
+        """The changes as changelog records: raw key, JSON value (None deletes).
+
+        Through Faust's own producer: the embedded broker (Tansu 0.6) reports a
+        wrong high watermark after librdkafka's multi-record batches, and Faust's
+        table recovery reads the changelog only up to that watermark.
+        """
         topic = self._table.changelog_topic
         futures = []
         for key, value in changes.items():
@@ -195,8 +201,8 @@ def build_app(settings: Settings, store: ClickHouseStore, metrics: Metrics) -> W
     )
     raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw",
                            "value_serializer": "raw", "internal": False}
-    dlq = app.topic(settings.topic("dlq"), **raw)
-    signals_topic = app.topic(settings.topic("signals"), **raw)
+    assert settings.broker is not None
+    producer = BurstProducer(settings.broker, max_message_bytes=2 * MAX_EVENT_BYTES)
     table = KeyPartitionedTable(app, name="join", default=None, key_type=bytes, value_type=None,
                                 beacon=app.tables.beacon, partitions=settings.partitions)
     app.tables.add(table)
@@ -206,7 +212,8 @@ def build_app(settings: Settings, store: ClickHouseStore, metrics: Metrics) -> W
         stream, event = token
         await stream.ack(event)
 
-    pipeline = Pipeline(settings, store, FaustOutbox(dlq, signals_topic), metrics,
+    outbox = KafkaOutbox(producer, settings.topic("dlq"), settings.topic("signals"))
+    pipeline = Pipeline(settings, store, outbox, metrics,
                         BatchedChangelogTable(table), ack, clock=time.time)
     worker = Worker(app=app, pipeline=pipeline)
     for role in INPUT_ROLES:
@@ -236,6 +243,8 @@ def build_app(settings: Settings, store: ClickHouseStore, metrics: Metrics) -> W
             await asyncio.wait_for(pipeline.flush(), timeout=SHUTDOWN_FLUSH_S)
         except Exception:  # unflushed messages are unacknowledged and will be replayed
             log.exception("final flush failed; the next start replays the rest")
+        finally:
+            await asyncio.to_thread(producer.close)
 
     app.on_partitions_revoked.connect(flush_on_revoke)  # type: ignore[arg-type]
     app.on_before_shutdown.connect(flush_on_shutdown)  # type: ignore[arg-type]
