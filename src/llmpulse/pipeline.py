@@ -251,12 +251,16 @@ class Pipeline:
 
     def _write(self, calls: list[StoredCall], signals: list[Signal],
                feedback: list[FeedbackEvent]) -> None:
-        """Insert one batch (idempotent: a repeat replaces itself in storage)."""
+        """Insert one batch (idempotent: a repeat replaces itself in storage).
+
+        The calls go last: a stored call row (what :meth:`ClickHouseStore.stored_ranks`
+        finds on a replay) means its signals are stored too.
+        """
         now = datetime.fromtimestamp(self.clock(), UTC)
-        self._timed("inference_events", lambda: self.store.insert_calls(calls, now))
         versions = {call.record.request_id: call.version(now) for call in calls}
         self._timed("signals", lambda: self.store.insert_signals(signals, versions, now))
         self._timed("feedback", lambda: self.store.insert_feedback(feedback, now))
+        self._timed("inference_events", lambda: self.store.insert_calls(calls, now))
 
     def _timed(self, table: str, write: Callable[[], int]) -> None:
         started = time.perf_counter()
