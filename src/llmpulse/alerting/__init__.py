@@ -1,0 +1,1 @@
+"""Alerting: the per-(rule, group) state machine; rules, windows and notifiers plug in here."""
