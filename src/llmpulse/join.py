@@ -122,8 +122,7 @@ def on_event(
         return _late(state, event, mine)
     if state.get(mine) is not None:
         return JoinResult(duplicate=True)
-    halves = {mine: event, other: _parse(state[other], other)}
-    return JoinResult(record=from_parts(halves["req"], halves["resp"]))  # type: ignore[arg-type]
+    return JoinResult(record=_complete(event, state[other]))
 
 
 def _while_in_flight(state: dict[str, Any] | None,
@@ -134,8 +133,7 @@ def _while_in_flight(state: dict[str, Any] | None,
     mine, other = ("req", "resp") if isinstance(event, RequestEvent) else ("resp", "req")
     if state.get(mine) is not None or state.get(other) is None:
         return JoinResult(duplicate=True)
-    halves = {mine: event, other: _parse(state[other], other)}
-    return JoinResult(record=from_parts(halves["req"], halves["resp"]), late=True)  # type: ignore[arg-type]
+    return JoinResult(record=_complete(event, state[other]), late=True)
 
 
 def _late(state: dict[str, Any], event: RequestEvent | ResponseEvent, mine: str) -> JoinResult:
@@ -143,8 +141,14 @@ def _late(state: dict[str, Any], event: RequestEvent | ResponseEvent, mine: str)
     lone_kind = "req" if state["s"] == "request_only" else "resp"
     if half is None or lone_kind == mine:
         return JoinResult(duplicate=True)
-    halves = {mine: event, lone_kind: _parse(half, lone_kind)}
-    return JoinResult(record=from_parts(halves["req"], halves["resp"]), late=True)  # type: ignore[arg-type]
+    return JoinResult(record=_complete(event, half), late=True)
+
+
+def _complete(event: RequestEvent | ResponseEvent, other_wire: dict[str, Any]) -> InferenceRecord:
+    """The joined record of ``event`` and the stored other half."""
+    if isinstance(event, RequestEvent):
+        return from_parts(event, ResponseEvent.model_validate(other_wire))
+    return from_parts(RequestEvent.model_validate(other_wire), event)
 
 
 def _parse(wire: dict[str, Any] | None, kind: str) -> RequestEvent | ResponseEvent | None:
@@ -189,7 +193,7 @@ def sweep(table: JoinTable, now: float, join_timeout: float, dedup_horizon: floa
     """
     out = Expired()
     if full or not isinstance(table, DurableJoinTable):
-        entries = list(_items(table))
+        entries = list(table.items())
         if isinstance(table, DurableJoinTable):
             table.pending = {rid for rid, state in entries if state["k"] == "p"}
     else:
@@ -210,11 +214,7 @@ def sweep(table: JoinTable, now: float, join_timeout: float, dedup_horizon: floa
     return out
 
 
-def _items(table: JoinTable) -> Iterator[tuple[str, dict[str, Any]]]:
-    yield from table.items()
-
-
 def pending_count(table: JoinTable) -> int:
     if isinstance(table, DurableJoinTable):
         return len(table.pending)
-    return sum(1 for _, state in _items(table) if state["k"] == "p")
+    return sum(1 for state in table.values() if state["k"] == "p")

@@ -102,6 +102,7 @@ class Pipeline:
         self._store_failing = False
         self._last_full_sweep = float("-inf")
         self._recent: deque[bool] = deque(maxlen=1000)
+        self._recent_invalid = 0
 
     async def handle(self, role: str, topic: str, partition: int, offset: int,
                      key: bytes | None, value: bytes | None, token: Any) -> None:
@@ -145,10 +146,15 @@ class Pipeline:
         self._batch.calls.append((StoredCall(record, self.cost.cost(record)), mode))
 
     def _count_validity(self, valid: bool) -> None:
-        self._recent.append(valid)
         limit = self.settings.dlq_max_ratio
-        if limit < 1.0 and len(self._recent) == self._recent.maxlen:
-            ratio = self._recent.count(False) / len(self._recent)
+        if limit >= 1.0:
+            return
+        if len(self._recent) == self._recent.maxlen and not self._recent[0]:
+            self._recent_invalid -= 1  # the oldest falls out of the window
+        self._recent.append(valid)
+        self._recent_invalid += not valid
+        if len(self._recent) == self._recent.maxlen:
+            ratio = self._recent_invalid / len(self._recent)
             if ratio > limit:
                 raise DeadLetterRatioExceeded(
                     f"{ratio:.0%} of the last {len(self._recent)} events were invalid "

@@ -234,12 +234,6 @@ AnyEvent = Annotated[
 
 EVENT_ADAPTER: TypeAdapter[Any] = TypeAdapter(AnyEvent)
 
-EVENT_TYPES: dict[str, type[_Envelope]] = {
-    "request": RequestEvent,
-    "response": ResponseEvent,
-    "inference": InferenceEvent,
-    "feedback": FeedbackEvent,
-}
 
 
 def json_schema() -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -82,8 +83,6 @@ class Stack:
                               timeout=timeout)
 
     def env_for_cli(self) -> dict[str, str]:
-        import os
-
         return {**os.environ, **self.env()}
 
 

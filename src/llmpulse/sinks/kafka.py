@@ -1,6 +1,6 @@
 """The pipeline's Kafka output: bursts through librdkafka, delivery awaited.
 
-The worker writes its outputs (join-table changelog, dead letters, signals) in
+The worker writes its outputs (dead letters, signals) in
 bursts once per batch and must know they are durable before it acknowledges
 the input.  confluent-kafka produces in C at a few microseconds a message, far
 below a Python client's cost, and ``flush()`` waits for every delivery; it runs
@@ -22,7 +22,6 @@ class OutMessage:
     topic: str
     key: bytes | None
     value: bytes | None
-    partition: int | None = None
     headers: tuple[tuple[str, bytes], ...] = ()
 
 
@@ -56,11 +55,10 @@ class BurstProducer:
                 errors.append(str(err))
 
         for m in messages:
-            extra = {} if m.partition is None else {"partition": m.partition}
             while True:
                 try:
                     producer.produce(m.topic, key=m.key, value=m.value, headers=list(m.headers),
-                                     on_delivery=delivered, **extra)
+                                     on_delivery=delivered)
                     break
                 except BufferError:
                     producer.poll(0.05)
