@@ -79,6 +79,22 @@ class Settings(BaseSettings):
         default="info", description="debug, info, warning or error.")
     data_dir: Path = Field(default=Path("./llmpulse-data"),
                            description="Local directory for the demo's data.")
+    rules_file: Path | None = Field(
+        default=None,
+        description="YAML file of alert rules, channels and budgets (unset: the shipped "
+        "default rules, which notify no one until channels are configured).")
+    prices_file: Path | None = Field(
+        default=None,
+        description="YAML file of operator price overrides (private deployments, negotiated "
+        "prices) with effective dates; they win over genai-prices.")
+    window_pane_s: float = Field(
+        default=5.0, gt=0, le=3600,
+        description="Granularity of the in-stream windows that rules evaluate (a rule window "
+        "is a whole number of panes).")
+    window_lateness_s: float = Field(
+        default=30.0, ge=0, le=3600,
+        description="How late (event time) a call may arrive and still count in its window; "
+        "later ones are counted as late.")
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -26,6 +26,7 @@ TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4
                  16777216, 67108864)
 SINK_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
+WINDOW_LABELS = ("model", "route", "tenant")
 GENAI_LABELS = ("gen_ai_provider_name", "gen_ai_request_model", "gen_ai_operation_name",
                 "llmpulse_route")
 
@@ -54,6 +55,14 @@ class Metrics:
     sink_failures: Counter
     consumer_lag: Gauge
     pending_joins: Gauge
+    window_calls: Gauge
+    window_error_ratio: Gauge
+    window_latency: Gauge
+    window_cost: Gauge
+    window_tokens: Gauge
+    late_calls: Counter
+    alerts_firing: Gauge
+    alert_notifications: Counter
 
 
 def build_metrics(registry: CollectorRegistry | None = None) -> Metrics:
@@ -104,4 +113,26 @@ def build_metrics(registry: CollectorRegistry | None = None) -> Metrics:
                            "assigned input partition.", ("topic", "partition"), registry=reg),
         pending_joins=Gauge("llmpulse_pending_joins", "Requests or responses waiting for "
                             "their other half.", registry=reg),
+        window_calls=Gauge("llmpulse_window_calls", "Calls in the last closed 1-minute window "
+                           "(route/tenant '*' = the model overall).", WINDOW_LABELS,
+                           registry=reg),
+        window_error_ratio=Gauge("llmpulse_window_error_ratio", "Share of failed calls in the "
+                                 "last closed 1-minute window.", WINDOW_LABELS, registry=reg),
+        window_latency=Gauge("llmpulse_window_latency_seconds", "Latency percentiles "
+                             "(DDSketch, 0.5% relative error) of the last closed 1-minute "
+                             "window; signal is duration, ttft or tpot.",
+                             (*WINDOW_LABELS, "signal", "quantile"), registry=reg),
+        window_cost=Gauge("llmpulse_window_cost_usd", "Spend in the last closed 1-minute window.",
+                          WINDOW_LABELS, registry=reg),
+        window_tokens=Gauge("llmpulse_window_tokens", "Tokens in the last closed 1-minute "
+                            "window, by direction (input, output).",
+                            (*WINDOW_LABELS, "direction"), registry=reg),
+        late_calls=Counter("llmpulse_window_late_calls", "Calls that arrived after their "
+                           "window closed (stored, but not in the in-stream windows).",
+                           registry=reg),
+        alerts_firing=Gauge("llmpulse_alerts_firing", "Alerts firing now, by rule.",
+                            ("rule", "severity"), registry=reg),
+        alert_notifications=Counter("llmpulse_alert_notifications", "Alert notifications "
+                                    "delivered (outcome ok) or given up on (failed).",
+                                    ("channel", "kind", "outcome"), registry=reg),
     )

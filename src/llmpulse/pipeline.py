@@ -32,6 +32,7 @@ from llmpulse.signals import Signal
 from llmpulse.sinks.clickhouse import ClickHouseStore
 from llmpulse.sinks.prometheus import observe_call, observe_feedback
 from llmpulse.sinks.rows import StoredCall
+from llmpulse.windows import STANDARD_GROUPINGS, GroupKey, WindowAggregate, fold
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], float]
@@ -63,6 +64,9 @@ class Outbox(Protocol):
 
     async def signals(self, calls: Sequence[StoredCall], signals: Sequence[Signal]) -> None: ...
 
+    async def windows(self, partials: dict[tuple[GroupKey, float], WindowAggregate]
+                      ) -> None: ...
+
 
 class DeadLetterRatioExceeded(LlmpulseError):
     """Too many invalid events: likely a misconfigured producer; the worker stops."""
@@ -85,7 +89,9 @@ class Pipeline:
     def __init__(self, settings: Settings, store: ClickHouseStore, outbox: Outbox,
                  metrics: Metrics, table: join.DurableJoinTable,
                  ack: Callable[[Any], Awaitable[None]],
-                 clock: Clock, detectors: dict[str, Detector] | None = None) -> None:
+                 clock: Clock, detectors: dict[str, Detector] | None = None,
+                 groupings: Sequence[tuple[str, ...]] = STANDARD_GROUPINGS,
+                 cost: CostDetector | None = None) -> None:
         self.settings = settings
         self.store = store
         self.outbox = outbox
@@ -93,7 +99,8 @@ class Pipeline:
         self.table = table
         self._ack = ack
         self.clock = clock
-        self.cost = CostDetector()
+        self.cost = cost or CostDetector()
+        self.groupings = tuple(groupings)
         self.detectors = detectors or cheap_path_detectors(self.cost)
         self.in_flight: set[str] = set()
         self._batch = Batch()
@@ -221,7 +228,12 @@ class Pipeline:
             self.metrics.duplicates.labels("stored").inc(len(every) - len(batch.calls))
         calls = [call for call, _ in batch.calls]
         signals = self._detect([c.record for c in calls])
-        await self._retrying(lambda: self._write(calls, signals, batch.feedback))
+        # Partial window aggregates go out while the batch is written: alerts wait for
+        # neither.  Only first recordings count (a late half's upgrade was counted).
+        partials = fold(((call.record, call.cost.usd) for call, mode in batch.calls
+                         if mode == "full"), self.groupings, self.settings.window_pane_s)
+        await asyncio.gather(self._retrying(lambda: self._write(calls, signals, batch.feedback)),
+                             self.outbox.windows(partials))
         now = self.clock()
         for call in every:
             self.table[call.record.request_id] = join.done_marker(call.record, now)

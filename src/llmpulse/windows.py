@@ -1,19 +1,23 @@
 """Windowed aggregates per group on event time: pure, mergeable, clock-free.
 
-A :class:`WindowAggregate` holds counts, sums and DDSketch quantile sketches
-(relative accuracy 0.5 %), and merges across windows and partitions, so 1-minute
-windows roll up into 5-minute and 1-hour ones without keeping samples.
-:class:`TumblingWindows` assigns calls to fixed windows by event time and
-closes a window once the watermark (the newest event time seen, less the
-allowed lateness) has passed its end; events for a closed window are counted
+A :class:`WindowAggregate` holds counts, sums, DDSketch quantile sketches
+(relative accuracy 0.5 %) and a few sample requests as evidence.  It merges
+across panes, windows and partitions without keeping samples, and serialises
+to a small dict so partial aggregates can travel between workers.
+
+The cheap path folds each batch into per-(group, pane) partial aggregates
+(:func:`fold`); :class:`PaneWindows` merges the partials of one group from every
+partition, answers "the last N seconds" from whole panes, and closes aligned
+windows once the event-time watermark (newest event time less the allowed
+lateness) has passed their end.  Partials for panes already closed are counted
 as late, never silently dropped.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import heapq
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from ddsketch import DDSketch
@@ -24,25 +28,52 @@ from llmpulse.records import InferenceRecord
 
 RELATIVE_ACCURACY = 0.005
 QUANTILES = (0.5, 0.95, 0.99)
+EVIDENCE_K = 5
+DIMENSIONS = ("model", "route", "tenant")
+SKETCHES = ("duration", "ttft", "tpot")
+COUNTERS = ("calls", "errors", "timeouts", "finish_length", "finish_content_filter",
+            "tokens_in", "tokens_out", "unpriced")
 
 
 @dataclass(frozen=True, slots=True, order=True)
 class GroupKey:
-    """What an aggregate is about; ``tenant``/``route`` "*" means all of them."""
+    """What an aggregate is about; a dimension that is not grouped on is "*"."""
 
-    model: str
+    model: str = "*"
     route: str = "*"
     tenant: str = "*"
 
+    @classmethod
+    def of(cls, record: InferenceRecord, dims: Sequence[str]) -> GroupKey:
+        return cls(record.request_model if "model" in dims else "*",
+                   record.route if "route" in dims else "*",
+                   record.tenant if "tenant" in dims else "*")
 
-def groups_of(record: InferenceRecord) -> tuple[GroupKey, GroupKey]:
-    """The fine group (model, route, tenant) and the model overall."""
-    return (GroupKey(record.request_model, record.route, record.tenant),
-            GroupKey(record.request_model))
+    def labels(self) -> dict[str, str]:
+        return {d: getattr(self, d) for d in DIMENSIONS if getattr(self, d) != "*"}
+
+    def encode(self) -> str:
+        return "\x1f".join((self.model, self.route, self.tenant))
+
+    @classmethod
+    def decode(cls, raw: str) -> GroupKey:
+        model, route, tenant = raw.split("\x1f")
+        return cls(model, route, tenant)
+
+
+#: Always aggregated: per (model, route, tenant) and per model overall.
+STANDARD_GROUPINGS: tuple[tuple[str, ...], ...] = (("model", "route", "tenant"), ("model",))
 
 
 def _sketch() -> DDSketch:
     return DDSketch(relative_accuracy=RELATIVE_ACCURACY)
+
+
+def _keep_top(heap: list[tuple[float, str]], value: float, request_id: str) -> None:
+    if len(heap) < EVIDENCE_K:
+        heapq.heappush(heap, (value, request_id))
+    elif value > heap[0][0]:
+        heapq.heapreplace(heap, (value, request_id))
 
 
 @dataclass
@@ -56,54 +87,153 @@ class WindowAggregate:
     tokens_out: int = 0
     cost_usd: float = 0.0
     unpriced: int = 0
+    latest: float = 0.0  # newest event time (epoch seconds) folded in
     duration: DDSketch = field(default_factory=_sketch)
     ttft: DDSketch = field(default_factory=_sketch)
     tpot: DDSketch = field(default_factory=_sketch)
+    slowest: list[tuple[float, str]] = field(default_factory=list)  # min-heaps of top K
+    costliest: list[tuple[float, str]] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (request_id, why)
 
     def add(self, record: InferenceRecord, cost_usd: float | None) -> None:
         self.calls += 1
-        self.errors += is_error(record)
+        when = record.event_time
+        if when is not None:
+            self.latest = max(self.latest, when.timestamp())
+        error = is_error(record)
+        self.errors += error
         self.timeouts += record.error_type is not None and "timeout" in record.error_type
-        self.finish_length += "length" in record.finish_reasons
-        self.finish_content_filter += "content_filter" in record.finish_reasons
+        length = "length" in record.finish_reasons
+        filtered = "content_filter" in record.finish_reasons
+        self.finish_length += length
+        self.finish_content_filter += filtered
         self.tokens_in += record.input_tokens or 0
         self.tokens_out += record.output_tokens or 0
         if cost_usd is None:
             self.unpriced += 1
         else:
             self.cost_usd += cost_usd
-        for sketch, value in ((self.duration, duration_s(record)),
-                              (self.ttft, record.time_to_first_chunk),
+            _keep_top(self.costliest, cost_usd, record.request_id)
+        duration = duration_s(record)
+        for sketch, value in ((self.duration, duration), (self.ttft, record.time_to_first_chunk),
                               (self.tpot, tpot_s(record))):
             if value is not None:
                 sketch.add(max(value, 0.0))
+        if duration is not None:
+            _keep_top(self.slowest, duration, record.request_id)
+        if (error or length or filtered) and len(self.failed) < EVIDENCE_K:
+            why = record.error_type or ("length" if length else "content_filter")
+            self.failed.append((record.request_id, why or "error"))
 
-    def merge(self, other: WindowAggregate) -> None:
-        for name in ("calls", "errors", "timeouts", "finish_length", "finish_content_filter",
-                     "tokens_in", "tokens_out", "cost_usd", "unpriced"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        for name in ("duration", "ttft", "tpot"):
-            mine, theirs = getattr(self, name), getattr(other, name)
-            if theirs.count:
-                mine.merge(theirs)
+    def merge(self, other: WindowAggregate, weight: float = 1.0) -> None:
+        """Add ``other`` in; a ``weight`` below 1 pro-rates its counts and sums (not its
+        sketches), for a pane that only partly overlaps a sliding window."""
+        for name in COUNTERS:
+            mine, add = getattr(self, name), getattr(other, name)
+            setattr(self, name, mine + (add if weight == 1.0 else add * weight))
+        self.cost_usd += other.cost_usd * weight
+        self.latest = max(self.latest, other.latest)
+        for name in SKETCHES:
+            sketch: DDSketch = getattr(other, name)
+            if sketch.count:
+                getattr(self, name).merge(sketch)
+        for value, rid in other.slowest:
+            _keep_top(self.slowest, value, rid)
+        for value, rid in other.costliest:
+            _keep_top(self.costliest, value, rid)
+        self.failed.extend(other.failed[:EVIDENCE_K - len(self.failed)])
 
     def summary(self) -> dict[str, Any]:
-        """Rates and percentiles, as stored and exported."""
+        """Rates and percentiles, as stored, exported and evaluated by rules."""
+        n = self.calls
         out: dict[str, Any] = {
-            "calls": self.calls, "errors": self.errors, "tokens_in": self.tokens_in,
+            "calls": n, "errors": self.errors, "tokens_in": self.tokens_in,
             "tokens_out": self.tokens_out, "cost_usd": self.cost_usd, "unpriced": self.unpriced,
-            "error_rate": self.errors / self.calls if self.calls else 0.0,
-            "timeout_rate": self.timeouts / self.calls if self.calls else 0.0,
-            "length_rate": self.finish_length / self.calls if self.calls else 0.0,
-            "content_filter_rate": (self.finish_content_filter / self.calls
-                                    if self.calls else 0.0),
+            "error_rate": self.errors / n if n else 0.0,
+            "timeout_rate": self.timeouts / n if n else 0.0,
+            "length_rate": self.finish_length / n if n else 0.0,
+            "content_filter_rate": self.finish_content_filter / n if n else 0.0,
         }
-        for name in ("duration", "ttft", "tpot"):
-            sketch: DDSketch = getattr(self, name)
+        for name in SKETCHES:
             for q in QUANTILES:
-                key = f"{name}_p{round(q * 100)}"
-                out[key] = sketch.get_quantile_value(q) if sketch.count else None
+                out[f"{name}_p{round(q * 100)}"] = self.quantile(name, q)
         return out
+
+    def quantile(self, sketch: str, q: float) -> float | None:
+        s: DDSketch = getattr(self, sketch)
+        value = s.get_quantile_value(q) if s.count else None
+        return float(value) if value is not None else None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {n: getattr(self, n) for n in COUNTERS if getattr(self, n)}
+        out["cost_usd"] = self.cost_usd
+        out["latest"] = self.latest
+        for name in SKETCHES:
+            sketch: DDSketch = getattr(self, name)
+            if sketch.count:
+                out[name] = sketch_to_dict(sketch)
+        out["slowest"], out["costliest"] = self.slowest, self.costliest
+        out["failed"] = self.failed
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WindowAggregate:
+        agg = cls(cost_usd=float(data.get("cost_usd", 0.0)),
+                  latest=float(data.get("latest", 0.0)))
+        for name in COUNTERS:
+            setattr(agg, name, int(data.get(name, 0)))
+        for name in SKETCHES:
+            if name in data:
+                setattr(agg, name, sketch_from_dict(data[name]))
+        agg.slowest = [(float(v), str(r)) for v, r in data.get("slowest", ())]
+        heapq.heapify(agg.slowest)
+        agg.costliest = [(float(v), str(r)) for v, r in data.get("costliest", ())]
+        heapq.heapify(agg.costliest)
+        agg.failed = [(str(r), str(w)) for r, w in data.get("failed", ())]
+        return agg
+
+
+def sketch_to_dict(sketch: DDSketch) -> dict[str, Any]:
+    """The sketch's non-empty bins by key, with its totals (values are never negative)."""
+    store = sketch._store
+    bins = {str(i + store.offset): c for i, c in enumerate(store.bins) if c}
+    return {"bins": bins, "zero": sketch._zero_count, "count": sketch._count,
+            "min": sketch._min, "max": sketch._max, "sum": sketch._sum}
+
+
+def sketch_from_dict(data: dict[str, Any]) -> DDSketch:
+    sketch = _sketch()
+    for key, count in data["bins"].items():
+        sketch._store.add(int(key), float(count))
+    sketch._zero_count = float(data["zero"])
+    sketch._count = float(data["count"])
+    sketch._min, sketch._max = float(data["min"]), float(data["max"])
+    sketch._sum = float(data["sum"])
+    return sketch
+
+
+def pane_of(timestamp: float, pane_s: float) -> float:
+    return timestamp - timestamp % pane_s
+
+
+def fold(calls: Iterable[tuple[InferenceRecord, float | None]],
+         groupings: Iterable[tuple[str, ...]], pane_s: float
+         ) -> dict[tuple[GroupKey, float], WindowAggregate]:
+    """Partial aggregates of some calls per (group, pane) for every grouping."""
+    dims = list(groupings)
+    out: dict[tuple[GroupKey, float], WindowAggregate] = {}
+    for record, cost in calls:
+        when = record.event_time
+        if when is None:
+            continue
+        pane = pane_of(when.timestamp(), pane_s)
+        for grouping in dims:
+            key = (GroupKey.of(record, grouping), pane)
+            agg = out.get(key)
+            if agg is None:
+                agg = out[key] = WindowAggregate()
+            agg.add(record, cost)
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,47 +244,90 @@ class ClosedWindow:
     aggregate: WindowAggregate
 
 
-class TumblingWindows:
-    """Fixed windows on event time with an allowed lateness; the caller passes time in."""
+class PaneWindows:
+    """Panes per group on event time; trailing views and aligned closed windows.
 
-    def __init__(self, width_s: float = 60.0, lateness_s: float = 30.0) -> None:
-        self.width_s = width_s
+    ``widths`` are the aligned window widths to close (each a multiple of the
+    pane); panes are kept as long as the widest of them (plus the lateness)
+    needs.
+    """
+
+    def __init__(self, pane_s: float, lateness_s: float, widths: Iterable[float]) -> None:
+        self.pane_s = pane_s
         self.lateness_s = lateness_s
+        self.widths = sorted(set(widths))
         self.watermark = float("-inf")
-        self.closed_before = float("-inf")
+        self.newest = float("-inf")  # end of the newest pane
+        self.latest = float("-inf")  # the newest event time
         self.late = 0
-        self._open: dict[tuple[float, GroupKey], WindowAggregate] = {}
+        self._panes: dict[GroupKey, dict[float, WindowAggregate]] = {}
+        self._closed_until = {w: float("-inf") for w in self.widths}
 
-    def add(self, record: InferenceRecord, cost_usd: float | None,
-            event_time: datetime | None = None) -> bool:
-        """Add a call; False if its window has already closed (it is counted as late)."""
-        when = event_time or record.event_time
-        if when is None:
+    def add(self, group: GroupKey, pane: float, partial: WindowAggregate) -> bool:
+        """Merge a partial; False (counted as late) if its pane is already closed."""
+        if pane + self.pane_s <= self.watermark - self._keep_s():
+            self.late += partial.calls
             return False
-        t = when.timestamp()
-        start = t - t % self.width_s
-        if start < self.closed_before:
-            self.late += 1
+        if any(pane < until for until in self._closed_until.values()):
+            self.late += partial.calls
             return False
-        self.watermark = max(self.watermark, t - self.lateness_s)
-        for group in groups_of(record):
-            self._open.setdefault((start, group), WindowAggregate()).add(record, cost_usd)
+        panes = self._panes.setdefault(group, {})
+        if pane in panes:
+            panes[pane].merge(partial)
+        else:
+            panes[pane] = partial
+        self.newest = max(self.newest, pane + self.pane_s)
+        self.latest = max(self.latest, min(partial.latest, pane + self.pane_s) or pane)
+        self.watermark = max(self.watermark, self.newest - self.pane_s - self.lateness_s)
         return True
 
+    def _keep_s(self) -> float:
+        return (self.widths[-1] if self.widths else self.pane_s) + self.lateness_s
+
+    def groups(self) -> Iterator[GroupKey]:
+        return iter(list(self._panes))
+
+    def trailing(self, group: GroupKey, width_s: float) -> tuple[float, WindowAggregate]:
+        """The group's last ``width_s`` seconds up to the newest event time: (end, merged).
+
+        The oldest pane usually overlaps the window only in part; its counts and sums
+        are pro-rated by the overlap (a sliding-window counter), so a sum does not
+        dip each time a new pane starts.
+        """
+        end = self.latest
+        start = end - width_s
+        merged = WindowAggregate()
+        for pane, agg in self._panes.get(group, {}).items():
+            if pane >= start:
+                merged.merge(agg)
+            elif pane + self.pane_s > start:
+                merged.merge(agg, weight=(pane + self.pane_s - start) / self.pane_s)
+        return end, merged
+
     def close_ready(self) -> list[ClosedWindow]:
-        """Windows whose end the watermark has passed, oldest first."""
-        ready = sorted(key for key in self._open if key[0] + self.width_s <= self.watermark)
-        if ready:
-            self.closed_before = max(self.closed_before, ready[-1][0] + self.width_s)
-        return [ClosedWindow(start, self.width_s, group, self._open.pop((start, group)))
-                for start, group in ready]
+        """Aligned windows of every width whose end the watermark has passed, oldest first."""
+        closed: list[ClosedWindow] = []
+        for width in self.widths:
+            last = self.watermark - self.watermark % width  # windows ending by here are done
+            if last <= self._closed_until[width]:
+                continue
+            since = self._closed_until[width]
+            for group, panes in self._panes.items():
+                merged: dict[float, WindowAggregate] = {}
+                for pane, agg in panes.items():
+                    start = pane - pane % width
+                    if since <= start and start + width <= last:
+                        merged.setdefault(start, WindowAggregate()).merge(agg)
+                closed.extend(ClosedWindow(s, width, group, a) for s, a in merged.items())
+            self._closed_until[width] = last
+        self._evict()
+        return sorted(closed, key=lambda w: (w.start, w.width_s, w.group))
 
-
-def roll_up(windows: Iterable[ClosedWindow], width_s: float) -> list[ClosedWindow]:
-    """Merge closed windows into wider ones (e.g. 1 min into 5 min) per group."""
-    merged: dict[tuple[float, GroupKey], WindowAggregate] = {}
-    for window in windows:
-        start = window.start - window.start % width_s
-        merged.setdefault((start, window.group), WindowAggregate()).merge(window.aggregate)
-    return [ClosedWindow(start, width_s, group, agg)
-            for (start, group), agg in sorted(merged.items(), key=lambda kv: kv[0])]
+    def _evict(self) -> None:
+        horizon = self.watermark - self._keep_s()
+        for group in list(self._panes):
+            panes = self._panes[group]
+            for pane in [p for p in panes if p + self.pane_s <= horizon]:
+                del panes[pane]
+            if not panes:
+                del self._panes[group]

@@ -28,19 +28,22 @@ def _worker(store: ClickHouseStore) -> Any:
 def test_every_llmpulse_topic_is_declared_with_the_partition_count() -> None:
     topics = all_topics(load_settings({"LLMPULSE_PARTITIONS": "6", "LLMPULSE_TOPIC_PREFIX": "x."}))
     assert set(topics) == {f"x.{r}" for r in ("requests", "responses", "inference", "feedback",
-                                               "signals", "alerts", "retrain", "dlq")}
+                                               "signals", "windows", "alerts", "retrain", "dlq")}
     assert set(topics.values()) == {6}
 
 
 async def test_agents_join_validate_and_store(store: ClickHouseStore) -> None:
     worker = _worker(store)
-    sent: dict[str, list[Any]] = {"dlq": [], "signals": []}
+    sent: dict[str, list[Any]] = {"dlq": [], "signals": [], "windows": []}
 
     async def dead(letters: Any) -> None:
         sent["dlq"].extend(letters)
 
     async def signals(calls: Any, _: Any) -> None:
         sent["signals"].extend(calls)
+
+    async def windows(partials: dict[Any, Any]) -> None:
+        sent["windows"].extend(partials.items())
 
     persisted: dict[str, Any] = {}
 
@@ -49,6 +52,7 @@ async def test_agents_join_validate_and_store(store: ClickHouseStore) -> None:
 
     worker.pipeline.outbox.dead_letters = dead
     worker.pipeline.outbox.signals = signals
+    worker.pipeline.outbox.windows = windows
     worker.pipeline.table.send = changelog  # no broker here: capture the changelog burst
     agents = worker.agents
     async with agents["requests"].test_context() as req, \
@@ -68,6 +72,8 @@ async def test_agents_join_validate_and_store(store: ClickHouseStore) -> None:
     assert store.query("SELECT request_id FROM feedback FINAL") == [("i1",)]
     assert [d.reason for d in sent["dlq"]] == ["not_json"]
     assert sorted(c.record.request_id for c in sent["signals"]) == ["i1", "j1"]
+    overall = [agg for (group, _), agg in sent["windows"] if group.labels().keys() == {"model"}]
+    assert sum(agg.calls for agg in overall) == 2  # both calls, once, in the model's windows
     assert {key: value["k"] for key, value in persisted.items()} == {"i1": "d", "j1": "d"}
     registry = worker.pipeline.metrics.registry
     assert registry.get_sample_value("llmpulse_duplicate_events_total",

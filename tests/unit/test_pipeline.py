@@ -23,12 +23,20 @@ class Outbox:
     def __init__(self) -> None:
         self.dead: list[DeadLetter] = []
         self.signal_calls: list[str] = []
+        self.partials: dict[Any, Any] = {}
 
     async def dead_letters(self, letters: Sequence[DeadLetter]) -> None:
         self.dead.extend(letters)
 
     async def signals(self, calls: Sequence[StoredCall], signals: Sequence[Signal]) -> None:
         self.signal_calls.extend(c.record.request_id for c in calls)
+
+    async def windows(self, partials: dict[Any, Any]) -> None:
+        for key, agg in partials.items():
+            if key in self.partials:
+                self.partials[key].merge(agg)
+            else:
+                self.partials[key] = agg
 
 
 class Clock:

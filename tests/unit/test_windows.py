@@ -6,10 +6,11 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import orjson
 import pytest
 
 from llmpulse.records import InferenceRecord
-from llmpulse.windows import GroupKey, TumblingWindows, WindowAggregate, roll_up
+from llmpulse.windows import STANDARD_GROUPINGS, GroupKey, PaneWindows, WindowAggregate, fold
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
@@ -50,26 +51,57 @@ def test_aggregate_counts_rates_and_cost() -> None:
     assert s["duration_p50"] == pytest.approx(1.0, rel=0.01)
 
 
+def feed(windows: PaneWindows, *calls: InferenceRecord, cost: float = 0.0) -> None:
+    for (group, pane), agg in fold(((c, cost) for c in calls), STANDARD_GROUPINGS, 5.0).items():
+        windows.add(group, pane, agg)
+
+
+FINE, OVERALL = GroupKey("gpt-4o", "chat", "acme"), GroupKey("gpt-4o")
+
+
 def test_windows_close_on_event_time_and_count_late_events() -> None:
-    windows = TumblingWindows(width_s=60, lateness_s=10)
-    for second in (0, 30, 58, 65):  # event time is the end: +1 s
-        assert windows.add(call(second), 0.0)
-    assert windows.close_ready() == []  # watermark 55 s: the first window is still open
-    windows.add(call(75), 0.0)  # watermark 65 s
+    windows = PaneWindows(pane_s=5, lateness_s=10, widths=[60])
+    feed(windows, call(0), call(30), call(58), call(65))  # event time is the end: +1 s
+    assert windows.close_ready() == []  # watermark 55 s: the first minute is still open
+    feed(windows, call(75))  # watermark 65 s
     closed = windows.close_ready()
-    fine = [w for w in closed if w.group == GroupKey("gpt-4o", "chat", "acme")]
-    overall = [w for w in closed if w.group == GroupKey("gpt-4o")]
+    fine = [w for w in closed if w.group == FINE]
+    overall = [w for w in closed if w.group == OVERALL]
     assert [w.aggregate.calls for w in fine] == [3] and [w.aggregate.calls for w in overall] == [3]
-    assert not windows.add(call(10), 0.0)  # its window has closed
-    assert windows.late == 1
+    feed(windows, call(10))  # its window has closed: counted late, for both groups
+    assert windows.late == 2
 
 
-def test_roll_up_merges_minutes_into_five() -> None:
-    windows = TumblingWindows(width_s=60, lateness_s=0)
+def test_wider_windows_merge_panes_across_partitions() -> None:
+    windows = PaneWindows(pane_s=5, lateness_s=0, widths=[60, 300])
     for minute in range(10):
-        windows.add(call(minute * 60 + 1), 0.001)
-    windows.add(call(11 * 60), 0.0)
-    closed = [w for w in windows.close_ready() if w.group == GroupKey("gpt-4o")]
-    five = roll_up(closed, 300)
-    assert [(w.start % 3600, w.aggregate.calls) for w in five] == [(0, 5), (300, 5)]
-    assert five[0].aggregate.cost_usd == pytest.approx(0.005)
+        feed(windows, call(minute * 60 + 1), cost=0.001)  # as if from two partitions:
+        feed(windows, call(minute * 60 + 2), cost=0.001)
+    feed(windows, call(11 * 60))
+    closed = [w for w in windows.close_ready() if w.group == OVERALL]
+    five = [w for w in closed if w.width_s == 300]
+    assert [(w.start % 3600, w.aggregate.calls) for w in five] == [(0, 10), (300, 10)]
+    assert five[0].aggregate.cost_usd == pytest.approx(0.01)
+    assert len([w for w in closed if w.width_s == 60]) == 10
+
+
+def test_trailing_window_covers_whole_panes_up_to_the_newest() -> None:
+    windows = PaneWindows(pane_s=5, lateness_s=30, widths=[20])
+    feed(windows, call(0, duration=1.0), call(12, duration=9.0), call(20, duration=2.0))
+    end, agg = windows.trailing(FINE, 20)
+    assert end - T0.timestamp() == 22  # the newest event time
+    # 2..22 s: panes 5-10 (empty), 10-15 and 20-25 whole, and 0-5 pro-rated 3/5
+    assert agg.calls == 2 + 0.6 and agg.duration.count == 3
+    assert max(agg.slowest)[1] == "r12"  # the slowest call is the evidence
+
+
+def test_aggregate_round_trips_through_its_wire_form() -> None:
+    agg = WindowAggregate()
+    for i, duration in enumerate(np.random.default_rng(3).lognormal(size=500)):
+        agg.add(call(i, duration=float(duration), error_type="timeout" if i % 50 == 0 else None),
+                0.002)
+    again = WindowAggregate.from_dict(orjson.loads(orjson.dumps(agg.to_dict())))
+    assert again.summary() == agg.summary()
+    assert sorted(again.slowest) == sorted(agg.slowest) and again.failed == agg.failed
+    again.merge(agg)
+    assert again.calls == 1000 and again.duration.count == 1000

@@ -1,4 +1,8 @@
-"""Token cost from the genai-prices table; provider-reported cost wins.
+"""Token cost: provider-reported cost, else an operator override, else genai-prices.
+
+Operator overrides (:mod:`llmpulse.prices`) are looked up at the call's time (its
+start, else its end; the same instant genai-prices is asked about and the store's
+``call_time``) and price models genai-prices does not know too.
 
 genai-prices is exact but slow per call (tens of microseconds, Decimal
 arithmetic), so the per-token rates of a model's base tier are probed once per
@@ -16,6 +20,7 @@ from importlib.metadata import version
 from typing import Any
 
 from llmpulse.detectors._base import make_signal
+from llmpulse.prices import PriceOverride, PriceOverrides
 from llmpulse.records import InferenceRecord
 from llmpulse.signals import Signal
 
@@ -40,7 +45,7 @@ _MTOK = 1_000_000
 @dataclass(frozen=True, slots=True)
 class Cost:
     usd: float | None
-    source: str  # "provider", "genai-prices" or "unknown"
+    source: str  # "provider", "override", "genai-prices" or "unknown"
     price_version: str
 
 
@@ -58,16 +63,23 @@ class _Rates:
 class CostDetector:
     """Memoizes price lookups; pure otherwise (the day comes from the record)."""
 
-    def __init__(self) -> None:
+    def __init__(self, overrides: PriceOverrides | None = None) -> None:
         self.price_version = f"genai-prices {version('genai-prices')}"
+        self.overrides = overrides if overrides else None
         self._rates: dict[tuple[str, str, date], _Rates | bool | None] = {}
 
     def cost(self, record: InferenceRecord) -> Cost:
         if record.reported_cost_usd is not None:
             return Cost(record.reported_cost_usd, "provider", "provider")
+        when = record.start_time or record.end_time
+        if self.overrides is not None and when is not None:
+            override = self._override(record, when)
+            if override is not None:
+                usd = override.cost_usd(record.input_tokens or 0, record.output_tokens or 0,
+                                        record.cache_read_tokens, record.cache_creation_tokens)
+                return Cost(usd, "override", override.price_version)
         if record.input_tokens is None and record.output_tokens is None:
             return Cost(0.0, "genai-prices", self.price_version)
-        when = record.start_time or record.end_time
         day = when.date() if when else date(2000, 1, 1)
         key = (record.provider, record.model, day)
         rates = self._rates.get(key)
@@ -91,6 +103,15 @@ class CostDetector:
                 signals.append(make_signal(record, "cost.usd", cost.usd, now,
                                            label=cost.source, detector=DETECTOR))
         return signals
+
+    def _override(self, record: InferenceRecord, when: datetime) -> PriceOverride | None:
+        """By the requested model name, else by the one that answered."""
+        assert self.overrides is not None
+        found = self.overrides.lookup(record.provider, record.request_model, when)
+        answered = record.response_model
+        if found is None and answered is not None and answered != record.request_model:
+            found = self.overrides.lookup(record.provider, answered, when)
+        return found
 
     def _probe(self, provider: str, model: str, day: date) -> _Rates | bool:
         """Per-token rates of the base tier; False = unknown model."""

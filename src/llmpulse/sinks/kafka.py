@@ -23,6 +23,7 @@ class OutMessage:
     key: bytes | None
     value: bytes | None
     headers: tuple[tuple[str, bytes], ...] = ()
+    partition: int | None = None  # None: by key (murmur2), as producers do
 
 
 class BurstProducer:
@@ -57,8 +58,9 @@ class BurstProducer:
         for m in messages:
             while True:
                 try:
+                    extra = {} if m.partition is None else {"partition": m.partition}
                     producer.produce(m.topic, key=m.key, value=m.value, headers=list(m.headers),
-                                     on_delivery=delivered)
+                                     on_delivery=delivered, **extra)
                     break
                 except BufferError:
                     producer.poll(0.05)

@@ -17,20 +17,25 @@ import faust
 import orjson
 from aiokafka.partitioner import murmur2
 
+from llmpulse.alerting.rules import RulesFile, groupings, load_rules
 from llmpulse.config import Settings
+from llmpulse.detectors.cost import CostDetector
 from llmpulse.errors import LlmpulseError
 from llmpulse.ingest import INPUT_ROLES, MAX_EVENT_BYTES
 from llmpulse.join import DurableJoinTable
 from llmpulse.metrics import Metrics
 from llmpulse.pipeline import DeadLetter, Pipeline
+from llmpulse.prices import load_overrides
 from llmpulse.signals import Signal
 from llmpulse.sinks.clickhouse import ClickHouseStore
 from llmpulse.sinks.kafka import BurstProducer, OutMessage
 from llmpulse.sinks.rows import StoredCall
+from llmpulse.streams.alerting import AlertStage, partials_messages
+from llmpulse.windows import GroupKey, WindowAggregate
 
 log = logging.getLogger(__name__)
 
-OUTPUT_ROLES = ("signals", "alerts", "retrain", "dlq")
+OUTPUT_ROLES = ("signals", "windows", "alerts", "retrain", "dlq")
 
 
 def all_topics(settings: Settings) -> dict[str, int]:
@@ -44,6 +49,7 @@ class Worker:
 
     app: faust.App
     pipeline: Pipeline
+    alerts: AlertStage
     crashed: BaseException | None = None
     agents: dict[str, Any] = field(default_factory=dict)
 
@@ -51,10 +57,17 @@ class Worker:
 class KafkaOutbox:
     """Publishes dead letters and signals as one burst per batch; awaits delivery."""
 
-    def __init__(self, producer: BurstProducer, dlq_topic: str, signals_topic: str) -> None:
+    def __init__(self, producer: BurstProducer, settings: Settings) -> None:
         self._producer = producer
-        self._dlq = dlq_topic
-        self._signals = signals_topic
+        self._dlq = settings.topic("dlq")
+        self._signals = settings.topic("signals")
+        self._windows = settings.topic("windows")
+        self._partitions = settings.partitions
+
+    async def windows(self, partials: dict[tuple[GroupKey, float], WindowAggregate]) -> None:
+        """Partial aggregates to the partition of their group (see streams.alerting)."""
+        await self._producer.send_all(partials_messages(self._windows, self._partitions,
+                                                        partials))
 
     async def dead_letters(self, letters: Sequence[DeadLetter]) -> None:
         await self._producer.send_all([self._letter(letter) for letter in letters])
@@ -176,7 +189,11 @@ class BatchedChangelogTable(DurableJoinTable):
             await future
 
 
-def build_app(settings: Settings, store: ClickHouseStore, metrics: Metrics) -> Worker:
+def build_app(settings: Settings, store: ClickHouseStore, metrics: Metrics,
+              rules: RulesFile | None = None) -> Worker:
+    if rules is None:
+        rules = load_rules(settings.rules_file)
+    rules.check_panes(settings.window_pane_s)
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.broker}",
@@ -212,14 +229,18 @@ def build_app(settings: Settings, store: ClickHouseStore, metrics: Metrics) -> W
         stream, event = token
         await stream.ack(event)
 
-    outbox = KafkaOutbox(producer, settings.topic("dlq"), settings.topic("signals"))
+    outbox = KafkaOutbox(producer, settings)
+    cost = CostDetector(load_overrides(settings.prices_file) if settings.prices_file else None)
     pipeline = Pipeline(settings, store, outbox, metrics,
-                        BatchedChangelogTable(table), ack, clock=time.time)
-    worker = Worker(app=app, pipeline=pipeline)
+                        BatchedChangelogTable(table), ack, clock=time.time,
+                        groupings=groupings(rules), cost=cost)
+    alerts = AlertStage(app, settings, rules, store, metrics, producer)
+    worker = Worker(app=app, pipeline=pipeline, alerts=alerts)
     for role in INPUT_ROLES:
         topic = app.topic(settings.topic(role), **raw)
         worker.agents[role] = app.agent(topic, name=f"ingest-{role}")(
             _ingest(role, worker, last_offsets))
+    _attach_alerting(app, settings, worker, raw)
 
     @app.timer(interval=settings.batch_max_s)  # type: ignore[untyped-decorator]
     async def flush_timer() -> None:
@@ -244,11 +265,62 @@ def build_app(settings: Settings, store: ClickHouseStore, metrics: Metrics) -> W
         except Exception:  # unflushed messages are unacknowledged and will be replayed
             log.exception("final flush failed; the next start replays the rest")
         finally:
+            await alerts.close()
             await asyncio.to_thread(producer.close)
 
     app.on_partitions_revoked.connect(flush_on_revoke)  # type: ignore[arg-type]
     app.on_before_shutdown.connect(flush_on_shutdown)  # type: ignore[arg-type]
     return worker
+
+
+def _attach_alerting(app: faust.App, settings: Settings, worker: Worker,
+                     raw: dict[str, Any]) -> None:
+    """Agents for partial windows and alert deliveries, and the engine's timers."""
+    stage = worker.alerts
+
+    async def windows(stream: Any) -> None:
+        manual = stream.noack()
+        async for event in manual.events():
+            try:
+                await stage.on_partials(event.message.value)
+            except Exception:  # an internal message; keep evaluating the rest
+                log.exception("cannot evaluate partial windows at offset %d",
+                              event.message.offset)
+            await manual.ack(event)
+
+    async def alerts(stream: Any) -> None:
+        manual = stream.noack()
+        async for event in manual.events():
+            stage.spawn_delivery(event.message.value, _acker(manual, event))
+
+    worker.agents["windows"] = app.agent(
+        app.topic(settings.topic("windows"), **raw), name="windows")(windows)
+    worker.agents["alerts"] = app.agent(
+        app.topic(settings.topic("alerts"), **raw), name="notify")(alerts)
+
+    @app.timer(interval=1.0)  # type: ignore[untyped-decorator]
+    async def evaluate_timer() -> None:
+        await stage.tick()
+
+    @app.timer(interval=5.0)  # type: ignore[untyped-decorator]
+    async def windows_timer() -> None:
+        try:
+            owned = {tp.partition for tp in app.consumer.assignment()
+                     if tp.topic == settings.topic("windows")}
+        except Exception:  # consumer not started yet
+            return
+        if 0 in owned:
+            try:
+                await stage.write_windows()
+            except Exception as exc:  # retried at the next tick
+                log.warning("could not store closed windows: %s", exc)
+
+
+def _acker(manual: Any, event: Any) -> Callable[[], Awaitable[None]]:
+    async def done() -> None:
+        await manual.ack(event)
+
+    return done
 
 
 def _ingest(role: str, worker: Worker, last_offsets: dict[Any, int]

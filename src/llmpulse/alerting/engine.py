@@ -1,0 +1,246 @@
+"""The rule engine: partial window aggregates in, alert messages out.  Pure, clock passed in.
+
+Each rule is evaluated per group over its trailing window (whole panes up to
+the newest event time) whenever new partials for the group arrive, so an alert
+fires seconds after the breaching calls, not when a minute closes.  Baseline
+rules learn from the group's closed, aligned windows of the rule's width; a
+window is not learnt while the rule is pending or firing, so an incident does
+not become the new normal.
+
+Per (rule, group) the engine keeps a :class:`RuleStatus` (the state machine's
+status plus the baseline history) in a :class:`StatusStore`; statuses that
+changed in a way worth keeping are listed by :meth:`AlertEngine.take_changes`
+for the caller to persist after it has published the messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, MutableMapping
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from llmpulse.alerting.evaluate import Threshold, condition, threshold
+from llmpulse.alerting.message import AlertMessage, Evidence
+from llmpulse.alerting.rules import Rule, RulesFile
+from llmpulse.alerting.state import (
+    AlertState,
+    AlertStateMachine,
+    AlertStatus,
+    Evaluation,
+    Notification,
+    dedup_key,
+)
+from llmpulse.windows import DIMENSIONS, ClosedWindow, GroupKey, PaneWindows, WindowAggregate
+
+GAUGE_WIDTH_S = 60.0
+
+
+class StatusStore(Protocol):
+    def get(self, key: str, default: Any = None) -> Any: ...
+
+
+@dataclass
+class RuleStatus:
+    rule: str
+    group: GroupKey
+    status: AlertStatus = field(default_factory=AlertStatus)
+    history: list[float] = field(default_factory=list)
+    threshold: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        status = asdict(self.status)
+        status["changes"] = list(self.status.changes)
+        return {"rule": self.rule, "group": self.group.encode(), "status": status,
+                "history": self.history, "threshold": self.threshold}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RuleStatus:
+        raw = dict(data["status"])
+        raw["state"] = AlertState(raw["state"])
+        raw["changes"] = tuple(raw.get("changes", ()))
+        return cls(data["rule"], GroupKey.decode(data["group"]), AlertStatus(**raw),
+                   list(data.get("history", [])), data.get("threshold"))
+
+
+def status_key(rule: str, group: GroupKey) -> str:
+    """Table key: the group first (it decides the partition), then the rule."""
+    return f"{group.encode()}\x1e{rule}"
+
+
+def group_of_key(key: str) -> str:
+    return key.split("\x1e", 1)[0]
+
+
+def grouping_of(group: GroupKey) -> tuple[str, ...]:
+    return tuple(d for d in DIMENSIONS if getattr(group, d) != "*")
+
+
+class AlertEngine:
+    def __init__(self, rules: RulesFile, pane_s: float, lateness_s: float,
+                 store: StatusStore) -> None:
+        rules.check_panes(pane_s)
+        self.rules = rules
+        widths = {r.window for r in rules.rules} | {GAUGE_WIDTH_S}
+        self.windows = PaneWindows(pane_s, lateness_s, widths)
+        self._store = store
+        self._statuses: dict[str, RuleStatus] = {}
+        self._machines = {r.name: AlertStateMachine(r.policy(), r.name) for r in rules.rules}
+        self._by_grouping: dict[tuple[str, ...], list[Rule]] = {}
+        for rule in rules.rules:
+            self._by_grouping.setdefault(rule.group_by, []).append(rule)
+        self._dirty: set[GroupKey] = set()
+        self._changes: dict[str, dict[str, Any]] = {}
+
+    def add(self, partials: Iterable[tuple[GroupKey, float, WindowAggregate]]) -> None:
+        for group, pane, partial in partials:
+            if self.windows.add(group, pane, partial):
+                self._dirty.add(group)
+
+    def evaluate(self, now: float) -> tuple[list[AlertMessage], list[ClosedWindow]]:
+        """Learn from closed windows, evaluate touched groups, check stale alerts."""
+        closed = self.windows.close_ready()
+        for window in closed:
+            self._learn(window)
+        messages: list[AlertMessage] = []
+        dirty, self._dirty = self._dirty, set()
+        for group in dirty:
+            for rule in self._by_grouping.get(grouping_of(group), ()):
+                messages.extend(self._evaluate(rule, group, now))
+        for rs in list(self._statuses.values()):
+            if rs.group not in dirty and rs.status.state is not AlertState.OK:
+                messages.extend(self._step(self.rules.rule(rs.rule), rs, None, now, None))
+        return messages, [w for w in closed if w.width_s == GAUGE_WIDTH_S]
+
+    def take_changes(self) -> dict[str, dict[str, Any]]:
+        changes, self._changes = self._changes, {}
+        return changes
+
+    def statuses(self) -> list[RuleStatus]:
+        return list(self._statuses.values())
+
+    def _status(self, rule: str, group: GroupKey) -> RuleStatus:
+        key = status_key(rule, group)
+        rs = self._statuses.get(key)
+        if rs is None:
+            stored = self._store.get(key)
+            rs = RuleStatus.from_dict(stored) if stored else RuleStatus(rule, group)
+            self._statuses[key] = rs
+        return rs
+
+    def _learn(self, window: ClosedWindow) -> None:
+        for rule in self._by_grouping.get(grouping_of(window.group), ()):
+            if rule.baseline is None or rule.window != window.width_s:
+                continue
+            if window.aggregate.calls < rule.min_count:
+                continue
+            rs = self._status(rule.name, window.group)
+            if rs.status.state in (AlertState.PENDING, AlertState.FIRING):
+                continue
+            value = window.aggregate.summary()[rule.metric]
+            if value is not None:
+                rs.history = [*rs.history, float(value)][-rule.baseline.windows:]
+                self._changes[status_key(rule.name, window.group)] = rs.to_dict()
+
+    def _evaluate(self, rule: Rule, group: GroupKey, now: float) -> list[AlertMessage]:
+        end, agg = self.windows.trailing(group, rule.window)
+        rs = self._status(rule.name, group)
+        value = agg.summary()[rule.metric] if agg.calls >= rule.min_count else None
+        limit = threshold(rule, rs.history) if value is not None else None
+        if value is None or limit is None:
+            stale = rs.status.last_data is None or now - rs.status.last_data > rule.stale_after
+            if rs.status.state is AlertState.OK or not stale:
+                return []
+            return self._step(rule, rs, None, now, None)
+        breach, clear = condition(rule, float(value), limit)
+        rs.threshold = limit.value
+        evaluation = Evaluation(time=now, value=float(value), breach=breach, clear=clear)
+        return self._step(rule, rs, evaluation, now, (end, agg, limit))
+
+    def _step(self, rule: Rule, rs: RuleStatus, evaluation: Evaluation | None, now: float,
+              window: tuple[float, WindowAggregate, Threshold] | None) -> list[AlertMessage]:
+        if evaluation is None and rs.status.last_data is not None \
+                and now - rs.status.last_data <= rule.stale_after:
+            return []
+        before = rs.status
+        machine = self._machines[rule.name]
+        machine.key = dedup_key(rule.name, rs.group.labels())
+        rs.status, note = machine.step(before, evaluation, now)
+        if _worth_keeping(before, rs.status):
+            self._changes[status_key(rule.name, rs.group)] = rs.to_dict()
+        if note is None:
+            return []
+        return [build_message(rule, rs, note, window)]
+
+
+def _worth_keeping(before: AlertStatus, after: AlertStatus) -> bool:
+    """Changes beyond the last value and time (those are refreshed with every evaluation)."""
+    return replace(before, last_value=None, last_data=None) != \
+        replace(after, last_value=None, last_data=None)
+
+
+def _iso(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+def evidence(rule: Rule, agg: WindowAggregate) -> tuple[Evidence, ...]:
+    """The calls that best show what the rule saw."""
+    if rule.metric.startswith(("duration", "ttft", "tpot")):
+        slowest = sorted(agg.slowest, reverse=True)
+        return tuple(Evidence(request_id=r, value=v) for v, r in slowest)
+    if rule.metric in ("cost_usd", "tokens_in", "tokens_out"):
+        return tuple(Evidence(request_id=r, value=v)
+                     for v, r in sorted(agg.costliest, reverse=True))
+    return tuple(Evidence(request_id=r, detail=why) for r, why in agg.failed)
+
+
+def build_message(rule: Rule, rs: RuleStatus, note: Notification,
+                  window: tuple[float, WindowAggregate, Threshold] | None) -> AlertMessage:
+    end = window[0] if window else note.time
+    agg = window[1] if window else WindowAggregate()
+    limit = window[2] if window else None
+    firing = note.state is AlertState.FIRING
+    labels = rs.group.labels()
+    usual = limit.baseline.value if limit and limit.baseline else None
+    fields: dict[str, Any] = {**{d: "*" for d in DIMENSIONS}, **labels, "value": note.value,
+                              "threshold": limit.value if limit else rs.threshold,
+                              "metric": rule.metric, "window": rule.window, "rule": rule.name,
+                              "baseline": usual}
+    if fields["baseline"]:
+        fields["factor"] = (note.value or 0.0) / fields["baseline"]
+    return AlertMessage(
+        id=f"{note.dedup_key}:{note.kind}:{int(rs.status.since * 1000)}",
+        dedup_key=note.dedup_key, kind=note.kind, state="firing" if firing else "resolved",
+        rule=rule.name, severity=rule.severity, summary=render_summary(rule, fields, firing),
+        metric=rule.metric, operator=rule.operator, value=note.value,
+        threshold=fields["threshold"], baseline=limit.baseline if limit else None,
+        group=labels, count=round(agg.calls), window_s=rule.window,
+        window_start=_iso(end - rule.window), window_end=_iso(end), since=_iso(rs.status.since),
+        time=_iso(note.time), runbook_url=rule.runbook_url, labels=dict(rule.labels),
+        channels=rule.channels, evidence=evidence(rule, agg) if firing else ())
+
+
+class _Missing(dict[str, Any]):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def render_summary(rule: Rule, fields: dict[str, Any], firing: bool) -> str:
+    where = ", ".join(f"{k}={v}" for k, v in fields.items() if k in DIMENSIONS and v != "*")
+    if rule.summary:
+        try:
+            text = rule.summary.format_map(_Missing(fields))
+        except (ValueError, TypeError):  # a format spec on a missing value
+            text = rule.summary
+    else:
+        value, limit = fields["value"], fields["threshold"]
+        shown = f"{value:.4g}" if isinstance(value, float) else "no data"
+        limit_shown = f"{limit:.4g}" if isinstance(limit, float) else "?"
+        text = (f"{rule.metric} = {shown} {rule.operator} {limit_shown} over "
+                f"{rule.window:g}s for {where or 'all traffic'}")
+    return text if firing else f"resolved: {text}"
+
+
+def restore(store: MutableMapping[str, Any]) -> list[RuleStatus]:
+    """Every persisted status (e.g. for `llmpulse alerts list` from a table dump)."""
+    return [RuleStatus.from_dict(v) for v in store.values() if v]

@@ -1,0 +1,124 @@
+"""ClickHouse side of windows and alerts: stored windows, alert states, notifications.
+
+Stored windows are computed by ClickHouse from the stored calls (``FINAL``), so
+they are exact whatever happened to the in-stream view (a restart, a replay):
+counts, sums and ``quantilesDD`` (DDSketch, the same relative accuracy as in
+the stream).  Recomputing a window replaces its rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from llmpulse.alerting.engine import RuleStatus
+from llmpulse.alerting.message import AlertMessage
+from llmpulse.alerting.notifiers import DeliveryResult
+from llmpulse.alerting.rules import RulesFile
+from llmpulse.alerting.state import dedup_key
+from llmpulse.sinks.clickhouse import ClickHouseStore
+from llmpulse.windows import RELATIVE_ACCURACY
+
+#: Widths of the stored windows: 1 minute rolled up into 5 minutes and 1 hour.
+STORED_WIDTHS = (60, 300, 3600)
+
+_QUANTILES = "0.5, 0.95, 0.99"
+_WINDOW_SELECT = f"""
+SELECT {{width:UInt32}} AS width_s,
+       toStartOfInterval(t, INTERVAL {{width:UInt32}} SECOND) AS start,
+       request_model AS model, {{route}} AS route, {{tenant}} AS tenant,
+       count() AS calls, sum(is_error) AS errors,
+       countIf(positionCaseInsensitive(error_type, 'timeout') > 0) AS timeouts,
+       countIf(has(finish_reasons, 'length')) AS finish_length,
+       countIf(has(finish_reasons, 'content_filter')) AS finish_content_filter,
+       sum(ifNull(input_tokens, 0)) AS tokens_in, sum(ifNull(output_tokens, 0)) AS tokens_out,
+       sum(ifNull(cost_usd, 0)) AS cost_usd, countIf(cost_usd IS NULL) AS unpriced,
+       quantilesDD({RELATIVE_ACCURACY}, {_QUANTILES})(greatest(duration_s, 0)) AS d,
+       quantilesDD({RELATIVE_ACCURACY}, {_QUANTILES})(greatest(ttft_s, 0)) AS f,
+       quantilesDD({RELATIVE_ACCURACY}, {_QUANTILES})(greatest(tpot_s, 0)) AS o
+FROM (SELECT *, coalesce(end_time, start_time) AS t FROM inference_events FINAL
+      WHERE t >= {{since:DateTime64(6)}} AND t < {{until:DateTime64(6)}})
+GROUP BY start, model, route, tenant
+"""
+_WINDOW_INSERT = """
+INSERT INTO windows
+SELECT width_s, start, model, route, tenant, calls, errors, timeouts, finish_length,
+       finish_content_filter, tokens_in, tokens_out, cost_usd, unpriced,
+       if(calls_d > 0, d[1], NULL), if(calls_d > 0, d[2], NULL), if(calls_d > 0, d[3], NULL),
+       if(calls_f > 0, f[1], NULL), if(calls_f > 0, f[2], NULL), if(calls_f > 0, f[3], NULL),
+       if(calls_o > 0, o[1], NULL), if(calls_o > 0, o[2], NULL), if(calls_o > 0, o[3], NULL),
+       {now:DateTime64(3)}
+FROM (SELECT *, length(arrayFilter(x -> NOT isNaN(x), d)) AS calls_d,
+             length(arrayFilter(x -> NOT isNaN(x), f)) AS calls_f,
+             length(arrayFilter(x -> NOT isNaN(x), o)) AS calls_o FROM (%s))
+"""
+
+
+def write_windows(store: ClickHouseStore, width: int, since: datetime, until: datetime,
+                  now: datetime) -> None:
+    """(Re)compute the stored windows of ``width`` seconds in [since, until)."""
+    params = {"width": width, "since": since, "until": until, "now": now}
+    for route, tenant in (("route", "tenant"), ("'*'", "'*'")):  # fine, then model overall
+        select = _WINDOW_SELECT.replace("{route}", route).replace("{tenant}", tenant)
+        store.client.command(_WINDOW_INSERT % select, parameters=params)
+
+
+def last_window_end(store: ClickHouseStore, width: int) -> datetime | None:
+    rows = store.query("SELECT max(start) FROM windows WHERE width_s = {w:UInt32} "
+                       "HAVING count() > 0", {"w": width})
+    if not rows or rows[0][0] is None:
+        return None
+    start: datetime = rows[0][0]
+    return (start if start.tzinfo else start.replace(tzinfo=UTC)).__add__(
+        _seconds(width))
+
+
+def _seconds(width: int) -> Any:
+    from datetime import timedelta
+
+    return timedelta(seconds=width)
+
+
+ALERT_STATE_COLUMNS = ("dedup_key", "rule", "severity", "model", "route", "tenant", "state",
+                       "value", "threshold", "since", "updated")
+
+
+def write_states(store: ClickHouseStore, rules: RulesFile, statuses: Sequence[RuleStatus],
+                 now: datetime) -> int:
+    severity = {r.name: r.severity for r in rules.rules}
+    rows = [[dedup_key(rs.rule, rs.group.labels()), rs.rule, severity.get(rs.rule, ""),
+             rs.group.model, rs.group.route, rs.group.tenant, rs.status.state.value,
+             rs.status.last_value, rs.threshold,
+             datetime.fromtimestamp(rs.status.since, UTC), now] for rs in statuses]
+    if rows:
+        store.client.insert("alert_state", rows, column_names=list(ALERT_STATE_COLUMNS))
+    return len(rows)
+
+
+NOTIFICATION_COLUMNS = ("id", "channel", "dedup_key", "kind", "state", "rule", "severity",
+                        "summary", "value", "threshold", "time", "ok", "attempts",
+                        "http_status", "error", "message", "delivered_at")
+
+
+def write_notifications(store: ClickHouseStore, alert: AlertMessage,
+                        results: Sequence[DeliveryResult], now: datetime) -> int:
+    """One row per channel (a message for no channel is kept as channel '')."""
+    message = alert.model_dump_json()
+    outcomes: Sequence[DeliveryResult | None] = results or [None]
+    rows = [[alert.id, r.channel if r else "", alert.dedup_key, alert.kind, alert.state,
+             alert.rule, alert.severity, alert.summary, alert.value, alert.threshold,
+             alert.time, int(r.ok) if r else 1, r.attempts if r else 0,
+             r.status if r else None, (r.error or "") if r else "", message, now]
+            for r in outcomes]
+    store.client.insert("alert_notifications", rows, column_names=list(NOTIFICATION_COLUMNS))
+    return len(rows)
+
+
+def current_alerts(store: ClickHouseStore, include_ok: bool = False) -> list[tuple[Any, ...]]:
+    """(rule, severity, model, route, tenant, state, value, threshold, since, dedup_key)."""
+    where = "" if include_ok else "WHERE state != 'ok'"
+    return store.query(
+        "SELECT rule, severity, model, route, tenant, state, value, threshold, since, "
+        f"dedup_key FROM alert_state FINAL {where} ORDER BY state = 'firing' DESC, rule, "
+        "model, route, tenant")

@@ -1,0 +1,290 @@
+"""Faust wiring of windows and alerts: the rule engine and the notifier stage.
+
+* ``llm.windows`` carries the cheap path's partial aggregates, partitioned by
+  group, so one worker sees every partial of a group whatever partition its
+  calls came from.  The engine evaluates the rules and publishes to
+  ``llm.alerts``; per (rule, group) statuses live in a changelogged table on
+  the group's partition, so a restarted worker neither re-pages nor forgets.
+* ``llm.alerts`` is consumed by the notifier stage, which delivers to Slack,
+  PagerDuty and webhooks with retries and records every outcome in ClickHouse.
+  It runs in its own tasks: a slow receiver delays only other notifications.
+* The owner of ``llm.windows`` partition 0 writes the stored windows (1 min,
+  5 min, 1 h), computed by ClickHouse from the stored calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import faust
+import orjson
+from aiokafka.partitioner import murmur2
+
+from llmpulse.alerting.engine import AlertEngine, group_of_key
+from llmpulse.alerting.message import AlertMessage
+from llmpulse.alerting.notifiers import Notifier
+from llmpulse.alerting.rules import RulesFile
+from llmpulse.alerting.state import AlertState
+from llmpulse.config import Settings
+from llmpulse.metrics import Metrics
+from llmpulse.sinks import alert_store
+from llmpulse.sinks.clickhouse import ClickHouseStore
+from llmpulse.sinks.kafka import BurstProducer, OutMessage
+from llmpulse.windows import QUANTILES, SKETCHES, ClosedWindow, GroupKey, WindowAggregate
+
+log = logging.getLogger(__name__)
+
+NOTIFY_CONCURRENCY = 8
+EVALUATE_EVERY_S = 1.0
+WRITE_WINDOWS_EVERY_S = 5.0
+STORED_WINDOW_LOOKBACK = timedelta(hours=6)
+
+
+def group_partition(group: str, partitions: int) -> int:
+    return int((murmur2(group.encode()) & 0x7FFFFFFF) % partitions)
+
+
+def partials_messages(topic: str, partitions: int,
+                      partials: dict[tuple[GroupKey, float], WindowAggregate]
+                      ) -> list[OutMessage]:
+    """One ``llm.windows`` message per target partition: ``{"p": [[group, pane, agg]]}``."""
+    by_partition: dict[int, list[Any]] = {}
+    for (group, pane), agg in partials.items():
+        encoded = group.encode()
+        by_partition.setdefault(group_partition(encoded, partitions), []).append(
+            [encoded, pane, agg.to_dict()])
+    return [OutMessage(topic, None, orjson.dumps({"p": items}), partition=p)
+            for p, items in sorted(by_partition.items())]
+
+
+def decode_partials(raw: bytes) -> list[tuple[GroupKey, float, WindowAggregate]]:
+    items = orjson.loads(raw)["p"]
+    return [(GroupKey.decode(g), float(pane), WindowAggregate.from_dict(agg))
+            for g, pane, agg in items]
+
+
+class GroupPartitionedTable(faust.Table[bytes, Any]):
+    """Status table whose changelog partition is the group's ``llm.windows`` partition."""
+
+    def partition_for_key(self, key: Any) -> int:
+        raw = key.decode() if isinstance(key, bytes) else str(key)
+        assert self.partitions is not None
+        return group_partition(group_of_key(raw), self.partitions)
+
+
+class StatusTable:
+    """Reads from the table's local store; :meth:`persist` writes to its changelog."""
+
+    def __init__(self, table: GroupPartitionedTable) -> None:
+        self._table = table
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._table.data.get(key.encode(), default)
+
+    def values(self) -> list[Any]:
+        return list(self._table.data.values())
+
+    async def persist(self, changes: dict[str, dict[str, Any]]) -> None:
+        futures = []
+        topic = self._table.changelog_topic
+        for key, value in changes.items():
+            raw = key.encode()
+            self._table.data[raw] = value
+            futures.append(await topic.send(
+                key=raw, value=value, partition=self._table.partition_for_key(raw),
+                key_serializer="raw", value_serializer="json"))
+        for future in futures:
+            await future
+
+
+class AlertStage:
+    """The engine, its table and the notifier, bound to one worker."""
+
+    def __init__(self, app: faust.App, settings: Settings, rules: RulesFile,
+                 store: ClickHouseStore, metrics: Metrics, producer: BurstProducer,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.rules = rules
+        self.store = store
+        self.metrics = metrics
+        self.producer = producer
+        self.clock = clock
+        table = GroupPartitionedTable(app, name="alert-state", default=None, key_type=bytes,
+                                      value_type=None, beacon=app.tables.beacon,
+                                      partitions=settings.partitions)
+        app.tables.add(table)
+        self.table = StatusTable(table)
+        self.engine = AlertEngine(rules, settings.window_pane_s, settings.window_lateness_s,
+                                  self.table)
+        self.notifier = Notifier(rules.channels, os.environ)
+        self._lock = asyncio.Lock()
+        self._late_seen = 0
+        self._gauge_groups: set[GroupKey] = set()
+        self._window_next: dict[int, datetime] = {}
+        self._slots = asyncio.Semaphore(NOTIFY_CONCURRENCY)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def on_partials(self, raw: bytes) -> None:
+        partials = decode_partials(raw)
+        async with self._lock:
+            self.engine.add(partials)
+            await self._evaluate()
+
+    async def tick(self) -> None:
+        async with self._lock:
+            await self._evaluate()
+
+    async def _evaluate(self) -> None:
+        now = self.clock()
+        messages, closed = self.engine.evaluate(now)
+        if messages:
+            await self.producer.send_all([
+                OutMessage(self.settings.topic("alerts"), m.dedup_key.encode(), m.to_wire())
+                for m in messages])
+        changes = self.engine.take_changes()
+        if changes:
+            await self.table.persist(changes)
+            changed = [s for s in self.engine.statuses() if _key(s) in changes]
+            await self._store_states(changed, now)
+        self._export(closed)
+
+    async def _store_states(self, statuses: Sequence[Any], now: float) -> None:
+        try:
+            await asyncio.to_thread(alert_store.write_states, self.store, self.rules, statuses,
+                                    datetime.fromtimestamp(now, UTC))
+        except Exception as exc:  # the changelog has them; the table is a view
+            log.warning("could not store alert states: %s", exc)
+
+    def _export(self, closed: list[ClosedWindow]) -> None:
+        late = self.engine.windows.late
+        if late > self._late_seen:
+            self.metrics.late_calls.inc(late - self._late_seen)
+            self._late_seen = late
+        if closed:
+            newest = max(w.start for w in closed)
+            current = [w for w in closed if w.start == newest]
+            for window in current:
+                _set_window_gauges(self.metrics, window)
+            groups = {w.group for w in current}
+            for gone in self._gauge_groups - groups:
+                _remove_window_gauges(self.metrics, gone)
+            self._gauge_groups = groups
+        firing = {r.name: 0 for r in self.rules.rules}
+        for rs in self.engine.statuses():
+            if rs.status.state is AlertState.FIRING and rs.rule in firing:
+                firing[rs.rule] += 1
+        for rule in self.rules.rules:
+            self.metrics.alerts_firing.labels(rule.name, rule.severity).set(firing[rule.name])
+
+    def spawn_delivery(self, raw: bytes, done: Callable[[], Any]) -> None:
+        """Deliver one ``llm.alerts`` message in the background; ``done`` acknowledges it."""
+        task = asyncio.ensure_future(self._deliver(raw, done))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _deliver(self, raw: bytes, done: Callable[[], Any]) -> None:
+        async with self._slots:
+            try:
+                alert = AlertMessage.from_wire(raw)
+            except ValueError as exc:
+                log.error("unreadable message on the alerts topic: %s", exc)
+                await done()
+                return
+            if not await self._retrying(lambda: _already_delivered(self.store, alert.id)):
+                results = await self.notifier.deliver(alert)
+                for r in results:
+                    self.metrics.alert_notifications.labels(
+                        r.channel, alert.kind, "ok" if r.ok else "failed").inc()
+                now = datetime.fromtimestamp(self.clock(), UTC)
+                await self._retrying(lambda: alert_store.write_notifications(
+                    self.store, alert, results, now))
+            await done()
+
+    async def _retrying(self, work: Callable[[], Any]) -> Any:
+        delay = 0.2
+        while True:
+            try:
+                return await asyncio.to_thread(work)
+            except Exception as exc:  # store down: hold the message, it is not acked yet
+                log.warning("alert store unavailable (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+
+    async def write_windows(self) -> None:
+        """Store every 1 min / 5 min / 1 h window that has closed (with a safety margin)."""
+        s = self.settings
+        margin = s.window_lateness_s + 2 * s.batch_max_s + 5.0
+        now = datetime.fromtimestamp(self.clock() - margin, UTC)
+        for width in alert_store.STORED_WIDTHS:
+            start = self._window_next.get(width)
+            if start is None:
+                last = await asyncio.to_thread(alert_store.last_window_end, self.store, width)
+                start = max(last or now - STORED_WINDOW_LOOKBACK, now - STORED_WINDOW_LOOKBACK)
+                start = _floor(start, width)
+            until = _floor(now, width)
+            if until > start:
+                await asyncio.to_thread(alert_store.write_windows, self.store, width, start,
+                                        until, datetime.now(UTC))
+                start = until
+            self._window_next[width] = start
+
+    async def close(self) -> None:
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=10.0)
+        await self.notifier.aclose()
+
+
+def _key(rs: Any) -> str:
+    from llmpulse.alerting.engine import status_key
+
+    return status_key(rs.rule, rs.group)
+
+
+def _floor(moment: datetime, width: int) -> datetime:
+    ts = moment.timestamp()
+    return datetime.fromtimestamp(ts - ts % width, UTC)
+
+
+def _already_delivered(store: ClickHouseStore, alert_id: str) -> bool:
+    rows = store.query("SELECT count() FROM alert_notifications WHERE id = {id:String} "
+                       "AND ok = 1", {"id": alert_id})
+    return bool(rows and rows[0][0])
+
+
+def _set_window_gauges(metrics: Metrics, window: ClosedWindow) -> None:
+    g = window.group
+    labels = (g.model, g.route, g.tenant)
+    s = window.aggregate.summary()
+    metrics.window_calls.labels(*labels).set(s["calls"])
+    metrics.window_error_ratio.labels(*labels).set(s["error_rate"])
+    metrics.window_cost.labels(*labels).set(s["cost_usd"])
+    metrics.window_tokens.labels(*labels, "input").set(s["tokens_in"])
+    metrics.window_tokens.labels(*labels, "output").set(s["tokens_out"])
+    for name in SKETCHES:
+        for q in QUANTILES:
+            value = s[f"{name}_p{round(q * 100)}"]
+            if value is not None:
+                metrics.window_latency.labels(*labels, name, str(q)).set(value)
+
+
+def _remove_window_gauges(metrics: Metrics, group: GroupKey) -> None:
+    labels = (group.model, group.route, group.tenant)
+    for gauge in (metrics.window_calls, metrics.window_error_ratio, metrics.window_cost):
+        _drop(gauge, labels)
+    for direction in ("input", "output"):
+        _drop(metrics.window_tokens, (*labels, direction))
+    for name in SKETCHES:
+        for q in QUANTILES:
+            _drop(metrics.window_latency, (*labels, name, str(q)))
+
+
+def _drop(gauge: Any, labels: tuple[str, ...]) -> None:
+    with contextlib.suppress(KeyError):
+        gauge.remove(*labels)

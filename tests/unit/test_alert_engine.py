@@ -1,0 +1,141 @@
+"""The rule engine on partial aggregates: fire, resolve, baselines, restart, evidence."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from llmpulse.alerting.engine import AlertEngine, RuleStatus
+from llmpulse.alerting.message import AlertMessage
+from llmpulse.alerting.rules import parse_rules
+from llmpulse.records import InferenceRecord
+from llmpulse.windows import GroupKey, fold
+
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+RULES = """
+rules:
+  - name: slow
+    metric: duration_p95
+    group_by: [model, route]
+    window: 10s
+    threshold: 2.0
+    clear_threshold: 1.5
+    min_count: 5
+    severity: critical
+  - name: spend
+    metric: cost_usd
+    group_by: [tenant]
+    window: 10s
+    baseline: {method: ewma, windows: 10, min_windows: 4, factor: 3}
+    min_count: 5
+"""
+
+
+def call(i: int, at: float, duration: float = 0.5, route: str = "chat",
+         tenant: str = "acme") -> InferenceRecord:
+    start = T0 + timedelta(seconds=at - duration)
+    return InferenceRecord(
+        request_id=f"r{i}", join_status="inference", provider="openai",
+        request_model="gpt-4o", response_model=None, operation="chat", start_time=start,
+        end_time=start + timedelta(seconds=duration), input_tokens=100, output_tokens=10,
+        route=route, tenant=tenant)
+
+
+class Engine:
+    """An engine fed second by second; ``now`` follows event time."""
+
+    def __init__(self, store: dict[str, Any] | None = None) -> None:
+        self.rules = parse_rules(RULES, "test")
+        self.store: dict[str, Any] = store if store is not None else {}
+        self.engine = AlertEngine(self.rules, pane_s=5, lateness_s=0, store=self.store)
+        self.i = 0
+        self.sent: list[AlertMessage] = []
+
+    def second(self, at: float, n: int = 10, cost: float = 0.01, **kw: Any) -> None:
+        calls = []
+        for _ in range(n):
+            self.i += 1
+            calls.append((call(self.i, at, **kw), cost))
+        self.engine.add((g, p, a) for (g, p), a in
+                        fold(calls, [("model", "route"), ("tenant",)], 5).items())
+        messages, _ = self.engine.evaluate(T0.timestamp() + at)
+        self.sent.extend(messages)
+        self.store.update(self.engine.take_changes())
+
+    def kinds(self, rule: str) -> list[tuple[str, dict[str, str]]]:
+        return [(m.kind, m.group) for m in self.sent if m.rule == rule]
+
+
+def test_latency_spike_on_one_route_fires_for_that_route_and_resolves() -> None:
+    e = Engine()
+    for t in range(1, 21):
+        e.second(t, route="chat")
+        e.second(t, route="search")
+    for t in range(21, 31):
+        e.second(t, route="chat", duration=5.0)
+        e.second(t, route="search")
+    assert e.kinds("slow") == [("trigger", {"model": "gpt-4o", "route": "chat"})]
+    trigger = e.sent[0]
+    assert trigger.value is not None and trigger.value > 2.0 and trigger.threshold == 2.0
+    assert trigger.severity == "critical" and trigger.count >= 5
+    assert {ev.request_id for ev in trigger.evidence} <= {f"r{i}" for i in range(1, e.i + 1)}
+    assert all((ev.value or 0) >= 4.9 for ev in trigger.evidence)  # the slow calls
+    for t in range(31, 51):
+        e.second(t, route="chat")
+        e.second(t, route="search")
+    assert e.kinds("slow") == [("trigger", {"model": "gpt-4o", "route": "chat"}),
+                               ("resolve", {"model": "gpt-4o", "route": "chat"})]
+    assert e.sent[-1].state == "resolved" and e.sent[-1].dedup_key == trigger.dedup_key
+
+
+def test_tenant_spending_three_times_its_baseline_fires_without_a_threshold() -> None:
+    e = Engine()
+    for t in range(1, 121):  # 12 windows of steady spend: learnt, nothing fires
+        e.second(t, cost=0.01, tenant="acme")
+        e.second(t, cost=0.01, tenant="globex")
+    assert e.kinds("spend") == []
+    for t in range(121, 141):
+        e.second(t, cost=0.04, tenant="acme")  # 4x the usual for acme
+        e.second(t, cost=0.01, tenant="globex")
+    assert e.kinds("spend") == [("trigger", {"tenant": "acme"})]
+    fired = next(m for m in e.sent if m.rule == "spend")
+    assert fired.baseline is not None and abs(fired.baseline.value - 1.0) < 1e-6  # $ per 10 s
+    assert fired.threshold is not None and abs(fired.threshold - 3.0) < 1e-6
+
+
+def test_a_restarted_engine_neither_repages_nor_forgets_the_resolve() -> None:
+    e = Engine()
+    for t in range(1, 16):
+        e.second(t, duration=5.0)
+    assert e.kinds("slow") == [("trigger", {"model": "gpt-4o", "route": "chat"})]
+    restarted = Engine(store=e.store)  # the persisted statuses, no panes
+    for t in range(16, 26):
+        restarted.second(t, duration=5.0)
+    assert restarted.sent == []
+    for t in range(26, 46):
+        restarted.second(t)
+    assert restarted.kinds("slow") == [("resolve", {"model": "gpt-4o", "route": "chat"})]
+
+
+def test_history_is_not_learnt_while_firing_and_statuses_round_trip() -> None:
+    e = Engine()
+    for t in range(1, 61):
+        e.second(t, cost=0.01)
+    for t in range(61, 101):
+        e.second(t, cost=0.05)
+    key = next(k for k in e.store if k.endswith("spend"))
+    status = RuleStatus.from_dict(e.store[key])
+    assert max(status.history) < 1.5  # usual: $1 per window; the incident ($5) not learnt
+    assert RuleStatus.from_dict(status.to_dict()) == status
+    assert status.group == GroupKey(tenant="acme")
+
+
+def test_no_data_resolves_a_firing_alert_once_stale() -> None:
+    e = Engine()
+    for t in range(1, 16):
+        e.second(t, duration=5.0)
+    assert e.rules.rule("slow").stale_after == 300
+    messages, _ = e.engine.evaluate(T0.timestamp() + 15 + 100)
+    assert messages == []  # quiet, but not stale yet
+    messages, _ = e.engine.evaluate(T0.timestamp() + 15 + 301)
+    assert [m.kind for m in messages] == ["resolve"]
