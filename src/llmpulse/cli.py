@@ -1,4 +1,4 @@
-"""Command line: ``llmpulse demo | worker | simulate | schema | dlq``.
+"""Command line: ``llmpulse demo | worker | simulate | schema | sql | dlq | rules | alerts``.
 
 Heavy modules are imported inside the commands, so ``--help`` stays fast.
 """
@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from llmpulse.cli_alerts import alerts, budgets, rules
 from llmpulse.errors import LlmpulseError
 
 
@@ -140,14 +141,12 @@ def sql(query: str) -> None:
 
     With the embedded store, stop the worker first (chdb has one process per path).
     """
+    from llmpulse.cli_alerts import require_store
     from llmpulse.errors import StoreError
     from llmpulse.sinks.clickhouse import ClickHouseStore, connect
 
     settings = _settings()
-    if settings.embedded_store and not settings.chdb_path.is_dir():
-        raise StoreError(f"no embedded store at {settings.chdb_path.resolve()}; set "
-                         "LLMPULSE_CLICKHOUSE_URL (the demo's is "
-                         "chdb://<LLMPULSE_DATA_DIR>/chdb)")
+    require_store(settings)
     store = ClickHouseStore(connect(settings.clickhouse_url), settings.clickhouse_url)
     try:
         rows = store.query(query)
@@ -185,6 +184,11 @@ def dlq_replay(reason: str | None, limit: int | None) -> None:
     settings = _settings()
     sent = replay_dead_letters(settings, reason=reason, limit=limit)
     click.echo(f"replayed {sent} dead letters")
+
+
+cli.add_command(rules)
+cli.add_command(alerts)
+cli.add_command(budgets)
 
 
 def main() -> None:

@@ -122,6 +122,9 @@ def on_event(
         return _late(state, event, mine)
     if state.get(mine) is not None:
         return JoinResult(duplicate=True)
+    # Keep the completing half too: its redelivery while the call is being stored is
+    # a duplicate, not the late half of a timed-out join (the done mark replaces this).
+    table[rid] = {**state, mine: to_wire(event)}
     return JoinResult(record=_complete(event, state[other]))
 
 

@@ -77,10 +77,11 @@ class Stack:
             raise AssertionError(f"llmpulse sql failed: {done.stderr}")
         return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
 
-    def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def cli(self, *args: str, timeout: float = 120, env_extra: dict[str, str] | None = None
+            ) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "llmpulse", *args],
-                              env=self.env_for_cli(), capture_output=True, text=True,
-                              timeout=timeout)
+                              env={**self.env_for_cli(), **(env_extra or {})},
+                              capture_output=True, text=True, timeout=timeout)
 
     def env_for_cli(self) -> dict[str, str]:
         return {**os.environ, **self.env()}

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 from typing import Any
 
 from llmpulse.alerting.notifiers import verify
 from llmpulse.simulator import Incident, SimulationStats
-from tests.harness.receiver import Receiver, Received
+from tests.harness.receiver import Received, Receiver, Reply
 from tests.integration.stack import Stack, make_stack, wait_metrics
 
 SECRET = "loopback-secret"
@@ -47,6 +48,8 @@ COST_RULE = """
     baseline: {method: ewma, windows: 20, min_windows: 4, factor: 3}
     min_count: 5
     channels: [slack]
+budgets:
+  - {name: acme_daily, group_by: tenant, match: acme, period: day, amount_usd: 0.01}
 """
 
 
@@ -112,6 +115,11 @@ def test_latency_spike_on_one_route_pages_for_that_route_then_resolves(
                      f"WHERE request_id IN ('{ids}')")
     assert rows and all(route == "summarize" and d > 10 for route, d in rows)
     assert len(events) >= 6
+    listed = stack.cli("alerts", "list", "--all", "--json")
+    assert listed.returncode == 0, listed.stderr
+    states = {(a["route"], a["state"]) for a in map(json.loads, listed.stdout.splitlines())}
+    assert ("summarize", "resolved") in states
+    assert not any(state == "firing" for _, state in states)
 
 
 def _signed(request: Received) -> bool:
@@ -134,11 +142,14 @@ def test_tenant_spend_three_times_its_baseline_fires_only_for_that_tenant(
             worker.stop()
     texts = slack_texts(receiver)
     assert len(texts) == 2 and "acme" in texts[0] and "RESOLVED" in texts[1]
-    firing = [r.json() for r in receiver.received("/slack")][0]
+    firing = next(r.json() for r in receiver.received("/slack"))
     assert "tenant_spend" in firing["text"]
     # the stationary tenants, over the same 50 s, fired nothing
     assert not any(t in text for text in texts for t in ("globex", "initech", "umbrella"))
     assert values.get("llmpulse_alerts_firing{rule=tenant_spend,severity=warning}") == 0
+    report = stack.cli("budgets", env_extra={"LLMPULSE_RULES_FILE": str(tmp_path / "rules.yml")})
+    assert report.returncode == 0, report.stderr
+    assert report.stdout.startswith("OVER") and "acme" in report.stdout
 
 
 def test_restart_while_firing_neither_repages_nor_loses_the_resolve(
@@ -166,3 +177,29 @@ def test_restart_while_firing_neither_repages_nor_loses_the_resolve(
     rows = stack.sql("SELECT kind, count() FROM alert_notifications FINAL WHERE channel = 'pager' "
                      "GROUP BY kind ORDER BY kind")
     assert rows == [["resolve", 1], ["trigger", 1]]
+
+
+def test_rules_check_and_a_test_notification_from_the_command_line(
+        broker: str, tmp_path: Path) -> None:
+    stack = make_stack(broker, tmp_path)
+    with Receiver() as receiver:
+        path = rules_file(tmp_path, receiver, LATENCY_RULE)
+        env = {"LLMPULSE_RULES_FILE": str(path), "IT_WEBHOOK_SECRET": SECRET}
+        checked = stack.cli("rules", "check", str(path), env_extra=env)
+        assert checked.returncode == 0, checked.stderr
+        assert "1 rules, 3 channels" in checked.stdout and "route_slow" in checked.stdout
+        sent = stack.cli("alerts", "test", "route_slow", env_extra=env)
+        assert sent.returncode == 0, sent.stderr + sent.stdout
+        assert {r.path for r in receiver.received()} == {"/slack", "/pd", "/hook"}
+        assert "TEST" in receiver.received("/slack")[0].json()["text"]
+        assert _signed(receiver.received("/hook")[0])
+        receiver.script("/slack", *[Reply(status=400, body=b"invalid_payload")])
+        failed = stack.cli("alerts", "test", "route_slow", env_extra=env)
+        assert failed.returncode == 1 and "slack: FAILED: HTTP 400" in failed.stdout
+    bad = tmp_path / "bad.yml"
+    bad.write_text("rules:\n  - name: x\n    metric: p95\n    threshold: 1\n")
+    refused = stack.cli("rules", "check", str(bad))
+    assert refused.returncode == 2
+    assert f"{bad}:3: rules.0.metric: unknown metric 'p95'" in refused.stderr
+    missing = stack.cli("rules", "check", str(path))  # the webhook secret is not set
+    assert missing.returncode == 2 and "IT_WEBHOOK_SECRET" in missing.stderr

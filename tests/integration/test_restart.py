@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from llmpulse.ingest import INPUT_ROLES
 from tests.integration.stack import make_stack, wait_metrics
 
 
@@ -35,6 +36,8 @@ def test_worker_killed_mid_stream_then_restarted(broker: str, tmp_path: Path) ->
     second = stack.worker("second")
     try:
         last: dict[str, float] = {}
+        expected = stats.calls - stored_before
+        lag_series = stack.settings().partitions * len(INPUT_ROLES)
 
         def caught_up(values: dict[str, float]) -> bool:
             names = ("llmpulse_events_in_total", "llmpulse_calls_total",
@@ -43,14 +46,21 @@ def test_worker_killed_mid_stream_then_restarted(broker: str, tmp_path: Path) ->
             steady = steady and values.get("llmpulse_events_in_total", 0) > 0
             last.clear()
             last.update(values)
-            return steady and _lag(values) == 0 and values.get("llmpulse_pending_joins", 1) == 0
+            # lag and pending joins are published by the sweep (every 5 s) and read 0 before
+            # it; a batch being written shows in neither: also wait for the count itself
+            # (a real loss then fails as a timeout, with the metrics and the worker log)
+            reported = sum(k.startswith("llmpulse_consumer_lag{") for k in values) >= lag_series
+            return (steady and reported and _lag(values) == 0
+                    and values.get("llmpulse_pending_joins", 1) == 0
+                    and values.get("llmpulse_calls_total", 0) >= expected)
 
         def settled(values: dict[str, float]) -> bool:
             time.sleep(1.0)
             return caught_up(values)
 
-        values = wait_metrics(second, settled, timeout=180, what="the second worker to catch up")
-        assert values["llmpulse_calls_total"] >= stats.calls - stored_before
+        values = wait_metrics(second, settled, timeout=180,
+                              what=f"the second worker to count {expected} calls")
+        assert values["llmpulse_calls_total"] >= expected
     finally:
         assert second.stop() == 0, second.log_tail()
     [[rows, unique]] = stack.sql(

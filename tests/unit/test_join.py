@@ -43,6 +43,17 @@ def test_request_then_response_join_either_order() -> None:
         assert record.route == "rag" and record.start_time is not None
 
 
+def test_completing_half_redelivered_while_its_call_is_stored_is_a_duplicate() -> None:
+    for order in ((request(), response()), (response(), request())):
+        table: dict[str, dict[str, Any]] = {}
+        flight: set[str] = set()
+        join.on_event(table, ev(order[0]), 1.0, flight)
+        assert join.on_event(table, ev(order[1]), 2.0, flight).record is not None
+        flight.add("r1")  # being stored
+        again = join.on_event(table, ev(order[1]), 2.5, flight)
+        assert again.duplicate and again.record is None
+
+
 def test_sweep_records_lonely_halves_after_timeout() -> None:
     table: dict[str, dict[str, Any]] = {}
     join.on_event(table, ev(request("a")), 0.0, set())

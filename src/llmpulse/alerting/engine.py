@@ -15,7 +15,7 @@ for the caller to persist after it has published the messages.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -241,6 +241,17 @@ def render_summary(rule: Rule, fields: dict[str, Any], firing: bool) -> str:
     return text if firing else f"resolved: {text}"
 
 
-def restore(store: MutableMapping[str, Any]) -> list[RuleStatus]:
-    """Every persisted status (e.g. for `llmpulse alerts list` from a table dump)."""
-    return [RuleStatus.from_dict(v) for v in store.values() if v]
+def build_test_message(rule: Rule, now: datetime) -> AlertMessage:
+    """A clearly labelled test notification for ``rule`` (``llmpulse alerts test``)."""
+    group = {d: "test" for d in rule.group_by}
+    key = dedup_key(rule.name, {**group, "test": "1"})
+    ts = now.timestamp()
+    return AlertMessage(
+        id=f"{key}:test:{int(ts * 1000)}", dedup_key=key, kind="test", state="firing",
+        rule=rule.name, severity=rule.severity,
+        summary=f"TEST notification for rule {rule.name} (no action needed)",
+        metric=rule.metric, operator=rule.operator, value=rule.threshold,
+        threshold=rule.threshold, group=group, count=0, window_s=rule.window,
+        window_start=_iso(ts - rule.window), window_end=now, since=now, time=now,
+        runbook_url=rule.runbook_url, labels={**rule.labels, "test": "true"},
+        channels=rule.channels)
