@@ -75,7 +75,8 @@ def alerts() -> None:
 
 
 @alerts.command("list")
-@click.option("--all", "show_all", is_flag=True, help="Include rules and groups that are OK.")
+@click.option("--all", "show_all", is_flag=True,
+              help="Also the resolved and OK ones (default: pending and firing).")
 @click.option("--json", "as_json", is_flag=True, help="JSON lines instead of a table.")
 def alerts_list(show_all: bool, as_json: bool) -> None:
     """The state of every (rule, group) from storage (stop the worker first with chdb)."""

@@ -147,9 +147,14 @@ def test_tenant_spend_three_times_its_baseline_fires_only_for_that_tenant(
     # the stationary tenants, over the same 50 s, fired nothing
     assert not any(t in text for text in texts for t in ("globex", "initech", "umbrella"))
     assert values.get("llmpulse_alerts_firing{rule=tenant_spend,severity=warning}") == 0
-    report = stack.cli("budgets", env_extra={"LLMPULSE_RULES_FILE": str(tmp_path / "rules.yml")})
+    env = {"LLMPULSE_RULES_FILE": str(tmp_path / "rules.yml")}
+    report = stack.cli("budgets", env_extra=env)
     assert report.returncode == 0, report.stderr
     assert report.stdout.startswith("OVER") and "acme" in report.stdout
+    listed = stack.cli("alerts", "list", "--json", env_extra=env)
+    firing = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert [(a["rule"], a["tenant"], a["state"]) for a in firing] == \
+        [("acme_daily", "acme", "firing")]  # the budget (no channel), not the resolved spike
 
 
 def test_restart_while_firing_neither_repages_nor_loses_the_resolve(

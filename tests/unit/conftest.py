@@ -8,7 +8,8 @@ import pytest
 from llmpulse.config import load_settings
 from llmpulse.sinks.clickhouse import ClickHouseStore
 
-TABLES = ("inference_events", "signals", "feedback")
+TABLES = ("inference_events", "signals", "feedback", "windows", "alert_state",
+          "alert_notifications")
 
 
 @pytest.fixture(scope="session")

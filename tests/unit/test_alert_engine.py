@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from llmpulse.alerting.budget_alerts import BudgetWatch
 from llmpulse.alerting.engine import AlertEngine, RuleStatus
 from llmpulse.alerting.message import AlertMessage
 from llmpulse.alerting.rules import parse_rules
+from llmpulse.budgets import Budget
+from llmpulse.budgets import evaluate as evaluate_budget
 from llmpulse.records import InferenceRecord
 from llmpulse.windows import GroupKey, fold
 
@@ -139,3 +142,25 @@ def test_no_data_resolves_a_firing_alert_once_stale() -> None:
     assert messages == []  # quiet, but not stale yet
     messages, _ = e.engine.evaluate(T0.timestamp() + 15 + 301)
     assert [m.kind for m in messages] == ["resolve"]
+
+
+def test_budget_alerts_fire_once_then_resolve_in_a_new_period() -> None:
+    budget = Budget(name="acme_day", group_by="tenant", match="acme", period="day",
+                    amount_usd=10.0, channels=())
+    store: dict[str, Any] = {}
+    watch = BudgetWatch(store)
+    noon = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    calm = watch.evaluate(evaluate_budget(budget, {"acme": 2.0}, noon), noon.timestamp())
+    assert calm == []
+    later = noon + timedelta(hours=1)
+    hot = watch.evaluate(evaluate_budget(budget, {"acme": 6.0}, later), later.timestamp())
+    assert [(m.kind, m.group, m.rule) for m in hot] == [("trigger", {"tenant": "acme"},
+                                                          "acme_day")]
+    assert "at this rate it is spent at" in hot[0].summary  # projected 6/13 h x 24 h > 8
+    store.update(watch.take_changes())
+    again = BudgetWatch(store)  # restarted: told already
+    assert again.evaluate(evaluate_budget(budget, {"acme": 7.0}, later), later.timestamp()) == []
+    tomorrow = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
+    cleared = again.evaluate(evaluate_budget(budget, {"acme": 0.5}, tomorrow),
+                             tomorrow.timestamp())
+    assert [m.kind for m in cleared] == ["resolve"]

@@ -24,34 +24,33 @@ from llmpulse.windows import RELATIVE_ACCURACY
 STORED_WIDTHS = (60, 300, 3600)
 
 _QUANTILES = "0.5, 0.95, 0.99"
+_DD = f"quantilesDD({RELATIVE_ACCURACY}, {_QUANTILES})"
+# Aliases are prefixed: an alias named like a column (cost_usd) would shadow it.
 _WINDOW_SELECT = f"""
-SELECT {{width:UInt32}} AS width_s,
-       toStartOfInterval(t, INTERVAL {{width:UInt32}} SECOND) AS start,
-       request_model AS model, {{route}} AS route, {{tenant}} AS tenant,
-       count() AS calls, sum(is_error) AS errors,
-       countIf(positionCaseInsensitive(error_type, 'timeout') > 0) AS timeouts,
-       countIf(has(finish_reasons, 'length')) AS finish_length,
-       countIf(has(finish_reasons, 'content_filter')) AS finish_content_filter,
-       sum(ifNull(input_tokens, 0)) AS tokens_in, sum(ifNull(output_tokens, 0)) AS tokens_out,
-       sum(ifNull(cost_usd, 0)) AS cost_usd, countIf(cost_usd IS NULL) AS unpriced,
-       quantilesDD({RELATIVE_ACCURACY}, {_QUANTILES})(greatest(duration_s, 0)) AS d,
-       quantilesDD({RELATIVE_ACCURACY}, {_QUANTILES})(greatest(ttft_s, 0)) AS f,
-       quantilesDD({RELATIVE_ACCURACY}, {_QUANTILES})(greatest(tpot_s, 0)) AS o
+SELECT toStartOfInterval(t, INTERVAL {{width:UInt32}} SECOND) AS w_start,
+       request_model AS w_model, {{route}} AS w_route, {{tenant}} AS w_tenant,
+       count() AS w_calls, sum(is_error) AS w_errors,
+       countIf(positionCaseInsensitive(error_type, 'timeout') > 0) AS w_timeouts,
+       countIf(has(finish_reasons, 'length')) AS w_length,
+       countIf(has(finish_reasons, 'content_filter')) AS w_filtered,
+       sum(ifNull(input_tokens, 0)) AS w_in, sum(ifNull(output_tokens, 0)) AS w_out,
+       sum(ifNull(cost_usd, 0)) AS w_cost, countIf(cost_usd IS NULL) AS w_unpriced,
+       {_DD}(greatest(duration_s, 0)) AS d, count(duration_s) AS n_d,
+       {_DD}(greatest(ttft_s, 0)) AS f, count(ttft_s) AS n_f,
+       {_DD}(greatest(tpot_s, 0)) AS o, count(tpot_s) AS n_o
 FROM (SELECT *, coalesce(end_time, start_time) AS t FROM inference_events FINAL
       WHERE t >= {{since:DateTime64(6)}} AND t < {{until:DateTime64(6)}})
-GROUP BY start, model, route, tenant
+GROUP BY w_start, w_model, w_route, w_tenant
 """
 _WINDOW_INSERT = """
 INSERT INTO windows
-SELECT width_s, start, model, route, tenant, calls, errors, timeouts, finish_length,
-       finish_content_filter, tokens_in, tokens_out, cost_usd, unpriced,
-       if(calls_d > 0, d[1], NULL), if(calls_d > 0, d[2], NULL), if(calls_d > 0, d[3], NULL),
-       if(calls_f > 0, f[1], NULL), if(calls_f > 0, f[2], NULL), if(calls_f > 0, f[3], NULL),
-       if(calls_o > 0, o[1], NULL), if(calls_o > 0, o[2], NULL), if(calls_o > 0, o[3], NULL),
+SELECT {width:UInt32}, w_start, w_model, w_route, w_tenant, w_calls, w_errors, w_timeouts,
+       w_length, w_filtered, w_in, w_out, w_cost, w_unpriced,
+       if(n_d > 0, d[1], NULL), if(n_d > 0, d[2], NULL), if(n_d > 0, d[3], NULL),
+       if(n_f > 0, f[1], NULL), if(n_f > 0, f[2], NULL), if(n_f > 0, f[3], NULL),
+       if(n_o > 0, o[1], NULL), if(n_o > 0, o[2], NULL), if(n_o > 0, o[3], NULL),
        {now:DateTime64(3)}
-FROM (SELECT *, length(arrayFilter(x -> NOT isNaN(x), d)) AS calls_d,
-             length(arrayFilter(x -> NOT isNaN(x), f)) AS calls_f,
-             length(arrayFilter(x -> NOT isNaN(x), o)) AS calls_o FROM (%s))
+FROM (%s)
 """
 
 
@@ -85,15 +84,33 @@ ALERT_STATE_COLUMNS = ("dedup_key", "rule", "severity", "model", "route", "tenan
 
 
 def write_states(store: ClickHouseStore, rules: RulesFile, statuses: Sequence[RuleStatus],
-                 now: datetime) -> int:
+                 now: datetime, budgets: Sequence[RuleStatus] = ()) -> int:
     severity = {r.name: r.severity for r in rules.rules}
     rows = [[dedup_key(rs.rule, rs.group.labels()), rs.rule, severity.get(rs.rule, ""),
              rs.group.model, rs.group.route, rs.group.tenant, rs.status.state.value,
              rs.status.last_value, rs.threshold,
              datetime.fromtimestamp(rs.status.since, UTC), now] for rs in statuses]
+    rows += _budget_rows(rules, budgets, now)
     if rows:
         store.client.insert("alert_state", rows, column_names=list(ALERT_STATE_COLUMNS))
     return len(rows)
+
+
+def _budget_rows(rules: RulesFile, statuses: Sequence[RuleStatus], now: datetime
+                 ) -> list[list[Any]]:
+    """Budget statuses are named ``budget|group``: one row each, the group in its column."""
+    by_name = {b.name: b for b in rules.budgets}
+    rows = []
+    for rs in statuses:
+        name, _, group = rs.rule.partition("|")
+        budget = by_name.get(name)
+        if budget is None:
+            continue
+        route, tenant = (group, "*") if budget.group_by == "route" else ("*", group)
+        rows.append([dedup_key(name, {budget.group_by: group}), name, budget.severity, "*",
+                     route, tenant, rs.status.state.value, rs.status.last_value, rs.threshold,
+                     datetime.fromtimestamp(rs.status.since, UTC), now])
+    return rows
 
 
 NOTIFICATION_COLUMNS = ("id", "channel", "dedup_key", "kind", "state", "rule", "severity",
@@ -117,7 +134,7 @@ def write_notifications(store: ClickHouseStore, alert: AlertMessage,
 
 def current_alerts(store: ClickHouseStore, include_ok: bool = False) -> list[tuple[Any, ...]]:
     """(rule, severity, model, route, tenant, state, value, threshold, since, dedup_key)."""
-    where = "" if include_ok else "WHERE state != 'ok'"
+    where = "" if include_ok else "WHERE state IN ('pending', 'firing')"
     return store.query(
         "SELECT rule, severity, model, route, tenant, state, value, threshold, since, "
         f"dedup_key FROM alert_state FINAL {where} ORDER BY state = 'firing' DESC, rule, "

@@ -8,8 +8,9 @@
 * ``llm.alerts`` is consumed by the notifier stage, which delivers to Slack,
   PagerDuty and webhooks with retries and records every outcome in ClickHouse.
   It runs in its own tasks: a slow receiver delays only other notifications.
-* The owner of ``llm.windows`` partition 0 writes the stored windows (1 min,
-  5 min, 1 h), computed by ClickHouse from the stored calls.
+* The owner of one ``llm.windows`` partition (the budgets' group partition)
+  writes the stored windows (1 min, 5 min, 1 h), computed by ClickHouse from
+  the stored calls, and checks the budgets every 30 s.
 """
 
 from __future__ import annotations
@@ -27,21 +28,26 @@ import faust
 import orjson
 from aiokafka.partitioner import murmur2
 
+from llmpulse.alerting.budget_alerts import BUDGET_GROUP, BudgetWatch
 from llmpulse.alerting.engine import AlertEngine, group_of_key
 from llmpulse.alerting.message import AlertMessage
 from llmpulse.alerting.notifiers import Notifier
 from llmpulse.alerting.rules import RulesFile
 from llmpulse.alerting.state import AlertState
+from llmpulse.budgets import evaluate as evaluate_budget
+from llmpulse.budgets import period_bounds
 from llmpulse.config import Settings
 from llmpulse.metrics import Metrics
 from llmpulse.sinks import alert_store
 from llmpulse.sinks.clickhouse import ClickHouseStore
 from llmpulse.sinks.kafka import BurstProducer, OutMessage
+from llmpulse.sinks.spend import spend_by
 from llmpulse.windows import QUANTILES, SKETCHES, ClosedWindow, GroupKey, WindowAggregate
 
 log = logging.getLogger(__name__)
 
 NOTIFY_CONCURRENCY = 8
+BUDGET_EVERY_S = 30.0
 EVALUATE_EVERY_S = 1.0
 WRITE_WINDOWS_EVERY_S = 5.0
 STORED_WINDOW_LOOKBACK = timedelta(hours=6)
@@ -123,6 +129,11 @@ class AlertStage:
         self.table = StatusTable(table)
         self.engine = AlertEngine(rules, settings.window_pane_s, settings.window_lateness_s,
                                   self.table)
+        self.budgets = BudgetWatch(self.table)
+        #: The partition whose owner writes stored windows and checks budgets.
+        self.maintenance_partition = group_partition(BUDGET_GROUP.encode(),
+                                                     settings.partitions)
+        self._budgets_checked = float("-inf")
         self.notifier = Notifier(rules.channels, os.environ)
         self._lock = asyncio.Lock()
         self._late_seen = 0
@@ -144,10 +155,7 @@ class AlertStage:
     async def _evaluate(self) -> None:
         now = self.clock()
         messages, closed = self.engine.evaluate(now)
-        if messages:
-            await self.producer.send_all([
-                OutMessage(self.settings.topic("alerts"), m.dedup_key.encode(), m.to_wire())
-                for m in messages])
+        await self._publish(messages)
         changes = self.engine.take_changes()
         if changes:
             await self.table.persist(changes)
@@ -155,10 +163,38 @@ class AlertStage:
             await self._store_states(changed, now)
         self._export(closed)
 
-    async def _store_states(self, statuses: Sequence[Any], now: float) -> None:
+    async def _publish(self, messages: Sequence[AlertMessage]) -> None:
+        """To ``llm.alerts`` before the status that says they were sent is persisted."""
+        if messages:
+            await self.producer.send_all([
+                OutMessage(self.settings.topic("alerts"), m.dedup_key.encode(), m.to_wire())
+                for m in messages])
+
+    async def check_budgets(self, every_s: float = BUDGET_EVERY_S) -> None:
+        """Spend so far per budget group from the store, through the state machine."""
+        now = self.clock()
+        if not self.rules.budgets or now - self._budgets_checked < every_s:
+            return
+        self._budgets_checked = now
+        at = datetime.fromtimestamp(now, UTC)
+        statuses = []
+        for budget in self.rules.budgets:
+            start, _ = period_bounds(budget.period, at)
+            spend = await asyncio.to_thread(spend_by, self.store, budget.group_by, start, at)
+            statuses.extend(evaluate_budget(budget, spend, at))
+        async with self._lock:
+            await self._publish(self.budgets.evaluate(statuses, now))
+            changes = self.budgets.take_changes()
+            if changes:
+                await self.table.persist(changes)
+                changed = [s for s in self.budgets.statuses() if _key(s) in changes]
+                await self._store_states([], now, budgets=changed)
+
+    async def _store_states(self, statuses: Sequence[Any], now: float,
+                            budgets: Sequence[Any] = ()) -> None:
         try:
             await asyncio.to_thread(alert_store.write_states, self.store, self.rules, statuses,
-                                    datetime.fromtimestamp(now, UTC))
+                                    datetime.fromtimestamp(now, UTC), budgets)
         except Exception as exc:  # the changelog has them; the table is a view
             log.warning("could not store alert states: %s", exc)
 

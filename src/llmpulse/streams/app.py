@@ -309,11 +309,12 @@ def _attach_alerting(app: faust.App, settings: Settings, worker: Worker,
                      if tp.topic == settings.topic("windows")}
         except Exception:  # consumer not started yet
             return
-        if 0 in owned:
+        if stage.maintenance_partition in owned:
             try:
                 await stage.write_windows()
+                await stage.check_budgets()
             except Exception as exc:  # retried at the next tick
-                log.warning("could not store closed windows: %s", exc)
+                log.warning("could not store closed windows or check budgets: %s", exc)
 
 
 def _acker(manual: Any, event: Any) -> Callable[[], Awaitable[None]]:
