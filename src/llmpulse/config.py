@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     )
     batch_max_rows: int = Field(default=2000, ge=1, le=1_000_000,
                                 description="Rows buffered before a ClickHouse insert.")
-    batch_max_s: float = Field(default=1.0, gt=0, le=300,
+    batch_max_s: float = Field(default=0.5, gt=0, le=300,
                                description="Longest time rows wait before a ClickHouse insert.")
     dlq_max_ratio: float = Field(
         default=1.0, ge=0, le=1,

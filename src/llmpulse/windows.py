@@ -125,15 +125,17 @@ class WindowAggregate:
             why = record.error_type or ("length" if length else "content_filter")
             self.failed.append((record.request_id, why or "error"))
 
-    def merge(self, other: WindowAggregate, weight: float = 1.0) -> None:
+    def merge(self, other: WindowAggregate, weight: float = 1.0,
+              sketches: Iterable[str] = SKETCHES) -> None:
         """Add ``other`` in; a ``weight`` below 1 pro-rates its counts and sums (not its
-        sketches), for a pane that only partly overlaps a sliding window."""
+        sketches), for a pane that only partly overlaps a sliding window.  Only the named
+        ``sketches`` are merged (merging is most of the cost)."""
         for name in COUNTERS:
             mine, add = getattr(self, name), getattr(other, name)
             setattr(self, name, mine + (add if weight == 1.0 else add * weight))
         self.cost_usd += other.cost_usd * weight
         self.latest = max(self.latest, other.latest)
-        for name in SKETCHES:
+        for name in sketches:
             sketch: DDSketch = getattr(other, name)
             if sketch.count:
                 getattr(self, name).merge(sketch)
@@ -287,7 +289,8 @@ class PaneWindows:
     def groups(self) -> Iterator[GroupKey]:
         return iter(list(self._panes))
 
-    def trailing(self, group: GroupKey, width_s: float) -> tuple[float, WindowAggregate]:
+    def trailing(self, group: GroupKey, width_s: float, sketches: Iterable[str] = SKETCHES
+                 ) -> tuple[float, WindowAggregate]:
         """The group's last ``width_s`` seconds up to the newest event time: (end, merged).
 
         The oldest pane usually overlaps the window only in part; its counts and sums
@@ -297,11 +300,12 @@ class PaneWindows:
         end = self.latest
         start = end - width_s
         merged = WindowAggregate()
+        wanted = tuple(sketches)
         for pane, agg in self._panes.get(group, {}).items():
             if pane >= start:
-                merged.merge(agg)
+                merged.merge(agg, sketches=wanted)
             elif pane + self.pane_s > start:
-                merged.merge(agg, weight=(pane + self.pane_s - start) / self.pane_s)
+                merged.merge(agg, (pane + self.pane_s - start) / self.pane_s, wanted)
         return end, merged
 
     def close_ready(self) -> list[ClosedWindow]:

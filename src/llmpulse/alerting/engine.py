@@ -31,7 +31,14 @@ from llmpulse.alerting.state import (
     Notification,
     dedup_key,
 )
-from llmpulse.windows import DIMENSIONS, ClosedWindow, GroupKey, PaneWindows, WindowAggregate
+from llmpulse.windows import (
+    DIMENSIONS,
+    SKETCHES,
+    ClosedWindow,
+    GroupKey,
+    PaneWindows,
+    WindowAggregate,
+)
 
 GAUGE_WIDTH_S = 60.0
 
@@ -143,7 +150,7 @@ class AlertEngine:
                 self._changes[status_key(rule.name, window.group)] = rs.to_dict()
 
     def _evaluate(self, rule: Rule, group: GroupKey, now: float) -> list[AlertMessage]:
-        end, agg = self.windows.trailing(group, rule.window)
+        end, agg = self.windows.trailing(group, rule.window, sketches_for(rule.metric))
         rs = self._status(rule.name, group)
         value = agg.summary()[rule.metric] if agg.calls >= rule.min_count else None
         limit = threshold(rule, rs.history) if value is not None else None
@@ -171,6 +178,12 @@ class AlertEngine:
         if note is None:
             return []
         return [build_message(rule, rs, note, window)]
+
+
+def sketches_for(metric: str) -> tuple[str, ...]:
+    """The one sketch a percentile metric reads; none for counts, rates and sums."""
+    name = metric.partition("_p")[0]
+    return (name,) if name in SKETCHES and metric != name else ()
 
 
 def _worth_keeping(before: AlertStatus, after: AlertStatus) -> bool:

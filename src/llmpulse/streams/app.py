@@ -30,7 +30,8 @@ from llmpulse.signals import Signal
 from llmpulse.sinks.clickhouse import ClickHouseStore
 from llmpulse.sinks.kafka import BurstProducer, OutMessage
 from llmpulse.sinks.rows import StoredCall
-from llmpulse.streams.alerting import AlertStage, partials_messages
+from llmpulse.streams.alerting import EVALUATE_EVERY_S, AlertStage, partials_messages
+from llmpulse.streams.fetch import use_short_fetch_wait
 from llmpulse.windows import GroupKey, WindowAggregate
 
 log = logging.getLogger(__name__)
@@ -216,6 +217,7 @@ def build_app(settings: Settings, store: ClickHouseStore, metrics: Metrics,
         # final flush (below) does that, so Faust must not wait for them first.
         stream_wait_empty=False,
     )
+    use_short_fetch_wait(app)
     raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw",
                            "value_serializer": "raw", "internal": False}
     assert settings.broker is not None
@@ -298,7 +300,7 @@ def _attach_alerting(app: faust.App, settings: Settings, worker: Worker,
     worker.agents["alerts"] = app.agent(
         app.topic(settings.topic("alerts"), **raw), name="notify")(alerts)
 
-    @app.timer(interval=1.0)  # type: ignore[untyped-decorator]
+    @app.timer(interval=EVALUATE_EVERY_S)  # type: ignore[untyped-decorator]
     async def evaluate_timer() -> None:
         await stage.tick()
 
