@@ -8,7 +8,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -23,6 +25,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     app = faust.App(args.group, broker=f"kafka://{args.broker}", store="memory://",
+                    datadir=str(Path(tempfile.gettempdir()) / "llmpulse-bench" / "{conf.name}"),
                     web_enabled=False, consumer_auto_offset_reset="earliest",
                     broker_session_timeout=10, broker_rebalance_timeout=10,
                     broker_heartbeat_interval=1)

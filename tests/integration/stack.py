@@ -46,6 +46,7 @@ class Stack:
             "LLMPULSE_METRICS_PORT": "0",
             "LLMPULSE_BATCH_MAX_S": "0.5",
             "LLMPULSE_SESSION_TIMEOUT_S": "6",
+            "LLMPULSE_DATA_DIR": str(self.data_dir),
             **extra,
         }
 

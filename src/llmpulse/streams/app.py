@@ -199,6 +199,7 @@ def build_app(settings: Settings, store: ClickHouseStore, metrics: Metrics,
         settings.app_id,
         broker=f"kafka://{settings.broker}",
         store="memory://",
+        datadir=str(settings.data_dir / "faust" / "{conf.name}"),  # not ./<app_id>-data
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
         table_standby_replicas=0,
