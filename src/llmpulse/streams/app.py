@@ -195,6 +195,7 @@ def build_app(settings: Settings, store: ClickHouseStore, metrics: Metrics,
     if rules is None:
         rules = load_rules(settings.rules_file)
     rules.check_panes(settings.window_pane_s)
+    (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)  # Faust makes one level
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.broker}",
