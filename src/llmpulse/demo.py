@@ -81,6 +81,7 @@ def run_demo(settings: Settings, *, duration: float, rate: float, seed: int) -> 
             # a free port unless one was asked for explicitly
             "LLMPULSE_METRICS_PORT": os.environ.get("LLMPULSE_METRICS_PORT", "0"),
             "LLMPULSE_JOIN_TIMEOUT_S": str(min(settings.join_timeout_s, 15.0)),
+            **_demo_rules(settings),
         }, log_path=data_dir / "worker.log")
         try:
             port = worker.start()
@@ -102,6 +103,16 @@ def run_demo(settings: Settings, *, duration: float, rate: float, seed: int) -> 
         return 1
     _print_summary(store_url, started, run.stats, data_dir, port)
     return 130 if interrupted else 0
+
+
+def _demo_rules(settings: Settings) -> dict[str, str]:
+    """The demo's short-window rules, unless a rules file was configured."""
+    if settings.rules_file is not None:
+        return {"LLMPULSE_RULES_FILE": str(settings.rules_file.resolve())}
+    from importlib.resources import files
+
+    return {"LLMPULSE_RULES_FILE": str(files("llmpulse.alerting").joinpath("demo_rules.yml")),
+            "LLMPULSE_WINDOW_PANE_S": "1", "LLMPULSE_WINDOW_LATENESS_S": "2"}
 
 
 def _drive(settings: Settings, bootstrap: str, worker: WorkerProcess, run: _Run,
@@ -186,16 +197,24 @@ def _progress(worker: WorkerProcess, elapsed: float) -> None:
 def _print_summary(store_url: str, started: datetime, stats: Any, data_dir: Path,
                    port: int) -> None:
     from llmpulse.sinks.clickhouse import ClickHouseStore, connect
-    from llmpulse.summary import format_summary, model_summaries, table_counts
+    from llmpulse.summary import (
+        alert_log,
+        format_alerts,
+        format_summary,
+        model_summaries,
+        table_counts,
+    )
 
     store = ClickHouseStore(connect(store_url), store_url)
     try:
         models = model_summaries(store, started)
         counts = table_counts(store, started)
+        alerts = alert_log(store, started)
     finally:
         store.close()
     print("\nSummary (read back from ClickHouse):")
     print(format_summary(models))
+    print(format_alerts(alerts, started))
     print("  * part of the calls have no known price (counted, not priced)"
           if any(m.unpriced for m in models) else "")
     print(f"stored: {counts['inference_events']} calls, {counts['signals']} signals, "

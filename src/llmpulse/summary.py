@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from llmpulse.sinks.clickhouse import ClickHouseStore
 
@@ -75,4 +75,29 @@ def format_summary(models: list[ModelSummary]) -> str:
         p95 = "-" if s.p95_s is None else f"{s.p95_s:.2f}"
         lines.append(f"{s.provider + '/' + s.model:<34.34}{s.calls:>7}{s.errors:>7}{p50:>8}"
                      f"{p95:>8}{s.tokens_in:>11}{s.tokens_out:>11}{cost:>10}")
+    return "\n".join(lines)
+
+
+def alert_log(store: ClickHouseStore, since: datetime) -> list[tuple[datetime, str, str, str]]:
+    """(time, kind, severity, summary) of every notification since ``since``."""
+    rows = store.query(
+        "SELECT time, kind, severity, summary FROM alert_notifications FINAL "
+        "WHERE time >= {since:DateTime64(3)} ORDER BY time, kind DESC", {"since": since})
+    seen: set[tuple[object, ...]] = set()
+    out = []
+    for time, kind, severity, summary in rows:  # one line per notification, not per channel
+        if (time, kind, summary) not in seen:
+            seen.add((time, kind, summary))
+            out.append((time, str(kind), str(severity), str(summary)))
+    return out
+
+
+def format_alerts(alerts: list[tuple[datetime, str, str, str]], started: datetime) -> str:
+    if not alerts:
+        return "\nAlerts: none fired"
+    lines = ["\nAlerts (from llm.alerts, stored in alert_notifications):"]
+    for time, kind, severity, summary in alerts:
+        at = time if time.tzinfo else time.replace(tzinfo=UTC)  # stored in UTC
+        offset = (at - started).total_seconds()
+        lines.append(f"  +{offset:5.1f}s  {kind:<8} {severity:<8} {summary}")
     return "\n".join(lines)

@@ -14,14 +14,18 @@ from tests.integration.stack import make_stack
 def test_demo_runs_the_whole_path_and_prints_a_summary(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LLMPULSE_")}
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "llmpulse", "demo", "--duration", "6",
-                           "--rate", "100"], cwd=tmp_path, env=env, capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "llmpulse", "demo", "--duration", "20",
+                           "--rate", "150"], cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=240)
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
     assert "Summary (read back from ClickHouse)" in out
     assert "openai/gpt-4o" in out and "vllm/acme-llama-3-70b-ft" in out
     assert "unknown" in out  # the unpriced self-hosted model is flagged, not zero
+    alerts = out[out.index("Alerts (from llm.alerts"):]
+    # the demo's labelled latency spike (x5 on claude-sonnet-4-5) pages, and resolves
+    assert "trigger  critical p95 latency of claude-sonnet-4-5" in alerts
+    assert "resolve  critical resolved: p95 latency of claude-sonnet-4-5" in alerts
     assert (tmp_path / "llmpulse-data" / "chdb").is_dir()
     assert "llmpulse_events_in_total" in (tmp_path / "llmpulse-data" / "last-metrics.prom"
                                           ).read_text()
