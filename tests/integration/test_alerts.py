@@ -21,7 +21,8 @@ def rules_file(tmp_path: Path, receiver: Receiver, rules: str) -> Path:
 channels:
   slack: {{type: slack, url: "{receiver.url('/slack')}", retries: 2}}
   pager: {{type: pagerduty, url: "{receiver.url('/pd')}", routing_key: rk-test, retries: 2}}
-  hook: {{type: webhook, url: "{receiver.url('/hook')}", secret_env: IT_WEBHOOK_SECRET}}
+  hook: {{type: webhook, url: "{receiver.url('/hook')}", secret_env: IT_WEBHOOK_SECRET,
+         retries: 2}}
 rules:
 {rules}
 """)
@@ -47,7 +48,7 @@ COST_RULE = """
     window: 4s
     baseline: {method: ewma, windows: 20, min_windows: 4, factor: 3}
     min_count: 5
-    channels: [slack]
+    channels: [slack, hook]
 budgets:
   - {name: acme_daily, group_by: tenant, match: acme, period: day, amount_usd: 0.01}
 """
@@ -130,11 +131,13 @@ def test_tenant_spend_three_times_its_baseline_fires_only_for_that_tenant(
         broker: str, tmp_path: Path) -> None:
     stack = make_stack(broker, tmp_path)
     with Receiver() as receiver:
+        receiver.script("/hook", *[Reply(status=500, body=b"down")] * 50)  # always failing
         worker = start(stack, rules_file(tmp_path, receiver, COST_RULE))
         try:
             spike = Incident("cost_spike", start_s=30, duration_s=12, tenant="acme", factor=5)
             traffic(stack, 50, [spike]).join(120)
-            receiver.wait_for(lambda got: any("RESOLVED" in r.json()["text"] for r in got),
+            receiver.wait_for(lambda got: any("RESOLVED" in text for text in slack_texts(receiver))
+                              and len(receiver.received("/hook")) >= 6,
                               timeout=60, what="the resolve of the spend alert")
             values = wait_metrics(worker, lambda m: m.get("llmpulse_calls_total", 0) > 0,
                                   timeout=10, what="metrics")
@@ -147,6 +150,13 @@ def test_tenant_spend_three_times_its_baseline_fires_only_for_that_tenant(
     # the stationary tenants, over the same 50 s, fired nothing
     assert not any(t in text for text in texts for t in ("globex", "initech", "umbrella"))
     assert values.get("llmpulse_alerts_firing{rule=tenant_spend,severity=warning}") == 0
+    # the failing webhook was retried, then recorded as failed; Slack got its messages anyway
+    hook = stack.sql("SELECT kind, ok, attempts, http_status FROM alert_notifications FINAL "
+                     "WHERE channel = 'hook' ORDER BY time")
+    assert hook == [["trigger", 0, 3, 500], ["resolve", 0, 3, 500]]
+    assert len(receiver.received("/hook")) == 6
+    assert values["llmpulse_alert_notifications_total{channel=hook,kind=trigger,outcome=failed}"] \
+        == 1
     env = {"LLMPULSE_RULES_FILE": str(tmp_path / "rules.yml")}
     report = stack.cli("budgets", env_extra=env)
     assert report.returncode == 0, report.stderr

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from aiokafka.partitioner import murmur2
@@ -12,6 +12,11 @@ from llmpulse.metrics import build_metrics
 from llmpulse.sinks.clickhouse import ClickHouseStore
 from llmpulse.streams.app import all_topics, build_app
 from tests.unit.factories import feedback, inference, request, response
+
+
+class TP(NamedTuple):
+    topic: str
+    partition: int
 
 
 def part(key: bytes) -> int:
@@ -78,3 +83,34 @@ async def test_agents_join_validate_and_store(store: ClickHouseStore) -> None:
     registry = worker.pipeline.metrics.registry
     assert registry.get_sample_value("llmpulse_duplicate_events_total",
                                      {"topic": "llm.inference"}) == 1
+
+
+async def test_lag_of_partitions_moved_to_another_worker_is_no_longer_reported() -> None:
+    from types import SimpleNamespace
+
+    from llmpulse.streams.app import _report_lag
+
+    class Consumer:
+        def __init__(self) -> None:
+            self.assigned = {TP("llm.inference", 0), TP("llm.inference", 1)}
+
+        def assignment(self) -> set[Any]:
+            return self.assigned
+
+        def highwater(self, tp: Any) -> int:
+            return 10
+
+        async def position(self, tp: Any) -> int:
+            return 4
+
+    metrics = build_metrics()
+    consumer = Consumer()
+    app = SimpleNamespace(consumer=consumer)
+    reported: set[tuple[str, str]] = set()
+    await _report_lag(app, metrics, {}, reported)  # type: ignore[arg-type]
+    sample = metrics.registry.get_sample_value
+    assert sample("llmpulse_consumer_lag", {"topic": "llm.inference", "partition": "1"}) == 6
+    consumer.assigned = {TP("llm.inference", 0)}  # partition 1 moved away in a rebalance
+    await _report_lag(app, metrics, {}, reported)  # type: ignore[arg-type]
+    assert sample("llmpulse_consumer_lag", {"topic": "llm.inference", "partition": "1"}) is None
+    assert sample("llmpulse_consumer_lag", {"topic": "llm.inference", "partition": "0"}) == 6

@@ -228,6 +228,7 @@ def build_app(settings: Settings, store: ClickHouseStore, metrics: Metrics,
                                 beacon=app.tables.beacon, partitions=settings.partitions)
     app.tables.add(table)
     last_offsets: dict[Any, int] = {}
+    lag_reported: set[tuple[str, str]] = set()
 
     async def ack(token: Any) -> None:
         stream, event = token
@@ -258,7 +259,7 @@ def build_app(settings: Settings, store: ClickHouseStore, metrics: Metrics,
         except Exception:  # consumer not started yet: nothing is ours
             owned = set()
         pipeline.sweep(owned)
-        await _report_lag(app, metrics, last_offsets)
+        await _report_lag(app, metrics, last_offsets, lag_reported)
 
     async def flush_on_revoke(sender: Any, revoked: Any, **_: Any) -> None:
         await pipeline.flush()
@@ -349,12 +350,18 @@ def _ingest(role: str, worker: Worker, last_offsets: dict[Any, int]
     return ingest
 
 
-async def _report_lag(app: faust.App, metrics: Metrics, last_offsets: dict[Any, int]) -> None:
-    """Messages behind the end of each assigned input partition."""
+async def _report_lag(app: faust.App, metrics: Metrics, last_offsets: dict[Any, int],
+                      reported: set[tuple[str, str]]) -> None:
+    """Messages behind the end of each assigned partition; partitions no longer
+    assigned (moved to another worker) stop being reported."""
     try:
         assigned = app.consumer.assignment()
     except Exception:  # not started yet
         return
+    current = {(tp.topic, str(tp.partition)) for tp in assigned}
+    for gone in reported - current:
+        metrics.consumer_lag.remove(*gone)
+    reported.intersection_update(current)
     for tp in assigned:
         if tp.topic.endswith("-changelog") or "__assignor" in tp.topic:
             continue
@@ -365,3 +372,4 @@ async def _report_lag(app: faust.App, metrics: Metrics, last_offsets: dict[Any, 
             continue
         if high is not None and done is not None:
             metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, high - done))
+            reported.add((tp.topic, str(tp.partition)))
