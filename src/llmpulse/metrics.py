@@ -127,9 +127,9 @@ def build_metrics(registry: CollectorRegistry | None = None) -> Metrics:
         window_tokens=Gauge("llmpulse_window_tokens", "Tokens in the last closed 1-minute "
                             "window, by direction (input, output).",
                             (*WINDOW_LABELS, "direction"), registry=reg),
-        late_calls=Counter("llmpulse_window_late_calls", "Calls that arrived after their "
-                           "window closed (stored, but not in the in-stream windows).",
-                           registry=reg),
+        late_calls=Counter("llmpulse_window_late_calls", "Calls stored but left out of the "
+                           "in-stream windows: reason late (their window had closed) or "
+                           "future (dated more than 5 min ahead).", ("reason",), registry=reg),
         alerts_firing=Gauge("llmpulse_alerts_firing", "Alerts firing now, by rule.",
                             ("rule", "severity"), registry=reg),
         alert_notifications=Counter("llmpulse_alert_notifications", "Alert notifications "

@@ -42,6 +42,8 @@ T = TypeVar("T")
 #: horizon, entries restored from the changelog); in between it reads only the
 #: pending entries.
 FULL_SWEEP_S = 60.0
+#: Calls dated further than this past the worker's clock stay out of the windows.
+MAX_AHEAD_S = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,8 +232,8 @@ class Pipeline:
         signals = self._detect([c.record for c in calls])
         # Partial window aggregates go out while the batch is written: alerts wait for
         # neither.  Only first recordings count (a late half's upgrade was counted).
-        partials = fold(((call.record, call.cost.usd) for call, mode in batch.calls
-                         if mode == "full"), self.groupings, self.settings.window_pane_s)
+        partials = fold(self._windowed(batch), self.groupings, self.settings.window_pane_s,
+                        now=self.clock())
         await asyncio.gather(self._retrying(lambda: self._write(calls, signals, batch.feedback)),
                              self.outbox.windows(partials))
         now = self.clock()
@@ -244,6 +246,24 @@ class Pipeline:
         self._observe(batch)
         for token in batch.acks:
             await self._ack(token)
+
+    def _windowed(self, batch: Batch) -> list[tuple[InferenceRecord, float | None]]:
+        """First recordings (a late half's upgrade was counted already), without calls
+        dated in the future (a producer's clock far ahead would hold every window open)."""
+        limit = self.clock() + MAX_AHEAD_S
+        out = []
+        ahead = 0
+        for call, mode in batch.calls:
+            if mode != "full":
+                continue
+            when = call.record.event_time
+            if when is not None and when.timestamp() > limit:
+                ahead += 1
+                continue
+            out.append((call.record, call.cost.usd))
+        if ahead:
+            self.metrics.late_calls.labels("future").inc(ahead)
+        return out
 
     def _detect(self, records: list[InferenceRecord]) -> list[Signal]:
         now = datetime.fromtimestamp(self.clock(), UTC)

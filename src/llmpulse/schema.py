@@ -27,11 +27,15 @@ from pydantic import (
 SCHEMA_VERSION: Literal[1] = 1
 
 RequestId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")]
-def _strip(value: str) -> str:
-    return value.strip()
+def _label(value: str) -> str:
+    """Trimmed; no control characters, and not "*" (which means "all" in window groups)."""
+    value = value.strip()
+    if value == "*" or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError("a label may not be '*' or hold control characters")
+    return value
 
 
-Label = Annotated[str, AfterValidator(_strip), Field(min_length=1, max_length=200)]
+Label = Annotated[str, AfterValidator(_label), Field(min_length=1, max_length=200)]
 TokenCount = Annotated[int, Field(strict=True, ge=0, le=100_000_000)]
 Seconds = Annotated[float, Field(ge=0.0, le=86_400.0)]
 

@@ -16,7 +16,7 @@ as late, never silently dropped.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,7 +102,7 @@ class WindowAggregate:
             self.latest = max(self.latest, when.timestamp())
         error = is_error(record)
         self.errors += error
-        self.timeouts += record.error_type is not None and "timeout" in record.error_type
+        self.timeouts += record.error_type is not None and "timeout" in record.error_type.lower()
         length = "length" in record.finish_reasons
         filtered = "content_filter" in record.finish_reasons
         self.finish_length += length
@@ -219,16 +219,22 @@ def pane_of(timestamp: float, pane_s: float) -> float:
 
 
 def fold(calls: Iterable[tuple[InferenceRecord, float | None]],
-         groupings: Iterable[tuple[str, ...]], pane_s: float
+         groupings: Iterable[tuple[str, ...]], pane_s: float, now: float | None = None
          ) -> dict[tuple[GroupKey, float], WindowAggregate]:
-    """Partial aggregates of some calls per (group, pane) for every grouping."""
+    """Partial aggregates of some calls per (group, pane) for every grouping.
+
+    A request that never got its response is known to have failed only when its
+    join times out: it counts at ``now`` (when given), not at its start, which
+    is usually past the lateness allowance by then.
+    """
     dims = list(groupings)
     out: dict[tuple[GroupKey, float], WindowAggregate] = {}
     for record, cost in calls:
         when = record.event_time
         if when is None:
             continue
-        pane = pane_of(when.timestamp(), pane_s)
+        t = now if now is not None and record.join_status == "request_only" else when.timestamp()
+        pane = pane_of(t, pane_s)
         for grouping in dims:
             key = (GroupKey.of(record, grouping), pane)
             agg = out.get(key)
@@ -261,6 +267,7 @@ class PaneWindows:
         self.watermark = float("-inf")
         self.newest = float("-inf")  # end of the newest pane
         self.latest = float("-inf")  # the newest event time
+        self.first = float("inf")  # the oldest pane this instance has seen
         self.late = 0
         self._panes: dict[GroupKey, dict[float, WindowAggregate]] = {}
         self._closed_until = {w: float("-inf") for w in self.widths}
@@ -273,6 +280,7 @@ class PaneWindows:
         if any(pane < until for until in self._closed_until.values()):
             self.late += partial.calls
             return False
+        self.first = min(self.first, pane)
         panes = self._panes.setdefault(group, {})
         if pane in panes:
             panes[pane].merge(partial)
@@ -288,6 +296,11 @@ class PaneWindows:
 
     def groups(self) -> Iterator[GroupKey]:
         return iter(list(self._panes))
+
+    def drop(self, which: Callable[[GroupKey], bool]) -> None:
+        """Forget the panes of some groups (their partition moved to another worker)."""
+        for group in [g for g in self._panes if which(g)]:
+            del self._panes[group]
 
     def trailing(self, group: GroupKey, width_s: float, sketches: Iterable[str] = SKETCHES
                  ) -> tuple[float, WindowAggregate]:
@@ -311,6 +324,8 @@ class PaneWindows:
     def close_ready(self) -> list[ClosedWindow]:
         """Aligned windows of every width whose end the watermark has passed, oldest first."""
         closed: list[ClosedWindow] = []
+        if self.watermark == float("-inf"):  # nothing seen yet
+            return closed
         for width in self.widths:
             last = self.watermark - self.watermark % width  # windows ending by here are done
             if last <= self._closed_until[width]:

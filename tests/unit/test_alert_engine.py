@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -163,4 +164,68 @@ def test_budget_alerts_fire_once_then_resolve_in_a_new_period() -> None:
     tomorrow = datetime(2026, 11, 24, 6, 0, tzinfo=UTC)
     cleared = again.evaluate(evaluate_budget(budget, {"acme": 0.5}, tomorrow),
                              tomorrow.timestamp())
+    assert [m.kind for m in cleared] == ["resolve"]
+
+
+def test_a_restart_with_empty_panes_does_not_resolve_before_the_data_says_so() -> None:
+    e = Engine()
+    for t in range(1, 16):
+        e.second(t, duration=5.0)
+    restarted = Engine(store=e.store)
+    restarted.engine.adopt(e.store.values())  # as the worker does after recovery
+    for t in range(16, 200):  # quiet after the restart: no data, but not stale yet
+        messages, _ = restarted.engine.evaluate(T0.timestamp() + t)
+        assert messages == []
+    restarted.second(200, n=3, duration=5.0)  # below min_count: still no verdict
+    assert restarted.sent == []
+    messages, _ = restarted.engine.evaluate(T0.timestamp() + 16 + 301)
+    assert [m.kind for m in messages] == ["resolve"]  # stale: the no-data policy applies
+
+
+def test_renotifications_get_their_own_ids() -> None:
+    rules = RULES.replace("    severity: critical\n", "    severity: critical\n    renotify: 5s\n")
+    e = Engine()
+    e.rules = parse_rules(rules, "test")
+    e.engine = AlertEngine(e.rules, pane_s=5, lateness_s=0, store=e.store)
+    for t in range(1, 30):
+        e.second(t, duration=5.0)
+    ids = [m.id for m in e.sent if m.rule == "slow"]
+    kinds = [m.kind for m in e.sent if m.rule == "slow"]
+    assert kinds[0] == "trigger" and kinds.count("renotify") >= 3
+    assert len(set(ids)) == len(ids)
+
+
+def test_groups_of_revoked_partitions_are_forgotten() -> None:
+    e = Engine()
+    for t in range(1, 16):
+        e.second(t, duration=5.0, route="chat")
+        e.second(t, duration=0.5, route="search")
+    e.engine.drop(lambda group: group.route == "chat")
+    assert {rs.group.route for rs in e.engine.statuses()} <= {"search", "*"}
+    assert all(g.route != "chat" for g in e.engine.windows.groups())
+
+
+def test_requests_without_response_count_when_their_join_times_out() -> None:
+    request_only = replace(call(1, 0.0), join_status="request_only", end_time=None,
+                           error_type="llmpulse.no_response")
+    now = T0.timestamp() + 90  # the join timed out 60 s after the request started
+    parts = fold([(request_only, None)], [("model", "route")], 5, now=now)
+    assert [pane for _, pane in parts] == [now - now % 5]
+
+
+def test_a_budget_group_that_stops_spending_resolves_in_the_next_period() -> None:
+    budget = Budget(name="per_tenant", group_by="tenant", period="day", amount_usd=1.0)
+    store: dict[str, Any] = {}
+    watch = BudgetWatch(store)
+    noon = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    fired = watch.evaluate(evaluate_budget(budget, {"acme": 2.0}, noon), noon.timestamp())
+    assert [m.kind for m in fired] == ["trigger"]
+    store.update(watch.take_changes())
+    restarted = BudgetWatch(store)
+    tomorrow = noon + timedelta(days=1)
+    spend: dict[str, float] = {}  # acme was cut off: no spend at all today
+    for group in restarted.open_groups("per_tenant", store.values()):
+        spend.setdefault(group, 0.0)
+    assert spend == {"acme": 0.0}
+    cleared = restarted.evaluate(evaluate_budget(budget, spend, tomorrow), tomorrow.timestamp())
     assert [m.kind for m in cleared] == ["resolve"]

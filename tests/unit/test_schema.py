@@ -40,6 +40,8 @@ def test_inference_event_uses_otel_names_and_normalizes() -> None:
     {"gen_ai.usage.input_tokens": "12"},
     {"gen_ai.usage.output_tokens": 3.5},
     {"gen_ai.request.model": "   "},
+    {"tenant": "*"},  # means "every tenant" in window groups
+    {"route": "chat\x1fadmin"},
 ])
 def test_invalid_inference_rejected(change: dict[str, object]) -> None:
     with pytest.raises(ValidationError):

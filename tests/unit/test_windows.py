@@ -105,3 +105,10 @@ def test_aggregate_round_trips_through_its_wire_form() -> None:
     assert sorted(again.slowest) == sorted(agg.slowest) and again.failed == agg.failed
     again.merge(agg)
     assert again.calls == 1000 and again.duration.count == 1000
+
+
+def test_closing_before_any_data_loses_no_later_window() -> None:
+    windows = PaneWindows(pane_s=5, lateness_s=0, widths=[60])
+    assert windows.close_ready() == []  # nothing seen yet
+    feed(windows, call(1), call(70))
+    assert [w.aggregate.calls for w in windows.close_ready() if w.group == FINE] == [1]

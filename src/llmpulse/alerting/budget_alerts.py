@@ -8,7 +8,7 @@ under one fixed group key, so a single worker owns all of them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -49,6 +49,16 @@ class BudgetWatch:
 
     def statuses(self) -> list[RuleStatus]:
         return list(self._statuses.values())
+
+    def open_groups(self, budget: str, stored: Iterable[dict[str, Any]]) -> set[str]:
+        """Groups of ``budget`` whose alert is not OK, in memory or persisted."""
+        prefix = f"{budget}|"
+        found = {rs.rule for rs in self._statuses.values()
+                 if rs.status.state is not AlertState.OK}
+        found |= {d["rule"] for d in stored
+                  if d and d.get("group") == BUDGET_GROUP.encode()
+                  and d["status"]["state"] != AlertState.OK.value}
+        return {name[len(prefix):] for name in found if name.startswith(prefix)}
 
     def _step(self, bs: BudgetStatus, now: float) -> AlertMessage | None:
         name = f"{bs.budget.name}|{bs.group}"

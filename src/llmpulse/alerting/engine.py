@@ -15,7 +15,7 @@ for the caller to persist after it has published the messages.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -98,6 +98,7 @@ class AlertEngine:
             self._by_grouping.setdefault(rule.group_by, []).append(rule)
         self._dirty: set[GroupKey] = set()
         self._changes: dict[str, dict[str, Any]] = {}
+        self._started: float | None = None
 
     def add(self, partials: Iterable[tuple[GroupKey, float, WindowAggregate]]) -> None:
         for group, pane, partial in partials:
@@ -106,6 +107,8 @@ class AlertEngine:
 
     def evaluate(self, now: float) -> tuple[list[AlertMessage], list[ClosedWindow]]:
         """Learn from closed windows, evaluate touched groups, check stale alerts."""
+        if self._started is None:
+            self._started = now
         closed = self.windows.close_ready()
         for window in closed:
             self._learn(window)
@@ -118,6 +121,35 @@ class AlertEngine:
             if rs.group not in dirty and rs.status.state is not AlertState.OK:
                 messages.extend(self._step(self.rules.rule(rs.rule), rs, None, now, None))
         return messages, [w for w in closed if w.width_s == GAUGE_WIDTH_S]
+
+    def adopt(self, stored: Iterable[dict[str, Any]]) -> int:
+        """Load persisted statuses not yet in memory that are not OK (after a start or
+        a rebalance), so quiet groups still resolve; statuses of rules no longer in
+        the file are left alone.  Returns how many were loaded."""
+        names = {r.name for r in self.rules.rules}
+        loaded = 0
+        for data in stored:
+            if not data or data.get("rule") not in names:
+                continue
+            rs = RuleStatus.from_dict(data)
+            key = status_key(rs.rule, rs.group)
+            if key not in self._statuses and rs.status.state is not AlertState.OK:
+                self._statuses[key] = rs
+                loaded += 1
+        return loaded
+
+    def drop(self, which: Callable[[GroupKey], bool]) -> None:
+        """Forget the statuses and panes of groups this worker no longer owns."""
+        for key in [k for k, rs in self._statuses.items() if which(rs.group)]:
+            del self._statuses[key]
+        self.windows.drop(which)
+        self._dirty = {g for g in self._dirty if not which(g)}
+
+    def forget_unsent(self) -> None:
+        """Publishing failed: reload statuses from the store, so what was not sent is
+        sent at the next evaluation."""
+        self._statuses.clear()
+        self._changes.clear()
 
     def take_changes(self) -> dict[str, dict[str, Any]]:
         changes, self._changes = self._changes, {}
@@ -139,8 +171,8 @@ class AlertEngine:
         for rule in self._by_grouping.get(grouping_of(window.group), ()):
             if rule.baseline is None or rule.window != window.width_s:
                 continue
-            if window.aggregate.calls < rule.min_count:
-                continue
+            if window.aggregate.calls < rule.min_count or window.start < self.windows.first:
+                continue  # too few calls, or only partly seen (this process started in it)
             rs = self._status(rule.name, window.group)
             if rs.status.state in (AlertState.PENDING, AlertState.FIRING):
                 continue
@@ -166,9 +198,10 @@ class AlertEngine:
 
     def _step(self, rule: Rule, rs: RuleStatus, evaluation: Evaluation | None, now: float,
               window: tuple[float, WindowAggregate, Threshold] | None) -> list[AlertMessage]:
-        if evaluation is None and rs.status.last_data is not None \
-                and now - rs.status.last_data <= rule.stale_after:
-            return []
+        if evaluation is None and (
+                (rs.status.last_data is not None and now - rs.status.last_data <= rule.stale_after)
+                or now - (self._started or now) < rule.stale_after):
+            return []  # not stale yet; or warming up (after a restart panes refill first)
         before = rs.status
         machine = self._machines[rule.name]
         machine.key = dedup_key(rule.name, rs.group.labels())
@@ -222,7 +255,7 @@ def build_message(rule: Rule, rs: RuleStatus, note: Notification,
     if fields["baseline"]:
         fields["factor"] = (note.value or 0.0) / fields["baseline"]
     return AlertMessage(
-        id=f"{note.dedup_key}:{note.kind}:{int(rs.status.since * 1000)}",
+        id=f"{note.dedup_key}:{note.kind}:{int(_id_time(note, rs) * 1000)}",
         dedup_key=note.dedup_key, kind=note.kind, state="firing" if firing else "resolved",
         rule=rule.name, severity=rule.severity, summary=render_summary(rule, fields, firing),
         metric=rule.metric, operator=rule.operator, value=note.value,
@@ -231,6 +264,12 @@ def build_message(rule: Rule, rs: RuleStatus, note: Notification,
         window_start=_iso(end - rule.window), window_end=_iso(end), since=_iso(rs.status.since),
         time=_iso(note.time), runbook_url=rule.runbook_url, labels=dict(rule.labels),
         channels=rule.channels, evidence=evidence(rule, agg) if firing else ())
+
+
+def _id_time(note: Notification, rs: RuleStatus) -> float:
+    """The same trigger or resolve has the same id (a republish is recognised); each
+    re-notification is a new one."""
+    return note.time if note.kind == "renotify" else rs.status.since
 
 
 class _Missing(dict[str, Any]):

@@ -1,7 +1,8 @@
 """ClickHouse side of windows and alerts: stored windows, alert states, notifications.
 
 Stored windows are computed by ClickHouse from the stored calls (``FINAL``), so
-they are exact whatever happened to the in-stream view (a restart, a replay):
+they do not depend on the in-stream view (a restart, a replay), and each is
+recomputed for a while after it closes so that calls stored late count too:
 counts, sums and ``quantilesDD`` (DDSketch, the same relative accuracy as in
 the stream).  Recomputing a window replaces its rows.
 """
@@ -22,6 +23,9 @@ from llmpulse.windows import RELATIVE_ACCURACY
 
 #: Widths of the stored windows: 1 minute rolled up into 5 minutes and 1 hour.
 STORED_WIDTHS = (60, 300, 3600)
+#: Closed windows recomputed again with each new one (per width), so calls stored
+#: after a window first closed (a join timeout, a backlog after a restart) count too.
+RECOMPUTE_WINDOWS = {60: 10, 300: 2, 3600: 1}
 
 _QUANTILES = "0.5, 0.95, 0.99"
 _DD = f"quantilesDD({RELATIVE_ACCURACY}, {_QUANTILES})"
@@ -39,7 +43,9 @@ SELECT toStartOfInterval(t, INTERVAL {{width:UInt32}} SECOND) AS w_start,
        {_DD}(greatest(ttft_s, 0)) AS f, count(ttft_s) AS n_f,
        {_DD}(greatest(tpot_s, 0)) AS o, count(tpot_s) AS n_o
 FROM (SELECT *, coalesce(end_time, start_time) AS t FROM inference_events FINAL
-      WHERE t >= {{since:DateTime64(6)}} AND t < {{until:DateTime64(6)}})
+      WHERE call_time >= {{since:DateTime64(6)}} - INTERVAL 1 HOUR
+        AND call_time < {{until:DateTime64(6)}} + INTERVAL 1 HOUR
+        AND t >= {{since:DateTime64(6)}} AND t < {{until:DateTime64(6)}})
 GROUP BY w_start, w_model, w_route, w_tenant
 """
 _WINDOW_INSERT = """

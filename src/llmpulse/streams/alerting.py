@@ -6,8 +6,8 @@
   ``llm.alerts``; per (rule, group) statuses live in a changelogged table on
   the group's partition, so a restarted worker neither re-pages nor forgets.
 * ``llm.alerts`` is consumed by the notifier stage, which delivers to Slack,
-  PagerDuty and webhooks with retries and records every outcome in ClickHouse.
-  It runs in its own tasks: a slow receiver delays only other notifications.
+  PagerDuty and webhooks with retries, in order, and records every outcome in
+  ClickHouse.  It is its own agent: a slow receiver delays only notifications.
 * The owner of one ``llm.windows`` partition (the budgets' group partition)
   writes the stored windows (1 min, 5 min, 1 h), computed by ClickHouse from
   the stored calls, and checks the budgets every 30 s.
@@ -46,7 +46,10 @@ from llmpulse.windows import QUANTILES, SKETCHES, ClosedWindow, GroupKey, Window
 
 log = logging.getLogger(__name__)
 
-NOTIFY_CONCURRENCY = 8
+DELIVERED_CHECKS = 3
+#: How often persisted non-OK statuses not in memory are loaded (after a start or
+#: a rebalance), so a quiet group's alert still resolves.
+ADOPT_EVERY_S = 30.0
 #: How often touched groups are evaluated: at most this much is added to an alert's
 #: latency, and evaluation cost no longer grows with the message rate.
 EVALUATE_EVERY_S = 0.25
@@ -136,13 +139,12 @@ class AlertStage:
         self.maintenance_partition = group_partition(BUDGET_GROUP.encode(),
                                                      settings.partitions)
         self._budgets_checked = float("-inf")
+        self._adopted = float("-inf")
         self.notifier = Notifier(rules.channels, os.environ)
         self._lock = asyncio.Lock()
         self._late_seen = 0
         self._gauge_groups: set[GroupKey] = set()
         self._window_next: dict[int, datetime] = {}
-        self._slots = asyncio.Semaphore(NOTIFY_CONCURRENCY)
-        self._tasks: set[asyncio.Task[None]] = set()
 
     async def on_partials(self, raw: bytes) -> None:
         """Merge partials; the rules are evaluated by :meth:`tick`, several times a second."""
@@ -151,19 +153,31 @@ class AlertStage:
             self.engine.add(partials)
 
     async def tick(self) -> None:
-        async with self._lock:
-            await self._evaluate()
-
-    async def _evaluate(self) -> None:
+        """Evaluate the touched groups (and stale alerts); never crashes the worker."""
         now = self.clock()
+        async with self._lock:
+            if now - self._adopted >= ADOPT_EVERY_S:
+                self._adopted = now
+                self.engine.adopt(self.table.values())
+            try:
+                changed = await self._evaluate(now)
+            except Exception as exc:  # broker down: what was not sent is sent next time
+                log.warning("alert evaluation failed (%s); statuses reloaded", exc)
+                self.engine.forget_unsent()
+                return
+        if changed:  # outside the lock: a slow store must not hold up evaluation
+            await self._store_states(changed, now)
+
+    async def _evaluate(self, now: float) -> list[Any]:
+        """Publish, then persist the statuses that say it was published."""
         messages, closed = self.engine.evaluate(now)
         await self._publish(messages)
         changes = self.engine.take_changes()
-        if changes:
-            await self.table.persist(changes)
-            changed = [s for s in self.engine.statuses() if _key(s) in changes]
-            await self._store_states(changed, now)
         self._export(closed)
+        if not changes:
+            return []
+        await self.table.persist(changes)
+        return [s for s in self.engine.statuses() if _key(s) in changes]
 
     async def _publish(self, messages: Sequence[AlertMessage]) -> None:
         """To ``llm.alerts`` before the status that says they were sent is persisted."""
@@ -171,6 +185,13 @@ class AlertStage:
             await self.producer.send_all([
                 OutMessage(self.settings.topic("alerts"), m.dedup_key.encode(), m.to_wire())
                 for m in messages])
+
+    def on_revoked(self, partitions: set[int]) -> None:
+        """Forget what belongs to ``llm.windows`` partitions now owned by another worker."""
+        n = self.settings.partitions
+        self.engine.drop(lambda group: group_partition(group.encode(), n) in partitions)
+        if self.maintenance_partition in partitions:
+            self.budgets = BudgetWatch(self.table)
 
     async def check_budgets(self, every_s: float = BUDGET_EVERY_S) -> None:
         """Spend so far per budget group from the store, through the state machine."""
@@ -183,14 +204,21 @@ class AlertStage:
         for budget in self.rules.budgets:
             start, _ = period_bounds(budget.period, at)
             spend = await asyncio.to_thread(spend_by, self.store, budget.group_by, start, at)
+            for group in self.budgets.open_groups(budget.name, self.table.values()):
+                spend.setdefault(group, 0.0)  # no spend this period: it can resolve
             statuses.extend(evaluate_budget(budget, spend, at))
         async with self._lock:
-            await self._publish(self.budgets.evaluate(statuses, now))
+            try:
+                await self._publish(self.budgets.evaluate(statuses, now))
+            except Exception:
+                self.budgets = BudgetWatch(self.table)  # reload: unsent is sent next time
+                raise
             changes = self.budgets.take_changes()
             if changes:
                 await self.table.persist(changes)
-                changed = [s for s in self.budgets.statuses() if _key(s) in changes]
-                await self._store_states([], now, budgets=changed)
+        if changes:
+            changed = [s for s in self.budgets.statuses() if _key(s) in changes]
+            await self._store_states([], now, budgets=changed)
 
     async def _store_states(self, statuses: Sequence[Any], now: float,
                             budgets: Sequence[Any] = ()) -> None:
@@ -203,7 +231,7 @@ class AlertStage:
     def _export(self, closed: list[ClosedWindow]) -> None:
         late = self.engine.windows.late
         if late > self._late_seen:
-            self.metrics.late_calls.inc(late - self._late_seen)
+            self.metrics.late_calls.labels("late").inc(late - self._late_seen)
             self._late_seen = late
         if closed:
             newest = max(w.start for w in closed)
@@ -221,29 +249,39 @@ class AlertStage:
         for rule in self.rules.rules:
             self.metrics.alerts_firing.labels(rule.name, rule.severity).set(firing[rule.name])
 
-    def spawn_delivery(self, raw: bytes, done: Callable[[], Any]) -> None:
-        """Deliver one ``llm.alerts`` message in the background; ``done`` acknowledges it."""
-        task = asyncio.ensure_future(self._deliver(raw, done))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    async def deliver(self, raw: bytes) -> None:
+        """Deliver one ``llm.alerts`` message and record the outcome; the caller acks after.
 
-    async def _deliver(self, raw: bytes, done: Callable[[], Any]) -> None:
-        async with self._slots:
+        Messages are delivered one after another, in offset order: a resolve never
+        overtakes its trigger, and an acknowledgement never covers a message still
+        being delivered.  A failing receiver delays later notifications by at most its
+        retry budget; scoring runs in other agents and is never held up.
+        """
+        try:
+            alert = AlertMessage.from_wire(raw)
+        except ValueError as exc:
+            log.error("unreadable message on the alerts topic: %s", exc)
+            return
+        if await self._delivered_before(alert.id):
+            return
+        results = await self.notifier.deliver(alert)
+        for r in results:
+            self.metrics.alert_notifications.labels(
+                r.channel, alert.kind, "ok" if r.ok else "failed").inc()
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        await self._retrying(lambda: alert_store.write_notifications(
+            self.store, alert, results, now))
+
+    async def _delivered_before(self, alert_id: str) -> bool:
+        """Whether a replayed message was already delivered; if the store cannot say,
+        deliver (a possible repeat beats a lost page)."""
+        for attempt in range(DELIVERED_CHECKS):
             try:
-                alert = AlertMessage.from_wire(raw)
-            except ValueError as exc:
-                log.error("unreadable message on the alerts topic: %s", exc)
-                await done()
-                return
-            if not await self._retrying(lambda: _already_delivered(self.store, alert.id)):
-                results = await self.notifier.deliver(alert)
-                for r in results:
-                    self.metrics.alert_notifications.labels(
-                        r.channel, alert.kind, "ok" if r.ok else "failed").inc()
-                now = datetime.fromtimestamp(self.clock(), UTC)
-                await self._retrying(lambda: alert_store.write_notifications(
-                    self.store, alert, results, now))
-            await done()
+                return await asyncio.to_thread(_already_delivered, self.store, alert_id)
+            except Exception as exc:
+                log.warning("cannot check earlier deliveries of %s: %s", alert_id, exc)
+                await asyncio.sleep(0.2 * 2 ** attempt)
+        return False
 
     async def _retrying(self, work: Callable[[], Any]) -> Any:
         delay = 0.2
@@ -268,14 +306,13 @@ class AlertStage:
                 start = _floor(start, width)
             until = _floor(now, width)
             if until > start:
-                await asyncio.to_thread(alert_store.write_windows, self.store, width, start,
+                again = start - timedelta(seconds=width * alert_store.RECOMPUTE_WINDOWS[width])
+                await asyncio.to_thread(alert_store.write_windows, self.store, width, again,
                                         until, datetime.now(UTC))
                 start = until
             self._window_next[width] = start
 
     async def close(self) -> None:
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=10.0)
         await self.notifier.aclose()
 
 

@@ -263,6 +263,8 @@ def build_app(settings: Settings, store: ClickHouseStore, metrics: Metrics,
 
     async def flush_on_revoke(sender: Any, revoked: Any, **_: Any) -> None:
         await pipeline.flush()
+        alerts.on_revoked({tp.partition for tp in revoked
+                           if tp.topic == settings.topic("windows")})
 
     async def flush_on_shutdown(sender: Any, **_: Any) -> None:
         try:
@@ -296,7 +298,8 @@ def _attach_alerting(app: faust.App, settings: Settings, worker: Worker,
     async def alerts(stream: Any) -> None:
         manual = stream.noack()
         async for event in manual.events():
-            stage.spawn_delivery(event.message.value, _acker(manual, event))
+            await stage.deliver(event.message.value)
+            await manual.ack(event)
 
     worker.agents["windows"] = app.agent(
         app.topic(settings.topic("windows"), **raw), name="windows")(windows)
@@ -320,13 +323,6 @@ def _attach_alerting(app: faust.App, settings: Settings, worker: Worker,
                 await stage.check_budgets()
             except Exception as exc:  # retried at the next tick
                 log.warning("could not store closed windows or check budgets: %s", exc)
-
-
-def _acker(manual: Any, event: Any) -> Callable[[], Awaitable[None]]:
-    async def done() -> None:
-        await manual.ack(event)
-
-    return done
 
 
 def _ingest(role: str, worker: Worker, last_offsets: dict[Any, int]
