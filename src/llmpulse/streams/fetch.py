@@ -1,11 +1,12 @@
 """Faust's aiokafka consumer with a short fetch wait, for seconds-fast alerts.
 
 Faust creates its aiokafka consumer with ``fetch_max_wait_ms=1500``: a fetch
-the broker has nothing for waits up to 1.5 s.  A broker that answers only at
-the end of that wait (the embedded Tansu does) then adds up to 1.5 s per hop,
-and an alert takes three hops (input, ``llm.windows``, ``llm.alerts``).  A
-100 ms wait bounds the hop; idle fetches are ten a second per broker, which
-costs nothing worth measuring.
+the broker has nothing for waits up to 1.5 s.  The embedded Tansu broker does
+not answer as soon as new data arrives: with that wait a fresh message took
+0.42 s at p50 to reach an aiokafka consumer, 0.02 s with a 100 ms wait.  An
+alert takes three hops (input, ``llm.windows``, ``llm.alerts``), so the wait
+is set to 100 ms; idle fetches are then ten a second per broker, which costs
+nothing worth measuring.
 """
 
 from __future__ import annotations
