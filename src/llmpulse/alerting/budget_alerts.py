@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from llmpulse.alerting.engine import RuleStatus, StatusStore, status_key
+from llmpulse.alerting.engine import RuleStatus, StatusStore, cached_status, status_key
 from llmpulse.alerting.message import AlertMessage
 from llmpulse.alerting.state import (
     AlertPolicy,
@@ -63,11 +63,7 @@ class BudgetWatch:
     def _step(self, bs: BudgetStatus, now: float) -> AlertMessage | None:
         name = f"{bs.budget.name}|{bs.group}"
         key = status_key(name, BUDGET_GROUP)
-        rs = self._statuses.get(key)
-        if rs is None:
-            stored = self._store.get(key)
-            rs = RuleStatus.from_dict(stored) if stored else RuleStatus(name, BUDGET_GROUP)
-            self._statuses[key] = rs
+        rs = cached_status(self._statuses, self._store, name, BUDGET_GROUP)
         labels: dict[str, str] = {bs.budget.group_by: bs.group}
         machine = AlertStateMachine(POLICY, dedup_key(bs.budget.name, labels))
         value = bs.projected_usd if bs.projected_usd is not None else bs.spent_usd

@@ -79,6 +79,18 @@ def group_of_key(key: str) -> str:
     return key.split("\x1e", 1)[0]
 
 
+def cached_status(cache: dict[str, RuleStatus], store: StatusStore, rule: str,
+                  group: GroupKey) -> RuleStatus:
+    """The status of (rule, group): from the cache, else the store, else a fresh one."""
+    key = status_key(rule, group)
+    rs = cache.get(key)
+    if rs is None:
+        stored = store.get(key)
+        rs = RuleStatus.from_dict(stored) if stored else RuleStatus(rule, group)
+        cache[key] = rs
+    return rs
+
+
 def grouping_of(group: GroupKey) -> tuple[str, ...]:
     return tuple(d for d in DIMENSIONS if getattr(group, d) != "*")
 
@@ -159,13 +171,7 @@ class AlertEngine:
         return list(self._statuses.values())
 
     def _status(self, rule: str, group: GroupKey) -> RuleStatus:
-        key = status_key(rule, group)
-        rs = self._statuses.get(key)
-        if rs is None:
-            stored = self._store.get(key)
-            rs = RuleStatus.from_dict(stored) if stored else RuleStatus(rule, group)
-            self._statuses[key] = rs
-        return rs
+        return cached_status(self._statuses, self._store, rule, group)
 
     def _learn(self, window: ClosedWindow) -> None:
         for rule in self._by_grouping.get(grouping_of(window.group), ()):

@@ -10,7 +10,7 @@ the stream).  Recomputing a window replaces its rows.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from llmpulse.alerting.engine import RuleStatus
@@ -75,14 +75,7 @@ def last_window_end(store: ClickHouseStore, width: int) -> datetime | None:
     if not rows or rows[0][0] is None:
         return None
     start: datetime = rows[0][0]
-    return (start if start.tzinfo else start.replace(tzinfo=UTC)).__add__(
-        _seconds(width))
-
-
-def _seconds(width: int) -> Any:
-    from datetime import timedelta
-
-    return timedelta(seconds=width)
+    return (start if start.tzinfo else start.replace(tzinfo=UTC)) + timedelta(seconds=width)
 
 
 ALERT_STATE_COLUMNS = ("dedup_key", "rule", "severity", "model", "route", "tenant", "state",

@@ -29,7 +29,7 @@ import orjson
 from aiokafka.partitioner import murmur2
 
 from llmpulse.alerting.budget_alerts import BUDGET_GROUP, BudgetWatch
-from llmpulse.alerting.engine import AlertEngine, group_of_key
+from llmpulse.alerting.engine import AlertEngine, RuleStatus, group_of_key, status_key
 from llmpulse.alerting.message import AlertMessage
 from llmpulse.alerting.notifiers import Notifier
 from llmpulse.alerting.rules import RulesFile
@@ -316,9 +316,7 @@ class AlertStage:
         await self.notifier.aclose()
 
 
-def _key(rs: Any) -> str:
-    from llmpulse.alerting.engine import status_key
-
+def _key(rs: RuleStatus) -> str:
     return status_key(rs.rule, rs.group)
 
 
