@@ -1,4 +1,5 @@
-"""Command line: ``llmpulse demo | worker | simulate | schema | sql | dlq | rules | alerts``.
+"""Command line: ``llmpulse demo | worker | scorer | score | simulate | schema | sql | dlq |
+rules | alerts | budgets | models``.
 
 Heavy modules are imported inside the commands, so ``--help`` stays fast.
 """
@@ -14,6 +15,8 @@ from typing import Any
 import click
 
 from llmpulse.cli_alerts import alerts, budgets, rules
+from llmpulse.cli_models import models
+from llmpulse.cli_score import score, scorer
 from llmpulse.errors import LlmpulseError
 
 
@@ -189,6 +192,9 @@ def dlq_replay(reason: str | None, limit: int | None) -> None:
 cli.add_command(rules)
 cli.add_command(alerts)
 cli.add_command(budgets)
+cli.add_command(scorer)
+cli.add_command(score)
+cli.add_command(models)
 
 
 def main() -> None:

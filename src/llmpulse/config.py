@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from llmpulse.errors import ConfigError
 
 ENV_PREFIX = "LLMPULSE_"
+PiiPolicy = Literal["redact", "hash", "keep"]
 
 
 class Settings(BaseSettings):
@@ -96,6 +97,67 @@ class Settings(BaseSettings):
         description="How late (event time) a call may arrive and still count in its window; "
         "later ones are counted as late.")
 
+    pii_prompt: PiiPolicy = Field(
+        default="redact",
+        description="Personal data (emails, phones, cards, IPs, IBANs) in prompts and system "
+        "instructions: redact, hash (keyed, joinable) or keep.")
+    pii_response: PiiPolicy = Field(default="redact",
+                                    description="Personal data in responses: redact, hash or keep.")
+    pii_context: PiiPolicy = Field(
+        default="redact",
+        description="Personal data in retrieved context documents: redact, hash or keep.")
+    pii_feedback: PiiPolicy = Field(
+        default="redact",
+        description="Personal data in feedback corrections and comments: redact, hash or keep.")
+    pii_hash_key: SecretStr | None = Field(
+        default=None,
+        description="Secret key of the 'hash' PII policy (required when a field uses hash).")
+    score_sample_rate: float = Field(
+        default=0.1, ge=0, le=1,
+        description="Share of ordinary calls sent to the quality scorer (toxicity, "
+        "groundedness); flagged calls, negative feedback and new versions always go.")
+    score_budget_per_s: float = Field(
+        default=50.0, ge=0, le=1_000_000,
+        description="Most calls per second each worker sends to the scorer (a token bucket "
+        "that bounds the scoring backlog); mandatory ones still go.")
+    score_new_version_calls: int = Field(
+        default=100, ge=0, le=1_000_000,
+        description="The first N calls of a new model / prompt version are always scored.")
+    score_max_age_s: float = Field(
+        default=20.0, gt=0, le=86_400,
+        description="The scorer drops sampled tasks older than this (counted); mandatory "
+        "ones are always scored.")
+    score_batch_size: int = Field(default=32, ge=1, le=4096,
+                                  description="Texts per model batch in the scorer.")
+    toxicity_model: Path | None = Field(
+        default=None,
+        description="Folder of an exported ONNX toxicity model (`llmpulse models "
+        "export-toxicity`); unset or missing: the offline lexicon scorer.")
+    toxicity_threshold: float = Field(default=0.5, gt=0, lt=1,
+                                      description="Toxicity score from which a response is toxic.")
+    groundedness_backend: Literal["embedding", "nli", "hashing"] = Field(
+        default="embedding",
+        description="embedding (all-MiniLM-L6-v2 if installed, else hashing), nli (an ONNX "
+        "NLI cross-encoder in LLMPULSE_NLI_MODEL) or hashing (no model).")
+    nli_model: Path | None = Field(
+        default=None, description="Folder of an ONNX NLI cross-encoder (model.onnx, "
+        "tokenizer.json, config.json) for LLMPULSE_GROUNDEDNESS_BACKEND=nli.")
+    judge_url: str | None = Field(
+        default=None,
+        description="OpenAI-compatible base URL (e.g. http://host:8000/v1) of an LLM judge "
+        "for groundedness; unset: no judge.")
+    judge_model: str = Field(default="gpt-4o-mini", description="Model name sent to the judge.")
+    judge_api_key: SecretStr | None = Field(default=None,
+                                            description="Bearer key of the judge endpoint.")
+    judge_sample_rate: float = Field(
+        default=0.05, ge=0, le=1,
+        description="Share of scored RAG answers also sent to the judge (user-flagged ones "
+        "always, within the token budget).")
+    judge_tokens_per_min: int = Field(default=60_000, ge=0,
+                                      description="Token budget of the judge per scorer worker.")
+    judge_timeout_s: float = Field(default=20.0, gt=0, le=600,
+                                   description="Timeout of one judge request.")
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _lower_level(cls, value: Any) -> Any:
@@ -130,6 +192,16 @@ class Settings(BaseSettings):
                 f"LLMPULSE_WORKERS={self.workers} set LLMPULSE_CLICKHOUSE_URL to a ClickHouse "
                 "server (http(s)://...)"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _hash_needs_key(self) -> Settings:
+        hashed = [f for f in ("prompt", "response", "context", "feedback")
+                  if getattr(self, f"pii_{f}") == "hash"]
+        if hashed and self.pii_hash_key is None:
+            raise ValueError(
+                f"LLMPULSE_PII_{hashed[0].upper()}=hash needs LLMPULSE_PII_HASH_KEY (a secret; "
+                "without it a hashed phone number could be guessed by brute force)")
         return self
 
     @property

@@ -73,7 +73,7 @@ def run_demo(settings: Settings, *, duration: float, rate: float, seed: int) -> 
                          "LLMPULSE_TOPIC_PREFIX": f"llmpulse-demo-{tag}."}
             settings = settings.model_copy(update={"topic_prefix": isolation[
                 "LLMPULSE_TOPIC_PREFIX"]})
-        worker = WorkerProcess({
+        env = {
             **isolation,
             "LLMPULSE_BROKER": bootstrap,
             "LLMPULSE_CLICKHOUSE_URL": store_url,
@@ -81,19 +81,28 @@ def run_demo(settings: Settings, *, duration: float, rate: float, seed: int) -> 
             # a free port unless one was asked for explicitly
             "LLMPULSE_METRICS_PORT": os.environ.get("LLMPULSE_METRICS_PORT", "0"),
             "LLMPULSE_JOIN_TIMEOUT_S": str(min(settings.join_timeout_s, 15.0)),
+            **_demo_scoring(),
             **_demo_rules(settings),
-        }, log_path=data_dir / "worker.log")
+        }
+        worker = WorkerProcess(env, log_path=data_dir / "worker.log")
+        scorer = WorkerProcess({**env, "LLMPULSE_METRICS_PORT": "0"},
+                               log_path=data_dir / "scorer.log", command="scorer")
         try:
             port = worker.start()
+            scorer_port = scorer.start()
         except RuntimeError as exc:
+            worker.stop()
             print(f"llmpulse demo: the worker did not start: {exc}", file=sys.stderr)
             return 1
         print(f"  {'worker':<16} metrics at http://127.0.0.1:{port}/metrics, "
               f"log {data_dir / 'worker.log'}")
+        print(f"  {'scorer':<16} metrics at http://127.0.0.1:{scorer_port}/metrics, "
+              f"log {data_dir / 'scorer.log'}")
         print(f"  {'store':<16} {store_url}")
         run = _Run()
-        interrupted = _drive(settings, bootstrap, worker, run, duration, rate, seed)
+        interrupted = _drive(settings, bootstrap, (worker, scorer), run, duration, rate, seed)
         (data_dir / "last-metrics.prom").write_text(_scrape_text(worker), encoding="utf-8")
+        scorer.stop()
         code = worker.stop()
         if code not in (0, None):
             print(f"llmpulse demo: worker exited with {code}; see {data_dir / 'worker.log'}",
@@ -105,6 +114,12 @@ def run_demo(settings: Settings, *, duration: float, rate: float, seed: int) -> 
     return 130 if interrupted else 0
 
 
+def _demo_scoring() -> dict[str, str]:
+    """Score half the demo's calls (unless configured): enough for quality alerts."""
+    return {name: os.environ.get(name, value) for name, value in (
+        ("LLMPULSE_SCORE_SAMPLE_RATE", "0.5"), ("LLMPULSE_SCORE_BUDGET_PER_S", "200"))}
+
+
 def _demo_rules(settings: Settings) -> dict[str, str]:
     """The demo's short-window rules, unless a rules file was configured."""
     if settings.rules_file is not None:
@@ -112,11 +127,11 @@ def _demo_rules(settings: Settings) -> dict[str, str]:
     from importlib.resources import files
 
     return {"LLMPULSE_RULES_FILE": str(files("llmpulse.alerting").joinpath("demo_rules.yml")),
-            "LLMPULSE_WINDOW_PANE_S": "1", "LLMPULSE_WINDOW_LATENESS_S": "2"}
+            "LLMPULSE_WINDOW_PANE_S": "1", "LLMPULSE_WINDOW_LATENESS_S": "5"}
 
 
-def _drive(settings: Settings, bootstrap: str, worker: WorkerProcess, run: _Run,
-           duration: float, rate: float, seed: int) -> bool:
+def _drive(settings: Settings, bootstrap: str, procs: tuple[WorkerProcess, WorkerProcess],
+           run: _Run, duration: float, rate: float, seed: int) -> bool:
     """Run the simulator in a thread and show progress; True if interrupted by Ctrl-C."""
     from llmpulse.sdk import LlmPulseClient
     from llmpulse.simulator import simulate
@@ -138,6 +153,7 @@ def _drive(settings: Settings, bootstrap: str, worker: WorkerProcess, run: _Run,
         signal.signal(signal.SIGINT, previous)  # a second Ctrl-C stops at once
 
     previous = signal.signal(signal.SIGINT, on_ctrl_c)
+    worker = procs[0]
     thread.start()
     started = time.monotonic()
     try:
@@ -145,7 +161,7 @@ def _drive(settings: Settings, bootstrap: str, worker: WorkerProcess, run: _Run,
             thread.join(1.0)
             _progress(worker, time.monotonic() - started)
         if not interrupted.is_set():
-            _drain(worker, run, started, interrupted)
+            _drain(procs, run, started, interrupted)
     finally:
         signal.signal(signal.SIGINT, previous)
     print()
@@ -154,16 +170,21 @@ def _drive(settings: Settings, bootstrap: str, worker: WorkerProcess, run: _Run,
     return interrupted.is_set()
 
 
-def _drain(worker: WorkerProcess, run: _Run, started: float, interrupted: threading.Event,
-           timeout: float = 60.0) -> None:
-    """Wait until the worker has read and stored everything the simulator sent."""
+def _drain(procs: tuple[WorkerProcess, WorkerProcess], run: _Run, started: float,
+           interrupted: threading.Event, timeout: float = 60.0) -> None:
+    """Wait until the worker has read and stored everything the simulator sent, and
+    the scores of every call it sent to the scorer."""
     if run.stats is None:
         return
+    worker, scorer = procs
     sent = sum(run.stats.events.values()) + run.stats.malformed
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not interrupted.is_set():
         values = _scrape(worker)
-        if values.get("llmpulse_events_in_total", 0) >= sent:
+        lost = sum(v for k, v in _scrape(scorer).items()
+                   if k.startswith("llmpulse_scorer_tasks_total{") and "scored" not in k)
+        scores = values.get("llmpulse_scoring_sent_total", 0) - lost
+        if values.get("llmpulse_events_in_total", 0) >= sent + scores:
             time.sleep(1.5)  # one more flush interval
             _progress(worker, time.monotonic() - started)
             return

@@ -63,6 +63,16 @@ class Metrics:
     late_calls: Counter
     alerts_firing: Gauge
     alert_notifications: Counter
+    pii_findings: Counter
+    scoring_sent: Counter
+    scoring_skipped: Counter
+    scorer_tasks: Counter
+    scorer_batch: Histogram
+    scorer_task_age: Gauge
+    quality_evaluations: Counter
+    quality_score: Histogram
+    window_toxicity_rate: Gauge
+    window_groundedness: Gauge
 
 
 def build_metrics(registry: CollectorRegistry | None = None) -> Metrics:
@@ -135,4 +145,36 @@ def build_metrics(registry: CollectorRegistry | None = None) -> Metrics:
         alert_notifications=Counter("llmpulse_alert_notifications", "Alert notifications "
                                     "delivered (outcome ok) or given up on (failed).",
                                     ("channel", "kind", "outcome"), registry=reg),
+        pii_findings=Counter("llmpulse_pii_findings", "Personal data found in event texts, by "
+                             "field and kind (then redacted, hashed or kept per "
+                             "LLMPULSE_PII_*).", ("field", "kind"), registry=reg),
+        scoring_sent=Counter("llmpulse_scoring_sent", "Calls sent to the quality scorer, by "
+                             "reason (sampled, new_version, flagged, feedback).", ("reason",),
+                             registry=reg),
+        scoring_skipped=Counter("llmpulse_scoring_skipped", "Calls not sent to the quality "
+                                "scorer, by reason (rate, budget, no_text, unknown_request).",
+                                ("reason",), registry=reg),
+        scorer_tasks=Counter("llmpulse_scorer_tasks", "Scoring tasks handled by the scorer, by "
+                             "outcome (scored, shed = too old, invalid).", ("outcome",),
+                             registry=reg),
+        scorer_batch=Histogram("llmpulse_scorer_batch_seconds", "Time to score one batch, by "
+                               "detector.", ("detector",), buckets=(*SINK_BUCKETS, 30.0, 60.0),
+                               registry=reg),
+        scorer_task_age=Gauge("llmpulse_scorer_task_age_seconds", "Age of the oldest task in "
+                              "the scorer's last batch (its backlog, in time).", registry=reg),
+        quality_evaluations=Counter("llmpulse_quality_evaluations", "Quality evaluations "
+                                    "stored, by name and label (toxic/ok, grounded/ungrounded).",
+                                    ("gen_ai_request_model", "llmpulse_route", "name", "label"),
+                                    registry=reg),
+        quality_score=Histogram("llmpulse_quality_score", "Quality scores (0..1): toxicity, "
+                                "groundedness.", ("gen_ai_request_model", "llmpulse_route",
+                                                  "name"),
+                                buckets=tuple(round(0.1 * i, 1) for i in range(1, 11)),
+                                registry=reg),
+        window_toxicity_rate=Gauge("llmpulse_window_toxicity_rate", "Share of scored responses "
+                                   "that were toxic in the last closed 1-minute window.",
+                                   WINDOW_LABELS, registry=reg),
+        window_groundedness=Gauge("llmpulse_window_groundedness", "Mean groundedness of scored "
+                                  "RAG answers in the last closed 1-minute window.",
+                                  WINDOW_LABELS, registry=reg),
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
@@ -27,12 +28,22 @@ from llmpulse.ingest import decode, partition_of
 from llmpulse.join import RANK
 from llmpulse.metrics import Metrics
 from llmpulse.records import InferenceRecord
+from llmpulse.redaction import Counts, Redactor, total
 from llmpulse.schema import FeedbackEvent, ResponseEvent
+from llmpulse.scoring.results import (
+    is_negative,
+    merge_partials,
+    pii_signals,
+    result_signals,
+    task_from_row,
+)
+from llmpulse.scoring.sampling import SamplingPolicy, ScoringSampler
+from llmpulse.scoring.tasks import ScoreResult, ScoringTask
 from llmpulse.signals import Signal
 from llmpulse.sinks.clickhouse import ClickHouseStore
-from llmpulse.sinks.prometheus import observe_call, observe_feedback
+from llmpulse.sinks.prometheus import observe_call, observe_feedback, observe_quality
 from llmpulse.sinks.rows import StoredCall
-from llmpulse.windows import STANDARD_GROUPINGS, GroupKey, WindowAggregate, fold
+from llmpulse.windows import STANDARD_GROUPINGS, GroupKey, WindowAggregate, fold, fold_quality
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], float]
@@ -69,6 +80,10 @@ class Outbox(Protocol):
     async def windows(self, partials: dict[tuple[GroupKey, float], WindowAggregate]
                       ) -> None: ...
 
+    async def scoring(self, tasks: Sequence[ScoringTask]) -> None: ...
+
+    async def evaluations(self, results: Sequence[ScoreResult]) -> None: ...
+
 
 class DeadLetterRatioExceeded(LlmpulseError):
     """Too many invalid events: likely a misconfigured producer; the worker stops."""
@@ -78,11 +93,13 @@ class DeadLetterRatioExceeded(LlmpulseError):
 class Batch:
     calls: list[tuple[StoredCall, str]] = field(default_factory=list)  # (call, metrics mode)
     feedback: list[FeedbackEvent] = field(default_factory=list)
+    scores: list[ScoreResult] = field(default_factory=list)
+    pii: dict[str, dict[str, int]] = field(default_factory=dict)  # request_id -> kind -> n
     dead: list[DeadLetter] = field(default_factory=list)
     acks: list[Any] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.calls) + len(self.feedback) + len(self.dead)
+        return len(self.calls) + len(self.feedback) + len(self.dead) + len(self.scores)
 
 
 class Pipeline:
@@ -104,6 +121,8 @@ class Pipeline:
         self.cost = cost or CostDetector()
         self.groupings = tuple(groupings)
         self.detectors = detectors or cheap_path_detectors(self.cost)
+        self.redactor = Redactor.from_settings(settings)
+        self.sampler = ScoringSampler(SamplingPolicy.from_settings(settings), random.Random())
         self.in_flight: set[str] = set()
         self._batch = Batch()
         self._lock = asyncio.Lock()
@@ -119,11 +138,10 @@ class Pipeline:
         self.metrics.events_in.labels(topic).inc()
         valid = True
         try:
-            event = decode(role, value, key, partition, self.settings.partitions)
-            if isinstance(event, FeedbackEvent):
-                self._batch.feedback.append(event)
+            if role == "scores":
+                self._batch.scores.append(ScoreResult.decode(value))
             else:
-                self._fold(event, topic)
+                self._ingest(role, topic, partition, key, value)
         except InvalidEvent as bad:
             valid = False
             self._dead(topic, partition, offset, key, value, bad.reason, bad.detail)
@@ -135,6 +153,16 @@ class Pipeline:
         self._count_validity(valid)
         if len(self._batch) >= self.settings.batch_max_rows:
             await self._rotate()
+
+    def _ingest(self, role: str, topic: str, partition: int, key: bytes | None,
+                value: bytes | None) -> None:
+        event = decode(role, value, key, partition, self.settings.partitions)
+        if isinstance(event, FeedbackEvent):
+            event, found = self.redactor.feedback(event)
+            self._count_pii(found)
+            self._batch.feedback.append(event)
+        else:
+            self._fold(event, topic)
 
     def _dead(self, topic: str, partition: int, offset: int, key: bytes | None,
               value: bytes | None, reason: str, detail: str) -> None:
@@ -152,7 +180,15 @@ class Pipeline:
 
     def _add(self, record: InferenceRecord, mode: str) -> None:
         self.in_flight.add(record.request_id)
+        record, found = self.redactor.record(record)
+        if found:
+            self._count_pii(found)
+            self._batch.pii[record.request_id] = total(found)
         self._batch.calls.append((StoredCall(record, self.cost.cost(record)), mode))
+
+    def _count_pii(self, found: Counts) -> None:
+        for (where, kind), n in found.items():
+            self.metrics.pii_findings.labels(where, kind).inc(n)
 
     def _count_validity(self, valid: bool) -> None:
         limit = self.settings.dlq_max_ratio
@@ -229,13 +265,18 @@ class Pipeline:
         if len(batch.calls) < len(every):  # replays the join table no longer knew of
             self.metrics.duplicates.labels("stored").inc(len(every) - len(batch.calls))
         calls = [call for call, _ in batch.calls]
-        signals = self._detect([c.record for c in calls])
+        signals = self._detect([c.record for c in calls]) + pii_signals(calls, batch.pii)
         # Partial window aggregates go out while the batch is written: alerts wait for
         # neither.  Only first recordings count (a late half's upgrade was counted).
         partials = fold(self._windowed(batch), self.groupings, self.settings.window_pane_s,
                         now=self.clock())
-        await asyncio.gather(self._retrying(lambda: self._write(calls, signals, batch.feedback)),
-                             self.outbox.windows(partials))
+        merge_partials(partials, fold_quality(
+            [r for r in batch.scores if r.reason != "feedback"], self.groupings,
+            self.settings.window_pane_s))
+        tasks = self._sample(batch) + await self._feedback_tasks(batch)
+        await asyncio.gather(
+            self._retrying(lambda: self._write(calls, signals, batch.feedback, batch.scores)),
+            self.outbox.windows(partials), self.outbox.scoring(tasks))
         now = self.clock()
         for call in every:
             self.table[call.record.request_id] = join.done_marker(call.record, now)
@@ -243,6 +284,7 @@ class Pipeline:
         for call in every:
             self.in_flight.discard(call.record.request_id)
         await self.outbox.signals(calls, signals)
+        await self.outbox.evaluations(batch.scores)
         self._observe(batch)
         for token in batch.acks:
             await self._ack(token)
@@ -287,8 +329,46 @@ class Pipeline:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
 
+    def _sample(self, batch: Batch) -> list[ScoringTask]:
+        """Scoring tasks for the calls the sampler picks (first recordings with text)."""
+        now = self.clock()
+        tasks = []
+        for call, mode in batch.calls:
+            if mode == "none":
+                continue
+            reason, skipped = self.sampler.decide(call.record, now)
+            if reason is None:
+                self.metrics.scoring_skipped.labels(skipped).inc()
+            else:
+                self.metrics.scoring_sent.labels(reason).inc()
+                tasks.append(ScoringTask.of(call.record, reason, now))
+        return tasks
+
+    async def _feedback_tasks(self, batch: Batch) -> list[ScoringTask]:
+        """Calls with negative feedback are always scored: their stored texts are read back."""
+        wanted = {f.request_id for f in batch.feedback if is_negative(f)}
+        if not wanted:
+            return []
+        now = self.clock()
+        here = {c.record.request_id: c.record for c, _ in batch.calls}
+        tasks = [ScoringTask.of(here[rid], "feedback", now) for rid in wanted if rid in here]
+        missing = sorted(wanted - set(here))
+        if missing:
+            rows = await self._retrying(lambda: self.store.scoring_rows(missing))
+            tasks += [task_from_row(row, now) for row in rows]
+        unknown = len(wanted) - len(tasks)
+        if unknown:
+            self.metrics.scoring_skipped.labels("unknown_request").inc(unknown)
+        with_text = [t for t in tasks if t.response]
+        if len(with_text) < len(tasks):
+            self.metrics.scoring_skipped.labels("no_text").inc(len(tasks) - len(with_text))
+        for _ in with_text:
+            self.sampler.mandatory(now)
+        self.metrics.scoring_sent.labels("feedback").inc(len(with_text))
+        return with_text
+
     def _write(self, calls: list[StoredCall], signals: list[Signal],
-               feedback: list[FeedbackEvent]) -> None:
+               feedback: list[FeedbackEvent], scores: Sequence[ScoreResult] = ()) -> None:
         """Insert one batch (idempotent: a repeat replaces itself in storage).
 
         The calls go last: a stored call row (what :meth:`ClickHouseStore.stored_ranks`
@@ -298,6 +378,10 @@ class Pipeline:
         versions = {call.record.request_id: call.version(now) for call in calls}
         self._timed("signals", lambda: self.store.insert_signals(signals, versions, now))
         self._timed("feedback", lambda: self.store.insert_feedback(feedback, now))
+        if scores:
+            quality = [s for r in scores for s in result_signals(r)]
+            scored = {r.call.request_id: int(r.scored_at * 1000) for r in scores}
+            self._timed("signals", lambda: self.store.insert_signals(quality, scored, now))
         self._timed("inference_events", lambda: self.store.insert_calls(calls, now))
 
     def _timed(self, table: str, write: Callable[[], int]) -> None:
@@ -313,3 +397,5 @@ class Pipeline:
             observe_call(self.metrics, call, mode)
         for event in batch.feedback:
             observe_feedback(self.metrics, event)
+        for result in batch.scores:
+            observe_quality(self.metrics, result)

@@ -16,9 +16,12 @@ from llmpulse.embedded_broker import preexec_die_with_parent
 
 
 class WorkerProcess:
-    """``python -m llmpulse worker`` with the given settings in its environment."""
+    """``python -m llmpulse worker`` (or ``scorer``) with the given settings in its
+    environment."""
 
-    def __init__(self, env: Mapping[str, str], log_path: Path, cwd: Path | None = None) -> None:
+    def __init__(self, env: Mapping[str, str], log_path: Path, cwd: Path | None = None,
+                 command: str = "worker") -> None:
+        self.command = command
         self.env = {**os.environ, **env}
         self.log_path = log_path
         self.cwd = cwd
@@ -33,7 +36,8 @@ class WorkerProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "llmpulse", "worker", "--ready-file", str(self.ready_file)],
+            [sys.executable, "-m", "llmpulse", self.command, "--ready-file",
+             str(self.ready_file)],
             env=self.env, cwd=self.cwd, stdout=self._log, stderr=subprocess.STDOUT,
             # its own session: a terminal's Ctrl-C reaches the parent, which stops the
             # worker cleanly; and the worker dies with the parent if that is killed

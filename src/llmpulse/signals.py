@@ -21,3 +21,4 @@ class Signal:
     label: str = ""
     detector: str = ""
     source: str = "detector"
+    explanation: str = ""

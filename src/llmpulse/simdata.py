@@ -105,6 +105,15 @@ _SYSTEM = {"chat": "You are a concise, friendly support assistant for Acme Cloud
                          "contain the answer.",
            "summarize": "Summarize the support ticket in at most two sentences.",
            "classify": "Classify the ticket as one of: " + ", ".join(_LABELS) + "."}
+#: Rude answers for the "toxic" incident (a model whose safety tuning regressed).
+TOXIC_ANSWERS = ("Figure it out yourself, you idiot.",
+                 "That is a stupid question and you are a moron for asking it.",
+                 "Shut up and read the docs, you useless clown.",
+                 "Nobody cares about your pathetic problem, loser.")
+#: Personal data that users paste into questions (redacted before storage).
+PII_SNIPPETS = ("You can reach me at jane.doe@example.com.",
+                "Call me back on +1 415 555 0134.",
+                "My card 4111 1111 1111 1111 was charged twice.")
 COMMENTS = ("Not what I asked.", "Great, thanks!", "The answer was cut off.",
             "This is wrong, check the docs.")
 
@@ -120,12 +129,17 @@ class Content:
     ungrounded: bool = False
 
 
-def content(rng: random.Random, route: str) -> Content:
-    """Short templated texts for a call on ``route`` (about one of a few support topics)."""
+def content(rng: random.Random, route: str, ungrounded_p: float = 0.08,
+            toxic_p: float = 0.002) -> Content:
+    """Short templated texts for a call on ``route`` (about one of a few support topics);
+    ``ungrounded_p`` of RAG answers are not supported by their documents and
+    ``toxic_p`` of chat answers are rude."""
     topic = rng.choice(_TOPICS)
     facts = FACTS[topic]
     fact = rng.choice(facts)
     question = rng.choice(_QUESTIONS).format(t=topic)
+    if rng.random() < 0.03:
+        question += " " + rng.choice(PII_SNIPPETS)
     system = _SYSTEM[route]
     if route == "classify":
         return Content(system, f"Ticket: {question}", rng.choice(_LABELS))
@@ -133,13 +147,15 @@ def content(rng: random.Random, route: str) -> Content:
         return Content(system, f"Summarize this ticket: {question} {facts[0]} {facts[1]}",
                        f"The customer asks about {topic}. {fact}")
     if route != "rag-answer":
+        if rng.random() < toxic_p:
+            return Content(system, question, rng.choice(TOXIC_ANSWERS))
         return Content(system, question, f"{fact} Let me know if you need anything else.")
     other = rng.choice([t for t in _TOPICS if t != topic])
     picked = rng.sample(range(len(facts)), 2)
     docs = [ContextDocument(id=f"kb-{topic.replace(' ', '-')}-{i}", content=facts[i])
             for i in picked]
     docs.append(ContextDocument(id=f"kb-{other.replace(' ', '-')}-0", content=FACTS[other][0]))
-    ungrounded = rng.random() < 0.08
+    ungrounded = rng.random() < ungrounded_p
     claim = rng.choice(_INVENTED) if ungrounded else facts[picked[0]]
     return Content(system, question, f"According to the documentation: {claim}", tuple(docs),
                    ungrounded)

@@ -46,7 +46,7 @@ from llmpulse.simdata import (
 __all__ = ["MALFORMED_KINDS", "MODELS", "ROUTES", "TENANTS", "UNPRICED_MODELS", "EventSink",
            "Incident", "ModelSpec", "RouteSpec", "SimulatedCall", "SimulationStats", "Simulator",
            "TrafficModel", "default_incidents", "malformed", "simulate"]
-IncidentKind = Literal["latency_spike", "cost_spike", "errors"]
+IncidentKind = Literal["latency_spike", "cost_spike", "errors", "ungrounded", "toxic"]
 INPUT_ROLES = ("requests", "responses", "inference", "feedback")
 
 
@@ -56,8 +56,9 @@ class Incident:
 
     ``start_s`` is the offset from the model's origin.  Targets left ``None``
     match anything.  ``factor`` multiplies latency (``latency_spike``) or token
-    counts and max_tokens (``cost_spike``); for ``errors`` it is the error
-    probability of the targeted calls.
+    counts and max_tokens (``cost_spike``); for ``errors``, ``ungrounded`` and
+    ``toxic`` it is the probability that a targeted call fails, gives a RAG answer
+    its documents do not support, or gives a rude chat answer.
     """
 
     kind: IncidentKind
@@ -88,6 +89,8 @@ def default_incidents(duration_s: float) -> list[Incident]:
         Incident("latency_spike", 0.15 * d, 0.2 * d, model="claude-sonnet-4-5", factor=5.0),
         Incident("cost_spike", 0.45 * d, 0.2 * d, tenant="globex", factor=4.0),
         Incident("errors", 0.75 * d, 0.15 * d, model="gpt-4o-mini", factor=0.3),
+        Incident("ungrounded", 0.3 * d, 0.25 * d, model="acme-llama-3-70b-ft", factor=0.8),
+        Incident("toxic", 0.55 * d, 0.2 * d, model="gpt-4o-mini", factor=0.5),
     ]
 
 
@@ -149,7 +152,7 @@ class TrafficModel:
         active = [i for i in self.incidents if i.applies(offset, spec.model, route.name, tenant)]
         outcome = self._outcome(route, spec, active)
         rid = _new_id(rng)
-        text = content(rng, route.name)
+        text = content(rng, route.name, *_quality_odds(active))
         req, resp = self._fields(rid, now, route, spec, tenant, outcome, text)
         events = self._shape(req, resp) + self._feedback(now)
         bad = outcome.finish != "stop" or text.ungrounded or bool(active)
@@ -263,6 +266,12 @@ class TrafficModel:
         if user_id not in self._users:
             self._users[user_id] = hash_user(user_id, "llmpulse-simulator")
         return self._users[user_id]
+
+
+def _quality_odds(active: list[Incident]) -> tuple[float, float]:
+    """(ungrounded, toxic) probabilities of a call under the active incidents."""
+    return (max([0.08] + [i.factor for i in active if i.kind == "ungrounded"]),
+            max([0.002] + [i.factor for i in active if i.kind == "toxic"]))
 
 
 def _lognormal(rng: random.Random, median: float, sigma: float) -> float:

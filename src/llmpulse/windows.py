@@ -25,6 +25,7 @@ from ddsketch import DDSketch
 from llmpulse.detectors.latency import duration_s, tpot_s
 from llmpulse.detectors.usage import is_error
 from llmpulse.records import InferenceRecord
+from llmpulse.scoring.tasks import CallRef, ScoreResult
 
 RELATIVE_ACCURACY = 0.005
 QUANTILES = (0.5, 0.95, 0.99)
@@ -32,7 +33,11 @@ EVIDENCE_K = 5
 DIMENSIONS = ("model", "route", "tenant")
 SKETCHES = ("duration", "ttft", "tpot")
 COUNTERS = ("calls", "errors", "timeouts", "finish_length", "finish_content_filter",
-            "tokens_in", "tokens_out", "unpriced")
+            "tokens_in", "tokens_out", "unpriced", "tox_scored", "toxic", "ground_scored",
+            "ungrounded")
+#: The count a metric's min_count applies to (default: calls).
+METRIC_COUNTS = {"toxicity_rate": "tox_scored", "groundedness_mean": "ground_scored",
+                 "ungrounded_rate": "ground_scored"}
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -44,7 +49,7 @@ class GroupKey:
     tenant: str = "*"
 
     @classmethod
-    def of(cls, record: InferenceRecord, dims: Sequence[str]) -> GroupKey:
+    def of(cls, record: InferenceRecord | CallRef, dims: Sequence[str]) -> GroupKey:
         return cls(record.request_model if "model" in dims else "*",
                    record.route if "route" in dims else "*",
                    record.tenant if "tenant" in dims else "*")
@@ -87,6 +92,11 @@ class WindowAggregate:
     tokens_out: int = 0
     cost_usd: float = 0.0
     unpriced: int = 0
+    tox_scored: int = 0  # responses scored for toxicity
+    toxic: int = 0
+    ground_scored: int = 0  # RAG answers scored for groundedness
+    ungrounded: int = 0
+    ground_sum: float = 0.0
     latest: float = 0.0  # newest event time (epoch seconds) folded in
     duration: DDSketch = field(default_factory=_sketch)
     ttft: DDSketch = field(default_factory=_sketch)
@@ -94,6 +104,7 @@ class WindowAggregate:
     slowest: list[tuple[float, str]] = field(default_factory=list)  # min-heaps of top K
     costliest: list[tuple[float, str]] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (request_id, why)
+    worst: list[tuple[float, str]] = field(default_factory=list)  # most toxic / least grounded
 
     def add(self, record: InferenceRecord, cost_usd: float | None) -> None:
         self.calls += 1
@@ -125,6 +136,28 @@ class WindowAggregate:
             why = record.error_type or ("length" if length else "content_filter")
             self.failed.append((record.request_id, why or "error"))
 
+    def add_quality(self, result: ScoreResult) -> None:
+        """Fold one scorer result in: toxicity and groundedness counts and evidence."""
+        call = result.call
+        self.latest = max(self.latest, call.call_time)
+        tox = result.value("toxicity")
+        if tox is not None:
+            self.tox_scored += 1
+            if tox.label == "toxic":
+                self.toxic += 1
+                _keep_top(self.worst, tox.value, call.request_id)
+        grounded = result.value("groundedness")
+        if grounded is not None:
+            self.ground_scored += 1
+            self.ground_sum += grounded.value
+            if grounded.label == "ungrounded":
+                self.ungrounded += 1
+                _keep_top(self.worst, 1.0 - grounded.value, call.request_id)
+
+    def count_for(self, metric: str) -> float:
+        """The count a rule's min_count is checked against for ``metric``."""
+        return float(getattr(self, METRIC_COUNTS.get(metric, "calls")))
+
     def merge(self, other: WindowAggregate, weight: float = 1.0,
               sketches: Iterable[str] = SKETCHES) -> None:
         """Add ``other`` in; a ``weight`` below 1 pro-rates its counts and sums (not its
@@ -134,6 +167,7 @@ class WindowAggregate:
             mine, add = getattr(self, name), getattr(other, name)
             setattr(self, name, mine + (add if weight == 1.0 else add * weight))
         self.cost_usd += other.cost_usd * weight
+        self.ground_sum += other.ground_sum * weight
         self.latest = max(self.latest, other.latest)
         for name in sketches:
             sketch: DDSketch = getattr(other, name)
@@ -143,6 +177,8 @@ class WindowAggregate:
             _keep_top(self.slowest, value, rid)
         for value, rid in other.costliest:
             _keep_top(self.costliest, value, rid)
+        for value, rid in other.worst:
+            _keep_top(self.worst, value, rid)
         self.failed.extend(other.failed[:EVIDENCE_K - len(self.failed)])
 
     def summary(self) -> dict[str, Any]:
@@ -155,6 +191,11 @@ class WindowAggregate:
             "timeout_rate": self.timeouts / n if n else 0.0,
             "length_rate": self.finish_length / n if n else 0.0,
             "content_filter_rate": self.finish_content_filter / n if n else 0.0,
+            "toxicity_rate": self.toxic / self.tox_scored if self.tox_scored else None,
+            "groundedness_mean": (self.ground_sum / self.ground_scored
+                                  if self.ground_scored else None),
+            "ungrounded_rate": (self.ungrounded / self.ground_scored
+                                if self.ground_scored else None),
         }
         for name in SKETCHES:
             for q in QUANTILES:
@@ -169,6 +210,8 @@ class WindowAggregate:
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {n: getattr(self, n) for n in COUNTERS if getattr(self, n)}
         out["cost_usd"] = self.cost_usd
+        if self.ground_sum:
+            out["ground_sum"] = self.ground_sum
         out["latest"] = self.latest
         for name in SKETCHES:
             sketch: DDSketch = getattr(self, name)
@@ -176,11 +219,14 @@ class WindowAggregate:
                 out[name] = sketch_to_dict(sketch)
         out["slowest"], out["costliest"] = self.slowest, self.costliest
         out["failed"] = self.failed
+        if self.worst:
+            out["worst"] = self.worst
         return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> WindowAggregate:
         agg = cls(cost_usd=float(data.get("cost_usd", 0.0)),
+                  ground_sum=float(data.get("ground_sum", 0.0)),
                   latest=float(data.get("latest", 0.0)))
         for name in COUNTERS:
             setattr(agg, name, int(data.get(name, 0)))
@@ -192,6 +238,8 @@ class WindowAggregate:
         agg.costliest = [(float(v), str(r)) for v, r in data.get("costliest", ())]
         heapq.heapify(agg.costliest)
         agg.failed = [(str(r), str(w)) for r, w in data.get("failed", ())]
+        agg.worst = [(float(v), str(r)) for v, r in data.get("worst", ())]
+        heapq.heapify(agg.worst)
         return agg
 
 
@@ -241,6 +289,22 @@ def fold(calls: Iterable[tuple[InferenceRecord, float | None]],
             if agg is None:
                 agg = out[key] = WindowAggregate()
             agg.add(record, cost)
+    return out
+
+
+def fold_quality(results: Iterable[ScoreResult], groupings: Iterable[tuple[str, ...]],
+                 pane_s: float) -> dict[tuple[GroupKey, float], WindowAggregate]:
+    """Partial aggregates of scorer results per (group, pane), on the call's event time."""
+    dims = list(groupings)
+    out: dict[tuple[GroupKey, float], WindowAggregate] = {}
+    for result in results:
+        pane = pane_of(result.call.call_time, pane_s)
+        for grouping in dims:
+            key = (GroupKey.of(result.call, grouping), pane)
+            agg = out.get(key)
+            if agg is None:
+                agg = out[key] = WindowAggregate()
+            agg.add_quality(result)
     return out
 
 

@@ -36,6 +36,7 @@ class Receiver:
     def __init__(self) -> None:
         self.requests: list[Received] = []
         self.scripts: dict[str, list[Reply]] = {}
+        self.defaults: dict[str, Reply] = {}  # per path, once its script is used up
         self.release = threading.Event()  # cuts slow replies short at shutdown
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -77,7 +78,7 @@ class Receiver:
         with self.lock:
             self.requests.append(request)
             queue = self.scripts.get(request.path)
-            return queue.pop(0) if queue else Reply()
+            return queue.pop(0) if queue else self.defaults.get(request.path, Reply())
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         receiver = self

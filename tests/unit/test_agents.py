@@ -33,13 +33,14 @@ def _worker(store: ClickHouseStore) -> Any:
 def test_every_llmpulse_topic_is_declared_with_the_partition_count() -> None:
     topics = all_topics(load_settings({"LLMPULSE_PARTITIONS": "6", "LLMPULSE_TOPIC_PREFIX": "x."}))
     assert set(topics) == {f"x.{r}" for r in ("requests", "responses", "inference", "feedback",
-                                               "signals", "windows", "alerts", "retrain", "dlq")}
+                                               "signals", "windows", "alerts", "retrain", "dlq",
+                                               "scoring", "scores")}
     assert set(topics.values()) == {6}
 
 
 async def test_agents_join_validate_and_store(store: ClickHouseStore) -> None:
     worker = _worker(store)
-    sent: dict[str, list[Any]] = {"dlq": [], "signals": [], "windows": []}
+    sent: dict[str, list[Any]] = {"dlq": [], "signals": [], "windows": [], "scoring": []}
 
     async def dead(letters: Any) -> None:
         sent["dlq"].extend(letters)
@@ -50,6 +51,9 @@ async def test_agents_join_validate_and_store(store: ClickHouseStore) -> None:
     async def windows(partials: dict[Any, Any]) -> None:
         sent["windows"].extend(partials.items())
 
+    async def scoring(tasks: Any) -> None:
+        sent["scoring"].extend(tasks)
+
     persisted: dict[str, Any] = {}
 
     async def changelog(changes: dict[str, Any]) -> None:
@@ -58,6 +62,7 @@ async def test_agents_join_validate_and_store(store: ClickHouseStore) -> None:
     worker.pipeline.outbox.dead_letters = dead
     worker.pipeline.outbox.signals = signals
     worker.pipeline.outbox.windows = windows
+    worker.pipeline.outbox.scoring = scoring
     worker.pipeline.table.send = changelog  # no broker here: capture the changelog burst
     agents = worker.agents
     async with agents["requests"].test_context() as req, \

@@ -24,12 +24,20 @@ class Outbox:
         self.dead: list[DeadLetter] = []
         self.signal_calls: list[str] = []
         self.partials: dict[Any, Any] = {}
+        self.tasks: list[Any] = []
+        self.results: list[Any] = []
 
     async def dead_letters(self, letters: Sequence[DeadLetter]) -> None:
         self.dead.extend(letters)
 
     async def signals(self, calls: Sequence[StoredCall], signals: Sequence[Signal]) -> None:
         self.signal_calls.extend(c.record.request_id for c in calls)
+
+    async def scoring(self, tasks: Sequence[Any]) -> None:
+        self.tasks.extend(tasks)
+
+    async def evaluations(self, results: Sequence[Any]) -> None:
+        self.results.extend(results)
 
     async def windows(self, partials: dict[Any, Any]) -> None:
         for key, agg in partials.items():
@@ -215,3 +223,82 @@ async def test_replay_after_lost_join_state_is_recognised_from_storage(
         "join_status": "inference"}) is None
     assert outbox.signal_calls == [] and len(acked) == 5
     assert store.query("SELECT count() FROM inference_events") == [(5,)]
+
+
+def rag(rid: str, answer: str = "Refunds take five business days.", **over: Any) -> Any:
+    fields = {"gen_ai.output.messages": [{"role": "assistant", "content": answer}],
+              "gen_ai.input.messages": [{"role": "user",
+                                         "content": "Refund? Mail me at jo@example.com"}],
+              "context_documents": [{"id": "d1", "content": "Refunds take 5 business days."}]}
+    fields.update(over)
+    return inference(rid, **fields)
+
+
+async def test_personal_data_is_redacted_before_storage_and_counted(
+        store: ClickHouseStore) -> None:
+    pipe, outbox, _, _ = make(store, LLMPULSE_SCORE_SAMPLE_RATE="1")
+    await feed(pipe, "inference", [rag("r1")])
+    await pipe.flush()
+    stored = store.query("SELECT input_messages FROM inference_events FINAL")[0][0]
+    assert "jo@example.com" not in stored and "[EMAIL]" in stored
+    assert store.query("SELECT value, label FROM signals FINAL WHERE name = 'pii.redacted'"
+                       ) == [(1.0, "email=1")]
+    assert pipe.metrics.registry.get_sample_value(
+        "llmpulse_pii_findings_total", {"field": "prompt", "kind": "email"}) == 1
+    assert outbox.tasks and "jo@example.com" not in outbox.tasks[0].prompt
+
+
+async def test_sampled_calls_become_scoring_tasks_and_results_are_stored(
+        store: ClickHouseStore) -> None:
+    from llmpulse.scoring.tasks import Evaluation, ScoreResult
+
+    pipe, outbox, acked, clock = make(store, LLMPULSE_SCORE_SAMPLE_RATE="1",
+                                      LLMPULSE_SCORE_NEW_VERSION_CALLS="0")
+    await feed(pipe, "inference", [rag(f"r{i}") for i in range(5)] + [inference("bare")])
+    await pipe.flush()
+    assert sorted(t.call.request_id for t in outbox.tasks) == [f"r{i}" for i in range(5)]
+    assert {t.reason for t in outbox.tasks} == {"sampled"}
+    task = outbox.tasks[0]
+    results = [ScoreResult(t.call, t.reason, clock.now + 1, (
+        Evaluation("toxicity", 0.01, "ok", "", "lexicon@1"),
+        Evaluation("groundedness", 0.2, "ungrounded", "Five days.", "embedding:x@1")))
+        for t in outbox.tasks]
+    await feed_scores(pipe, results)
+    await pipe.flush()
+    rows = store.query("SELECT name, value, label, detector, explanation FROM signals FINAL "
+                       "WHERE request_id = {r:String} AND name IN ('toxicity', 'groundedness') "
+                       "ORDER BY name", {"r": task.call.request_id})
+    assert rows == [("groundedness", 0.2, "ungrounded", "embedding:x@1", "Five days."),
+                    ("toxicity", 0.01, "ok", "lexicon@1", "")]
+    assert len(acked) == 6 + 5 and outbox.results == results
+    quality = [a for (g, _), a in outbox.partials.items() if a.ground_scored]
+    assert sum(a.ground_scored for a in quality) == 5 * len(pipe.groupings)
+    await feed_scores(pipe, results)  # a redelivered result replaces itself
+    await pipe.flush()
+    assert store.query("SELECT count() FROM signals FINAL WHERE name = 'groundedness'"
+                       ) == [(5,)]
+
+
+async def feed_scores(pipe: Pipeline, results: Sequence[Any]) -> None:
+    for offset, r in enumerate(results):
+        await pipe.handle("scores", "llm.scores", 0, offset, r.call.request_id.encode(),
+                          r.encode(), ("scores", offset))
+
+
+async def test_negative_feedback_always_scores_the_stored_call(store: ClickHouseStore) -> None:
+    pipe, outbox, _, _ = make(store, LLMPULSE_SCORE_SAMPLE_RATE="0",
+                              LLMPULSE_SCORE_NEW_VERSION_CALLS="0")
+    await feed(pipe, "inference", [rag("r1"), rag("r2")])
+    await pipe.flush()
+    assert outbox.tasks == []  # rate 0: nothing sampled
+    await feed(pipe, "feedback", [feedback("r1"), feedback("r2", thumbs="up"),
+                                  feedback("nope")])
+    await pipe.flush()
+    assert [(t.call.request_id, t.reason) for t in outbox.tasks] == [("r1", "feedback")]
+    task = outbox.tasks[0]
+    assert task.response == "Refunds take five business days."
+    assert task.contexts == ("Refunds take 5 business days.",)
+    assert "[EMAIL]" in task.prompt and task.call.route == "chat"
+    reg = pipe.metrics.registry
+    assert reg.get_sample_value("llmpulse_scoring_skipped_total",
+                                {"reason": "unknown_request"}) == 1

@@ -33,6 +33,7 @@ from llmpulse.alerting.state import (
 )
 from llmpulse.windows import (
     DIMENSIONS,
+    METRIC_COUNTS,
     SKETCHES,
     ClosedWindow,
     GroupKey,
@@ -177,7 +178,8 @@ class AlertEngine:
         for rule in self._by_grouping.get(grouping_of(window.group), ()):
             if rule.baseline is None or rule.window != window.width_s:
                 continue
-            if window.aggregate.calls < rule.min_count or window.start < self.windows.first:
+            agg = window.aggregate
+            if agg.count_for(rule.metric) < rule.min_count or window.start < self.windows.first:
                 continue  # too few calls, or only partly seen (this process started in it)
             rs = self._status(rule.name, window.group)
             if rs.status.state in (AlertState.PENDING, AlertState.FIRING):
@@ -190,7 +192,8 @@ class AlertEngine:
     def _evaluate(self, rule: Rule, group: GroupKey, now: float) -> list[AlertMessage]:
         end, agg = self.windows.trailing(group, rule.window, sketches_for(rule.metric))
         rs = self._status(rule.name, group)
-        value = agg.summary()[rule.metric] if agg.calls >= rule.min_count else None
+        value = (agg.summary()[rule.metric] if agg.count_for(rule.metric) >= rule.min_count
+                 else None)
         limit = threshold(rule, rs.history) if value is not None else None
         if value is None or limit is None:
             stale = rs.status.last_data is None or now - rs.status.last_data > rule.stale_after
@@ -243,6 +246,9 @@ def evidence(rule: Rule, agg: WindowAggregate) -> tuple[Evidence, ...]:
     if rule.metric in ("cost_usd", "tokens_in", "tokens_out"):
         return tuple(Evidence(request_id=r, value=v)
                      for v, r in sorted(agg.costliest, reverse=True))
+    if rule.metric in METRIC_COUNTS:  # most toxic / least grounded answers
+        return tuple(Evidence(request_id=r, value=v)
+                     for v, r in sorted(agg.worst, reverse=True))
     return tuple(Evidence(request_id=r, detail=why) for r, why in agg.failed)
 
 
@@ -266,7 +272,7 @@ def build_message(rule: Rule, rs: RuleStatus, note: Notification,
         rule=rule.name, severity=rule.severity, summary=render_summary(rule, fields, firing),
         metric=rule.metric, operator=rule.operator, value=note.value,
         threshold=fields["threshold"], baseline=limit.baseline if limit else None,
-        group=labels, count=round(agg.calls), window_s=rule.window,
+        group=labels, count=round(agg.count_for(rule.metric)), window_s=rule.window,
         window_start=_iso(end - rule.window), window_end=_iso(end), since=_iso(rs.status.since),
         time=_iso(note.time), runbook_url=rule.runbook_url, labels=dict(rule.labels),
         channels=rule.channels, evidence=evidence(rule, agg) if firing else ())

@@ -43,6 +43,9 @@ METRICS: dict[str, str] = {
     "tokens_in": "input tokens in the window",
     "tokens_out": "output tokens in the window",
     "cost_usd": "spend in the window, USD",
+    "toxicity_rate": "share of scored responses that were toxic (min_count: scored responses)",
+    "groundedness_mean": "mean groundedness (0..1) of scored RAG answers (min_count: scored)",
+    "ungrounded_rate": "share of scored RAG answers that were not grounded in their context",
     **{f"{s}_p{round(q * 100)}": f"{s} p{round(q * 100)}, seconds"
        for s in SKETCHES for q in QUANTILES},
 }

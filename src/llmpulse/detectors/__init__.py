@@ -7,6 +7,7 @@ from datetime import datetime
 
 from llmpulse.detectors.cost import CostDetector
 from llmpulse.detectors.latency import score_latency
+from llmpulse.detectors.lengths import score_lengths
 from llmpulse.detectors.usage import score_usage
 from llmpulse.records import InferenceRecord
 from llmpulse.signals import Signal
@@ -20,4 +21,5 @@ def cheap_path_detectors(cost: CostDetector | None = None) -> dict[str, Detector
         "latency": score_latency,
         "usage": score_usage,
         "cost": (cost or CostDetector()).score,
+        "lengths": score_lengths,
     }

@@ -16,6 +16,7 @@ def make_signal(
     *,
     label: str = "",
     detector: str,
+    explanation: str = "",
 ) -> Signal:
     return Signal(
         name=name,
@@ -28,4 +29,5 @@ def make_signal(
         tenant=record.tenant,
         label=label,
         detector=detector,
+        explanation=explanation,
     )

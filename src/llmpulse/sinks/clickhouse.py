@@ -135,9 +135,18 @@ class ClickHouseStore:
                        now: datetime) -> int:
         """``versions``: the stored call's row version by request_id."""
         rows = [[s.time, versions.get(s.request_id, 0), s.name, s.value, s.label, s.request_id,
-                 s.provider, s.model, s.route, s.tenant, s.detector, s.source, now]
+                 s.provider, s.model, s.route, s.tenant, s.detector, s.source, now,
+                 s.explanation]
                 for s in signals]
         return self._insert("signals", rows, SIGNAL_COLUMNS)
+
+    def scoring_rows(self, request_ids: Sequence[str]) -> list[tuple[Any, ...]]:
+        """Stored calls' keys and texts, to score them again (see scoring.results)."""
+        from llmpulse.scoring.results import SCORING_COLUMNS
+
+        return self.query(
+            f"SELECT {', '.join(SCORING_COLUMNS)} FROM inference_events FINAL "
+            "WHERE request_id IN {ids:Array(String)}", {"ids": list(request_ids)})
 
     def insert_feedback(self, events: Sequence[FeedbackEvent], now: datetime) -> int:
         rows = [[e.feedback_id, e.request_id, e.time, e.thumbs or "", e.rating,

@@ -9,6 +9,7 @@ from llmpulse.detectors.latency import duration_s, tpot_s
 from llmpulse.detectors.usage import is_error
 from llmpulse.metrics import Metrics
 from llmpulse.schema import FeedbackEvent
+from llmpulse.scoring.tasks import ScoreResult
 from llmpulse.sinks.rows import StoredCall
 
 
@@ -69,6 +70,15 @@ def observe_feedback(metrics: Metrics, event: FeedbackEvent) -> None:
         metrics.feedback.labels("correction").inc()
     for flag in event.flags:
         metrics.feedback.labels(f"flag_{flag}").inc()
+
+
+def observe_quality(metrics: Metrics, result: ScoreResult) -> None:
+    """Toxicity and groundedness scores of one scored call."""
+    model, route = result.call.request_model or result.call.model, result.call.route
+    for e in result.evaluations:
+        if e.name in ("toxicity", "groundedness", "judge.groundedness"):
+            metrics.quality_evaluations.labels(model, route, e.name, e.label).inc()
+            metrics.quality_score.labels(model, route, e.name).observe(e.value)
 
 
 class MetricsServer:

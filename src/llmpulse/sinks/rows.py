@@ -25,7 +25,7 @@ INFERENCE_COLUMNS = (
     "context_documents", "ingested_at",
 )
 SIGNAL_COLUMNS = ("time", "version", "name", "value", "label", "request_id", "provider",
-                  "model", "route", "tenant", "detector", "source", "ingested_at")
+                  "model", "route", "tenant", "detector", "source", "ingested_at", "explanation")
 FEEDBACK_COLUMNS = ("feedback_id", "request_id", "time", "thumbs", "rating", "correction",
                     "flags", "comment", "given_by", "user_hash", "ingested_at")
 

@@ -340,6 +340,10 @@ def _set_window_gauges(metrics: Metrics, window: ClosedWindow) -> None:
     metrics.window_cost.labels(*labels).set(s["cost_usd"])
     metrics.window_tokens.labels(*labels, "input").set(s["tokens_in"])
     metrics.window_tokens.labels(*labels, "output").set(s["tokens_out"])
+    for gauge, key in ((metrics.window_toxicity_rate, "toxicity_rate"),
+                       (metrics.window_groundedness, "groundedness_mean")):
+        if s[key] is not None:
+            gauge.labels(*labels).set(s[key])
     for name in SKETCHES:
         for q in QUANTILES:
             value = s[f"{name}_p{round(q * 100)}"]
@@ -349,7 +353,8 @@ def _set_window_gauges(metrics: Metrics, window: ClosedWindow) -> None:
 
 def _remove_window_gauges(metrics: Metrics, group: GroupKey) -> None:
     labels = (group.model, group.route, group.tenant)
-    for gauge in (metrics.window_calls, metrics.window_error_ratio, metrics.window_cost):
+    for gauge in (metrics.window_calls, metrics.window_error_ratio, metrics.window_cost,
+                  metrics.window_toxicity_rate, metrics.window_groundedness):
         _drop(gauge, labels)
     for direction in ("input", "output"):
         _drop(metrics.window_tokens, (*labels, direction))

@@ -26,6 +26,7 @@ from llmpulse.join import DurableJoinTable
 from llmpulse.metrics import Metrics
 from llmpulse.pipeline import DeadLetter, Pipeline
 from llmpulse.prices import load_overrides
+from llmpulse.scoring.tasks import ScoreResult, ScoringTask, wire_evaluation
 from llmpulse.signals import Signal
 from llmpulse.sinks.clickhouse import ClickHouseStore
 from llmpulse.sinks.kafka import BurstProducer, OutMessage
@@ -36,7 +37,7 @@ from llmpulse.windows import GroupKey, WindowAggregate
 
 log = logging.getLogger(__name__)
 
-OUTPUT_ROLES = ("signals", "windows", "alerts", "retrain", "dlq")
+OUTPUT_ROLES = ("signals", "windows", "alerts", "retrain", "dlq", "scoring", "scores")
 
 
 def all_topics(settings: Settings) -> dict[str, int]:
@@ -63,12 +64,30 @@ class KafkaOutbox:
         self._dlq = settings.topic("dlq")
         self._signals = settings.topic("signals")
         self._windows = settings.topic("windows")
+        self._scoring = settings.topic("scoring")
         self._partitions = settings.partitions
 
     async def windows(self, partials: dict[tuple[GroupKey, float], WindowAggregate]) -> None:
         """Partial aggregates to the partition of their group (see streams.alerting)."""
         await self._producer.send_all(partials_messages(self._windows, self._partitions,
                                                         partials))
+
+    async def scoring(self, tasks: Sequence[ScoringTask]) -> None:
+        """Tasks for the scorer, keyed (and partitioned) by request_id."""
+        if not tasks:
+            return
+        await self._producer.send_all([
+            OutMessage(self._scoring, t.call.request_id.encode(), t.encode()) for t in tasks])
+
+    async def evaluations(self, results: Sequence[ScoreResult]) -> None:
+        """Scores as ``gen_ai.evaluation.result`` records: ``{"evaluations": [...]}``."""
+        if not results:
+            return
+        entries = [wire_evaluation(r, e) for r in results for e in r.evaluations]
+        await self._producer.send_all([
+            OutMessage(self._signals, None,
+                       orjson.dumps({"evaluations": entries[i:i + SIGNALS_PER_MESSAGE]}))
+            for i in range(0, len(entries), SIGNALS_PER_MESSAGE)])
 
     async def dead_letters(self, letters: Sequence[DeadLetter]) -> None:
         await self._producer.send_all([self._letter(letter) for letter in letters])
@@ -241,7 +260,7 @@ def build_app(settings: Settings, store: ClickHouseStore, metrics: Metrics,
                         groupings=groupings(rules), cost=cost)
     alerts = AlertStage(app, settings, rules, store, metrics, producer)
     worker = Worker(app=app, pipeline=pipeline, alerts=alerts)
-    for role in INPUT_ROLES:
+    for role in (*INPUT_ROLES, "scores"):
         topic = app.topic(settings.topic(role), **raw)
         worker.agents[role] = app.agent(topic, name=f"ingest-{role}")(
             _ingest(role, worker, last_offsets))

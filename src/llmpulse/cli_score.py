@@ -1,0 +1,89 @@
+"""Commands for quality scoring: ``llmpulse scorer`` (the stream stage) and
+``llmpulse score`` (the same detectors over a file, without Kafka).
+
+Heavy modules are imported inside the commands, so ``llmpulse --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import IO, Any
+
+import click
+
+
+@click.command()
+@click.option("--ready-file", type=click.Path(path_type=Path), hidden=True)
+def scorer(ready_file: Path | None) -> None:
+    """Score sampled calls for toxicity and groundedness (its own consumer group on
+    llm.scoring; run as many as the backlog needs, on CPU or GPU nodes)."""
+    from llmpulse.cli import _logging, _settings
+    from llmpulse.runner import run_scorer
+
+    settings = _settings()
+    _logging(settings.log_level)
+    sys.exit(run_scorer(settings, ready_file=ready_file))
+
+
+@click.command()
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where to write one JSON line of signals per call (default: stdout).")
+@click.option("--max-toxicity-rate", type=click.FloatRange(0, 1), default=None,
+              help="Exit 3 if more than this share of responses is toxic (a CI gate).")
+@click.option("--min-groundedness", type=click.FloatRange(0, 1), default=None,
+              help="Exit 3 if the mean groundedness of RAG answers is below this (a CI gate).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def score(source: Path, output: Path | None, max_toxicity_rate: float | None,
+          min_groundedness: float | None, quiet: bool) -> None:
+    """Score a JSONL file of events: toxicity, groundedness, PII, cost, latency, lengths.
+
+    Exit codes: 0 all lines scored; 1 some lines were bad (reported with their line
+    numbers, the rest scored); 3 a --max-toxicity-rate / --min-groundedness gate failed.
+    """
+    from llmpulse.cli import _settings
+    from llmpulse.offline import score_file
+    from llmpulse.redaction import Redactor
+    from llmpulse.scoring.scorer import load_scorer
+
+    settings = _settings()
+    quality = load_scorer(settings)
+    click.echo(f"scorers: {quality.describe()}", err=True)
+    total = _count_lines(source)
+    with source.open("rb") as inp, _open_out(output) as out, click.progressbar(
+            length=total, label="scoring", file=sys.stderr,
+            hidden=quiet or not sys.stderr.isatty()) as bar:
+        report = score_file(inp, out, quality, Redactor.from_settings(settings),
+                            progress=bar.update)
+    for number, why in report.bad[:50]:
+        click.echo(f"{source}:{number}: {why}", err=True)
+    if len(report.bad) > 50:
+        click.echo(f"... and {len(report.bad) - 50} more bad lines", err=True)
+    summary = report.summary()
+    click.echo(json.dumps(summary), err=True)
+    sys.exit(_exit_code(summary, max_toxicity_rate, min_groundedness))
+
+
+def _exit_code(summary: dict[str, Any], max_toxicity_rate: float | None,
+               min_groundedness: float | None) -> int:
+    tox, grounded = summary["toxicity_rate"], summary["groundedness_mean"]
+    if max_toxicity_rate is not None and tox is not None and tox > max_toxicity_rate:
+        click.echo(f"gate failed: toxicity rate {tox:.3f} > {max_toxicity_rate}", err=True)
+        return 3
+    if min_groundedness is not None and grounded is not None and grounded < min_groundedness:
+        click.echo(f"gate failed: groundedness {grounded:.3f} < {min_groundedness}", err=True)
+        return 3
+    return 1 if summary["bad_lines"] else 0
+
+
+def _count_lines(path: Path) -> int:
+    with path.open("rb") as f:
+        return sum(1 for _ in f)
+
+
+def _open_out(output: Path | None) -> IO[bytes]:
+    if output is None or str(output) == "-":
+        return open(sys.stdout.fileno(), "wb", closefd=False)
+    return output.open("wb")

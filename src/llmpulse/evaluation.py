@@ -1,0 +1,23 @@
+"""Small, pure evaluation metrics for the model-backed scorers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+def roc_auc(scores_pos: Sequence[float], scores_neg: Sequence[float]) -> float:
+    """Area under the ROC curve: the probability that a random positive outscores a random
+    negative, ties counting one half (the Mann-Whitney U statistic over n_pos * n_neg)."""
+    if not scores_pos or not scores_neg:
+        raise ValueError("roc_auc needs at least one positive and one negative score")
+    labelled = sorted([(s, 1) for s in scores_pos] + [(s, 0) for s in scores_neg])
+    rank_sum, start = 0.0, 0
+    while start < len(labelled):
+        end = start
+        while end < len(labelled) and labelled[end][0] == labelled[start][0]:
+            end += 1
+        mid_rank = (start + 1 + end) / 2  # average 1-based rank of the tied block
+        rank_sum += mid_rank * sum(label for _, label in labelled[start:end])
+        start = end
+    n_pos, n_neg = len(scores_pos), len(scores_neg)
+    return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)

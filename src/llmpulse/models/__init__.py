@@ -1,0 +1,1 @@
+"""Model files for the quality scorers: ONNX sessions, loading and export."""

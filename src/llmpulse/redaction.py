@@ -1,0 +1,84 @@
+"""Personal data out of every text field of a call or feedback, before anything is
+stored, published or sent to a scorer or judge.  Pure: no I/O, no clock.
+
+Each field family has its own policy (``redact``, ``hash`` or ``keep``, from
+``LLMPULSE_PII_*``); what was found is counted per (field, kind) whatever the
+policy, so a ``keep`` deployment still sees how much personal data flows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from llmpulse.detectors.pii import KINDS, Policy, redact
+from llmpulse.records import InferenceRecord
+from llmpulse.schema import ContextDocument, FeedbackEvent, Message
+
+if TYPE_CHECKING:
+    from llmpulse.config import Settings
+
+FIELDS = ("prompt", "response", "context", "feedback")
+Counts = Counter[tuple[str, str]]  # (field, kind) -> findings
+
+
+@dataclass(frozen=True)
+class Redactor:
+    """Applies one policy per field family; ``key`` keys the ``hash`` policy."""
+
+    policies: Mapping[str, Policy]
+    key: bytes = b""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Redactor:
+        key = settings.pii_hash_key.get_secret_value().encode() if settings.pii_hash_key else b""
+        return cls({f: getattr(settings, f"pii_{f}") for f in FIELDS}, key)
+
+    def text(self, field: str, text: str, counts: Counts) -> str:
+        action = self.policies.get(field, "redact")
+        cleaned, found = redact(text, {kind: action for kind in KINDS}, self.key)
+        for kind, n in found.items():
+            counts[(field, kind)] += n
+        return cleaned
+
+    def _messages(self, field: str, messages: tuple[Message, ...], counts: Counts
+                  ) -> tuple[Message, ...]:
+        return tuple(m.model_copy(update={"content": self.text(field, m.content, counts)})
+                     for m in messages)
+
+    def record(self, record: InferenceRecord) -> tuple[InferenceRecord, Counts]:
+        """The record with its prompt, system, response and context texts cleaned."""
+        counts: Counts = Counter()
+        if not (record.input_messages or record.output_messages or record.context_documents
+                or record.system_instructions):
+            return record, counts
+        system = record.system_instructions
+        docs = tuple(ContextDocument(id=d.id, content=self.text("context", d.content, counts))
+                     for d in record.context_documents)
+        cleaned = dataclasses.replace(
+            record,
+            system_instructions=self.text("prompt", system, counts) if system else system,
+            input_messages=self._messages("prompt", record.input_messages, counts),
+            output_messages=self._messages("response", record.output_messages, counts),
+            context_documents=docs,
+        )
+        return cleaned, counts
+
+    def feedback(self, event: FeedbackEvent) -> tuple[FeedbackEvent, Counts]:
+        """The feedback with its correction and comment cleaned."""
+        counts: Counts = Counter()
+        update = {name: self.text("feedback", value, counts)
+                  for name in ("correction", "comment")
+                  if (value := getattr(event, name)) is not None}
+        return (event.model_copy(update=update) if update else event), counts
+
+
+def total(counts: Counts) -> dict[str, int]:
+    """Findings per kind over all fields."""
+    out: Counter[str] = Counter()
+    for (_, kind), n in counts.items():
+        out[kind] += n
+    return dict(out)

@@ -1,0 +1,138 @@
+"""Runs the model detectors over a batch of scoring tasks (no I/O of its own: the models
+are loaded by :func:`load_scorer`, the judge is the only part that calls out).
+
+Each task becomes a minimal :class:`InferenceRecord` so the stream, ``llmpulse
+score`` and the tests all go through the same pure detectors.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from llmpulse.detectors.groundedness import GroundednessBackend, score_groundedness
+from llmpulse.detectors.toxicity import ToxicityModel, score_toxicity
+from llmpulse.records import InferenceRecord
+from llmpulse.schema import ContextDocument, Message
+from llmpulse.scoring.tasks import Evaluation, ScoreResult, ScoringTask, evaluation_of
+from llmpulse.signals import Signal
+
+if TYPE_CHECKING:
+    from llmpulse.config import Settings
+    from llmpulse.judge import LlmJudge
+
+log = logging.getLogger(__name__)
+Timer = Callable[[str, float], None]  # (detector, seconds) for metrics
+
+
+def task_record(task: ScoringTask) -> InferenceRecord:
+    c = task.call
+    when = datetime.fromtimestamp(c.call_time, UTC)
+    prompt = (Message(role="user", content=task.prompt),) if task.prompt else ()
+    return InferenceRecord(
+        request_id=c.request_id, join_status="inference", provider=c.provider,
+        request_model=c.request_model or c.model, response_model=c.model, operation="chat",
+        start_time=None, end_time=when, tenant=c.tenant, route=c.route,
+        response_id=c.response_id or None, input_messages=prompt,
+        output_messages=(Message(role="assistant", content=task.response),),
+        context_documents=tuple(ContextDocument(content=t) for t in task.contexts))
+
+
+@dataclass
+class QualityScorer:
+    """Toxicity for every task, groundedness where there is context, the judge sampled."""
+
+    toxicity: ToxicityModel
+    groundedness: GroundednessBackend | None
+    judge: LlmJudge | None = None
+    threshold: float = 0.5
+    batch_size: int = 32
+
+    def describe(self) -> str:
+        parts = [f"toxicity={self.toxicity.scorer}"]
+        if self.groundedness is not None:
+            parts.append(f"groundedness={self.groundedness.scorer}")
+        if self.judge is not None:
+            parts.append(f"judge={self.judge.scorer}")
+        return ", ".join(parts)
+
+    def score(self, tasks: Sequence[ScoringTask], now: float,
+              timer: Timer | None = None) -> list[ScoreResult]:
+        records = [task_record(t) for t in tasks]
+        signals = self.signals(records, now, {t.call.request_id for t in tasks if t.mandatory},
+                               timer)
+        by_request: dict[str, list[Evaluation]] = {}
+        for signal in signals:
+            by_request.setdefault(signal.request_id, []).append(evaluation_of(signal))
+        return [ScoreResult(t.call, t.reason, now, tuple(by_request.get(t.call.request_id, ())))
+                for t in tasks]
+
+    def signals(self, records: Sequence[InferenceRecord], now: float,
+                always_judge: set[str] | None = None, timer: Timer | None = None
+                ) -> list[Signal]:
+        """Every quality signal of some records (the offline ``score`` command uses this)."""
+        import time
+
+        when = datetime.fromtimestamp(now, UTC)
+        out: list[Signal] = []
+        started = time.perf_counter()
+        out += score_toxicity(records, when, self.toxicity, threshold=self.threshold,
+                              batch_size=self.batch_size)
+        if timer:
+            timer("toxicity", time.perf_counter() - started)
+        if self.groundedness is not None:
+            started = time.perf_counter()
+            out += score_groundedness(records, when, self.groundedness)
+            if timer:
+                timer("groundedness", time.perf_counter() - started)
+        if self.judge is not None:
+            started = time.perf_counter()
+            out += self._judge(records, when, always_judge or set())
+            if timer:
+                timer("judge", time.perf_counter() - started)
+        return out
+
+    def _judge(self, records: Sequence[InferenceRecord], when: datetime,
+               always: set[str]) -> list[Signal]:
+        assert self.judge is not None
+        from llmpulse.judge import judge_signals
+
+        return judge_signals(self.judge, records, when, always)
+
+
+def load_scorer(settings: Settings, rng: random.Random | None = None) -> QualityScorer:
+    """The configured models: ONNX toxicity or the lexicon, an embedding / NLI
+    groundedness backend, and the judge when a URL is set."""
+    from llmpulse.models.toxicity_onnx import load_toxicity_model
+
+    toxicity = load_toxicity_model(settings.toxicity_model)
+    groundedness = load_groundedness(settings)
+    judge = None
+    if settings.judge_url:
+        from llmpulse.judge import judge_from_settings
+
+        judge = judge_from_settings(settings, rng or random.Random())
+    scorer = QualityScorer(toxicity, groundedness, judge, settings.toxicity_threshold,
+                           settings.score_batch_size)
+    log.info("quality scorer: %s", scorer.describe())
+    return scorer
+
+
+def load_groundedness(settings: Settings) -> GroundednessBackend:
+    if settings.groundedness_backend == "nli":
+        from llmpulse.errors import ConfigError
+        from llmpulse.models.nli_onnx import NliGroundedness
+
+        if settings.nli_model is None:
+            raise ConfigError("LLMPULSE_GROUNDEDNESS_BACKEND=nli needs LLMPULSE_NLI_MODEL "
+                              "(a folder with model.onnx, tokenizer.json and config.json)")
+        return NliGroundedness(settings.nli_model)
+    from llmpulse.detectors.groundedness import EmbeddingGroundedness
+    from llmpulse.models.embedder import load_embedder
+
+    kind = "auto" if settings.groundedness_backend == "embedding" else "hashing"
+    return EmbeddingGroundedness(load_embedder(kind))

@@ -1,0 +1,168 @@
+"""Quality scoring end to end on a real broker: worker + scorer processes, loopback receivers.
+
+* rude answers from one model page through the toxicity rule, with the answers
+  themselves as evidence; personal data never reaches the store;
+* a saturated scorer (a slow LLM judge) does not slow the cheap path, and the
+  sampling budget plus shedding keep its backlog bounded.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from llmpulse.procs import WorkerProcess, parse_metrics
+from llmpulse.simdata import TOXIC_ANSWERS
+from llmpulse.simulator import Incident, SimulationStats
+from tests.harness.receiver import Receiver, Reply
+from tests.integration.stack import Stack, make_stack, wait_metrics
+
+TOXIC_RULE = """
+channels:
+  hook: {{type: webhook, url: "{url}", secret_env: IT_WEBHOOK_SECRET, retries: 2}}
+rules:
+  - name: model_toxic
+    metric: toxicity_rate
+    group_by: [model]
+    window: 5s
+    threshold: 0.15
+    clear_threshold: 0.05
+    min_count: 5
+    severity: critical
+    channels: [hook]
+"""
+
+
+def scorer(stack: Stack, **extra: str) -> WorkerProcess:
+    process = WorkerProcess(stack.env(**extra), log_path=stack.data_dir / "scorer.log",
+                            command="scorer")
+    process.start(timeout=120)
+    return process
+
+
+def run_traffic(stack: Stack, rate: float, seconds: float, incidents: list[Incident],
+                out: dict[str, SimulationStats]) -> threading.Thread:
+    def run() -> None:
+        out["stats"] = stack.simulate(rate=rate, duration=seconds, seed=5, incidents=incidents)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_rude_answers_page_with_evidence_and_personal_data_is_never_stored(
+        broker: str, tmp_path: Path) -> None:
+    stack = make_stack(broker, tmp_path)
+    quality = {"LLMPULSE_SCORE_SAMPLE_RATE": "1", "LLMPULSE_SCORE_BUDGET_PER_S": "1000",
+               "LLMPULSE_GROUNDEDNESS_BACKEND": "hashing"}
+    with Receiver() as receiver:
+        rules = tmp_path / "rules.yml"
+        rules.write_text(TOXIC_RULE.format(url=receiver.url("/hook")))
+        worker = stack.worker(LLMPULSE_RULES_FILE=str(rules), LLMPULSE_WINDOW_PANE_S="1",
+                              LLMPULSE_WINDOW_LATENESS_S="5", IT_WEBHOOK_SECRET="s",
+                              **quality)
+        score = scorer(stack, **quality)
+        try:
+            rude = Incident("toxic", start_s=12, duration_s=10, model="gpt-4o-mini", factor=0.9)
+            stats: dict[str, SimulationStats] = {}
+            run_traffic(stack, 150, 40, [rude], stats).join(120)
+            receiver.wait_for(lambda got: [r.json()["kind"] for r in got] == [
+                "trigger", "resolve"], timeout=90, what="the toxicity trigger and resolve")
+            sent = stats["stats"].calls
+            values = wait_metrics(worker, lambda v: v.get("llmpulse_calls_total", 0) >= sent,
+                                  60, "every call stored")
+            scorer_values = parse_metrics(score.metrics_text())
+        finally:
+            score.stop()
+            worker.stop()
+    hooks = [r.json() for r in receiver.received("/hook")]
+    assert [(h["rule"], h["group"]) for h in hooks] == [
+        ("model_toxic", {"model": "gpt-4o-mini"})] * 2
+    ids = "', '".join(e["request_id"] for e in hooks[0]["evidence"])
+    assert ids
+    rows = stack.sql(f"SELECT output_messages FROM inference_events FINAL "
+                     f"WHERE request_id IN ('{ids}')")
+    answers = [orjson.loads(r[0])[0]["content"] for r in rows]
+    assert answers and all(a in TOXIC_ANSWERS for a in answers)
+    assert values["llmpulse_scoring_sent_total"] > 0
+    assert scorer_values["llmpulse_scorer_tasks_total{outcome=scored}"] > 0
+    signals = dict(map(tuple, stack.sql(  # type: ignore[arg-type]
+        "SELECT name, count() FROM signals FINAL WHERE name IN ('toxicity', 'groundedness', "
+        "'pii.redacted') GROUP BY name")))
+    assert signals.get("toxicity", 0) > 100 and signals.get("groundedness", 0) > 50
+    assert signals.get("pii.redacted", 0) > 0
+    leaked = stack.sql("SELECT count() FROM inference_events FINAL WHERE "
+                       "positionCaseInsensitive(input_messages, 'jane.doe@example.com') > 0 "
+                       "OR position(input_messages, '4111 1111 1111 1111') > 0")
+    assert leaked == [[0]]
+
+
+def judge_reply() -> Reply:
+    content = orjson.dumps({"score": 0.9, "unsupported": []}).decode()
+    body = {"id": "c1", "object": "chat.completion", "model": "judge",
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": content}}],
+            "usage": {"prompt_tokens": 100, "completion_tokens": 10, "total_tokens": 110}}
+    return Reply(body=orjson.dumps(body), headers={"Content-Type": "application/json"},
+                 delay_s=0.25)
+
+
+def test_a_saturated_scorer_does_not_slow_the_cheap_path(broker: str, tmp_path: Path) -> None:
+    stack = make_stack(broker, tmp_path)
+    budget, max_age, rate, seconds = 20.0, 3.0, 300.0, 20.0
+    with Receiver() as judge:
+        judge.defaults["/v1/chat/completions"] = judge_reply()
+        quality = {"LLMPULSE_SCORE_SAMPLE_RATE": "1", "LLMPULSE_SCORE_NEW_VERSION_CALLS": "0",
+                   "LLMPULSE_SCORE_BUDGET_PER_S": str(budget),
+                   "LLMPULSE_SCORE_MAX_AGE_S": str(max_age),
+                   "LLMPULSE_GROUNDEDNESS_BACKEND": "hashing",
+                   "LLMPULSE_JUDGE_URL": judge.url("/v1"), "LLMPULSE_JUDGE_SAMPLE_RATE": "1",
+                   "LLMPULSE_JUDGE_TOKENS_PER_MIN": "100000000"}
+        worker = stack.worker(**quality)
+        score = scorer(stack, **quality)
+        try:
+            stats: dict[str, SimulationStats] = {}
+            started = time.monotonic()
+            sender = run_traffic(stack, rate, seconds, [], stats)
+            lags = watch_lag(worker, sender)
+            sent = stats["stats"].calls
+            values = wait_metrics(worker, lambda v: v.get("llmpulse_calls_total", 0) >= sent,
+                                  30, "every call stored")
+            stored_after = time.monotonic() - started
+            tasks = values["llmpulse_scoring_sent_total"]
+            done = wait_metrics(score, lambda v: _handled(v) >= tasks, 60,
+                                "the scorer to finish or shed every task")
+        finally:
+            score.stop()
+            worker.stop()
+    # the cheap path kept up with the offered load while the scorer was saturated
+    assert stored_after < seconds + 10, stored_after
+    assert max(lags) < rate * 3, lags  # never more than ~3 s of input behind
+    # sampling bounded the scorer's input; shedding bounded its backlog
+    assert tasks <= budget * (seconds + 5) + 2 * budget + 0.01 * sent, (tasks, sent)
+    assert values["llmpulse_scoring_skipped_total{reason=budget}"] > sent / 3
+    assert done["llmpulse_scorer_tasks_total{outcome=shed}"] > 0
+    assert done["llmpulse_scorer_tasks_total{outcome=scored}"] > 0
+    # the judge (RAG answers only) was what held the scorer back
+    assert len(judge.received("/v1/chat/completions")) >= 20
+
+
+def _handled(values: dict[str, float]) -> float:
+    return sum(v for k, v in values.items() if k.startswith("llmpulse_scorer_tasks_total{"))
+
+
+def watch_lag(worker: WorkerProcess, sender: threading.Thread) -> list[float]:
+    """The worker's input lag (messages) every half second while traffic runs."""
+    lags: list[float] = [0.0]
+    while sender.is_alive():
+        values: dict[str, Any] = parse_metrics(worker.metrics_text())
+        lags.append(sum(v for k, v in values.items()
+                        if k.startswith("llmpulse_consumer_lag{")
+                        and k.endswith((".requests}", ".responses}", ".inference}"))))
+        time.sleep(0.5)
+    sender.join()
+    return lags
