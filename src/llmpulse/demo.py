@@ -223,6 +223,7 @@ def _print_summary(store_url: str, started: datetime, stats: Any, data_dir: Path
         format_alerts,
         format_summary,
         model_summaries,
+        quality_line,
         table_counts,
     )
 
@@ -231,6 +232,7 @@ def _print_summary(store_url: str, started: datetime, stats: Any, data_dir: Path
         models = model_summaries(store, started)
         counts = table_counts(store, started)
         alerts = alert_log(store, started)
+        quality = quality_line(store, started)
     finally:
         store.close()
     print("\nSummary (read back from ClickHouse):")
@@ -240,6 +242,7 @@ def _print_summary(store_url: str, started: datetime, stats: Any, data_dir: Path
           if any(m.unpriced for m in models) else "")
     print(f"stored: {counts['inference_events']} calls, {counts['signals']} signals, "
           f"{counts['feedback']} feedback events")
+    print(quality)
     if stats is not None:
         incidents = ", ".join(f"{name} ({n} calls)" for name, n in stats.incidents.items())
         print(f"sent: {stats.calls} calls, {stats.malformed} malformed events "

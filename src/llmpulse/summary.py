@@ -101,3 +101,22 @@ def format_alerts(alerts: list[tuple[datetime, str, str, str]], started: datetim
         offset = (at - started).total_seconds()
         lines.append(f"  +{offset:5.1f}s  {kind:<8} {severity:<8} {summary}")
     return "\n".join(lines)
+
+
+def quality_line(store: ClickHouseStore, since: datetime) -> str:
+    """Scored calls, toxic answers, mean groundedness and personal data found since ``since``."""
+    rows = store.query(
+        """
+        SELECT countIf(name = 'toxicity'), countIf(name = 'toxicity' AND label = 'toxic'),
+               countIf(name = 'groundedness'), avgIf(value, name = 'groundedness'),
+               sumIf(value, name = 'pii.redacted'), anyIf(detector, name = 'toxicity'),
+               anyIf(detector, name = 'groundedness')
+        FROM signals FINAL
+        WHERE ingested_at >= {since:DateTime64(3)}
+          AND name IN ('toxicity', 'groundedness', 'pii.redacted')
+        """, {"since": since})
+    scored, toxic, rag, grounded, pii, tox_by, ground_by = rows[0]
+    mean = f"{float(grounded):.2f}" if rag else "-"
+    return (f"quality: {scored} answers scored for toxicity ({toxic} toxic, {tox_by or '-'}), "
+            f"{rag} RAG answers for groundedness (mean {mean}, {ground_by or '-'}); "
+            f"{int(pii)} personal data items redacted before storage")
