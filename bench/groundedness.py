@@ -96,7 +96,7 @@ def table(result: dict[str, Any]) -> str:
         rows.append(("embedding:all-MiniLM-L6-v2", f"{result['auc_minilm']:.3f}",
                      f"{result['minilm_embeddings_per_s']:.0f}",
                      f"{result['minilm_answers_per_s']:.1f}"))
-    rows.append(("embedding:hashing@1", f"{result['auc_hashing']:.3f}", "-",
+    rows.append(("embedding:hashing-1024@1", f"{result['auc_hashing']:.3f}", "-",
                  f"{result['hashing_answers_per_s']:.1f}"))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))

