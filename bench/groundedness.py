@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from llmpulse.detectors.groundedness import Embedder, EmbeddingGroundedness, split_sentences
+from llmpulse.detectors.groundedness import Embedder, EmbeddingGroundedness
+from llmpulse.detectors.text_facts import split_sentences
 from llmpulse.evaluation import roc_auc
 from llmpulse.models.embedder import HashingEmbedder, MiniLMEmbedder, minilm_available
 

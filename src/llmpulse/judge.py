@@ -25,8 +25,8 @@ from llmpulse.detectors.groundedness import (
     SentenceSupport,
     result_signals,
     scorable,
-    split_sentences,
 )
+from llmpulse.detectors.text_facts import split_sentences
 from llmpulse.errors import ConfigError
 from llmpulse.records import InferenceRecord
 from llmpulse.signals import Signal

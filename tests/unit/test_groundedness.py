@@ -15,14 +15,16 @@ import pytest
 
 from llmpulse.detectors.groundedness import (
     EXPLANATION_LIMIT,
-    ContextEvidence,
     Embedder,
     EmbeddingGroundedness,
     GroundednessResult,
     SentenceSupport,
+    score_groundedness,
+)
+from llmpulse.detectors.text_facts import (
+    ContextEvidence,
     extract_facts,
     polarity_conflict,
-    score_groundedness,
     split_sentences,
 )
 from llmpulse.errors import ConfigError
@@ -115,6 +117,14 @@ def test_facts_are_found_in_context_after_normalisation() -> None:
 ])
 def test_polarity_conflict(sentence: str, chunk: str, conflict: bool) -> None:
     assert polarity_conflict(sentence, chunk) is conflict
+
+
+def test_groundedness_re_exports_text_functions() -> None:
+    from llmpulse.detectors import groundedness, text_facts
+
+    assert groundedness.split_sentences is text_facts.split_sentences
+    assert groundedness.extract_facts is text_facts.extract_facts
+    assert {"split_sentences", "extract_facts"} <= set(groundedness.__all__)
 
 
 def test_roc_auc_ranks_with_half_credit_for_ties() -> None:

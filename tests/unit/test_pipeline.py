@@ -237,12 +237,13 @@ def rag(rid: str, answer: str = "Refunds take five business days.", **over: Any)
 async def test_personal_data_is_redacted_before_storage_and_counted(
         store: ClickHouseStore) -> None:
     pipe, outbox, _, _ = make(store, LLMPULSE_SCORE_SAMPLE_RATE="1")
-    await feed(pipe, "inference", [rag("r1")])
+    await feed(pipe, "inference", [rag("pii-1")])
     await pipe.flush()
-    stored = store.query("SELECT input_messages FROM inference_events FINAL")[0][0]
+    stored = store.query("SELECT input_messages FROM inference_events FINAL"
+                         " WHERE request_id = 'pii-1'")[0][0]
     assert "jo@example.com" not in stored and "[EMAIL]" in stored
     assert store.query("SELECT value, label FROM signals FINAL WHERE name = 'pii.redacted'"
-                       ) == [(1.0, "email=1")]
+                       " AND request_id = 'pii-1'") == [(1.0, "email=1")]
     assert pipe.metrics.registry.get_sample_value(
         "llmpulse_pii_findings_total", {"field": "prompt", "kind": "email"}) == 1
     assert outbox.tasks and "jo@example.com" not in outbox.tasks[0].prompt
@@ -254,9 +255,9 @@ async def test_sampled_calls_become_scoring_tasks_and_results_are_stored(
 
     pipe, outbox, acked, clock = make(store, LLMPULSE_SCORE_SAMPLE_RATE="1",
                                       LLMPULSE_SCORE_NEW_VERSION_CALLS="0")
-    await feed(pipe, "inference", [rag(f"r{i}") for i in range(5)] + [inference("bare")])
+    await feed(pipe, "inference", [rag(f"samp{i}") for i in range(5)] + [inference("samp-bare")])
     await pipe.flush()
-    assert sorted(t.call.request_id for t in outbox.tasks) == [f"r{i}" for i in range(5)]
+    assert sorted(t.call.request_id for t in outbox.tasks) == [f"samp{i}" for i in range(5)]
     assert {t.reason for t in outbox.tasks} == {"sampled"}
     task = outbox.tasks[0]
     results = [ScoreResult(t.call, t.reason, clock.now + 1, (
@@ -276,7 +277,7 @@ async def test_sampled_calls_become_scoring_tasks_and_results_are_stored(
     await feed_scores(pipe, results)  # a redelivered result replaces itself
     await pipe.flush()
     assert store.query("SELECT count() FROM signals FINAL WHERE name = 'groundedness'"
-                       ) == [(5,)]
+                       " AND startsWith(request_id, 'samp')") == [(5,)]
 
 
 async def feed_scores(pipe: Pipeline, results: Sequence[Any]) -> None:
@@ -288,13 +289,13 @@ async def feed_scores(pipe: Pipeline, results: Sequence[Any]) -> None:
 async def test_negative_feedback_always_scores_the_stored_call(store: ClickHouseStore) -> None:
     pipe, outbox, _, _ = make(store, LLMPULSE_SCORE_SAMPLE_RATE="0",
                               LLMPULSE_SCORE_NEW_VERSION_CALLS="0")
-    await feed(pipe, "inference", [rag("r1"), rag("r2")])
+    await feed(pipe, "inference", [rag("neg1"), rag("neg2")])
     await pipe.flush()
     assert outbox.tasks == []  # rate 0: nothing sampled
-    await feed(pipe, "feedback", [feedback("r1"), feedback("r2", thumbs="up"),
+    await feed(pipe, "feedback", [feedback("neg1"), feedback("neg2", thumbs="up"),
                                   feedback("nope")])
     await pipe.flush()
-    assert [(t.call.request_id, t.reason) for t in outbox.tasks] == [("r1", "feedback")]
+    assert [(t.call.request_id, t.reason) for t in outbox.tasks] == [("neg1", "feedback")]
     task = outbox.tasks[0]
     assert task.response == "Refunds take five business days."
     assert task.contexts == ("Refunds take 5 business days.",)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -16,7 +18,7 @@ from llmpulse.cli_models import models
 from llmpulse.detectors.toxicity import LexiconToxicityModel
 from llmpulse.errors import ConfigError
 from llmpulse.models import export as export_module
-from llmpulse.models.export import ExportCheckFailed, export_toxicity
+from llmpulse.models.export import CHECK_TEXTS, ExportCheckFailed, export_toxicity
 from llmpulse.models.toxicity_onnx import OnnxToxicityModel, load_toxicity_model
 from tests.harness.tiny_models import build_tiny_detoxify
 
@@ -167,3 +169,111 @@ def test_load_toxicity_model_falls_back_or_fails_clearly(exported: tuple[Any, Pa
         load_toxicity_model(broken)
     with pytest.raises(ConfigError, match="is a file"):
         load_toxicity_model(broken / "model.onnx")
+
+
+def manifest_export(folder: Path) -> dict[str, Any]:
+    export: dict[str, Any] = json.loads((folder / "llmpulse-model.json").read_text())["export"]
+    return export
+
+
+def graph_ops(folder: Path) -> set[str]:
+    import onnx
+
+    return {node.op_type for node in onnx.load(str(folder / "model.onnx")).graph.node}
+
+
+def test_optimized_export_fuses_attention_and_matches_pytorch(exported: tuple[Any, Path],
+                                                              pytorch: Any) -> None:
+    optimizer = manifest_export(exported[1])["optimizer"]
+    assert optimizer["optimized"] is True
+    assert optimizer["fused"] == {"Attention": 2}  # one per layer of the tiny model
+    assert optimizer["model_type"] == "bert"
+    assert "Attention" in graph_ops(exported[1])
+    diffs = export_module.compare(pytorch, OnnxToxicityModel(exported[1]),
+                                  [*CHECK_TEXTS, *TEXTS])
+    assert max(diffs.values()) < 1e-4
+
+
+def test_optimizer_failure_keeps_the_traced_graph(tiny: tuple[Path, Path], tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    def broken(*_: Any) -> dict[str, int]:
+        raise RuntimeError("no pattern")
+
+    monkeypatch.setattr(export_module, "_fuse_attention", broken)
+    out = tmp_path / "model"
+    with caplog.at_level(logging.WARNING, logger="llmpulse.models.export"):
+        report = export_toxicity(str(tiny[0]), out, hf_config_dir=tiny[1])
+    optimizer = manifest_export(out)["optimizer"]
+    assert optimizer["optimized"] is False
+    assert optimizer["reason"] == "optimizer failed: RuntimeError: no pattern"
+    assert "unoptimized graph" in caplog.text
+    assert "Attention" not in graph_ops(out)
+    assert report.max_abs_diff < 1e-4
+    assert sorted(p.name for p in out.iterdir()) == [
+        "llmpulse-model.json", "model.onnx", "tokenizer.json"]
+
+
+def test_optimized_graph_failing_the_check_falls_back(tiny: tuple[Path, Path], tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    real_compare, calls = export_module.compare, []
+
+    def first_check_fails(detox: Any, model: Any, texts: Any) -> dict[str, float]:
+        calls.append(model)
+        diffs = real_compare(detox, model, texts)
+        return dict.fromkeys(diffs, 0.5) if len(calls) == 1 else diffs
+
+    monkeypatch.setattr(export_module, "compare", first_check_fails)
+    out = tmp_path / "model"
+    report = export_toxicity(str(tiny[0]), out, hf_config_dir=tiny[1])
+    assert len(calls) == 2
+    optimizer = manifest_export(out)["optimizer"]
+    assert optimizer["optimized"] is False
+    assert optimizer["reason"] == "differs from PyTorch by up to 5.00e-01"
+    assert optimizer["fused"] == {"Attention": 2}
+    assert "Attention" not in graph_ops(out)
+    assert report.max_abs_diff < 1e-4
+
+
+def test_optimizer_can_be_skipped_and_names_what_it_cannot_do(
+        tiny: tuple[Path, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    out = tmp_path / "model"
+    with caplog.at_level(logging.WARNING, logger="llmpulse.models.export"):
+        export_toxicity(str(tiny[0]), out, hf_config_dir=tiny[1], optimize=False)
+    assert manifest_export(out)["optimizer"] == {"optimized": False, "reason": "not asked for"}
+    assert not [r for r in caplog.records if r.name == "llmpulse.models.export"]
+    info = export_module.optimize_graph(out / "model.onnx", tmp_path / "never.onnx",
+                                        SimpleNamespace(model_type="gpt2"))
+    assert info == {"optimized": False, "reason": "no optimizer for model type 'gpt2'"}
+    assert not (tmp_path / "never.onnx").exists()
+
+
+class RecordingSession:
+    """Wraps an ONNX Runtime session and remembers the shape of each batch it runs."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+        self.shapes: list[tuple[int, int]] = []
+
+    def run(self, outputs: Any, feeds: dict[str, Any]) -> Any:
+        self.shapes.append(feeds["input_ids"].shape)
+        return self.session.run(outputs, feeds)
+
+
+def test_predict_batches_by_length_and_keeps_input_order(exported: tuple[Any, Path]) -> None:
+    model = OnnxToxicityModel(exported[1], batch_size=2)
+    texts = [*TEXTS, *reversed(TEXTS), "hello again"]
+    single = [model.predict([text])[0] for text in texts]
+    recorder = RecordingSession(model._session)
+    model._session = recorder
+    rows = model.predict(texts)
+    for one, row in zip(single, rows, strict=True):
+        assert max(abs(one[label] - row[label]) for label in RENAMED) < 1e-5
+    assert [size for size, _ in recorder.shapes] == [2] * 6 + [1]
+    widths = [width for _, width in recorder.shapes]
+    assert widths == sorted(widths)
+
+
+def test_batch_size_must_be_positive(exported: tuple[Any, Path]) -> None:
+    with pytest.raises(ConfigError, match="batch_size"):
+        OnnxToxicityModel(exported[1], batch_size=0)

@@ -22,10 +22,9 @@ from llmpulse.detectors.groundedness import (
     PreparedItem,
     ScoringRules,
     assess,
-    content_words,
     prepare_item,
-    stem,
 )
+from llmpulse.detectors.text_facts import content_words, stem
 from llmpulse.errors import ConfigError
 from llmpulse.models.onnx_runtime import create_session
 

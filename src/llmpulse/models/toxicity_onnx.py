@@ -22,7 +22,8 @@ from llmpulse.errors import ConfigError
 from llmpulse.models.onnx_runtime import INSTALL_HINT, create_session
 
 if TYPE_CHECKING:
-    from tokenizers import Tokenizer
+    import numpy as np
+    from tokenizers import Encoding, Tokenizer
 
 MODEL_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
@@ -32,6 +33,8 @@ MANIFEST_FORMAT = 1
 #: Graph input name -> attribute of a ``tokenizers.Encoding`` that feeds it.
 ENCODING_FIELDS = {"input_ids": "ids", "attention_mask": "attention_mask",
                    "token_type_ids": "type_ids"}
+#: Texts per ONNX Runtime run unless the caller says otherwise.
+DEFAULT_BATCH_SIZE = 16
 _SHORT_PROVIDER = {"TensorrtExecutionProvider": "tensorrt", "CUDAExecutionProvider": "cuda",
                    "CPUExecutionProvider": "cpu"}
 
@@ -85,7 +88,7 @@ def file_sha256(path: Path) -> str:
 
 
 def load_tokenizer(path: Path, manifest: ModelManifest) -> Tokenizer:
-    """The fast tokenizer, truncating to ``max_length`` and padding each batch to its longest."""
+    """The fast tokenizer, truncating to ``max_length``; it does not pad (the model does)."""
     try:
         from tokenizers import Tokenizer
     except ImportError as exc:
@@ -95,8 +98,18 @@ def load_tokenizer(path: Path, manifest: ModelManifest) -> Tokenizer:
     except Exception as exc:  # the Rust side raises plain Exception
         raise ConfigError(f"unreadable tokenizer {path}: {exc}") from exc
     tokenizer.enable_truncation(max_length=manifest.max_length)
-    tokenizer.enable_padding(pad_id=manifest.pad_id, pad_token=manifest.pad_token)
+    tokenizer.no_padding()
     return tokenizer
+
+
+def padded(rows: Sequence[Sequence[int]], width: int, fill: int) -> np.ndarray:
+    """``rows`` as one int64 matrix, each row right-padded with ``fill`` to ``width``."""
+    import numpy as np
+
+    out = np.full((len(rows), width), fill, dtype=np.int64)
+    for index, row in enumerate(rows):
+        out[index, :len(row)] = row
+    return out
 
 
 class OnnxToxicityModel:
@@ -104,10 +117,15 @@ class OnnxToxicityModel:
 
     The scorer names the model, the first 8 hex digits of model.onnx's SHA-256 and the
     execution providers the session got, e.g. ``detoxify-onnx:original@1a2b3c4d/cuda+cpu``.
+    :meth:`predict` runs texts ``batch_size`` at a time, grouped by token count so that a
+    batch carries little padding; scores come back in input order.
     """
 
-    def __init__(self, folder: Path, *, prefer_gpu: bool = True,
-                 threads: int | None = None) -> None:
+    def __init__(self, folder: Path, *, prefer_gpu: bool = True, threads: int | None = None,
+                 batch_size: int = DEFAULT_BATCH_SIZE) -> None:
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be at least 1, not {batch_size}")
+        self.batch_size = batch_size
         missing = missing_files(folder)
         if missing:
             raise ConfigError(f"toxicity model folder {folder} lacks {', '.join(missing)} "
@@ -148,16 +166,29 @@ class OnnxToxicityModel:
         if not texts:
             return []
         encodings = self._tokenizer.encode_batch(list(texts))
-        feeds = {name: np.asarray([getattr(e, ENCODING_FIELDS[name]) for e in encodings],
-                                  dtype=np.int64)
+        order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
+        probs = np.empty((len(encodings), len(self.labels)), dtype=np.float64)
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start:start + self.batch_size]
+            probs[rows] = self._probabilities([encodings[i] for i in rows])
+        return [dict(zip(self.labels, map(float, row), strict=True)) for row in probs]
+
+    def _probabilities(self, encodings: Sequence[Encoding]) -> np.ndarray:
+        import numpy as np
+
+        width = max(len(encoding.ids) for encoding in encodings)
+        fills = {"input_ids": self.manifest.pad_id}
+        feeds = {name: padded([getattr(e, ENCODING_FIELDS[name]) for e in encodings], width,
+                              fills.get(name, 0))
                  for name in self._inputs}
         logits = np.asarray(self._session.run(None, feeds)[0], dtype=np.float64)
-        probs = 1.0 / (1.0 + np.exp(-logits))
-        return [dict(zip(self.labels, map(float, row), strict=True)) for row in probs]
+        probs: np.ndarray = 1.0 / (1.0 + np.exp(-logits))
+        return probs
 
 
 def load_toxicity_model(path: Path | None, *, prefer_gpu: bool = True,
-                        threads: int | None = None) -> ToxicityModel:
+                        threads: int | None = None,
+                        batch_size: int = DEFAULT_BATCH_SIZE) -> ToxicityModel:
     """The ONNX model in ``path``, or the lexicon fallback when there is no folder there.
 
     A folder that exists but is incomplete or unreadable is an error, not a fallback.
@@ -170,4 +201,5 @@ def load_toxicity_model(path: Path | None, *, prefer_gpu: bool = True,
     if not path.is_dir():
         raise ConfigError(f"toxicity model path {path} is a file; it should be a folder "
                           f"holding {', '.join(MODEL_FILES)}")
-    return OnnxToxicityModel(path, prefer_gpu=prefer_gpu, threads=threads)
+    return OnnxToxicityModel(path, prefer_gpu=prefer_gpu, threads=threads,
+                             batch_size=batch_size)
