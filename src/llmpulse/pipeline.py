@@ -55,6 +55,11 @@ T = TypeVar("T")
 FULL_SWEEP_S = 60.0
 #: Calls dated further than this past the worker's clock stay out of the windows.
 MAX_AHEAD_S = 300.0
+#: Halves whose personal-data counts wait for the other half (oldest dropped past it).
+MAX_PENDING_PII = 100_000
+#: Scoring reasons whose results are unbiased samples of traffic: only these count in
+#: the quality windows and metrics (every result is stored).
+WINDOWED_REASONS = frozenset({"sampled", "new_version"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +136,7 @@ class Pipeline:
         self._last_full_sweep = float("-inf")
         self._recent: deque[bool] = deque(maxlen=1000)
         self._recent_invalid = 0
+        self._pii_pending: dict[str, Counts] = {}  # findings of halves awaiting a join
 
     async def handle(self, role: str, topic: str, partition: int, offset: int,
                      key: bytes | None, value: bytes | None, token: Any) -> None:
@@ -162,27 +168,34 @@ class Pipeline:
             self._count_pii(found)
             self._batch.feedback.append(event)
         else:
-            self._fold(event, topic)
+            event, found = self.redactor.event(event)
+            self._fold(event, topic, found)
 
     def _dead(self, topic: str, partition: int, offset: int, key: bytes | None,
               value: bytes | None, reason: str, detail: str) -> None:
         self._batch.dead.append(DeadLetter(topic, partition, offset, key, value, reason, detail))
 
-    def _fold(self, event: Any, topic: str) -> None:
+    def _fold(self, event: Any, topic: str, found: Counts) -> None:
+        """Join a cleaned half or whole call; ``found`` is what its cleaning found."""
         result = join.on_event(self.table, event, self.clock(), self.in_flight)
         if result.duplicate:
             self.metrics.duplicates.labels(topic).inc()
-        elif result.record is not None:
+            return
+        self._count_pii(found)
+        rid = event.request_id
+        if result.record is not None:
             mode = "full"
             if result.late:
                 mode = "response" if isinstance(event, ResponseEvent) else "none"
-            self._add(result.record, mode)
+            self._add(result.record, mode, found + self._pii_pending.pop(rid, Counts()))
+        elif found:  # a half waiting for its other half: its count waits with it
+            self._pii_pending[rid] = self._pii_pending.get(rid, Counts()) + found
+            while len(self._pii_pending) > MAX_PENDING_PII:
+                del self._pii_pending[next(iter(self._pii_pending))]
 
-    def _add(self, record: InferenceRecord, mode: str) -> None:
+    def _add(self, record: InferenceRecord, mode: str, found: Counts | None = None) -> None:
         self.in_flight.add(record.request_id)
-        record, found = self.redactor.record(record)
         if found:
-            self._count_pii(found)
             self._batch.pii[record.request_id] = total(found)
         self._batch.calls.append((StoredCall(record, self.cost.cost(record)), mode))
 
@@ -227,7 +240,7 @@ class Pipeline:
                              self.in_flight, owns, full=full)
         for record in expired.records:
             self.metrics.join_timeouts.labels(record.join_status).inc()
-            self._add(record, "full")
+            self._add(record, "full", self._pii_pending.pop(record.request_id, None))
         for rid in expired.forget:
             del self.table[rid]
         self.metrics.pending_joins.set(join.pending_count(self.table))
@@ -236,7 +249,8 @@ class Pipeline:
         """Write everything buffered so far and wait until it is acknowledged."""
         await self._rotate()
         if self._writing is not None:
-            await self._writing
+            writing, self._writing = self._writing, None
+            await writing
 
     async def _rotate(self) -> None:
         """Hand the current batch to the writer; at most one batch is written at a time.
@@ -246,8 +260,8 @@ class Pipeline:
         """
         async with self._lock:
             if self._writing is not None:
-                await self._writing
-                self._writing = None
+                writing, self._writing = self._writing, None
+                await writing  # a failed write raises here once, then the next batch runs
             batch, self._batch = self._batch, Batch()
             if batch.acks or batch.calls:
                 self._writing = asyncio.ensure_future(self._write_batch(batch))
@@ -270,12 +284,14 @@ class Pipeline:
         # neither.  Only first recordings count (a late half's upgrade was counted).
         partials = fold(self._windowed(batch), self.groupings, self.settings.window_pane_s,
                         now=self.clock())
-        merge_partials(partials, fold_quality(
-            [r for r in batch.scores if r.reason != "feedback"], self.groupings,
-            self.settings.window_pane_s))
+        folded = self._first_scores(batch.scores)
+        merge_partials(partials, fold_quality(folded, self.groupings,
+                                              self.settings.window_pane_s))
+        quality = [s for r in batch.scores for s in result_signals(r)]
         tasks = self._sample(batch) + await self._feedback_tasks(batch)
         await asyncio.gather(
-            self._retrying(lambda: self._write(calls, signals, batch.feedback, batch.scores)),
+            self._retrying(lambda: self._write(calls, signals, batch.feedback,
+                                               batch.scores, quality)),
             self.outbox.windows(partials), self.outbox.scoring(tasks))
         now = self.clock()
         for call in every:
@@ -285,7 +301,7 @@ class Pipeline:
             self.in_flight.discard(call.record.request_id)
         await self.outbox.signals(calls, signals)
         await self.outbox.evaluations(batch.scores)
-        self._observe(batch)
+        self._observe(batch, folded)
         for token in batch.acks:
             await self._ack(token)
 
@@ -305,6 +321,31 @@ class Pipeline:
             out.append((call.record, call.cost.usd))
         if ahead:
             self.metrics.late_calls.labels("future").inc(ahead)
+        return out
+
+    def _first_scores(self, scores: Sequence[ScoreResult]) -> list[ScoreResult]:
+        """The results that count in the windows and Prometheus: unbiased samples
+        (``sampled``, ``new_version``; flagged and feedback tasks would skew the rates),
+        each call once (a redelivered result is marked in the call's done marker), and
+        none dated in the future."""
+        limit = self.clock() + MAX_AHEAD_S
+        out: list[ScoreResult] = []
+        seen: set[str] = set()
+        for result in scores:
+            if result.reason not in WINDOWED_REASONS:
+                continue
+            rid = result.call.request_id
+            entry = self.table.get(rid)
+            if rid in seen or (entry is not None and entry.get("q")):
+                self.metrics.duplicates.labels("scores").inc()
+                continue
+            seen.add(rid)
+            if result.call.call_time > limit:
+                self.metrics.late_calls.labels("future").inc()
+                continue
+            out.append(result)
+            if entry is not None and entry.get("k") == "d":
+                self.table[rid] = {**entry, "q": 1}  # persisted with this batch's marks
         return out
 
     def _detect(self, records: list[InferenceRecord]) -> list[Signal]:
@@ -332,9 +373,14 @@ class Pipeline:
     def _sample(self, batch: Batch) -> list[ScoringTask]:
         """Scoring tasks for the calls the sampler picks (first recordings with text)."""
         now = self.clock()
+        limit = now + MAX_AHEAD_S
         tasks = []
         for call, mode in batch.calls:
             if mode == "none":
+                continue
+            when = call.record.event_time
+            if when is not None and when.timestamp() > limit:
+                self.metrics.scoring_skipped.labels("future").inc()
                 continue
             reason, skipped = self.sampler.decide(call.record, now)
             if reason is None:
@@ -368,7 +414,8 @@ class Pipeline:
         return with_text
 
     def _write(self, calls: list[StoredCall], signals: list[Signal],
-               feedback: list[FeedbackEvent], scores: Sequence[ScoreResult] = ()) -> None:
+               feedback: list[FeedbackEvent], scores: Sequence[ScoreResult] = (),
+               quality: Sequence[Signal] = ()) -> None:
         """Insert one batch (idempotent: a repeat replaces itself in storage).
 
         The calls go last: a stored call row (what :meth:`ClickHouseStore.stored_ranks`
@@ -378,10 +425,10 @@ class Pipeline:
         versions = {call.record.request_id: call.version(now) for call in calls}
         self._timed("signals", lambda: self.store.insert_signals(signals, versions, now))
         self._timed("feedback", lambda: self.store.insert_feedback(feedback, now))
-        if scores:
-            quality = [s for r in scores for s in result_signals(r)]
+        if quality:
             scored = {r.call.request_id: int(r.scored_at * 1000) for r in scores}
-            self._timed("signals", lambda: self.store.insert_signals(quality, scored, now))
+            self._timed("signals", lambda: self.store.insert_signals(list(quality), scored,
+                                                                     now))
         self._timed("inference_events", lambda: self.store.insert_calls(calls, now))
 
     def _timed(self, table: str, write: Callable[[], int]) -> None:
@@ -392,10 +439,10 @@ class Pipeline:
                 time.perf_counter() - started)
             self.metrics.sink_rows.labels("clickhouse", table).inc(rows)
 
-    def _observe(self, batch: Batch) -> None:
+    def _observe(self, batch: Batch, quality: Sequence[ScoreResult]) -> None:
         for call, mode in batch.calls:
             observe_call(self.metrics, call, mode)
         for event in batch.feedback:
             observe_feedback(self.metrics, event)
-        for result in batch.scores:
+        for result in quality:
             observe_quality(self.metrics, result)

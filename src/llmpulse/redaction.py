@@ -16,13 +16,21 @@ from typing import TYPE_CHECKING
 
 from llmpulse.detectors.pii import KINDS, Policy, redact
 from llmpulse.records import InferenceRecord
-from llmpulse.schema import ContextDocument, FeedbackEvent, Message
+from llmpulse.schema import (
+    ContextDocument,
+    FeedbackEvent,
+    InferenceEvent,
+    Message,
+    RequestEvent,
+    ResponseEvent,
+)
 
 if TYPE_CHECKING:
     from llmpulse.config import Settings
 
 FIELDS = ("prompt", "response", "context", "feedback")
 Counts = Counter[tuple[str, str]]  # (field, kind) -> findings
+CallEvent = RequestEvent | ResponseEvent | InferenceEvent
 
 
 @dataclass(frozen=True)
@@ -66,6 +74,25 @@ class Redactor:
             context_documents=docs,
         )
         return cleaned, counts
+
+    def event(self, event: CallEvent) -> tuple[CallEvent, Counts]:
+        """A request, response or whole-call event with its texts cleaned: done right
+        after decoding, so not even the join table (and its changelog) holds them raw."""
+        counts: Counts = Counter()
+        update: dict[str, object] = {}
+        system = getattr(event, "system_instructions", None)
+        if system:
+            update["system_instructions"] = self.text("prompt", system, counts)
+        for name, field in (("input_messages", "prompt"), ("output_messages", "response")):
+            messages: tuple[Message, ...] = getattr(event, name, ())
+            if messages:
+                update[name] = self._messages(field, messages, counts)
+        docs: tuple[ContextDocument, ...] = getattr(event, "context_documents", ())
+        if docs:
+            update["context_documents"] = tuple(
+                d.model_copy(update={"content": self.text("context", d.content, counts)})
+                for d in docs)
+        return (event.model_copy(update=update) if update else event), counts
 
     def feedback(self, event: FeedbackEvent) -> tuple[FeedbackEvent, Counts]:
         """The feedback with its correction and comment cleaned."""

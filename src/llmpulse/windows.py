@@ -38,6 +38,11 @@ COUNTERS = ("calls", "errors", "timeouts", "finish_length", "finish_content_filt
 #: The count a metric's min_count applies to (default: calls).
 METRIC_COUNTS = {"toxicity_rate": "tox_scored", "groundedness_mean": "ground_scored",
                  "ungrounded_rate": "ground_scored"}
+#: The evidence heap that shows each quality metric: the most toxic answers for a
+#: toxicity rule, the least grounded ones for a groundedness rule.
+QUALITY_EVIDENCE = {"toxicity_rate": "most_toxic", "groundedness_mean": "least_grounded",
+                    "ungrounded_rate": "least_grounded"}
+QUALITY_HEAPS = ("most_toxic", "least_grounded")
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -104,7 +109,8 @@ class WindowAggregate:
     slowest: list[tuple[float, str]] = field(default_factory=list)  # min-heaps of top K
     costliest: list[tuple[float, str]] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (request_id, why)
-    worst: list[tuple[float, str]] = field(default_factory=list)  # most toxic / least grounded
+    most_toxic: list[tuple[float, str]] = field(default_factory=list)  # (toxicity, id)
+    least_grounded: list[tuple[float, str]] = field(default_factory=list)  # (1 - score, id)
 
     def add(self, record: InferenceRecord, cost_usd: float | None) -> None:
         self.calls += 1
@@ -145,14 +151,14 @@ class WindowAggregate:
             self.tox_scored += 1
             if tox.label == "toxic":
                 self.toxic += 1
-                _keep_top(self.worst, tox.value, call.request_id)
+                _keep_top(self.most_toxic, tox.value, call.request_id)
         grounded = result.value("groundedness")
         if grounded is not None:
             self.ground_scored += 1
             self.ground_sum += grounded.value
             if grounded.label == "ungrounded":
                 self.ungrounded += 1
-                _keep_top(self.worst, 1.0 - grounded.value, call.request_id)
+                _keep_top(self.least_grounded, 1.0 - grounded.value, call.request_id)
 
     def count_for(self, metric: str) -> float:
         """The count a rule's min_count is checked against for ``metric``."""
@@ -177,8 +183,10 @@ class WindowAggregate:
             _keep_top(self.slowest, value, rid)
         for value, rid in other.costliest:
             _keep_top(self.costliest, value, rid)
-        for value, rid in other.worst:
-            _keep_top(self.worst, value, rid)
+        for value, rid in other.most_toxic:
+            _keep_top(self.most_toxic, value, rid)
+        for value, rid in other.least_grounded:
+            _keep_top(self.least_grounded, value, rid)
         self.failed.extend(other.failed[:EVIDENCE_K - len(self.failed)])
 
     def summary(self) -> dict[str, Any]:
@@ -219,8 +227,9 @@ class WindowAggregate:
                 out[name] = sketch_to_dict(sketch)
         out["slowest"], out["costliest"] = self.slowest, self.costliest
         out["failed"] = self.failed
-        if self.worst:
-            out["worst"] = self.worst
+        for name in QUALITY_HEAPS:
+            if getattr(self, name):
+                out[name] = getattr(self, name)
         return out
 
     @classmethod
@@ -238,8 +247,10 @@ class WindowAggregate:
         agg.costliest = [(float(v), str(r)) for v, r in data.get("costliest", ())]
         heapq.heapify(agg.costliest)
         agg.failed = [(str(r), str(w)) for r, w in data.get("failed", ())]
-        agg.worst = [(float(v), str(r)) for v, r in data.get("worst", ())]
-        heapq.heapify(agg.worst)
+        for name in QUALITY_HEAPS:
+            heap = [(float(v), str(r)) for v, r in data.get(name, ())]
+            heapq.heapify(heap)
+            setattr(agg, name, heap)
         return agg
 
 
@@ -339,10 +350,10 @@ class PaneWindows:
     def add(self, group: GroupKey, pane: float, partial: WindowAggregate) -> bool:
         """Merge a partial; False (counted as late) if its pane is already closed."""
         if pane + self.pane_s <= self.watermark - self._keep_s():
-            self.late += partial.calls
+            self.late += partial.calls + partial.tox_scored + partial.ground_scored
             return False
         if any(pane < until for until in self._closed_until.values()):
-            self.late += partial.calls
+            self.late += partial.calls + partial.tox_scored + partial.ground_scored
             return False
         self.first = min(self.first, pane)
         panes = self._panes.setdefault(group, {})

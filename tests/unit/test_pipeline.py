@@ -16,7 +16,7 @@ from llmpulse.pipeline import DeadLetter, DeadLetterRatioExceeded, Pipeline
 from llmpulse.signals import Signal
 from llmpulse.sinks.clickhouse import ClickHouseStore
 from llmpulse.sinks.rows import StoredCall
-from tests.unit.factories import feedback, inference, request, response
+from tests.unit.factories import T0, feedback, inference, request, response
 
 
 class Outbox:
@@ -49,7 +49,7 @@ class Outbox:
 
 class Clock:
     def __init__(self) -> None:
-        self.now = 1_790_000_000.0
+        self.now = T0.timestamp() + 600  # the calls of the factories are recent
 
     def __call__(self) -> float:
         return self.now
@@ -303,3 +303,61 @@ async def test_negative_feedback_always_scores_the_stored_call(store: ClickHouse
     reg = pipe.metrics.registry
     assert reg.get_sample_value("llmpulse_scoring_skipped_total",
                                 {"reason": "unknown_request"}) == 1
+
+
+def test_score_explanations_expire_with_the_message_bodies(store: ClickHouseStore) -> None:
+    ddl = store.query("SHOW CREATE TABLE signals")[0][0]
+    line = next(x for x in ddl.splitlines() if "`explanation`" in x)
+    assert "TTL toDateTime(time) + toIntervalDay(30)" in line
+
+
+async def test_join_table_never_holds_raw_personal_data(store: ClickHouseStore) -> None:
+    pipe, _, _, _ = make(store)
+    prompt = [{"role": "user", "content": "Call +44 20 7946 0958 or mail jo@example.com"}]
+    await feed(pipe, "requests", [request("pii-half", **{"gen_ai.input.messages": prompt})])
+    held = orjson.dumps(pipe.table["pii-half"]).decode()
+    assert "jo@example.com" not in held and "7946" not in held and "[EMAIL]" in held
+    await feed(pipe, "responses", [response("pii-half")], start=1)
+    await pipe.flush()
+    assert store.query("SELECT value, label FROM signals FINAL WHERE name = 'pii.redacted'"
+                       " AND request_id = 'pii-half'") == [(2.0, "email=1,phone=1")]
+
+
+async def test_score_results_count_once_and_only_unbiased_samples_in_windows(
+        store: ClickHouseStore) -> None:
+    from llmpulse.scoring.tasks import Evaluation, ScoreResult
+
+    pipe, outbox, _, clock = make(store, LLMPULSE_SCORE_SAMPLE_RATE="1",
+                                  LLMPULSE_SCORE_NEW_VERSION_CALLS="0")
+    await feed(pipe, "inference", [rag(f"once{i}") for i in range(3)])
+    await pipe.flush()
+    outbox.partials.clear()
+
+    def scored(task: Any, reason: str) -> ScoreResult:
+        return ScoreResult(task.call, reason, clock.now + 1,
+                           (Evaluation("toxicity", 0.9, "toxic", "", "lexicon@1"),))
+
+    sampled = [scored(t, "sampled") for t in outbox.tasks]
+    flagged = scored(outbox.tasks[0], "flagged")
+    await feed_scores(pipe, [*sampled, sampled[0], flagged])  # a duplicate and a biased one
+    await pipe.flush()
+    await feed_scores(pipe, sampled)  # redelivered after the first batch was stored
+    await pipe.flush()
+    by_model = [a for (g, _), a in outbox.partials.items() if g.route == "*"
+                and g.tenant == "*"]
+    assert sum(a.tox_scored for a in by_model) == 3 and sum(a.toxic for a in by_model) == 3
+    reg = pipe.metrics.registry
+    assert reg.get_sample_value("llmpulse_duplicate_events_total", {"topic": "scores"}) == 4
+    assert store.query("SELECT count() FROM signals FINAL WHERE name = 'toxicity'"
+                       " AND startsWith(request_id, 'once')") == [(3,)]
+
+
+async def test_future_dated_calls_are_not_sampled(store: ClickHouseStore) -> None:
+    pipe, outbox, _, clock = make(store, LLMPULSE_SCORE_SAMPLE_RATE="1",
+                                  LLMPULSE_SCORE_NEW_VERSION_CALLS="0")
+    clock.now = T0.timestamp() - 3600  # the calls are an hour ahead of the worker
+    await feed(pipe, "inference", [rag("ahead1")])
+    await pipe.flush()
+    assert outbox.tasks == []
+    assert pipe.metrics.registry.get_sample_value(
+        "llmpulse_scoring_skipped_total", {"reason": "future"}) == 1

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
+import orjson
 import pytest
 
 from llmpulse.errors import InvalidEvent
@@ -69,12 +71,14 @@ def test_quality_folds_into_windows_with_rates_means_and_evidence() -> None:
     assert summary["groundedness_mean"] == pytest.approx(0.55)
     assert summary["ungrounded_rate"] == pytest.approx(0.5)
     assert first.count_for("toxicity_rate") == 3 and first.count_for("error_rate") == 0
-    assert {rid for _, rid in first.worst} == {"a"}
+    assert {rid for _, rid in first.most_toxic} == {"a"}
+    assert {rid for _, rid in first.least_grounded} == {"a"}
     merged = WindowAggregate.from_dict(first.to_dict())
     merged.merge(partials[(GroupKey("m"), 5.0)])
     assert merged.summary()["toxicity_rate"] == pytest.approx(2 / 4)
     assert merged.summary()["groundedness_mean"] == pytest.approx((0.2 + 0.9 + 0.1) / 3)
-    assert {rid for _, rid in merged.worst} == {"a", "d"}
+    assert {rid for _, rid in merged.most_toxic} == {"a", "d"}
+    assert {rid for _, rid in merged.least_grounded} == {"a", "d"}
     assert WindowAggregate().summary()["groundedness_mean"] is None
 
 
@@ -124,3 +128,40 @@ rules:
     assert trigger.value is not None and trigger.value > 0.2 and trigger.count >= 5
     evidence = {ev.request_id for ev in trigger.evidence}
     assert evidence and all(int(rid[1:]) % 2 == 0 for rid in evidence)
+
+
+def test_quality_evidence_points_at_the_answers_of_the_rules_metric() -> None:
+    from llmpulse.alerting.engine import evidence
+    from llmpulse.alerting.rules import parse_rules
+
+    toxic, ungrounded = parse_rules("""
+rules:
+  - {name: toxic, metric: toxicity_rate, window: 10s, threshold: 0.2}
+  - {name: ungrounded, metric: ungrounded_rate, window: 10s, threshold: 0.2}
+""", "test").rules
+    agg = WindowAggregate()
+    agg.add_quality(result("rude-but-grounded", 1.0, 0.99, 0.95))
+    agg.add_quality(result("polite-but-ungrounded", 1.0, 0.01, 0.05))
+    assert [e.request_id for e in evidence(toxic, agg)] == ["rude-but-grounded"]
+    assert [e.request_id for e in evidence(ungrounded, agg)] == ["polite-but-ungrounded"]
+
+
+def test_malformed_score_results_are_invalid_events_not_crashes() -> None:
+    good = orjson.loads(result("r1", 10.0, 0.9, 0.2).encode())
+    bad_values: list[Any] = [
+        {**good, "scored_at": "soon"},
+        {**good, "scored_at": True},
+        {**good, "evaluations": [{"name": "toxicity", "value": "high"}]},
+        {**good, "evaluations": [{"name": "toxicity", "value": 0.5, "bogus": 1}]},
+        {**good, "evaluations": {"name": "toxicity"}},
+        {**good, "call": {**good["call"], "request_id": 7}},
+        {**good, "call": {**good["call"], "call_time": None}},
+        {**good, "call": "r1"},
+        {k: v for k, v in good.items() if k != "reason"},
+    ]
+    for value in bad_values:
+        with pytest.raises(InvalidEvent):
+            ScoreResult.decode(orjson.dumps(value))
+    nan = orjson.dumps(good).replace(b'"scored_at":11.0', b'"scored_at":NaN')
+    with pytest.raises(InvalidEvent):
+        ScoreResult.decode(nan)

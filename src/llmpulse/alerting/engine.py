@@ -33,7 +33,7 @@ from llmpulse.alerting.state import (
 )
 from llmpulse.windows import (
     DIMENSIONS,
-    METRIC_COUNTS,
+    QUALITY_EVIDENCE,
     SKETCHES,
     ClosedWindow,
     GroupKey,
@@ -246,9 +246,9 @@ def evidence(rule: Rule, agg: WindowAggregate) -> tuple[Evidence, ...]:
     if rule.metric in ("cost_usd", "tokens_in", "tokens_out"):
         return tuple(Evidence(request_id=r, value=v)
                      for v, r in sorted(agg.costliest, reverse=True))
-    if rule.metric in METRIC_COUNTS:  # most toxic / least grounded answers
-        return tuple(Evidence(request_id=r, value=v)
-                     for v, r in sorted(agg.worst, reverse=True))
+    if rule.metric in QUALITY_EVIDENCE:  # most toxic / least grounded answers
+        heap: list[tuple[float, str]] = getattr(agg, QUALITY_EVIDENCE[rule.metric])
+        return tuple(Evidence(request_id=r, value=v) for v, r in sorted(heap, reverse=True))
     return tuple(Evidence(request_id=r, detail=why) for r, why in agg.failed)
 
 

@@ -7,6 +7,7 @@ task are already cleaned of personal data (see :mod:`llmpulse.redaction`).
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -99,14 +100,55 @@ class ScoreResult:
     def decode(cls, raw: bytes | None) -> ScoreResult:
         data = _object(raw)
         try:
-            evaluations = tuple(Evaluation(**e) for e in data["evaluations"])
-            return cls(CallRef(**data["call"]), str(data["reason"]), float(data["scored_at"]),
-                       evaluations)
+            evaluations = data["evaluations"]
+            if not isinstance(evaluations, list):
+                raise TypeError("evaluations must be a list")
+            return cls(_call(data["call"]), _text(data["reason"], "reason"),
+                       _number(data["scored_at"], "scored_at"),
+                       tuple(_evaluation(e) for e in evaluations))
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidEvent("invalid", f"not a score result: {exc}") from None
 
     def value(self, name: str) -> Evaluation | None:
         return next((e for e in self.evaluations if e.name == name), None)
+
+
+def _text(value: Any, name: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string")
+    return value
+
+
+def _number(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number")
+    return float(value)
+
+
+def _fields(data: Any, kind: str, known: frozenset[str]) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise TypeError(f"{kind} must be an object")
+    extra = set(data) - known
+    if extra:
+        raise ValueError(f"unknown {kind} fields {sorted(extra)}")
+    return data
+
+
+_CALL_FIELDS = frozenset(CallRef.__dataclass_fields__)
+_EVALUATION_FIELDS = frozenset(Evaluation.__dataclass_fields__)
+
+
+def _call(data: Any) -> CallRef:
+    """A strictly typed :class:`CallRef`: a wrong type is a dead letter, not a stuck batch."""
+    d = _fields(data, "call", _CALL_FIELDS)
+    texts = {k: _text(v, k) for k, v in d.items() if k != "call_time"}
+    return CallRef(call_time=_number(d.get("call_time"), "call_time"), **texts)
+
+
+def _evaluation(data: Any) -> Evaluation:
+    d = _fields(data, "evaluation", _EVALUATION_FIELDS)
+    texts = {k: _text(v, k) for k, v in d.items() if k != "value"}
+    return Evaluation(value=_number(d.get("value"), "value"), **texts)
 
 
 def _object(raw: bytes | None) -> dict[str, Any]:

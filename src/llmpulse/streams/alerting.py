@@ -344,11 +344,15 @@ def _set_window_gauges(metrics: Metrics, window: ClosedWindow) -> None:
                        (metrics.window_groundedness, "groundedness_mean")):
         if s[key] is not None:
             gauge.labels(*labels).set(s[key])
+        else:  # nothing scored in this window: no stale value from an older one
+            _drop(gauge, labels)
     for name in SKETCHES:
         for q in QUANTILES:
             value = s[f"{name}_p{round(q * 100)}"]
             if value is not None:
                 metrics.window_latency.labels(*labels, name, str(q)).set(value)
+            else:
+                _drop(metrics.window_latency, (*labels, name, str(q)))
 
 
 def _remove_window_gauges(metrics: Metrics, group: GroupKey) -> None:
