@@ -20,6 +20,9 @@ from llmpulse.errors import ConfigError
 
 ENV_PREFIX = "LLMPULSE_"
 PiiPolicy = Literal["redact", "hash", "keep"]
+Process = Literal["worker", "scorer"]
+#: /metrics port of each process when LLMPULSE_METRICS_PORT is unset.
+DEFAULT_METRICS_PORTS: dict[Process, int] = {"worker": 9464, "scorer": 9465}
 
 
 class Settings(BaseSettings):
@@ -51,8 +54,10 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, ge=1, le=1024,
                          description="Worker processes in the consumer group (chdb allows 1).")
     metrics_host: str = Field(default="0.0.0.0", description="Address of the /metrics endpoint.")
-    metrics_port: int = Field(default=9464, ge=0, le=65535,
-                              description="Port of the /metrics endpoint (0 = pick a free one).")
+    metrics_port: int | None = Field(
+        default=None, ge=0, le=65535,
+        description="Port of the /metrics endpoint (0 = pick a free one); unset: 9464 for "
+        "`worker`, 9465 for `scorer` (so both can run on one host).")
     join_timeout_s: float = Field(
         default=60.0, gt=0, le=86_400,
         description="How long a request waits for its response (and vice versa) before it is "
@@ -61,6 +66,11 @@ class Settings(BaseSettings):
     dedup_horizon_s: float = Field(
         default=900.0, ge=0, le=7 * 86_400,
         description="How long a finished request_id is remembered to drop redelivered duplicates.",
+    )
+    feedback_horizon_s: float = Field(
+        default=7 * 86_400, gt=0, le=366 * 86_400,
+        description="Feedback given up to this long after its call joins the call's model and "
+        "route in the feedback windows; older feedback is stored and counted, not windowed.",
     )
     batch_max_rows: int = Field(default=2000, ge=1, le=1_000_000,
                                 description="Rows buffered before a ClickHouse insert.")
@@ -132,7 +142,8 @@ class Settings(BaseSettings):
     toxicity_model: Path | None = Field(
         default=None,
         description="Folder of an exported ONNX toxicity model (`llmpulse models "
-        "export-toxicity`); unset or missing: the offline lexicon scorer.")
+        "export-toxicity`); unset: the offline lexicon scorer (a path that does not exist is "
+        "an error).")
     toxicity_threshold: float = Field(default=0.5, gt=0, lt=1,
                                       description="Toxicity score from which a response is toxic.")
     groundedness_backend: Literal["embedding", "nli", "hashing"] = Field(
@@ -151,8 +162,8 @@ class Settings(BaseSettings):
                                             description="Bearer key of the judge endpoint.")
     judge_sample_rate: float = Field(
         default=0.05, ge=0, le=1,
-        description="Share of scored RAG answers also sent to the judge (user-flagged ones "
-        "always, within the token budget).")
+        description="Share of scored RAG answers also sent to the judge (answers users gave "
+        "negative feedback on always, within the token budget).")
     judge_tokens_per_min: int = Field(default=60_000, ge=0,
                                       description="Token budget of the judge per scorer worker.")
     judge_timeout_s: float = Field(default=20.0, gt=0, le=600,
@@ -198,10 +209,12 @@ class Settings(BaseSettings):
     def _hash_needs_key(self) -> Settings:
         hashed = [f for f in ("prompt", "response", "context", "feedback")
                   if getattr(self, f"pii_{f}") == "hash"]
-        if hashed and self.pii_hash_key is None:
+        key = self.pii_hash_key.get_secret_value() if self.pii_hash_key is not None else ""
+        if hashed and not key.strip():
             raise ValueError(
-                f"LLMPULSE_PII_{hashed[0].upper()}=hash needs LLMPULSE_PII_HASH_KEY (a secret; "
-                "without it a hashed phone number could be guessed by brute force)")
+                f"LLMPULSE_PII_{hashed[0].upper()}=hash needs LLMPULSE_PII_HASH_KEY, a "
+                "non-empty secret (without it a hashed phone number could be guessed by "
+                "brute force)")
         return self
 
     @property
@@ -211,6 +224,10 @@ class Settings(BaseSettings):
     @property
     def chdb_path(self) -> Path:
         return Path(self.clickhouse_url.removeprefix("chdb://"))
+
+    def metrics_port_for(self, process: Process) -> int:
+        """The configured /metrics port, else the default of that process."""
+        return DEFAULT_METRICS_PORTS[process] if self.metrics_port is None else self.metrics_port
 
     def topic(self, role: str) -> str:
         """Full topic name for a role such as 'requests' or 'dlq'."""

@@ -87,13 +87,10 @@ def run_demo(settings: Settings, *, duration: float, rate: float, seed: int) -> 
         worker = WorkerProcess(env, log_path=data_dir / "worker.log")
         scorer = WorkerProcess({**env, "LLMPULSE_METRICS_PORT": "0"},
                                log_path=data_dir / "scorer.log", command="scorer")
-        try:
-            port = worker.start()
-            scorer_port = scorer.start()
-        except RuntimeError as exc:
-            worker.stop()
-            print(f"llmpulse demo: the worker did not start: {exc}", file=sys.stderr)
+        started_ok = _start((worker, scorer))
+        if started_ok is None:
             return 1
+        port, scorer_port = started_ok
         print(f"  {'worker':<16} metrics at http://127.0.0.1:{port}/metrics, "
               f"log {data_dir / 'worker.log'}")
         print(f"  {'scorer':<16} metrics at http://127.0.0.1:{scorer_port}/metrics, "
@@ -102,16 +99,36 @@ def run_demo(settings: Settings, *, duration: float, rate: float, seed: int) -> 
         run = _Run()
         interrupted = _drive(settings, bootstrap, (worker, scorer), run, duration, rate, seed)
         (data_dir / "last-metrics.prom").write_text(_scrape_text(worker), encoding="utf-8")
-        scorer.stop()
-        code = worker.stop()
-        if code not in (0, None):
-            print(f"llmpulse demo: worker exited with {code}; see {data_dir / 'worker.log'}",
-                  file=sys.stderr)
+        _report_exit(scorer, scorer.stop())
+        _report_exit(worker, worker.stop())
     if run.error is not None:
         print(f"llmpulse demo: the simulator failed: {run.error}", file=sys.stderr)
         return 1
     _print_summary(store_url, started, run.stats, data_dir, port)
     return 130 if interrupted else 0
+
+
+def _start(procs: tuple[WorkerProcess, WorkerProcess]) -> tuple[int, int] | None:
+    """Start the worker, then the scorer; their metrics ports, or None (reported, and
+    whatever did start stopped) if one of them did not start."""
+    ports: list[int] = []
+    for proc in procs:
+        try:
+            ports.append(proc.start())
+        except RuntimeError as exc:
+            print(f"llmpulse demo: the {proc.command} did not start: {exc}\n"
+                  f"llmpulse demo: see {proc.log_path}", file=sys.stderr)
+            for other in procs:
+                other.stop()
+            return None
+    return ports[0], ports[1]
+
+
+def _report_exit(proc: WorkerProcess, code: int | None) -> None:
+    """A process that failed (or stopped by itself and failed) points at its log."""
+    if code not in (0, None):
+        print(f"llmpulse demo: {proc.command} exited with {code}; see {proc.log_path}",
+              file=sys.stderr)
 
 
 def _demo_scoring() -> dict[str, str]:
@@ -181,15 +198,24 @@ def _drain(procs: tuple[WorkerProcess, WorkerProcess], run: _Run, started: float
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not interrupted.is_set():
         values = _scrape(worker)
-        lost = sum(v for k, v in _scrape(scorer).items()
-                   if k.startswith("llmpulse_scorer_tasks_total{") and "scored" not in k)
-        scores = values.get("llmpulse_scoring_sent_total", 0) - lost
+        scores = _scores_expected(values, scorer)
         if values.get("llmpulse_events_in_total", 0) >= sent + scores:
             time.sleep(1.5)  # one more flush interval
             _progress(worker, time.monotonic() - started)
             return
         _progress(worker, time.monotonic() - started)
         time.sleep(0.5)
+
+
+def _scores_expected(worker_values: dict[str, float], scorer: WorkerProcess) -> float:
+    """Scores the worker should still receive: the tasks it sent less those the scorer
+    shed, failed or dropped; none from a scorer that is no longer running (its log says
+    why, and the demo reports it when it stops)."""
+    if not scorer.running():
+        return 0.0
+    lost = sum(v for k, v in _scrape(scorer).items()
+               if k.startswith("llmpulse_scorer_tasks_total{") and "scored" not in k)
+    return worker_values.get("llmpulse_scoring_sent_total", 0) - lost
 
 
 def _scrape_text(worker: WorkerProcess) -> str:
@@ -247,6 +273,6 @@ def _print_summary(store_url: str, started: datetime, stats: Any, data_dir: Path
         incidents = ", ".join(f"{name} ({n} calls)" for name, n in stats.incidents.items())
         print(f"sent: {stats.calls} calls, {stats.malformed} malformed events "
               f"(-> dead-letter topic); incidents: {incidents or 'none'}")
-    print(f"data: {data_dir} (ClickHouse store, worker.log, last-metrics.prom)")
+    print(f"data: {data_dir} (ClickHouse store, worker.log, scorer.log, last-metrics.prom)")
     print(f"metrics were served at http://127.0.0.1:{port}/metrics; the last scrape is in "
           f"{data_dir / 'last-metrics.prom'}")

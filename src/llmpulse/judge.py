@@ -1,7 +1,9 @@
 """LLM-as-judge groundedness against any OpenAI-compatible chat completions endpoint.
 
-The judge is expensive, so it is rationed: a sample rate (flagged items bypass it) and a
-token bucket of N tokens per minute (nothing bypasses it).  An item the judge does not
+The judge is expensive, so it is rationed: a sample rate (items marked ``always`` bypass it;
+the scorer marks the answers users gave negative feedback on, see
+:data:`llmpulse.scoring.scorer.ALWAYS_JUDGE`) and a token bucket of N tokens per minute
+(nothing bypasses it).  An item the judge does not
 score, for whatever reason, comes back as ``None`` and the reason is counted in
 :attr:`LlmJudge.reasons`; items are never queued for later.  One attempt per item.
 """

@@ -50,6 +50,8 @@ class Metrics:
     duplicates: Counter
     join_timeouts: Counter
     feedback: Counter
+    feedback_unjoined: Counter
+    retrain_triggers: Counter
     sink_batch: Histogram
     sink_rows: Counter
     sink_failures: Counter
@@ -113,6 +115,14 @@ def build_metrics(registry: CollectorRegistry | None = None) -> Metrics:
                               "alone after the join timeout.", ("join_status",), registry=reg),
         feedback=Counter("llmpulse_feedback_events", "Feedback events stored, by kind.",
                          ("kind",), registry=reg),
+        feedback_unjoined=Counter(
+            "llmpulse_feedback_unjoined", "Feedback stored but not in the windows, by reason "
+            "(unknown_request: no such call stored; too_late: past LLMPULSE_FEEDBACK_HORIZON_S).",
+            ("reason",), registry=reg),
+        retrain_triggers=Counter(
+            "llmpulse_retrain_triggers", "Retraining policy triggers by outcome (triggered, "
+            "pending_approval, approved, suppressed by cooldown, duplicate).",
+            ("policy", "outcome"), registry=reg),
         sink_batch=Histogram("llmpulse_sink_batch_seconds", "Time to write one batch.",
                              ("sink", "table"), buckets=SINK_BUCKETS, registry=reg),
         sink_rows=Counter("llmpulse_sink_rows", "Rows written.", ("sink", "table"),

@@ -38,12 +38,19 @@ from llmpulse.scoring.results import (
     task_from_row,
 )
 from llmpulse.scoring.sampling import SamplingPolicy, ScoringSampler
-from llmpulse.scoring.tasks import ScoreResult, ScoringTask
+from llmpulse.scoring.tasks import CallRef, ScoreResult, ScoringTask, call_ref
 from llmpulse.signals import Signal
 from llmpulse.sinks.clickhouse import ClickHouseStore
 from llmpulse.sinks.prometheus import observe_call, observe_feedback, observe_quality
 from llmpulse.sinks.rows import StoredCall
-from llmpulse.windows import STANDARD_GROUPINGS, GroupKey, WindowAggregate, fold, fold_quality
+from llmpulse.windows import (
+    STANDARD_GROUPINGS,
+    GroupKey,
+    WindowAggregate,
+    fold,
+    fold_feedback,
+    fold_quality,
+)
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], float]
@@ -287,6 +294,9 @@ class Pipeline:
         folded = self._first_scores(batch.scores)
         merge_partials(partials, fold_quality(folded, self.groupings,
                                               self.settings.window_pane_s))
+        fresh, joined = await self._join_feedback(batch)
+        merge_partials(partials, fold_feedback(joined, self.groupings,
+                                               self.settings.window_pane_s))
         quality = [s for r in batch.scores for s in result_signals(r)]
         tasks = self._sample(batch) + await self._feedback_tasks(batch)
         await asyncio.gather(
@@ -301,7 +311,7 @@ class Pipeline:
             self.in_flight.discard(call.record.request_id)
         await self.outbox.signals(calls, signals)
         await self.outbox.evaluations(batch.scores)
-        self._observe(batch, folded)
+        self._observe(batch, folded, fresh)
         for token in batch.acks:
             await self._ack(token)
 
@@ -322,6 +332,37 @@ class Pipeline:
         if ahead:
             self.metrics.late_calls.labels("future").inc(ahead)
         return out
+
+    async def _join_feedback(self, batch: Batch
+                             ) -> tuple[list[FeedbackEvent], list[tuple[FeedbackEvent, CallRef]]]:
+        """First deliveries of this batch's feedback, and those joined to their call (by
+        request_id, from this batch or from storage, up to the feedback horizon)."""
+        if not batch.feedback:
+            return [], []
+        stored = await self._retrying(lambda: self.store.stored_feedback(
+            [f.feedback_id for f in batch.feedback]))
+        fresh: dict[str, FeedbackEvent] = {}
+        for event in batch.feedback:
+            if event.feedback_id in stored or event.feedback_id in fresh:
+                self.metrics.duplicates.labels("feedback").inc()
+            else:
+                fresh[event.feedback_id] = event
+        calls = {c.record.request_id: call_ref(c.record) for c, _ in batch.calls}
+        missing = sorted({f.request_id for f in fresh.values()} - set(calls))
+        if missing:
+            rows = await self._retrying(lambda: self.store.call_refs(missing))
+            calls.update((str(row[0]), CallRef(*row)) for row in rows)
+        joined = []
+        horizon = self.settings.feedback_horizon_s
+        for event in fresh.values():
+            call = calls.get(event.request_id)
+            if call is None:
+                self.metrics.feedback_unjoined.labels("unknown_request").inc()
+            elif event.time.timestamp() - call.call_time > horizon:
+                self.metrics.feedback_unjoined.labels("too_late").inc()
+            else:
+                joined.append((event, call))
+        return list(fresh.values()), joined
 
     def _first_scores(self, scores: Sequence[ScoreResult]) -> list[ScoreResult]:
         """The results that count in the windows and Prometheus: unbiased samples
@@ -439,10 +480,11 @@ class Pipeline:
                 time.perf_counter() - started)
             self.metrics.sink_rows.labels("clickhouse", table).inc(rows)
 
-    def _observe(self, batch: Batch, quality: Sequence[ScoreResult]) -> None:
+    def _observe(self, batch: Batch, quality: Sequence[ScoreResult],
+                 feedback: Sequence[FeedbackEvent]) -> None:
         for call, mode in batch.calls:
             observe_call(self.metrics, call, mode)
-        for event in batch.feedback:
+        for event in feedback:
             observe_feedback(self.metrics, event)
         for result in quality:
             observe_quality(self.metrics, result)

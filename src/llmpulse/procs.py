@@ -46,14 +46,19 @@ class WorkerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"worker exited with {self.proc.returncode} during start:\n"
-                                   + self.log_tail())
+                raise RuntimeError(f"{self.command} exited with {self.proc.returncode} during "
+                                   "start:\n" + self.log_tail())
             if self.ready_file.exists() and self.ready_file.read_text().strip():
                 self.metrics_port = int(self.ready_file.read_text().strip())
                 return self.metrics_port
             time.sleep(0.1)
         self.kill()
-        raise RuntimeError(f"worker not ready after {timeout:.0f}s:\n" + self.log_tail())
+        raise RuntimeError(f"{self.command} not ready after {timeout:.0f}s:\n"
+                           + self.log_tail())
+
+    def running(self) -> bool:
+        """Started and not exited (a crash included)."""
+        return self.proc is not None and self.proc.poll() is None
 
     def metrics_text(self, timeout: float = 5.0) -> str:
         url = f"http://127.0.0.1:{self.metrics_port}/metrics"

@@ -6,13 +6,18 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from llmpulse.config import Settings
+from llmpulse.config import Process, Settings
 from llmpulse.errors import ConfigError
+
+if TYPE_CHECKING:
+    from llmpulse.metrics import Metrics
+    from llmpulse.sinks.prometheus import MetricsServer
 
 log = logging.getLogger(__name__)
 
@@ -33,19 +38,23 @@ def _require_broker(settings: Settings) -> str:
 
 def run_worker(settings: Settings, ready_file: Path | None = None) -> int:
     """Run the cheap path until SIGINT/SIGTERM; returns the exit code."""
-    broker = _require_broker(settings)
     from llmpulse.metrics import build_metrics
     from llmpulse.sinks.clickhouse import ClickHouseStore
     from llmpulse.streams.app import build_app
 
-    store = ClickHouseStore.open(settings)
     metrics = build_metrics()
+    server = start_metrics_server(settings, metrics, "worker")
     try:
-        worker = build_app(settings, store, metrics)
-        log.info("llmpulse worker: broker %s, store %s", broker, settings.clickhouse_url)
-        code = _serve(worker.app, settings, metrics, ready_file)
+        broker = _require_broker(settings)
+        store = ClickHouseStore.open(settings)
+        try:
+            worker = build_app(settings, store, metrics)
+            log.info("llmpulse worker: broker %s, store %s", broker, settings.clickhouse_url)
+            code = _serve(worker.app, settings, server.port, ready_file)
+        finally:
+            store.close()
     finally:
-        store.close()
+        server.stop()
     if worker.crashed is not None:
         print(f"llmpulse worker stopped: {worker.crashed}", file=sys.stderr)
         return 1
@@ -54,26 +63,50 @@ def run_worker(settings: Settings, ready_file: Path | None = None) -> int:
 
 def run_scorer(settings: Settings, ready_file: Path | None = None) -> int:
     """Run a quality scorer until SIGINT/SIGTERM; returns the exit code."""
-    broker = _require_broker(settings)
     from llmpulse.metrics import build_metrics
     from llmpulse.scoring.scorer import load_scorer
     from llmpulse.streams.scorer import build_scorer_app
 
+    scorer = load_scorer(settings)  # configuration errors first, before any waiting
     metrics = build_metrics()
-    scorer = load_scorer(settings)
-    worker = build_scorer_app(settings, metrics, scorer)
-    log.info("llmpulse scorer: broker %s, %s", broker, scorer.describe())
-    return _serve(worker.app, settings, metrics, ready_file)
+    server = start_metrics_server(settings, metrics, "scorer")
+    try:
+        broker = _require_broker(settings)
+        worker = build_scorer_app(settings, metrics, scorer)
+        log.info("llmpulse scorer: broker %s, %s", broker, scorer.describe())
+        return _serve(worker.app, settings, server.port, ready_file)
+    finally:
+        server.stop()
 
 
-def _serve(app: Any, settings: Settings, metrics: Any, ready_file: Path | None) -> int:
-    from faust import Worker as FaustWorker
-
+def start_metrics_server(settings: Settings, metrics: Metrics, process: Process
+                         ) -> MetricsServer:
+    """/metrics on the configured (or the process's default) port; a port that is taken is
+    a one-line configuration error naming the setting, not a traceback."""
     from llmpulse.sinks.prometheus import MetricsServer
 
-    server = MetricsServer(metrics, settings.metrics_host, settings.metrics_port)
-    port = server.start()
-    log.info("metrics on http://%s:%d/metrics", settings.metrics_host, port)
+    host, port = settings.metrics_host, settings.metrics_port_for(process)
+    server = MetricsServer(metrics, host, port)
+    try:
+        server.start()
+    except OSError as exc:
+        raise ConfigError(metrics_bind_error(host, port, exc)) from None
+    log.info("metrics on http://%s:%d/metrics", host, server.port)
+    return server
+
+
+def metrics_bind_error(host: str, port: int, exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return (f"LLMPULSE_METRICS_PORT: port {port} on {host} is already in use (another "
+                "llmpulse worker or scorer on this host?); set LLMPULSE_METRICS_PORT to a free "
+                "port, or 0 for any free one")
+    return (f"LLMPULSE_METRICS_HOST / LLMPULSE_METRICS_PORT: cannot serve /metrics on "
+            f"{host}:{port}: {exc.strerror or exc}")
+
+
+def _serve(app: Any, settings: Settings, port: int, ready_file: Path | None) -> int:
+    from faust import Worker as FaustWorker
+
     if ready_file is not None:
         ready_file.write_text(f"{port}\n", encoding="utf-8")
     faust_worker = FaustWorker(app, loglevel=settings.log_level.upper(), quiet=True,
@@ -82,6 +115,4 @@ def _serve(app: Any, settings: Settings, metrics: Any, ready_file: Path | None) 
         faust_worker.execute_from_commandline()
     except SystemExit as done:
         return done.code if isinstance(done.code, int) else 0
-    finally:
-        server.stop()
     return 0

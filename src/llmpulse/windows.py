@@ -25,6 +25,7 @@ from ddsketch import DDSketch
 from llmpulse.detectors.latency import duration_s, tpot_s
 from llmpulse.detectors.usage import is_error
 from llmpulse.records import InferenceRecord
+from llmpulse.schema import FeedbackEvent
 from llmpulse.scoring.tasks import CallRef, ScoreResult
 
 RELATIVE_ACCURACY = 0.005
@@ -34,15 +35,18 @@ DIMENSIONS = ("model", "route", "tenant")
 SKETCHES = ("duration", "ttft", "tpot")
 COUNTERS = ("calls", "errors", "timeouts", "finish_length", "finish_content_filter",
             "tokens_in", "tokens_out", "unpriced", "tox_scored", "toxic", "ground_scored",
-            "ungrounded")
+            "ungrounded", "feedback", "thumbs", "thumbs_down", "rated", "rating_sum",
+            "corrections")
 #: The count a metric's min_count applies to (default: calls).
 METRIC_COUNTS = {"toxicity_rate": "tox_scored", "groundedness_mean": "ground_scored",
-                 "ungrounded_rate": "ground_scored"}
+                 "ungrounded_rate": "ground_scored", "thumbs_down_rate": "thumbs",
+                 "rating_mean": "rated", "correction_rate": "feedback"}
 #: The evidence heap that shows each quality metric: the most toxic answers for a
 #: toxicity rule, the least grounded ones for a groundedness rule.
 QUALITY_EVIDENCE = {"toxicity_rate": "most_toxic", "groundedness_mean": "least_grounded",
-                    "ungrounded_rate": "least_grounded"}
-QUALITY_HEAPS = ("most_toxic", "least_grounded")
+                    "ungrounded_rate": "least_grounded", "thumbs_down_rate": "disliked",
+                    "rating_mean": "disliked", "correction_rate": "disliked"}
+QUALITY_HEAPS = ("most_toxic", "least_grounded", "disliked")
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -102,6 +106,12 @@ class WindowAggregate:
     ground_scored: int = 0  # RAG answers scored for groundedness
     ungrounded: int = 0
     ground_sum: float = 0.0
+    feedback: int = 0  # feedback events (by the time they were given)
+    thumbs: int = 0  # of which thumbs up or down
+    thumbs_down: int = 0
+    rated: int = 0  # of which with a rating (1..5)
+    rating_sum: int = 0
+    corrections: int = 0
     latest: float = 0.0  # newest event time (epoch seconds) folded in
     duration: DDSketch = field(default_factory=_sketch)
     ttft: DDSketch = field(default_factory=_sketch)
@@ -111,6 +121,7 @@ class WindowAggregate:
     failed: list[tuple[str, str]] = field(default_factory=list)  # (request_id, why)
     most_toxic: list[tuple[float, str]] = field(default_factory=list)  # (toxicity, id)
     least_grounded: list[tuple[float, str]] = field(default_factory=list)  # (1 - score, id)
+    disliked: list[tuple[float, str]] = field(default_factory=list)  # (how negative, id)
 
     def add(self, record: InferenceRecord, cost_usd: float | None) -> None:
         self.calls += 1
@@ -160,6 +171,26 @@ class WindowAggregate:
                 self.ungrounded += 1
                 _keep_top(self.least_grounded, 1.0 - grounded.value, call.request_id)
 
+    def add_feedback(self, event: FeedbackEvent) -> None:
+        """Fold one piece of feedback in (its call's keys pick the group)."""
+        self.feedback += 1
+        self.latest = max(self.latest, event.time.timestamp())
+        if event.thumbs is not None:
+            self.thumbs += 1
+            self.thumbs_down += event.thumbs == "down"
+        if event.rating is not None:
+            self.rated += 1
+            self.rating_sum += event.rating
+        self.corrections += event.correction is not None
+        badness = ((event.thumbs == "down") + (event.correction is not None)
+                   + (0 if event.rating is None else (3 - event.rating) / 2))
+        if badness > 0:
+            _keep_top(self.disliked, float(badness), event.request_id)
+
+    def late_count(self) -> int:
+        """What a partial that came too late would have added: calls, scores, feedback."""
+        return self.calls + self.tox_scored + self.ground_scored + self.feedback
+
     def count_for(self, metric: str) -> float:
         """The count a rule's min_count is checked against for ``metric``."""
         return float(getattr(self, METRIC_COUNTS.get(metric, "calls")))
@@ -187,6 +218,8 @@ class WindowAggregate:
             _keep_top(self.most_toxic, value, rid)
         for value, rid in other.least_grounded:
             _keep_top(self.least_grounded, value, rid)
+        for value, rid in other.disliked:
+            _keep_top(self.disliked, value, rid)
         self.failed.extend(other.failed[:EVIDENCE_K - len(self.failed)])
 
     def summary(self) -> dict[str, Any]:
@@ -204,6 +237,10 @@ class WindowAggregate:
                                   if self.ground_scored else None),
             "ungrounded_rate": (self.ungrounded / self.ground_scored
                                 if self.ground_scored else None),
+            "feedback": self.feedback,
+            "thumbs_down_rate": self.thumbs_down / self.thumbs if self.thumbs else None,
+            "rating_mean": self.rating_sum / self.rated if self.rated else None,
+            "correction_rate": self.corrections / self.feedback if self.feedback else None,
         }
         for name in SKETCHES:
             for q in QUANTILES:
@@ -303,6 +340,24 @@ def fold(calls: Iterable[tuple[InferenceRecord, float | None]],
     return out
 
 
+def fold_feedback(joined: Iterable[tuple[FeedbackEvent, CallRef]],
+                  groupings: Iterable[tuple[str, ...]], pane_s: float
+                  ) -> dict[tuple[GroupKey, float], WindowAggregate]:
+    """Partial aggregates of feedback per (group of its call, pane of the feedback's time):
+    a thumbs-down given an hour after the answer counts when it was given."""
+    dims = list(groupings)
+    out: dict[tuple[GroupKey, float], WindowAggregate] = {}
+    for event, call in joined:
+        pane = pane_of(event.time.timestamp(), pane_s)
+        for grouping in dims:
+            key = (GroupKey.of(call, grouping), pane)
+            agg = out.get(key)
+            if agg is None:
+                agg = out[key] = WindowAggregate()
+            agg.add_feedback(event)
+    return out
+
+
 def fold_quality(results: Iterable[ScoreResult], groupings: Iterable[tuple[str, ...]],
                  pane_s: float) -> dict[tuple[GroupKey, float], WindowAggregate]:
     """Partial aggregates of scorer results per (group, pane), on the call's event time."""
@@ -350,10 +405,10 @@ class PaneWindows:
     def add(self, group: GroupKey, pane: float, partial: WindowAggregate) -> bool:
         """Merge a partial; False (counted as late) if its pane is already closed."""
         if pane + self.pane_s <= self.watermark - self._keep_s():
-            self.late += partial.calls + partial.tox_scored + partial.ground_scored
+            self.late += partial.late_count()
             return False
         if any(pane < until for until in self._closed_until.values()):
-            self.late += partial.calls + partial.tox_scored + partial.ground_scored
+            self.late += partial.late_count()
             return False
         self.first = min(self.first, pane)
         panes = self._panes.setdefault(group, {})

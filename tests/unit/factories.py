@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+#: Yesterday noon: recent, so stored message bodies are inside their 30-day TTL.
+T0 = (datetime.now(UTC) - timedelta(days=1)).replace(hour=12, minute=0, second=0, microsecond=0)
 
 
 def inference(request_id: str = "r1", **over: Any) -> dict[str, Any]:

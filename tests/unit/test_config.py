@@ -51,3 +51,22 @@ def test_yaml_file_under_env(tmp_path: Path) -> None:
         load_settings({"LLMPULSE_CONFIG": str(path)})
     with pytest.raises(ConfigError, match="cannot read"):
         load_settings({"LLMPULSE_CONFIG": str(tmp_path / "missing.yaml")})
+
+
+@pytest.mark.parametrize("key", [None, "", "   "])
+def test_hashing_personal_data_needs_a_non_empty_key(key: str | None) -> None:
+    env = {"LLMPULSE_PII_RESPONSE": "hash"}
+    if key is not None:
+        env["LLMPULSE_PII_HASH_KEY"] = key
+    with pytest.raises(ConfigError, match="LLMPULSE_PII_RESPONSE=hash needs LLMPULSE_PII_HASH_KEY"):
+        load_settings(env)
+    assert load_settings({**env, "LLMPULSE_PII_HASH_KEY": "s3cret"}).pii_response == "hash"
+    assert load_settings({"LLMPULSE_PII_HASH_KEY": ""}).pii_hash_key is not None  # unused
+
+
+def test_worker_and_scorer_have_their_own_default_metrics_ports() -> None:
+    settings = load_settings({})
+    assert (settings.metrics_port_for("worker"), settings.metrics_port_for("scorer")) == (
+        9464, 9465)
+    settings = load_settings({"LLMPULSE_METRICS_PORT": "0"})
+    assert (settings.metrics_port_for("worker"), settings.metrics_port_for("scorer")) == (0, 0)

@@ -361,3 +361,36 @@ async def test_future_dated_calls_are_not_sampled(store: ClickHouseStore) -> Non
     assert outbox.tasks == []
     assert pipe.metrics.registry.get_sample_value(
         "llmpulse_scoring_skipped_total", {"reason": "future"}) == 1
+
+
+async def test_feedback_joins_its_call_into_the_feedback_windows_once(
+        store: ClickHouseStore) -> None:
+    from datetime import timedelta
+
+    pipe, outbox, _, _ = make(store, LLMPULSE_FEEDBACK_HORIZON_S="86400")
+    await feed(pipe, "inference", [inference("fbw1"), inference("fbw2")])
+    await pipe.flush()
+    outbox.partials.clear()
+    late = (T0 + timedelta(days=2)).isoformat()
+    events = [feedback("fbw1"), feedback("fbw2", thumbs="up", rating=2, correction="Fixed."),
+              feedback("fbw-unknown"), feedback("fbw2", feedback_id="fbw-late", time=late)]
+    await feed(pipe, "feedback", events)
+    await pipe.flush()
+    await feed(pipe, "feedback", events[:2], start=10)  # redelivered
+    await pipe.flush()
+    by_model = [a for (g, _), a in outbox.partials.items() if g.route == "*"]
+    assert [g.model for (g, _) in outbox.partials if g.route == "*"] == ["gpt-4o"]
+    agg = by_model[0]
+    assert (agg.feedback, agg.thumbs, agg.thumbs_down, agg.rated, agg.corrections) == (
+        2, 2, 1, 1, 1)
+    summary = agg.summary()
+    assert summary["thumbs_down_rate"] == 0.5 and summary["rating_mean"] == 2.0
+    assert {rid for _, rid in agg.disliked} == {"fbw1", "fbw2"}
+    reg = pipe.metrics.registry
+    assert reg.get_sample_value("llmpulse_feedback_unjoined_total",
+                                {"reason": "unknown_request"}) == 1
+    assert reg.get_sample_value("llmpulse_feedback_unjoined_total",
+                                {"reason": "too_late"}) == 1
+    assert reg.get_sample_value("llmpulse_duplicate_events_total", {"topic": "feedback"}) == 2
+    assert store.query("SELECT count() FROM feedback FINAL WHERE startsWith(request_id, 'fbw')"
+                       ) == [(4,)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -13,7 +13,7 @@ from llmpulse.records import from_inference
 from llmpulse.schema import EVENT_ADAPTER
 from llmpulse.scoring.tasks import CallRef, Evaluation, ScoreResult, ScoringTask
 from llmpulse.windows import GroupKey, WindowAggregate, fold_quality
-from tests.unit.factories import inference
+from tests.unit.factories import T0, inference
 
 CONTEXT = [{"id": "d1", "content": "Refunds are processed within five business days."}]
 
@@ -84,7 +84,7 @@ def test_quality_folds_into_windows_with_rates_means_and_evidence() -> None:
 
 def test_call_ref_time_is_the_calls_event_time() -> None:
     task = ScoringTask.of(rag_record(), "sampled", 5e9)  # type: ignore[arg-type]
-    assert task.call.call_time == datetime(2026, 11, 1, 12, 0, 2, tzinfo=UTC).timestamp()
+    assert task.call.call_time == (T0 + timedelta(seconds=2)).timestamp()
 
 
 def test_a_toxicity_rule_fires_on_scored_answers_only_and_points_at_them() -> None:

@@ -29,7 +29,7 @@ import hmac
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -304,6 +304,18 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
+@dataclass(frozen=True, slots=True)
+class RawDelivery:
+    """A ready JSON body for a webhook channel (signed like an alert), e.g. a retraining
+    trigger; ``id`` goes in the delivery header so the receiver can deduplicate."""
+
+    id: str
+    body: bytes
+
+
+Payload = AlertMessage | RawDelivery
+
+
 class Notifier:
     """Sends each alert to its channels, concurrently; never raises for a failed delivery.
 
@@ -328,11 +340,17 @@ class Notifier:
         names = list(dict.fromkeys(alert.channels))
         return list(await asyncio.gather(*(self._deliver_one(n, alert) for n in names)))
 
+    async def forward(self, channels: Sequence[str], payload: RawDelivery
+                      ) -> list[DeliveryResult]:
+        """POST a ready body to webhook channels, signed and retried like an alert."""
+        names = list(dict.fromkeys(channels))
+        return list(await asyncio.gather(*(self._deliver_one(n, payload) for n in names)))
+
     async def aclose(self) -> None:
         if self._owns_client:
             await self._client.aclose()
 
-    async def _deliver_one(self, name: str, alert: AlertMessage) -> DeliveryResult:
+    async def _deliver_one(self, name: str, alert: Payload) -> DeliveryResult:
         channel = self.channels.get(name)
         if channel is None:
             log.warning("alert %s names unknown channel %r", alert.id, name)
@@ -345,7 +363,7 @@ class Notifier:
         return DeliveryResult(name, error is None, attempts, status, error,
                               time.monotonic() - start)
 
-    async def _send(self, name: str, channel: ChannelConfig, alert: AlertMessage
+    async def _send(self, name: str, channel: ChannelConfig, alert: Payload
                     ) -> tuple[int, int | None, str | None]:
         """(attempts, last HTTP status, error or None) after retrying as configured."""
         attempts = 0
@@ -369,7 +387,7 @@ class Notifier:
                              wait=_Backoff(*self._backoff), sleep=self._sleep,
                              retry=retry_if_exception_type(RETRY_ON), reraise=True)
 
-    async def _attempt(self, name: str, channel: ChannelConfig, alert: AlertMessage
+    async def _attempt(self, name: str, channel: ChannelConfig, alert: Payload
                        ) -> httpx.Response:
         url, body, headers = self._request(name, channel, alert)
         response = await self._client.post(url, content=body, headers=headers,
@@ -380,13 +398,18 @@ class Notifier:
             raise _BadStatus.of(response, wait)
         return response
 
-    def _request(self, name: str, channel: ChannelConfig, alert: AlertMessage
+    def _request(self, name: str, channel: ChannelConfig, alert: Payload
                  ) -> tuple[str, bytes, httpx.Headers]:
         """URL, body and headers of one attempt (webhooks are signed per attempt)."""
         headers = httpx.Headers(channel.headers if isinstance(channel, WebhookChannel) else {})
         headers.update({"Content-Type": "application/json", "User-Agent": USER_AGENT,
                         DELIVERY_HEADER: alert.id})
         secret = self._secrets.get(name)
+        if isinstance(alert, RawDelivery):
+            if not isinstance(channel, WebhookChannel) or secret is None:
+                raise ValueError(f"channel {name!r} is not a webhook")
+            headers.update(sign(alert.body, secret, int(self._clock())))
+            return channel.url, alert.body, headers
         if isinstance(channel, SlackChannel):
             return channel.url, orjson.dumps(slack_payload(alert)), headers
         assert secret is not None

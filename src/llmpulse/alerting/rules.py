@@ -46,6 +46,10 @@ METRICS: dict[str, str] = {
     "toxicity_rate": "share of scored responses that were toxic (min_count: scored responses)",
     "groundedness_mean": "mean groundedness (0..1) of scored RAG answers (min_count: scored)",
     "ungrounded_rate": "share of scored RAG answers that were not grounded in their context",
+    "feedback": "feedback events in the window (by the time they were given)",
+    "thumbs_down_rate": "share of thumbs given that were down (min_count: thumbs given)",
+    "rating_mean": "mean rating, 1..5 (min_count: ratings)",
+    "correction_rate": "share of feedback that carried a corrected answer (min_count: feedback)",
     **{f"{s}_p{round(q * 100)}": f"{s} p{round(q * 100)}, seconds"
        for s in SKETCHES for q in QUANTILES},
 }
@@ -81,6 +85,28 @@ class BaselineSpec(BaseModel):
     k: float = Field(default=5.0, gt=0, description="mad: threshold = median + k x 1.4826*MAD")
 
 
+class DatasetSpec(BaseModel):
+    """Which examples a retraining trigger's dataset query selects from the window."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_groundedness: float = Field(default=0.5, ge=0, le=1,
+                                    description="answers scored at most this grounded")
+    max_rating: int = Field(default=2, ge=1, le=5, description="ratings at most this")
+    limit: int = Field(default=10_000, ge=1, le=10_000_000)
+
+
+class RetrainSpec(BaseModel):
+    """Makes a rule a retraining policy: its trigger goes to ``llm.retrain``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    cooldown: Duration = Field(default=86_400.0, description="no second trigger sooner")
+    approval: Literal["auto", "required"] = "auto"
+    forward: tuple[str, ...] = Field(default=(), description="webhook channels to POST to")
+    dataset: DatasetSpec = Field(default_factory=DatasetSpec)
+
+
 class Rule(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
@@ -103,6 +129,7 @@ class Rule(BaseModel):
     runbook_url: str | None = None
     summary: str | None = None
     labels: dict[str, str] = Field(default_factory=dict)
+    retrain: RetrainSpec | None = None
 
     @field_validator("metric")
     @classmethod
@@ -155,6 +182,12 @@ class RulesFile(BaseModel):
             if missing:
                 raise ValueError(f"{name}: unknown channel(s) {', '.join(missing)}; "
                                  f"defined: {', '.join(self.channels) or 'none'}")
+        for rule in self.rules:
+            forward = rule.retrain.forward if rule.retrain else ()
+            wrong = [c for c in forward if getattr(self.channels.get(c), "type", "") != "webhook"]
+            if wrong:
+                raise ValueError(f"{rule.name}: retrain.forward names {', '.join(wrong)}, "
+                                 "which must be webhook channels defined under channels")
         return self
 
     def rule(self, name: str) -> Rule:

@@ -12,6 +12,7 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from llmpulse.detectors.groundedness import GroundednessBackend, score_groundedness
@@ -27,16 +28,21 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 Timer = Callable[[str, float], None]  # (detector, seconds) for metrics
+#: Task reasons the judge sees whatever its sample rate (a user flagged the answer);
+#: other tasks, mandatory or not, reach the judge at ``judge_sample_rate``.
+ALWAYS_JUDGE = frozenset({"feedback"})
 
 
-def task_record(task: ScoringTask) -> InferenceRecord:
+def task_record(task: ScoringTask, key: str | None = None) -> InferenceRecord:
+    """The task as a record; ``key`` (default: the call's request_id) becomes its request_id,
+    so the signals of a batch can be told apart even when two tasks share a call."""
     c = task.call
     when = datetime.fromtimestamp(c.call_time, UTC)
     prompt = (Message(role="user", content=task.prompt),) if task.prompt else ()
     return InferenceRecord(
-        request_id=c.request_id, join_status="inference", provider=c.provider,
-        request_model=c.request_model or c.model, response_model=c.model, operation="chat",
-        start_time=None, end_time=when, tenant=c.tenant, route=c.route,
+        request_id=c.request_id if key is None else key, join_status="inference",
+        provider=c.provider, request_model=c.request_model or c.model, response_model=c.model,
+        operation="chat", start_time=None, end_time=when, tenant=c.tenant, route=c.route,
         response_id=c.response_id or None, input_messages=prompt,
         output_messages=(Message(role="assistant", content=task.response),),
         context_documents=tuple(ContextDocument(content=t) for t in task.contexts))
@@ -44,7 +50,8 @@ def task_record(task: ScoringTask) -> InferenceRecord:
 
 @dataclass
 class QualityScorer:
-    """Toxicity for every task, groundedness where there is context, the judge sampled."""
+    """Toxicity for every task, groundedness where there is context, the judge sampled
+    (and always for answers users gave negative feedback on)."""
 
     toxicity: ToxicityModel
     groundedness: GroundednessBackend | None
@@ -62,14 +69,16 @@ class QualityScorer:
 
     def score(self, tasks: Sequence[ScoringTask], now: float,
               timer: Timer | None = None) -> list[ScoreResult]:
-        records = [task_record(t) for t in tasks]
-        signals = self.signals(records, now, {t.call.request_id for t in tasks if t.mandatory},
-                               timer)
-        by_request: dict[str, list[Evaluation]] = {}
-        for signal in signals:
-            by_request.setdefault(signal.request_id, []).append(evaluation_of(signal))
-        return [ScoreResult(t.call, t.reason, now, tuple(by_request.get(t.call.request_id, ())))
-                for t in tasks]
+        """One result per task, in order.  Signals are matched back to their task by its
+        position in the batch (two tasks about one call must not share evaluations)."""
+        keys = [str(i) for i in range(len(tasks))]
+        records = [task_record(t, key) for t, key in zip(tasks, keys, strict=True)]
+        always = {key for t, key in zip(tasks, keys, strict=True) if t.reason in ALWAYS_JUDGE}
+        by_task: dict[str, list[Evaluation]] = {}
+        for signal in self.signals(records, now, always, timer):
+            by_task.setdefault(signal.request_id, []).append(evaluation_of(signal))
+        return [ScoreResult(t.call, t.reason, now, tuple(by_task.get(key, ())))
+                for t, key in zip(tasks, keys, strict=True)]
 
     def signals(self, records: Sequence[InferenceRecord], now: float,
                 always_judge: set[str] | None = None, timer: Timer | None = None
@@ -109,7 +118,7 @@ def load_scorer(settings: Settings, rng: random.Random | None = None) -> Quality
     groundedness backend, and the judge when a URL is set."""
     from llmpulse.models.toxicity_onnx import load_toxicity_model
 
-    toxicity = load_toxicity_model(settings.toxicity_model)
+    toxicity = load_toxicity_model(configured_toxicity_model(settings))
     groundedness = load_groundedness(settings)
     judge = None
     if settings.judge_url:
@@ -120,6 +129,19 @@ def load_scorer(settings: Settings, rng: random.Random | None = None) -> Quality
                            settings.score_batch_size)
     log.info("quality scorer: %s", scorer.describe())
     return scorer
+
+
+def configured_toxicity_model(settings: Settings) -> Path | None:
+    """``LLMPULSE_TOXICITY_MODEL`` if set, after checking it is there: the lexicon fallback is
+    for when no model was configured, not for a mistyped path or a missing volume."""
+    from llmpulse.errors import ConfigError
+
+    path = settings.toxicity_model
+    if path is not None and not path.exists():
+        raise ConfigError(f"LLMPULSE_TOXICITY_MODEL: {path} does not exist; point it at a "
+                          "folder made by `llmpulse models export-toxicity`, or unset it to "
+                          "score with the built-in lexicon")
+    return path
 
 
 def load_groundedness(settings: Settings) -> GroundednessBackend:

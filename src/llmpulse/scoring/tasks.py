@@ -27,12 +27,20 @@ class CallRef:
 
     request_id: str
     call_time: float  # epoch seconds (event time of the call)
-    model: str
+    model: str  # the model that answered, else the one asked for (InferenceRecord.model)
     provider: str
     route: str
     tenant: str
     request_model: str = ""  # the model asked for: the windows' group key
     response_id: str = ""
+
+
+def call_ref(record: InferenceRecord, now: float | None = None) -> CallRef:
+    """The keys of a call (its event time; ``now`` when it has none)."""
+    when = record.event_time
+    return CallRef(record.request_id, when.timestamp() if when else (now or 0.0), record.model,
+                   record.provider, record.route, record.tenant, record.request_model,
+                   record.response_id or "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,13 +175,16 @@ def evaluation_of(signal: Signal) -> Evaluation:
 
 
 def wire_evaluation(result: ScoreResult, e: Evaluation) -> dict[str, Any]:
-    """The OTel ``gen_ai.evaluation.result`` attributes plus llmpulse's keys."""
+    """The OTel ``gen_ai.evaluation.result`` attributes plus llmpulse's keys; empty (unknown)
+    values are left out.  ``gen_ai.request.model`` is the model asked for,
+    ``gen_ai.response.model`` the one that answered (:attr:`CallRef.model`)."""
     c = result.call
     out: dict[str, Any] = {
         "gen_ai.evaluation.name": e.name, "gen_ai.evaluation.score.value": e.value,
         "gen_ai.evaluation.score.label": e.label, "gen_ai.evaluation.explanation": e.explanation,
         "gen_ai.response.id": c.response_id, "request_id": c.request_id, "scorer": e.scorer,
-        "source": e.source, "gen_ai.request.model": c.model, "route": c.route,
-        "tenant": c.tenant, "reason": result.reason,
+        "source": e.source, "gen_ai.request.model": c.request_model,
+        "gen_ai.response.model": c.model, "route": c.route, "tenant": c.tenant,
+        "reason": result.reason,
     }
     return {k: v for k, v in out.items() if v != ""}

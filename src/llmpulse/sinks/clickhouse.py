@@ -20,7 +20,13 @@ from llmpulse.config import Settings
 from llmpulse.errors import StoreError, StoreLocked
 from llmpulse.schema import FeedbackEvent
 from llmpulse.signals import Signal
-from llmpulse.sinks.rows import FEEDBACK_COLUMNS, INFERENCE_COLUMNS, SIGNAL_COLUMNS, StoredCall
+from llmpulse.sinks.rows import (
+    CALL_REF_COLUMNS,
+    FEEDBACK_COLUMNS,
+    INFERENCE_COLUMNS,
+    SIGNAL_COLUMNS,
+    StoredCall,
+)
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +153,18 @@ class ClickHouseStore:
         return self.query(
             f"SELECT {', '.join(SCORING_COLUMNS)} FROM inference_events FINAL "
             "WHERE request_id IN {ids:Array(String)}", {"ids": list(request_ids)})
+
+    def call_refs(self, request_ids: Sequence[str]) -> list[tuple[Any, ...]]:
+        """Group keys of stored calls, for feedback that refers to them (``CALL_REF_COLUMNS``)."""
+        return self.query(
+            f"SELECT {', '.join(CALL_REF_COLUMNS)} FROM inference_events FINAL "
+            "WHERE request_id IN {ids:Array(String)}", {"ids": list(request_ids)})
+
+    def stored_feedback(self, feedback_ids: Sequence[str]) -> set[str]:
+        """Which of these feedback events are stored already (a redelivery)."""
+        rows = self.query("SELECT DISTINCT feedback_id FROM feedback "
+                          "WHERE feedback_id IN {ids:Array(String)}", {"ids": list(feedback_ids)})
+        return {str(r[0]) for r in rows}
 
     def insert_feedback(self, events: Sequence[FeedbackEvent], now: datetime) -> int:
         rows = [[e.feedback_id, e.request_id, e.time, e.thumbs or "", e.rating,

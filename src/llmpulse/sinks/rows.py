@@ -26,6 +26,9 @@ INFERENCE_COLUMNS = (
 )
 SIGNAL_COLUMNS = ("time", "version", "name", "value", "label", "request_id", "provider",
                   "model", "route", "tenant", "detector", "source", "ingested_at", "explanation")
+#: A stored call's keys, in :class:`llmpulse.scoring.tasks.CallRef` field order.
+CALL_REF_COLUMNS = ("request_id", "toUnixTimestamp64Micro(call_time) / 1e6", "model",
+                    "provider", "route", "tenant", "request_model", "response_id")
 FEEDBACK_COLUMNS = ("feedback_id", "request_id", "time", "thumbs", "rating", "correction",
                     "flags", "comment", "given_by", "user_hash", "ingested_at")
 

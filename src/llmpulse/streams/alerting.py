@@ -20,7 +20,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -38,6 +38,7 @@ from llmpulse.budgets import evaluate as evaluate_budget
 from llmpulse.budgets import period_bounds
 from llmpulse.config import Settings
 from llmpulse.metrics import Metrics
+from llmpulse.retrain.desk import RetrainDesk
 from llmpulse.sinks import alert_store
 from llmpulse.sinks.clickhouse import ClickHouseStore
 from llmpulse.sinks.kafka import BurstProducer, OutMessage
@@ -141,6 +142,8 @@ class AlertStage:
         self._budgets_checked = float("-inf")
         self._adopted = float("-inf")
         self.notifier = Notifier(rules.channels, os.environ)
+        self.retrain = RetrainDesk(settings.topic("retrain"), rules, store, producer,
+                                   self.notifier, metrics, clock, self._retrying)
         self._lock = asyncio.Lock()
         self._late_seen = 0
         self._gauge_groups: set[GroupKey] = set()
@@ -262,6 +265,8 @@ class AlertStage:
         except ValueError as exc:
             log.error("unreadable message on the alerts topic: %s", exc)
             return
+        if self.retrain.handles(alert):
+            await self._until_done(lambda: self.retrain.on_alert(alert), "retraining trigger")
         if await self._delivered_before(alert.id):
             return
         results = await self.notifier.deliver(alert)
@@ -282,6 +287,17 @@ class AlertStage:
                 log.warning("cannot check earlier deliveries of %s: %s", alert_id, exc)
                 await asyncio.sleep(0.2 * 2 ** attempt)
         return False
+
+    async def _until_done(self, work: Callable[[], Awaitable[Any]], what: str) -> Any:
+        """Await ``work`` until it succeeds (the message is not acknowledged before)."""
+        delay = 0.2
+        while True:
+            try:
+                return await work()
+            except Exception as exc:  # broker or store down: hold the message
+                log.warning("%s failed (%s); retrying in %.1fs", what, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
 
     async def _retrying(self, work: Callable[[], Any]) -> Any:
         delay = 0.2
