@@ -1,0 +1,100 @@
+"""``llmpulse retrain``: list retraining triggers, show one, approve one that waits.
+
+Heavy modules are imported inside the commands, so ``llmpulse --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import os
+import time
+
+import click
+
+from llmpulse.cli_alerts import _settings, open_store
+
+
+@click.group()
+def retrain() -> None:
+    """Retraining triggers published on llm.retrain (policies: `retrain:` in the rules file)."""
+
+
+@retrain.command("list")
+@click.option("--status", type=click.Choice(["triggered", "pending_approval", "approved",
+                                             "suppressed"]), default=None)
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+def retrain_list(status: str | None, limit: int) -> None:
+    """Triggers from storage, newest first (stop the worker first with chdb)."""
+    from llmpulse.sinks.retrain_store import listing
+
+    store = open_store(_settings())
+    try:
+        triggers = listing(store, status, limit)
+    finally:
+        store.close()
+    if not triggers:
+        click.echo("no retraining triggers" + (f" with status {status}" if status else ""))
+    for t in triggers:
+        group = ",".join(f"{k}={v}" for k, v in (("model", t.model), ("route", t.route),
+                                                  ("tenant", t.tenant)) if v != "*")
+        click.echo(f"{t.status.upper():16} {t.created_at:%Y-%m-%d %H:%M:%S} {t.policy} "
+                   f"[{group}] {t.id}\n    {t.reason}")
+
+
+@retrain.command("show")
+@click.argument("trigger_id")
+def retrain_show(trigger_id: str) -> None:
+    """One trigger as JSON: evidence, prompt versions and the dataset query."""
+    from llmpulse.sinks.retrain_store import get
+
+    store = open_store(_settings())
+    try:
+        trigger = get(store, trigger_id)
+    finally:
+        store.close()
+    if trigger is None:
+        raise click.ClickException(f"no retraining trigger {trigger_id}")
+    click.echo(trigger.model_dump_json(by_alias=True, indent=2))
+
+
+@retrain.command("approve")
+@click.argument("trigger_id")
+@click.option("--by", "approver", default=None, help="Who approves (default: the OS user).")
+def retrain_approve(trigger_id: str, approver: str | None) -> None:
+    """Release a trigger waiting for approval: publish it on llm.retrain and forward it."""
+    from llmpulse.alerting.notifiers import Notifier
+    from llmpulse.alerting.rules import load_rules
+    from llmpulse.ingest import MAX_EVENT_BYTES
+    from llmpulse.retrain.desk import RetrainDesk
+    from llmpulse.sinks.kafka import BurstProducer
+    from llmpulse.sinks.retrain_store import get
+
+    settings = _settings()
+    if settings.broker is None:
+        raise click.ClickException("set LLMPULSE_BROKER to the Kafka bootstrap servers")
+    rules = load_rules(settings.rules_file)
+    store = open_store(settings)
+    try:
+        trigger = get(store, trigger_id)
+        if trigger is None:
+            raise click.ClickException(f"no retraining trigger {trigger_id}")
+        if trigger.status != "pending_approval":
+            raise click.ClickException(f"{trigger_id} is {trigger.status}, not pending_approval")
+        producer = BurstProducer(settings.broker, max_message_bytes=2 * MAX_EVENT_BYTES,
+                                 timeout=30.0)
+
+        async def release() -> None:
+            notifier = Notifier(rules.channels, os.environ)
+            desk = RetrainDesk(settings.topic("retrain"), rules, store, producer, notifier,
+                               None, time.time)
+            try:
+                await desk.approve(trigger, approver or getpass.getuser())
+            finally:
+                await notifier.aclose()
+                await asyncio.to_thread(producer.close)
+
+        asyncio.run(release())
+    finally:
+        store.close()
+    click.echo(f"approved {trigger_id}: published on {settings.topic('retrain')}")

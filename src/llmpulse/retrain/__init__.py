@@ -1,0 +1,1 @@
+"""Retraining triggers: policies in the rules file, published on llm.retrain."""

@@ -1,0 +1,153 @@
+"""The retraining loop end to end on a real broker: worker + scorer processes, a loopback
+webhook for the forwarded trigger, the real ClickHouse engine for the dataset query.
+
+A model's RAG answers stop being grounded for a while (users thumb some of them
+down); exactly one trigger reaches ``llm.retrain``, its evidence is from the
+degraded window, and its dataset query returns those examples.  A second worker
+that re-reads every topic from the start (a new consumer group) publishes no
+second trigger.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+from llmpulse.procs import WorkerProcess
+from llmpulse.retrain.trigger import RetrainTrigger
+from llmpulse.simulator import Incident, SimulationStats
+from tests.harness.receiver import Receiver
+from tests.integration.stack import Stack, make_stack, wait_metrics
+
+MODEL = "acme-llama-3-70b-ft"
+POLICY = """
+channels:
+  training-ci: {{type: webhook, url: "{url}", secret_env: IT_WEBHOOK_SECRET, retries: 2}}
+rules:
+  - name: grounding_drop
+    metric: groundedness_mean
+    operator: "<"
+    threshold: 0.55
+    group_by: [model]
+    window: 5s
+    for: 3s
+    min_count: 5
+    severity: warning
+    retrain:
+      cooldown: 1h
+      forward: [training-ci]
+"""
+QUALITY = {"LLMPULSE_SCORE_SAMPLE_RATE": "1", "LLMPULSE_SCORE_BUDGET_PER_S": "1000",
+           "LLMPULSE_GROUNDEDNESS_BACKEND": "hashing"}
+
+
+def read_topic(stack: Stack, role: str, quiet_s: float = 3.0) -> list[Any]:
+    """Every message of a topic, from the start, until it has been quiet for a while."""
+    consumer = Consumer({"bootstrap.servers": stack.broker, "group.id": f"it-{uuid.uuid4().hex}",
+                         "enable.auto.commit": False})
+    topic = stack.prefix + role
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+        messages: list[Any] = []
+        last = time.monotonic()
+        while time.monotonic() - last < quiet_s:
+            message = consumer.poll(0.2)
+            if message is None:
+                continue
+            assert message.error() is None, message.error()
+            messages.append(message)
+            last = time.monotonic()
+        return messages
+    finally:
+        consumer.close()
+
+
+def scorer(stack: Stack) -> WorkerProcess:
+    process = WorkerProcess(stack.env(**QUALITY), log_path=stack.data_dir / "scorer.log",
+                            command="scorer")
+    process.start(timeout=120)
+    return process
+
+
+def test_a_quality_drop_triggers_retraining_exactly_once(broker: str, tmp_path: Path) -> None:
+    stack = make_stack(broker, tmp_path)
+    with Receiver() as ci:
+        rules = tmp_path / "rules.yml"
+        rules.write_text(POLICY.format(url=ci.url("/dispatch")))
+        env = {"LLMPULSE_RULES_FILE": str(rules), "LLMPULSE_WINDOW_PANE_S": "1",
+               "LLMPULSE_WINDOW_LATENESS_S": "5", "IT_WEBHOOK_SECRET": "s", **QUALITY}
+        worker = stack.worker(**env)
+        score = scorer(stack)
+        started = time.time()
+        try:
+            drop = Incident("ungrounded", start_s=12, duration_s=12, model=MODEL, factor=0.95)
+            stats: dict[str, SimulationStats] = {}
+
+            def traffic() -> None:
+                stats["s"] = stack.simulate(rate=120, duration=40, seed=11, incidents=[drop])
+
+            sender = threading.Thread(target=traffic, daemon=True)
+            sender.start()
+            ci.wait_for(lambda got: len(got) >= 1, timeout=120, what="the forwarded trigger")
+            sender.join(120)
+            sent = stats["s"].calls
+            wait_metrics(worker, lambda v: v.get("llmpulse_calls_total", 0) >= sent, 60,
+                         "every call stored")
+            time.sleep(8)  # the incident has resolved; nothing else may fire
+        finally:
+            score.stop()
+            worker.stop()
+        published = read_topic(stack, "retrain")
+        assert len(published) == 1, [m.value()[:300] for m in published]
+        trigger = RetrainTrigger.from_wire(published[0].value())
+        assert published[0].key() == trigger.id.encode()
+        assert trigger.status == "triggered" and trigger.model == MODEL
+        forwarded = ci.received("/dispatch")
+        assert len(forwarded) == 1 and RetrainTrigger.from_wire(forwarded[0].body) == trigger
+
+        # the evidence is from the degraded window, and poorly grounded
+        ids = [e.request_id for e in trigger.evidence]
+        assert ids
+        quoted = ", ".join(f"'{i}'" for i in ids)
+        rows = stack.sql(
+            "SELECT e.request_id, toUnixTimestamp64Milli(e.end_time) / 1000, s.value "
+            "FROM inference_events AS e FINAL INNER JOIN (SELECT request_id, value FROM signals "
+            "FINAL WHERE name = 'groundedness') AS s ON s.request_id = e.request_id "
+            f"WHERE e.request_id IN ({quoted})")
+        assert sorted(r[0] for r in rows) == sorted(ids)
+        first, last = trigger.window_start.timestamp(), trigger.window_end.timestamp()
+        assert started + drop.start_s - 15 < first < started + drop.start_s + drop.duration_s
+        for rid, at, grounded in rows:  # windows place a call at its end, in 1 s panes
+            assert first - 1.0 <= float(at) <= last + 0.01, (rid, at, first, last)
+            assert grounded < 0.55, (rid, grounded)
+
+        # the dataset query returns those examples, and only calls of that model and range
+        examples = stack.sql(trigger.dataset.query)
+        got = {r[0] for r in examples}
+        assert set(ids) <= got
+        assert all(r[2] == MODEL for r in examples)
+        lo, hi = trigger.dataset.start.timestamp(), trigger.dataset.end.timestamp()
+        assert all(lo <= datetime.fromisoformat(r[1]).timestamp() < hi for r in examples if r[1])
+        stored = stack.sql("SELECT id, status FROM retrain_triggers FINAL")
+        assert stored == [[trigger.id, "triggered"]]
+
+        # a new consumer group re-reads every topic from the start: no second trigger
+        again = stack.worker("replay", LLMPULSE_APP_ID=f"{stack.app_id}-replay", **env)
+        try:
+            wait_metrics(again, lambda v: v.get("llmpulse_duplicate_events_total{topic=stored}",
+                                                0) >= sent * 0.9, 120, "the replay")
+            # the replayed trigger reached the retraining desk, which recognised it
+            seen = "llmpulse_retrain_triggers_total{outcome=duplicate,policy=grounding_drop}"
+            wait_metrics(again, lambda v: v.get(seen, 0) >= 1, 60, "the replayed trigger")
+            time.sleep(5)
+        finally:
+            again.stop()
+        assert len(read_topic(stack, "retrain")) == 1
+        assert len(ci.received("/dispatch")) == 1
