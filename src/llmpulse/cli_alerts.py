@@ -65,8 +65,9 @@ def rules_check(path: Path, pane: float | None) -> None:
         limit = f"{rule.operator} {rule.threshold:g}" if rule.threshold is not None else ""
         if rule.baseline is not None:
             limit = (limit + " and " if limit else "") + f"{rule.baseline.method} baseline"
+        targets = list(rule.channels) + (["retrain trigger"] if rule.retrain else [])
         click.echo(f"  {rule.name}: {rule.metric} by {','.join(rule.group_by) or 'all'} "
-                   f"over {rule.window:g}s {limit} -> {', '.join(rule.channels) or 'no channel'}")
+                   f"over {rule.window:g}s {limit} -> {', '.join(targets) or 'no channel'}")
 
 
 @click.group()

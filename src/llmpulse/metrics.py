@@ -75,6 +75,8 @@ class Metrics:
     quality_score: Histogram
     window_toxicity_rate: Gauge
     window_groundedness: Gauge
+    window_thumbs_down: Gauge
+    window_rating: Gauge
 
 
 def build_metrics(registry: CollectorRegistry | None = None) -> Metrics:
@@ -187,4 +189,9 @@ def build_metrics(registry: CollectorRegistry | None = None) -> Metrics:
         window_groundedness=Gauge("llmpulse_window_groundedness", "Mean groundedness of scored "
                                   "RAG answers in the last closed 1-minute window.",
                                   WINDOW_LABELS, registry=reg),
+        window_thumbs_down=Gauge("llmpulse_window_thumbs_down_ratio", "Share of thumbs given "
+                                 "in the last closed 1-minute window that were down.",
+                                 WINDOW_LABELS, registry=reg),
+        window_rating=Gauge("llmpulse_window_rating", "Mean rating (1-5) given in the last "
+                            "closed 1-minute window.", WINDOW_LABELS, registry=reg),
     )

@@ -357,7 +357,9 @@ def _set_window_gauges(metrics: Metrics, window: ClosedWindow) -> None:
     metrics.window_tokens.labels(*labels, "input").set(s["tokens_in"])
     metrics.window_tokens.labels(*labels, "output").set(s["tokens_out"])
     for gauge, key in ((metrics.window_toxicity_rate, "toxicity_rate"),
-                       (metrics.window_groundedness, "groundedness_mean")):
+                       (metrics.window_groundedness, "groundedness_mean"),
+                       (metrics.window_thumbs_down, "thumbs_down_rate"),
+                       (metrics.window_rating, "rating_mean")):
         if s[key] is not None:
             gauge.labels(*labels).set(s[key])
         else:  # nothing scored in this window: no stale value from an older one
@@ -374,7 +376,8 @@ def _set_window_gauges(metrics: Metrics, window: ClosedWindow) -> None:
 def _remove_window_gauges(metrics: Metrics, group: GroupKey) -> None:
     labels = (group.model, group.route, group.tenant)
     for gauge in (metrics.window_calls, metrics.window_error_ratio, metrics.window_cost,
-                  metrics.window_toxicity_rate, metrics.window_groundedness):
+                  metrics.window_toxicity_rate, metrics.window_groundedness,
+                  metrics.window_thumbs_down, metrics.window_rating):
         _drop(gauge, labels)
     for direction in ("input", "output"):
         _drop(metrics.window_tokens, (*labels, direction))
