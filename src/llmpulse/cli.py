@@ -15,7 +15,10 @@ from typing import Any
 import click
 
 from llmpulse.cli_alerts import alerts, budgets, rules
+from llmpulse.cli_drift import drift
+from llmpulse.cli_drift_store import baseline, report
 from llmpulse.cli_models import models
+from llmpulse.cli_retrain import retrain
 from llmpulse.cli_score import score, scorer
 from llmpulse.errors import LlmpulseError
 
@@ -195,6 +198,10 @@ cli.add_command(budgets)
 cli.add_command(scorer)
 cli.add_command(score)
 cli.add_command(models)
+drift.add_command(baseline)
+drift.add_command(report)
+cli.add_command(drift)
+cli.add_command(retrain)
 
 
 def main() -> None:

@@ -67,6 +67,24 @@ class Settings(BaseSettings):
         default=900.0, ge=0, le=7 * 86_400,
         description="How long a finished request_id is remembered to drop redelivered duplicates.",
     )
+    drift_every_s: float = Field(
+        default=300.0, ge=5, le=86_400,
+        description="Drift is checked per model over windows of this length (the last closed "
+        "one), against the model's reference; 0 checks mean no drift signals.")
+    drift_reference: Literal["auto", "trailing"] = Field(
+        default="auto",
+        description="Reference when no baseline is pinned (`llmpulse drift baseline set`): "
+        "auto = the model's first LLMPULSE_DRIFT_REFERENCE_EVENTS calls; trailing = the "
+        "6 windows before the current one.")
+    drift_reference_events: int = Field(default=2000, ge=100, le=100_000,
+                                        description="Calls in an automatic reference.")
+    drift_min_samples: int = Field(default=100, ge=10, le=100_000,
+                                   description="Calls a window (and its reference) needs "
+                                   "before it is checked: no alarm on tiny windows.")
+    drift_embedder: Literal["auto", "minilm", "hashing", "none"] = Field(
+        default="auto",
+        description="Prompt embeddings for drift: auto = the offline MiniLM model when "
+        "installed, else the hashing embedder; none = no embedding drift.")
     feedback_horizon_s: float = Field(
         default=7 * 86_400, gt=0, le=366 * 86_400,
         description="Feedback given up to this long after its call joins the call's model and "

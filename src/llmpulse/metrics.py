@@ -77,6 +77,8 @@ class Metrics:
     window_groundedness: Gauge
     window_thumbs_down: Gauge
     window_rating: Gauge
+    drift_score: Gauge
+    drift_detected: Gauge
 
 
 def build_metrics(registry: CollectorRegistry | None = None) -> Metrics:
@@ -194,4 +196,9 @@ def build_metrics(registry: CollectorRegistry | None = None) -> Metrics:
                                  WINDOW_LABELS, registry=reg),
         window_rating=Gauge("llmpulse_window_rating", "Mean rating (1-5) given in the last "
                             "closed 1-minute window.", WINDOW_LABELS, registry=reg),
+        drift_score=Gauge("llmpulse_drift_score", "Drift severity of a feature in the model's "
+                          "last drift check (>= 1: drifted).", ("model", "feature"),
+                          registry=reg),
+        drift_detected=Gauge("llmpulse_drift_detected", "1 when the model's last drift check "
+                             "found drift.", ("model",), registry=reg),
     )

@@ -36,11 +36,12 @@ SKETCHES = ("duration", "ttft", "tpot")
 COUNTERS = ("calls", "errors", "timeouts", "finish_length", "finish_content_filter",
             "tokens_in", "tokens_out", "unpriced", "tox_scored", "toxic", "ground_scored",
             "ungrounded", "feedback", "thumbs", "thumbs_down", "rated", "rating_sum",
-            "corrections")
+            "corrections", "drift_checks", "drifted", "prompt_drifted")
 #: The count a metric's min_count applies to (default: calls).
 METRIC_COUNTS = {"toxicity_rate": "tox_scored", "groundedness_mean": "ground_scored",
                  "ungrounded_rate": "ground_scored", "thumbs_down_rate": "thumbs",
-                 "rating_mean": "rated", "correction_rate": "feedback"}
+                 "rating_mean": "rated", "correction_rate": "feedback",
+                 "drift_rate": "drift_checks", "prompt_drift_rate": "drift_checks"}
 #: The evidence heap that shows each quality metric: the most toxic answers for a
 #: toxicity rule, the least grounded ones for a groundedness rule.
 QUALITY_EVIDENCE = {"toxicity_rate": "most_toxic", "groundedness_mean": "least_grounded",
@@ -112,6 +113,9 @@ class WindowAggregate:
     rated: int = 0  # of which with a rating (1..5)
     rating_sum: int = 0
     corrections: int = 0
+    drift_checks: int = 0  # drift evaluations of the group (one per drift interval)
+    drifted: int = 0  # of which found drift
+    prompt_drifted: int = 0  # of which found drift in the prompt embeddings
     latest: float = 0.0  # newest event time (epoch seconds) folded in
     duration: DDSketch = field(default_factory=_sketch)
     ttft: DDSketch = field(default_factory=_sketch)
@@ -189,7 +193,8 @@ class WindowAggregate:
 
     def late_count(self) -> int:
         """What a partial that came too late would have added: calls, scores, feedback."""
-        return self.calls + self.tox_scored + self.ground_scored + self.feedback
+        return (self.calls + self.tox_scored + self.ground_scored + self.feedback
+                + self.drift_checks)
 
     def count_for(self, metric: str) -> float:
         """The count a rule's min_count is checked against for ``metric``."""
@@ -241,6 +246,9 @@ class WindowAggregate:
             "thumbs_down_rate": self.thumbs_down / self.thumbs if self.thumbs else None,
             "rating_mean": self.rating_sum / self.rated if self.rated else None,
             "correction_rate": self.corrections / self.feedback if self.feedback else None,
+            "drift_rate": self.drifted / self.drift_checks if self.drift_checks else None,
+            "prompt_drift_rate": (self.prompt_drifted / self.drift_checks
+                                  if self.drift_checks else None),
         }
         for name in SKETCHES:
             for q in QUANTILES:

@@ -9,7 +9,7 @@ from llmpulse.config import load_settings
 from llmpulse.sinks.clickhouse import ClickHouseStore
 
 TABLES = ("inference_events", "signals", "feedback", "windows", "alert_state",
-          "alert_notifications", "retrain_triggers")
+          "alert_notifications", "retrain_triggers", "drift_baselines")
 
 
 @pytest.fixture(scope="session")

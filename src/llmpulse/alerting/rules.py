@@ -50,6 +50,10 @@ METRICS: dict[str, str] = {
     "thumbs_down_rate": "share of thumbs given that were down (min_count: thumbs given)",
     "rating_mean": "mean rating, 1..5 (min_count: ratings)",
     "correction_rate": "share of feedback that carried a corrected answer (min_count: feedback)",
+    "drift_rate": "share of the model's drift checks that found drift (min_count: checks; "
+                  "drift is checked every LLMPULSE_DRIFT_EVERY_S)",
+    "prompt_drift_rate": "share of the model's drift checks that found drift in the prompt "
+                         "embeddings (min_count: checks)",
     **{f"{s}_p{round(q * 100)}": f"{s} p{round(q * 100)}, seconds"
        for s in SKETCHES for q in QUANTILES},
 }

@@ -43,6 +43,7 @@ from llmpulse.sinks import alert_store
 from llmpulse.sinks.clickhouse import ClickHouseStore
 from llmpulse.sinks.kafka import BurstProducer, OutMessage
 from llmpulse.sinks.spend import spend_by
+from llmpulse.streams.drift import DriftWatch
 from llmpulse.windows import QUANTILES, SKETCHES, ClosedWindow, GroupKey, WindowAggregate
 
 log = logging.getLogger(__name__)
@@ -142,6 +143,7 @@ class AlertStage:
         self._budgets_checked = float("-inf")
         self._adopted = float("-inf")
         self.notifier = Notifier(rules.channels, os.environ)
+        self.drift = DriftWatch(settings, store, metrics, self._publish_partials)
         self.retrain = RetrainDesk(settings.topic("retrain"), rules, store, producer,
                                    self.notifier, metrics, clock, self._retrying)
         self._lock = asyncio.Lock()
@@ -188,6 +190,16 @@ class AlertStage:
             await self.producer.send_all([
                 OutMessage(self.settings.topic("alerts"), m.dedup_key.encode(), m.to_wire())
                 for m in messages])
+
+    async def _publish_partials(self, partials: dict[tuple[GroupKey, float], WindowAggregate]
+                                ) -> None:
+        s = self.settings
+        await self.producer.send_all(partials_messages(s.topic("windows"), s.partitions,
+                                                       partials))
+
+    async def check_drift(self) -> None:
+        """The drift checks of the window that closed last (maintenance partition owner)."""
+        await self.drift.tick(self.clock())
 
     def on_revoked(self, partitions: set[int]) -> None:
         """Forget what belongs to ``llm.windows`` partitions now owned by another worker."""

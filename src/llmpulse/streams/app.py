@@ -342,6 +342,10 @@ def _attach_alerting(app: faust.App, settings: Settings, worker: Worker,
                 await stage.check_budgets()
             except Exception as exc:  # retried at the next tick
                 log.warning("could not store closed windows or check budgets: %s", exc)
+            try:
+                await stage.check_drift()
+            except Exception:  # retried at the next tick
+                log.exception("drift check failed")
 
 
 def _ingest(role: str, worker: Worker, last_offsets: dict[Any, int]

@@ -1,0 +1,103 @@
+"""Drift checks in the stream, against the real ClickHouse engine: a model's window of
+stored calls against its automatic or pinned reference, signals stored, a window
+partial for the rules, and the HTML report command."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from llmpulse.config import load_settings
+from llmpulse.detectors.cost import Cost
+from llmpulse.drift.scenarios import ORIGIN, Shift, SyntheticTraffic
+from llmpulse.metrics import build_metrics
+from llmpulse.records import InferenceRecord
+from llmpulse.sinks import drift_rows
+from llmpulse.sinks.clickhouse import ClickHouseStore
+from llmpulse.sinks.rows import StoredCall
+from llmpulse.streams.drift import DriftWatch
+from tests.unit.factories import T0
+
+EVERY = 15
+
+
+def store_traffic(store: ClickHouseStore, model: str, shift: Shift | None) -> None:
+    """600 reference calls from T0 (30 s at 20/s), then a 15 s window of 300 calls."""
+    traffic = SyntheticTraffic(seed=4, model=model, rate=20.0)
+    calls = traffic.calls(600) + traffic.calls(300, shift)
+    offset = T0 - ORIGIN
+
+    def moved(r: InferenceRecord) -> InferenceRecord:
+        return dataclasses.replace(r, start_time=r.start_time and r.start_time + offset,
+                                   end_time=r.end_time and r.end_time + offset)
+
+    stored = [StoredCall(moved(c.record), Cost(0.0, "prices", "test")) for c in calls]
+    store.insert_calls(stored, T0 + timedelta(minutes=5))
+
+
+def watch(store: ClickHouseStore) -> tuple[DriftWatch, list[Any]]:
+    settings = load_settings({"LLMPULSE_DRIFT_EVERY_S": str(EVERY),
+                              "LLMPULSE_DRIFT_EMBEDDER": "hashing",
+                              "LLMPULSE_WINDOW_LATENESS_S": "0"})
+    sent: list[Any] = []
+
+    async def publish(partials: Any) -> None:
+        sent.append(partials)
+
+    return DriftWatch(settings, store, build_metrics(), publish), sent
+
+
+def after_window() -> float:
+    return (T0 + timedelta(seconds=45 + 10)).timestamp()  # the margin is 6 s here
+
+
+async def test_stationary_traffic_is_checked_and_does_not_drift(store: ClickHouseStore) -> None:
+    store_traffic(store, "steady-model", None)
+    w, sent = watch(store)
+    checks = await w.tick(after_window())
+    assert [(c.model, c.start, c.end) for c in checks] == [
+        ("steady-model", T0 + timedelta(seconds=30), T0 + timedelta(seconds=45))]
+    assert not checks[0].report.drifted, checks[0].report.as_dict()
+    assert await w.tick(after_window() + 1) == []  # each window once
+    ((key, agg),) = sent[0].items()
+    assert key[0].model == "steady-model" and (agg.drift_checks, agg.drifted) == (1, 0)
+    rows = store.query("SELECT name, label FROM signals FINAL WHERE name = 'drift'")
+    assert rows == [("drift", "ok")]
+    assert store.query("SELECT count() FROM signals FINAL WHERE startsWith(name, 'drift.')"
+                       )[0][0] >= 8
+
+
+async def test_a_language_shift_drifts_and_names_the_prompt_script(
+        store: ClickHouseStore, tmp_path: Path) -> None:
+    store_traffic(store, "shifting-model", "language")
+    w, sent = watch(store)
+    (check,) = await w.tick(after_window())
+    assert check.report.drifted and check.report.top_feature == "prompt_script"
+    ((_, agg),) = sent[0].items()
+    assert (agg.drift_checks, agg.drifted) == (1, 1)
+    assert agg.summary()["drift_rate"] == 1.0
+    assert w.metrics.registry.get_sample_value("llmpulse_drift_detected",
+                                               {"model": "shifting-model"}) == 1.0
+    explanation = store.query("SELECT explanation FROM signals FINAL WHERE name = 'drift'")
+    assert explanation == [("prompt_script",)]
+
+    from llmpulse.cli_drift_store import write_html
+
+    tables = w.tables("shifting-model", check.start, check.end)
+    assert tables is not None
+    write_html(*tables, tmp_path / "report.html")
+    assert "prompt_script" in (tmp_path / "report.html").read_text()
+
+
+async def test_a_pinned_baseline_is_the_reference(store: ClickHouseStore) -> None:
+    store_traffic(store, "pinned-model", None)
+    w, _ = watch(store)
+    assert w._reference("pinned-model", T0 + timedelta(seconds=30)) == (
+        T0, T0 + timedelta(seconds=30), True)  # automatic: its first calls
+    drift_rows.set_baseline(store, "pinned-model", T0 + timedelta(seconds=5),
+                            T0 + timedelta(seconds=25), T0)
+    assert w._reference("pinned-model", T0 + timedelta(seconds=30)) == (
+        T0 + timedelta(seconds=5), T0 + timedelta(seconds=25), False)
+    assert w._reference("no-such-model", T0) is None
