@@ -44,7 +44,8 @@ rules:
       forward: [training-ci]
 """
 QUALITY = {"LLMPULSE_SCORE_SAMPLE_RATE": "1", "LLMPULSE_SCORE_BUDGET_PER_S": "1000",
-           "LLMPULSE_GROUNDEDNESS_BACKEND": "hashing"}
+           "LLMPULSE_GROUNDEDNESS_BACKEND": "hashing", "LLMPULSE_DRIFT_EVERY_S": "10",
+           "LLMPULSE_DRIFT_MIN_SAMPLES": "50", "LLMPULSE_DRIFT_EMBEDDER": "hashing"}
 
 
 def read_topic(stack: Stack, role: str, quiet_s: float = 3.0) -> list[Any]:
@@ -101,6 +102,10 @@ def test_a_quality_drop_triggers_retraining_exactly_once(broker: str, tmp_path: 
             wait_metrics(worker, lambda v: v.get("llmpulse_calls_total", 0) >= sent, 60,
                          "every call stored")
             time.sleep(8)  # the incident has resolved; nothing else may fire
+            # the worker also checked each busy model for drift, every 10 s
+            checked = wait_metrics(worker, lambda v: any(
+                k.startswith("llmpulse_drift_detected{") for k in v), 30, "a drift check")
+            assert f"llmpulse_drift_detected{{model={MODEL}}}" in checked
         finally:
             score.stop()
             worker.stop()
@@ -135,6 +140,8 @@ def test_a_quality_drop_triggers_retraining_exactly_once(broker: str, tmp_path: 
         assert all(r[2] == MODEL for r in examples)
         lo, hi = trigger.dataset.start.timestamp(), trigger.dataset.end.timestamp()
         assert all(lo <= datetime.fromisoformat(r[1]).timestamp() < hi for r in examples if r[1])
+        drift = stack.sql("SELECT count() FROM signals FINAL WHERE name = 'drift'")
+        assert drift[0][0] >= 1
         stored = stack.sql("SELECT id, status FROM retrain_triggers FINAL")
         assert stored == [[trigger.id, "triggered"]]
 
