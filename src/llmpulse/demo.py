@@ -250,6 +250,7 @@ def _print_summary(store_url: str, started: datetime, stats: Any, data_dir: Path
         format_summary,
         model_summaries,
         quality_line,
+        retrain_lines,
         table_counts,
     )
 
@@ -259,6 +260,7 @@ def _print_summary(store_url: str, started: datetime, stats: Any, data_dir: Path
         counts = table_counts(store, started)
         alerts = alert_log(store, started)
         quality = quality_line(store, started)
+        retrain = retrain_lines(store, started)
     finally:
         store.close()
     print("\nSummary (read back from ClickHouse):")
@@ -269,6 +271,7 @@ def _print_summary(store_url: str, started: datetime, stats: Any, data_dir: Path
     print(f"stored: {counts['inference_events']} calls, {counts['signals']} signals, "
           f"{counts['feedback']} feedback events")
     print(quality)
+    print(retrain)
     if stats is not None:
         incidents = ", ".join(f"{name} ({n} calls)" for name, n in stats.incidents.items())
         print(f"sent: {stats.calls} calls, {stats.malformed} malformed events "

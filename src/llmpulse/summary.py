@@ -120,3 +120,17 @@ def quality_line(store: ClickHouseStore, since: datetime) -> str:
     return (f"quality: {scored} answers scored for toxicity ({toxic} toxic, {tox_by or '-'}), "
             f"{rag} RAG answers for groundedness (mean {mean}, {ground_by or '-'}); "
             f"{int(pii)} personal data items redacted before storage")
+
+
+def retrain_lines(store: ClickHouseStore, since: datetime) -> str:
+    """The retraining triggers published since ``since`` (``llm.retrain``)."""
+    rows = store.query(
+        "SELECT status, model, reason, length(evidence), id FROM retrain_triggers FINAL "
+        "WHERE created_at >= {since:DateTime64(3)} ORDER BY created_at", {"since": since})
+    if not rows:
+        return "retraining triggers: none"
+    lines = ["retraining triggers (llm.retrain; `llmpulse retrain show ID` for the dataset "
+             "query):"]
+    for status, model, reason, evidence, rid in rows:
+        lines.append(f"  {status:<10} {reason} ({evidence} example ids)\n             id {rid}")
+    return "\n".join(lines)
