@@ -24,8 +24,10 @@ def main() -> None:
     parser.add_argument("--group", default=f"bench-bare-{int(time.time())}")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    data = Path(tempfile.gettempdir()) / "llmpulse-bench"
+    data.mkdir(exist_ok=True)  # Faust creates only the last level of its datadir
     app = faust.App(args.group, broker=f"kafka://{args.broker}", store="memory://",
-                    datadir=str(Path(tempfile.gettempdir()) / "llmpulse-bench" / "{conf.name}"),
+                    datadir=str(data / "{conf.name}"),
                     web_enabled=False, consumer_auto_offset_reset="earliest",
                     broker_session_timeout=10, broker_rebalance_timeout=10,
                     broker_heartbeat_interval=1)

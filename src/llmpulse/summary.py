@@ -125,12 +125,12 @@ def quality_line(store: ClickHouseStore, since: datetime) -> str:
 def retrain_lines(store: ClickHouseStore, since: datetime) -> str:
     """The retraining triggers published since ``since`` (``llm.retrain``)."""
     rows = store.query(
-        "SELECT status, model, reason, length(evidence), id FROM retrain_triggers FINAL "
+        "SELECT status, reason, length(evidence), id FROM retrain_triggers FINAL "
         "WHERE created_at >= {since:DateTime64(3)} ORDER BY created_at", {"since": since})
     if not rows:
         return "retraining triggers: none"
     lines = ["retraining triggers (llm.retrain; `llmpulse retrain show ID` for the dataset "
              "query):"]
-    for status, model, reason, evidence, rid in rows:
+    for status, reason, evidence, rid in rows:
         lines.append(f"  {status:<10} {reason} ({evidence} example ids)\n             id {rid}")
     return "\n".join(lines)

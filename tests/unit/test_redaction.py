@@ -71,3 +71,15 @@ def test_a_call_without_text_is_returned_as_is() -> None:
     record = from_inference(EVENT_ADAPTER.validate_python(inference("r2")))
     cleaned, counts = Redactor.from_settings(load_settings({})).record(record)
     assert cleaned is record and not counts
+
+
+def test_a_long_context_with_thousands_of_findings_is_fully_cleaned() -> None:
+    rows = [f"row {i}: user{i}@example.com, +1 415 555 {i:04d}, 10.1.{i // 256}.{i % 256}"
+            for i in range(5_000)]
+    blob = "a1b2" * 50_000  # a long run of email-like characters, no @
+    event = EVENT_ADAPTER.validate_python(inference(
+        "r3", context_documents=[{"id": "big", "content": "\n".join(rows) + "\n" + blob}]))
+    cleaned, counts = Redactor.from_settings(load_settings({})).record(from_inference(event))
+    content = cleaned.context_documents[0].content
+    assert total(counts) == {"email": 5_000, "phone": 5_000, "ip": 5_000}
+    assert content == "".join(f"row {i}: [EMAIL], [PHONE], [IP]\n" for i in range(5_000)) + blob
