@@ -8,7 +8,9 @@ from __future__ import annotations
 import asyncio
 import getpass
 import os
+import sys
 import time
+from typing import Any
 
 import click
 
@@ -84,17 +86,22 @@ def retrain_approve(trigger_id: str, approver: str | None) -> None:
         producer = BurstProducer(settings.broker, max_message_bytes=2 * MAX_EVENT_BYTES,
                                  timeout=30.0)
 
-        async def release() -> None:
+        async def release() -> list[Any]:
             notifier = Notifier(rules.channels, os.environ)
             desk = RetrainDesk(settings.topic("retrain"), rules, store, producer, notifier,
                                None, time.time)
             try:
                 await desk.approve(trigger, approver or getpass.getuser())
+                return desk.last_forward
             finally:
                 await notifier.aclose()
                 await asyncio.to_thread(producer.close)
 
-        asyncio.run(release())
+        forwarded = asyncio.run(release())
     finally:
         store.close()
     click.echo(f"approved {trigger_id}: published on {settings.topic('retrain')}")
+    for r in forwarded:
+        click.echo(f"forwarded to {r.channel}: " + ("ok" if r.ok else f"FAILED: {r.error}"))
+    if not all(r.ok for r in forwarded):
+        sys.exit(1)

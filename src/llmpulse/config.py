@@ -70,7 +70,7 @@ class Settings(BaseSettings):
     drift_every_s: float = Field(
         default=300.0, ge=5, le=86_400,
         description="Drift is checked per model over windows of this length (the last closed "
-        "one), against the model's reference; 0 checks mean no drift signals.")
+        "one, once its calls are stored), against the model's reference.")
     drift_reference: Literal["auto", "trailing"] = Field(
         default="auto",
         description="Reference when no baseline is pinned (`llmpulse drift baseline set`): "

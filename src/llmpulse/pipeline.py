@@ -64,6 +64,10 @@ FULL_SWEEP_S = 60.0
 MAX_AHEAD_S = 300.0
 #: Halves whose personal-data counts wait for the other half (oldest dropped past it).
 MAX_PENDING_PII = 100_000
+#: How long feedback waits for its call to be stored, and how often it is retried.
+FEEDBACK_WAIT_S = 300.0
+FEEDBACK_RETRY_S = 5.0
+MAX_UNJOINED = 100_000
 #: Scoring reasons whose results are unbiased samples of traffic: only these count in
 #: the quality windows and metrics (every result is stored).
 WINDOWED_REASONS = frozenset({"sampled", "new_version"})
@@ -144,6 +148,9 @@ class Pipeline:
         self._recent: deque[bool] = deque(maxlen=1000)
         self._recent_invalid = 0
         self._pii_pending: dict[str, Counts] = {}  # findings of halves awaiting a join
+        #: feedback_id -> (feedback whose call is not stored yet, when to stop waiting)
+        self._unjoined: dict[str, tuple[FeedbackEvent, float]] = {}
+        self._retry_unjoined_at = float("-inf")
 
     async def handle(self, role: str, topic: str, partition: int, offset: int,
                      key: bytes | None, value: bytes | None, token: Any) -> None:
@@ -298,7 +305,7 @@ class Pipeline:
         merge_partials(partials, fold_feedback(joined, self.groupings,
                                                self.settings.window_pane_s))
         quality = [s for r in batch.scores for s in result_signals(r)]
-        tasks = self._sample(batch) + await self._feedback_tasks(batch)
+        tasks = self._sample(batch) + await self._feedback_tasks(batch, [f for f, _ in joined])
         await asyncio.gather(
             self._retrying(lambda: self._write(calls, signals, batch.feedback,
                                                batch.scores, quality)),
@@ -335,34 +342,68 @@ class Pipeline:
 
     async def _join_feedback(self, batch: Batch
                              ) -> tuple[list[FeedbackEvent], list[tuple[FeedbackEvent, CallRef]]]:
-        """First deliveries of this batch's feedback, and those joined to their call (by
-        request_id, from this batch or from storage, up to the feedback horizon)."""
-        if not batch.feedback:
-            return [], []
-        stored = await self._retrying(lambda: self.store.stored_feedback(
-            [f.feedback_id for f in batch.feedback]))
+        """First deliveries of this batch's feedback, and the feedback joined to its call
+        now (from this batch or from storage, up to the feedback horizon).
+
+        Feedback whose call is not stored yet (its call still in the join table, or on a
+        topic further behind after a restart) waits up to ``FEEDBACK_WAIT_S`` and is tried
+        again with later batches before it counts as ``unknown_request``.
+        """
         fresh: dict[str, FeedbackEvent] = {}
-        for event in batch.feedback:
-            if event.feedback_id in stored or event.feedback_id in fresh:
-                self.metrics.duplicates.labels("feedback").inc()
-            else:
-                fresh[event.feedback_id] = event
+        if batch.feedback:
+            stored = await self._retrying(lambda: self.store.stored_feedback(
+                [f.feedback_id for f in batch.feedback]))
+            for event in batch.feedback:
+                if event.feedback_id in stored or event.feedback_id in fresh:
+                    self.metrics.duplicates.labels("feedback").inc()
+                else:
+                    fresh[event.feedback_id] = event
+        now = self.clock()
+        waiting = []
+        if self._unjoined and now >= self._retry_unjoined_at:
+            self._retry_unjoined_at = now + FEEDBACK_RETRY_S
+            waiting = [event for event, _ in self._unjoined.values()]
+        candidates = [*fresh.values(), *waiting]
+        if not candidates:
+            return [], []
         calls = {c.record.request_id: call_ref(c.record) for c, _ in batch.calls}
-        missing = sorted({f.request_id for f in fresh.values()} - set(calls))
+        missing = sorted({f.request_id for f in candidates} - set(calls))
         if missing:
             rows = await self._retrying(lambda: self.store.call_refs(missing))
             calls.update((str(row[0]), CallRef(*row)) for row in rows)
         joined = []
-        horizon = self.settings.feedback_horizon_s
-        for event in fresh.values():
+        for event in candidates:
             call = calls.get(event.request_id)
-            if call is None:
-                self.metrics.feedback_unjoined.labels("unknown_request").inc()
-            elif event.time.timestamp() - call.call_time > horizon:
-                self.metrics.feedback_unjoined.labels("too_late").inc()
-            else:
+            reason = self._unjoinable(event, call, now)
+            if reason is None and call is not None:
+                self._unjoined.pop(event.feedback_id, None)
                 joined.append((event, call))
+            elif reason == "unknown_request" and self._wait_for_call(event, now):
+                continue
+            elif reason is not None:
+                self._unjoined.pop(event.feedback_id, None)
+                self.metrics.feedback_unjoined.labels(reason).inc()
         return list(fresh.values()), joined
+
+    def _unjoinable(self, event: FeedbackEvent, call: CallRef | None, now: float
+                    ) -> str | None:
+        if event.time.timestamp() > now + MAX_AHEAD_S:
+            return "future"  # its pane would hold every window open
+        if call is None:
+            return "unknown_request"
+        if event.time.timestamp() - call.call_time > self.settings.feedback_horizon_s:
+            return "too_late"
+        return None
+
+    def _wait_for_call(self, event: FeedbackEvent, now: float) -> bool:
+        """Keep waiting for the call of ``event``; False once its wait is over."""
+        entry = self._unjoined.get(event.feedback_id)
+        if entry is None:
+            if len(self._unjoined) >= MAX_UNJOINED:
+                return False
+            self._unjoined[event.feedback_id] = (event, now + FEEDBACK_WAIT_S)
+            return True
+        return now < entry[1]
 
     def _first_scores(self, scores: Sequence[ScoreResult]) -> list[ScoreResult]:
         """The results that count in the windows and Prometheus: unbiased samples
@@ -431,9 +472,11 @@ class Pipeline:
                 tasks.append(ScoringTask.of(call.record, reason, now))
         return tasks
 
-    async def _feedback_tasks(self, batch: Batch) -> list[ScoringTask]:
-        """Calls with negative feedback are always scored: their stored texts are read back."""
-        wanted = {f.request_id for f in batch.feedback if is_negative(f)}
+    async def _feedback_tasks(self, batch: Batch, feedback: Sequence[FeedbackEvent]
+                              ) -> list[ScoringTask]:
+        """Calls with negative feedback (first deliveries, joined to their call) are always
+        scored: their stored texts are read back."""
+        wanted = {f.request_id for f in feedback if is_negative(f)}
         if not wanted:
             return []
         now = self.clock()

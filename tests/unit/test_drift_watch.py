@@ -18,6 +18,7 @@ from llmpulse.sinks import drift_rows
 from llmpulse.sinks.clickhouse import ClickHouseStore
 from llmpulse.sinks.rows import StoredCall
 from llmpulse.streams.drift import DriftWatch
+from llmpulse.windows import pane_of
 from tests.unit.factories import T0
 
 EVERY = 15
@@ -40,7 +41,8 @@ def store_traffic(store: ClickHouseStore, model: str, shift: Shift | None) -> No
 def watch(store: ClickHouseStore) -> tuple[DriftWatch, list[Any]]:
     settings = load_settings({"LLMPULSE_DRIFT_EVERY_S": str(EVERY),
                               "LLMPULSE_DRIFT_EMBEDDER": "hashing",
-                              "LLMPULSE_WINDOW_LATENESS_S": "0"})
+                              "LLMPULSE_WINDOW_LATENESS_S": "0",
+                              "LLMPULSE_JOIN_TIMEOUT_S": "1"})
     sent: list[Any] = []
 
     async def publish(partials: Any) -> None:
@@ -50,7 +52,7 @@ def watch(store: ClickHouseStore) -> tuple[DriftWatch, list[Any]]:
 
 
 def after_window() -> float:
-    return (T0 + timedelta(seconds=45 + 10)).timestamp()  # the margin is 6 s here
+    return (T0 + timedelta(seconds=45 + 10)).timestamp()  # the margin is 7 s here
 
 
 async def test_stationary_traffic_is_checked_and_does_not_drift(store: ClickHouseStore) -> None:
@@ -61,8 +63,11 @@ async def test_stationary_traffic_is_checked_and_does_not_drift(store: ClickHous
         ("steady-model", T0 + timedelta(seconds=30), T0 + timedelta(seconds=45))]
     assert not checks[0].report.drifted, checks[0].report.as_dict()
     assert await w.tick(after_window() + 1) == []  # each window once
+    restarted, _ = watch(store)
+    assert await restarted.tick(after_window()) == []  # and once across restarts
     ((key, agg),) = sent[0].items()
     assert key[0].model == "steady-model" and (agg.drift_checks, agg.drifted) == (1, 0)
+    assert key[1] == pane_of(after_window(), 5.0)  # when it ran: not a late partial
     rows = store.query("SELECT name, label FROM signals FINAL WHERE name = 'drift'")
     assert rows == [("drift", "ok")]
     assert store.query("SELECT count() FROM signals FINAL WHERE startsWith(name, 'drift.')"
@@ -101,3 +106,35 @@ async def test_a_pinned_baseline_is_the_reference(store: ClickHouseStore) -> Non
     assert w._reference("pinned-model", T0 + timedelta(seconds=30)) == (
         T0 + timedelta(seconds=5), T0 + timedelta(seconds=25), False)
     assert w._reference("no-such-model", T0) is None
+
+
+def test_three_drifted_checks_in_a_row_fire_the_prompt_drift_policy() -> None:
+    from types import SimpleNamespace
+
+    from llmpulse.alerting.engine import AlertEngine
+    from llmpulse.alerting.rules import parse_rules
+    from llmpulse.streams.drift import DriftCheck, drift_partial
+    from llmpulse.windows import GroupKey, WindowAggregate
+
+    rules = parse_rules("""
+rules:
+  - {name: prompt_drift, metric: prompt_drift_rate, group_by: [model], window: 15m,
+     operator: ">=", threshold: 1.0, min_count: 2}
+""", "test")
+    engine = AlertEngine(rules, pane_s=5, lateness_s=30, store={})
+    fired: list[float] = []
+    t0 = T0.timestamp()
+    for step in range(0, 1800, 5):
+        now = t0 + step
+        engine.add([(GroupKey(model="m"), now - 5, WindowAggregate(calls=10, latest=now - 5))])
+        if step and step % 300 == 0:  # a drift check every 5 minutes; all but the first drift
+            drifted = step > 300
+            report = SimpleNamespace(drifted=drifted, drifted_features=(
+                ("prompt_embedding",) if drifted else ()))
+            check = DriftCheck("m", T0, T0, report)  # type: ignore[arg-type]
+            engine.add([(g, p, a) for (g, p), a in drift_partial(check, 5, now).items()])
+        messages, _ = engine.evaluate(now)
+        fired += [step for m in messages if m.kind == "trigger"]
+    # once, right after the third drifted check in a row (600, 900, 1200), when the
+    # clean check at 300 has left the window
+    assert len(fired) == 1 and 1200 <= fired[0] < 1300, fired

@@ -301,8 +301,8 @@ async def test_negative_feedback_always_scores_the_stored_call(store: ClickHouse
     assert task.contexts == ("Refunds take 5 business days.",)
     assert "[EMAIL]" in task.prompt and task.call.route == "chat"
     reg = pipe.metrics.registry
-    assert reg.get_sample_value("llmpulse_scoring_skipped_total",
-                                {"reason": "unknown_request"}) == 1
+    assert reg.get_sample_value("llmpulse_feedback_unjoined_total",
+                                {"reason": "unknown_request"}) is None  # it waits for now
 
 
 def test_score_explanations_expire_with_the_message_bodies(store: ClickHouseStore) -> None:
@@ -367,19 +367,28 @@ async def test_feedback_joins_its_call_into_the_feedback_windows_once(
         store: ClickHouseStore) -> None:
     from datetime import timedelta
 
-    pipe, outbox, _, _ = make(store, LLMPULSE_FEEDBACK_HORIZON_S="86400")
+    from llmpulse.pipeline import FEEDBACK_WAIT_S
+
+    pipe, outbox, _, clock = make(store, LLMPULSE_FEEDBACK_HORIZON_S="86400")
     await feed(pipe, "inference", [inference("fbw1"), inference("fbw2")])
     await pipe.flush()
     outbox.partials.clear()
+    clock.now = (T0 + timedelta(days=2, minutes=10)).timestamp()
     late = (T0 + timedelta(days=2)).isoformat()
+    ahead = (T0 + timedelta(days=3)).isoformat()
     events = [feedback("fbw1"), feedback("fbw2", thumbs="up", rating=2, correction="Fixed."),
-              feedback("fbw-unknown"), feedback("fbw2", feedback_id="fbw-late", time=late)]
+              feedback("fbw-unknown"), feedback("fbw2", feedback_id="fbw-late", time=late),
+              feedback("fbw1", feedback_id="fbw-ahead", time=ahead)]
     await feed(pipe, "feedback", events)
     await pipe.flush()
     await feed(pipe, "feedback", events[:2], start=10)  # redelivered
     await pipe.flush()
-    by_model = [a for (g, _), a in outbox.partials.items() if g.route == "*"]
-    assert [g.model for (g, _) in outbox.partials if g.route == "*"] == ["gpt-4o"]
+    clock.now += FEEDBACK_WAIT_S + 1  # the unknown request's wait is over
+    await feed(pipe, "inference", [inference("fbw3")], start=20)
+    await pipe.flush()
+    by_model = [a for (g, _), a in outbox.partials.items() if g.route == "*" and a.feedback]
+    assert [g.model for (g, _), a in outbox.partials.items()
+            if g.route == "*" and a.feedback] == ["gpt-4o"]
     agg = by_model[0]
     assert (agg.feedback, agg.thumbs, agg.thumbs_down, agg.rated, agg.corrections) == (
         2, 2, 1, 1, 1)
@@ -391,6 +400,26 @@ async def test_feedback_joins_its_call_into_the_feedback_windows_once(
                                 {"reason": "unknown_request"}) == 1
     assert reg.get_sample_value("llmpulse_feedback_unjoined_total",
                                 {"reason": "too_late"}) == 1
+    assert reg.get_sample_value("llmpulse_feedback_unjoined_total",
+                                {"reason": "future"}) == 1
     assert reg.get_sample_value("llmpulse_duplicate_events_total", {"topic": "feedback"}) == 2
     assert store.query("SELECT count() FROM feedback FINAL WHERE startsWith(request_id, 'fbw')"
-                       ) == [(4,)]
+                       ) == [(5,)]
+
+
+async def test_feedback_that_overtakes_its_call_waits_for_it(store: ClickHouseStore) -> None:
+    from llmpulse.pipeline import FEEDBACK_RETRY_S
+
+    pipe, outbox, _, clock = make(store, LLMPULSE_SCORE_SAMPLE_RATE="0",
+                                  LLMPULSE_SCORE_NEW_VERSION_CALLS="0")
+    await feed(pipe, "feedback", [feedback("early1")])
+    await pipe.flush()
+    assert not [a for a in outbox.partials.values() if a.feedback]
+    clock.now += FEEDBACK_RETRY_S
+    await feed(pipe, "inference", [rag("early1")], start=5)
+    await pipe.flush()  # the call is stored now
+    clock.now += FEEDBACK_RETRY_S
+    await feed(pipe, "inference", [rag("early2")], start=6)
+    await pipe.flush()  # the waiting feedback is tried again and joins
+    assert sum(a.thumbs_down for (g, _), a in outbox.partials.items() if g.route == "*") == 1
+    assert [(t.call.request_id, t.reason) for t in outbox.tasks] == [("early1", "feedback")]

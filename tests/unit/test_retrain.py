@@ -123,7 +123,12 @@ def test_the_dataset_query_selects_the_bad_examples_of_the_range(store: ClickHou
     rows = store.query(t.dataset.query)
     assert [r[0] for r in rows] == ["ungrounded", "down", "fixed", "rated"]
     by_id = {r[0]: r for r in rows}
-    assert "answer down" in by_id["down"][7] and by_id["fixed"][12] == "The right answer."
+    assert "answer down" in by_id["down"][7] and by_id["fixed"][13] == "The right answer."
+    assert by_id["down"][10] == 1 and by_id["down"][11] == "down"
+    drifted = build_trigger(alert(since_min=0).model_copy(update={"metric": "prompt_drift_rate"}),
+                            rules().rule("grounding_drop"), "triggered", now)
+    assert sorted(r[0] for r in store.query(drifted.dataset.query)) == [
+        "down", "fixed", "ok", "rated", "ungrounded"]  # drift: the window's traffic itself
     assert retrain_store.prompt_versions(store, t.dataset.start, t.dataset.end,
                                          t.dataset.filters) == ("support@v7",)
     pairs = store.query("SELECT request_id, corrected_answer FROM training_pairs")

@@ -47,6 +47,7 @@ class RetrainDesk:
         self.metrics = metrics
         self.clock = clock
         self._retrying = retrying
+        self.last_forward: list[Any] = []  # the deliveries of the last release
 
     def handles(self, alert: AlertMessage) -> bool:
         return alert.kind == "trigger" and alert.rule in self.policies
@@ -87,7 +88,9 @@ class RetrainDesk:
         approved = trigger.model_copy(update={"status": "approved", "approved_by": by,
                                               "approved_at": now})
         await self.release(approved, rule)
-        await self._retrying(lambda: retrain_store.write(self.store, approved, _version(now)))
+        # the approval must replace the pending row even from a machine whose clock is behind
+        version = max(_version(now), _version(trigger.created_at) + 1)
+        await self._retrying(lambda: retrain_store.write(self.store, approved, version))
         self._count(trigger.policy, "approved")
         return approved
 
@@ -96,13 +99,16 @@ class RetrainDesk:
         body = trigger.to_wire()
         await self.producer.send_all([OutMessage(self.topic, trigger.id.encode(), body)])
         forward = rule.retrain.forward if rule is not None and rule.retrain else ()
+        self.last_forward = []
         if not forward:
             return []
         results = await self.notifier.forward(forward, RawDelivery(trigger.id, body))
+        self.last_forward = results
         for r in results:
-            if not r.ok:
-                log.warning("retraining trigger %s to %s failed: %s", trigger.id, r.channel,
-                            r.error)
+            if not r.ok:  # it is on llm.retrain and stored; `retrain show` has it to resend
+                log.error("retraining trigger %s could not be forwarded to %s: %s",
+                          trigger.id, r.channel, r.error)
+                self._count(trigger.policy, "forward_failed")
         return results
 
     def _count(self, policy: str, outcome: str) -> None:

@@ -80,7 +80,8 @@ def build_trigger(alert: AlertMessage, rule: Rule, status: Status, now: datetime
     # From one window before the incident began (a window's first pane can start before
     # window_start) to the end of the window that fired.
     start = min(alert.window_start, alert.since) - timedelta(seconds=alert.window_s)
-    dataset = dataset_of(rule.retrain.dataset, start, alert.window_end, group)
+    dataset = dataset_of(rule.retrain.dataset, start, alert.window_end, group,
+                         flagged_only=alert.metric not in DRIFT_METRICS)
     return RetrainTrigger(
         id=trigger_id(alert), status=status, policy=rule.name, **group,
         prompt_versions=prompt_versions, reason=alert.summary, metric=alert.metric,
@@ -89,6 +90,8 @@ def build_trigger(alert: AlertMessage, rule: Rule, status: Status, now: datetime
         since=alert.since, created_at=now, evidence=alert.evidence, dataset=dataset)
 
 
+#: Policies on these metrics retrain on the drifted traffic itself, not its bad answers.
+DRIFT_METRICS = frozenset({"drift_rate", "prompt_drift_rate"})
 #: Calls longer than this are not looked for before the dataset's range.
 MAX_CALL = timedelta(hours=1)
 #: Group dimensions and the inference_events columns they filter on.
@@ -96,11 +99,11 @@ FILTER_COLUMNS = {"model": "request_model", "route": "route", "tenant": "tenant"
 
 
 def dataset_of(spec: DatasetSpec, start: datetime, end: datetime,
-               group: dict[str, str]) -> Dataset:
+               group: dict[str, str], flagged_only: bool = True) -> Dataset:
     filters = {d: v for d, v in group.items() if v != "*"}
     return Dataset(start=start, end=end, filters=filters,
                    max_groundedness=spec.max_groundedness, max_rating=spec.max_rating,
-                   query=dataset_query(start, end, filters, spec))
+                   query=dataset_query(start, end, filters, spec, flagged_only))
 
 
 def quote(text: str) -> str:
@@ -113,14 +116,21 @@ def _moment(ts: datetime) -> str:
 
 
 def dataset_query(start: datetime, end: datetime, filters: dict[str, str],
-                  spec: DatasetSpec) -> str:
-    """Calls of the range and group that were scored poorly grounded, rated low,
-    thumbed down or corrected, with their texts, scores and feedback."""
+                  spec: DatasetSpec, flagged_only: bool = True) -> str:
+    """Calls of the range and group, with their texts, scores and feedback: those scored
+    poorly grounded, rated low, thumbed down or corrected (``flagged_only``), else a
+    sample of all of them (a drift policy: the new traffic to learn from)."""
     # Windows place a call at its end (its event time); the start bounds the partitions read.
     ended = "ifNull(end_time, call_time)"
     where = [f"call_time >= {_moment(start - MAX_CALL)}", f"call_time < {_moment(end)}",
              f"{ended} >= {_moment(start)}", f"{ended} < {_moment(end)}"]
     where += [f"{FILTER_COLUMNS[d]} = {quote(v)}" for d, v in sorted(filters.items())]
+    calls = "SELECT * FROM inference_events FINAL WHERE " + " AND ".join(where)
+    ids = "request_id IN (SELECT request_id FROM inference_events WHERE " \
+        + " AND ".join(where) + ")"
+    condition = (f"WHERE g.groundedness <= {spec.max_groundedness!r} OR f.down = 1 "
+                 f"OR f.min_rating <= {spec.max_rating} OR f.best_correction != '' "
+                 "ORDER BY e.call_time" if flagged_only else "ORDER BY cityHash64(e.request_id)")
     return (
         "SELECT e.request_id AS request_id, e.end_time AS end_time, "
         "e.request_model AS model, e.route AS route, "
@@ -128,15 +138,16 @@ def dataset_query(start: datetime, end: datetime, filters: dict[str, str],
         "e.prompt_template_version AS prompt_template_version, "
         "e.input_messages AS prompt, e.output_messages AS answer, "
         "e.context_documents AS context, g.groundedness AS groundedness, "
-        "f.last_thumbs AS thumbs, f.min_rating AS rating, f.best_correction AS correction "
-        "FROM (SELECT * FROM inference_events FINAL WHERE " + " AND ".join(where) + ") AS e "
+        "f.down AS thumbed_down, f.last_thumbs AS thumbs, f.min_rating AS rating, "
+        "f.best_correction AS correction "
+        f"FROM ({calls}) AS e "
         "LEFT JOIN (SELECT request_id, argMax(value, version) AS groundedness FROM signals "
-        "WHERE name = 'groundedness' GROUP BY request_id) AS g ON g.request_id = e.request_id "
+        f"WHERE name = 'groundedness' AND {ids} GROUP BY request_id) AS g "
+        "ON g.request_id = e.request_id "
         "LEFT JOIN (SELECT request_id, max(thumbs = 'down') AS down, "
-        "argMax(thumbs, time) AS last_thumbs, min(rating) AS min_rating, "
+        "argMaxIf(thumbs, time, thumbs != '') AS last_thumbs, min(rating) AS min_rating, "
         "argMax(correction, length(correction)) AS best_correction "
-        "FROM feedback FINAL GROUP BY request_id) AS f ON f.request_id = e.request_id "
-        f"WHERE g.groundedness <= {spec.max_groundedness!r} OR f.down = 1 "
-        f"OR f.min_rating <= {spec.max_rating} OR f.best_correction != '' "
-        f"ORDER BY e.call_time LIMIT {spec.limit} SETTINGS join_use_nulls = 1"
+        f"FROM feedback FINAL WHERE {ids} GROUP BY request_id) AS f "
+        "ON f.request_id = e.request_id "
+        f"{condition} LIMIT {spec.limit} SETTINGS join_use_nulls = 1"
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -20,6 +20,12 @@ COLUMNS = ("request_id", "join_status", "provider", "request_model", "response_m
 _SELECT = ", ".join(c if c != "time_to_first_chunk" else "ttft_s AS time_to_first_chunk"
                     for c in COLUMNS)
 SCORE_NAMES = ("toxicity", "groundedness")
+#: Windows place a call at its end (a lone request at its start); the start bounds the
+#: partitions read, for calls up to MAX_CALL long.
+MAX_CALL = timedelta(hours=1)
+_ENDED_IN = ("call_time >= {s0:DateTime64(6)} AND call_time < {e:DateTime64(6)} AND "
+             "ifNull(end_time, call_time) >= {s:DateTime64(6)} AND "
+             "ifNull(end_time, call_time) < {e:DateTime64(6)}")
 
 
 def _messages(raw: str) -> tuple[Message, ...]:
@@ -52,8 +58,8 @@ def load_calls(store: ClickHouseStore, model: str, start: datetime, end: datetim
     order = "call_time" if first else "cityHash64(request_id)"
     rows = store.query(
         f"SELECT {_SELECT} FROM inference_events FINAL WHERE request_model = {{m:String}} "
-        "AND call_time >= {s:DateTime64(6)} AND call_time < {e:DateTime64(6)} "
-        f"ORDER BY {order} LIMIT {int(limit)}", {"m": model, "s": start, "e": end})
+        f"AND {_ENDED_IN} ORDER BY {order} LIMIT {int(limit)}",
+        {"m": model, "s": start, "e": end, "s0": start - MAX_CALL})
     return [_record(r) for r in rows]
 
 
@@ -74,10 +80,17 @@ def load_scores(store: ClickHouseStore, request_ids: list[str]) -> dict[str, dic
 def busy_models(store: ClickHouseStore, start: datetime, end: datetime, min_calls: int
                 ) -> list[tuple[str, int]]:
     rows = store.query(
-        "SELECT request_model, count() AS n FROM inference_events WHERE call_time >= "
-        "{s:DateTime64(6)} AND call_time < {e:DateTime64(6)} GROUP BY request_model "
-        "HAVING n >= {k:UInt64} ORDER BY request_model", {"s": start, "e": end, "k": min_calls})
+        f"SELECT request_model, count() AS n FROM inference_events WHERE {_ENDED_IN} "
+        "GROUP BY request_model HAVING n >= {k:UInt64} ORDER BY request_model",
+        {"s": start, "e": end, "s0": start - MAX_CALL, "k": min_calls})
     return [(str(m), int(n)) for m, n in rows]
+
+
+def checked(store: ClickHouseStore, check_id: str) -> bool:
+    """Whether a drift check (its overall ``drift`` signal) is stored already."""
+    rows = store.query("SELECT count() FROM signals WHERE request_id = {r:String} "
+                       "AND name = 'drift'", {"r": check_id})
+    return bool(rows[0][0])
 
 
 def set_baseline(store: ClickHouseStore, model: str, start: datetime, end: datetime,

@@ -277,17 +277,16 @@ class AlertStage:
         except ValueError as exc:
             log.error("unreadable message on the alerts topic: %s", exc)
             return
+        if alert.channels and not await self._delivered_before(alert.id):
+            results = await self.notifier.deliver(alert)  # pages first, retraining after
+            for r in results:
+                self.metrics.alert_notifications.labels(
+                    r.channel, alert.kind, "ok" if r.ok else "failed").inc()
+            now = datetime.fromtimestamp(self.clock(), UTC)
+            await self._retrying(lambda: alert_store.write_notifications(
+                self.store, alert, results, now))
         if self.retrain.handles(alert):
             await self._until_done(lambda: self.retrain.on_alert(alert), "retraining trigger")
-        if await self._delivered_before(alert.id):
-            return
-        results = await self.notifier.deliver(alert)
-        for r in results:
-            self.metrics.alert_notifications.labels(
-                r.channel, alert.kind, "ok" if r.ok else "failed").inc()
-        now = datetime.fromtimestamp(self.clock(), UTC)
-        await self._retrying(lambda: alert_store.write_notifications(
-            self.store, alert, results, now))
 
     async def _delivered_before(self, alert_id: str) -> bool:
         """Whether a replayed message was already delivered; if the store cannot say,

@@ -49,7 +49,7 @@ class DriftCheck:
 
 def drift_signals(check: DriftCheck) -> list[Signal]:
     """Per-feature and overall drift signals of one check (time: the window's end)."""
-    rid = f"drift:{check.model}:{check.end.isoformat()}"
+    rid = check_id(check.model, check.end)
 
     def signal(name: str, value: float, label: str, explanation: str) -> Signal:
         return Signal(name=name, value=value, request_id=rid, time=check.end,
@@ -64,14 +64,20 @@ def drift_signals(check: DriftCheck) -> list[Signal]:
     return out
 
 
-def drift_partial(check: DriftCheck, pane_s: float
+def drift_partial(check: DriftCheck, pane_s: float, now: float
                   ) -> dict[tuple[GroupKey, float], WindowAggregate]:
+    """The check as a window partial, in the pane of when it ran: the drift window itself
+    closed a margin ago, so its own pane is past the watermark (and would count as late)."""
     agg = WindowAggregate(drift_checks=1, drifted=int(check.report.drifted),
                           prompt_drifted=int(PROMPT_FEATURE in
                                              check.report.drifted_features))
-    agg.latest = check.end.timestamp()
-    pane = pane_of(check.end.timestamp() - 1e-3, pane_s)
-    return {(GroupKey(model=check.model), pane): agg}
+    agg.latest = now
+    return {(GroupKey(model=check.model), pane_of(now, pane_s)): agg}
+
+
+def check_id(model: str, end: datetime) -> str:
+    """The request_id of a check's signals (also how a check already done is recognised)."""
+    return f"drift:{model}:{end.isoformat()}"
 
 
 class DriftWatch:
@@ -98,7 +104,9 @@ class DriftWatch:
     async def tick(self, now: float) -> list[DriftCheck]:
         """Check the drift window that closed last (once), for every busy model."""
         s = self.settings
-        margin = s.window_lateness_s + 2 * s.batch_max_s + 5.0
+        # every call that ended in the window is stored by then (a lone request after
+        # its join timeout)
+        margin = s.window_lateness_s + s.join_timeout_s + 2 * s.batch_max_s + 5.0
         every = s.drift_every_s
         end_ts = (now - margin) // every * every
         end = datetime.fromtimestamp(end_ts, UTC)
@@ -108,12 +116,21 @@ class DriftWatch:
         models = await asyncio.to_thread(drift_rows.busy_models, self.store, start, end,
                                          self.policy.min_samples)
         checks = []
+        failed = False
         for model, _ in models:
-            check = await asyncio.to_thread(self.check, model, start, end)
-            if check is not None:
-                checks.append(check)
-                await self._emit(check)
-        self._last_end = end
+            try:
+                if await asyncio.to_thread(drift_rows.checked, self.store,
+                                           check_id(model, end)):
+                    continue  # done before a restart or by the partition's previous owner
+                check = await asyncio.to_thread(self.check, model, start, end)
+                if check is not None:
+                    await self._emit(check, now)
+                    checks.append(check)
+            except Exception:  # this model is tried again at the next tick
+                failed = True
+                log.exception("drift check of %s for %s..%s failed", model, start, end)
+        if not failed:
+            self._last_end = end
         return checks
 
     def check(self, model: str, start: datetime, end: datetime) -> DriftCheck | None:
@@ -159,7 +176,7 @@ class DriftWatch:
             return None
         return _utc(first), start, True
 
-    async def _emit(self, check: DriftCheck) -> None:
+    async def _emit(self, check: DriftCheck, now: float) -> None:
         report = check.report
         for f in report.features:
             self.metrics.drift_score.labels(check.model, f.feature).set(f.severity)
@@ -168,7 +185,7 @@ class DriftWatch:
         version = int(check.end.timestamp() * 1000)
         await asyncio.to_thread(self.store.insert_signals, signals,
                                 {signals[0].request_id: version}, datetime.now(UTC))
-        await self.publish(drift_partial(check, self.settings.window_pane_s))
+        await self.publish(drift_partial(check, self.settings.window_pane_s, now))
         if report.drifted:
             log.warning("drift for model %s in %s..%s: %s", check.model, check.start,
                         check.end, ", ".join(report.drifted_features))
