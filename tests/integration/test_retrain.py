@@ -45,7 +45,8 @@ rules:
 """
 QUALITY = {"LLMPULSE_SCORE_SAMPLE_RATE": "1", "LLMPULSE_SCORE_BUDGET_PER_S": "1000",
            "LLMPULSE_GROUNDEDNESS_BACKEND": "hashing", "LLMPULSE_DRIFT_EVERY_S": "10",
-           "LLMPULSE_DRIFT_MIN_SAMPLES": "50", "LLMPULSE_DRIFT_EMBEDDER": "hashing"}
+           "LLMPULSE_DRIFT_MIN_SAMPLES": "50", "LLMPULSE_DRIFT_EMBEDDER": "hashing",
+           "LLMPULSE_JOIN_TIMEOUT_S": "5"}
 
 
 def read_topic(stack: Stack, role: str, quiet_s: float = 3.0) -> list[Any]:
