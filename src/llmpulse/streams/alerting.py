@@ -277,7 +277,7 @@ class AlertStage:
         except ValueError as exc:
             log.error("unreadable message on the alerts topic: %s", exc)
             return
-        if alert.channels and not await self._delivered_before(alert.id):
+        if not await self._delivered_before(alert.id):
             results = await self.notifier.deliver(alert)  # pages first, retraining after
             for r in results:
                 self.metrics.alert_notifications.labels(
