@@ -169,7 +169,7 @@ def build_metrics(registry: CollectorRegistry | None = None) -> Metrics:
                                 "scorer, by reason (rate, budget, no_text, unknown_request).",
                                 ("reason",), registry=reg),
         scorer_tasks=Counter("llmpulse_scorer_tasks", "Scoring tasks handled by the scorer, by "
-                             "outcome (scored, shed = too old, invalid).", ("outcome",),
+                             "outcome (scored, shed = too old, invalid, failed).", ("outcome",),
                              registry=reg),
         scorer_batch=Histogram("llmpulse_scorer_batch_seconds", "Time to score one batch, by "
                                "detector.", ("detector",), buckets=(*SINK_BUCKETS, 30.0, 60.0),
