@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from llmpulse.cli_alerts import _settings, open_store
+from llmpulse.prices import as_utc
 
 
 def _moment(value: str) -> datetime:
@@ -22,7 +23,7 @@ def _moment(value: str) -> datetime:
     except ValueError:
         raise click.BadParameter(f"{value!r} is not an ISO time such as "
                                  "2026-12-01T09:00:00Z") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return as_utc(moment)
 
 
 @click.group()

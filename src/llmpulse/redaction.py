@@ -60,39 +60,32 @@ class Redactor:
     def record(self, record: InferenceRecord) -> tuple[InferenceRecord, Counts]:
         """The record with its prompt, system, response and context texts cleaned."""
         counts: Counts = Counter()
-        if not (record.input_messages or record.output_messages or record.context_documents
-                or record.system_instructions):
-            return record, counts
-        system = record.system_instructions
-        docs = tuple(ContextDocument(id=d.id, content=self.text("context", d.content, counts))
-                     for d in record.context_documents)
-        cleaned = dataclasses.replace(
-            record,
-            system_instructions=self.text("prompt", system, counts) if system else system,
-            input_messages=self._messages("prompt", record.input_messages, counts),
-            output_messages=self._messages("response", record.output_messages, counts),
-            context_documents=docs,
-        )
-        return cleaned, counts
+        update = self._cleaned(record, counts)
+        return (dataclasses.replace(record, **update) if update else record), counts  # type: ignore[arg-type]
 
     def event(self, event: CallEvent) -> tuple[CallEvent, Counts]:
         """A request, response or whole-call event with its texts cleaned: done right
         after decoding, so not even the join table (and its changelog) holds them raw."""
         counts: Counts = Counter()
+        update = self._cleaned(event, counts)
+        return (event.model_copy(update=update) if update else event), counts
+
+    def _cleaned(self, call: object, counts: Counts) -> dict[str, object]:
+        """Cleaned values of the text fields ``call`` (record or event) has and fills."""
         update: dict[str, object] = {}
-        system = getattr(event, "system_instructions", None)
+        system = getattr(call, "system_instructions", None)
         if system:
             update["system_instructions"] = self.text("prompt", system, counts)
         for name, field in (("input_messages", "prompt"), ("output_messages", "response")):
-            messages: tuple[Message, ...] = getattr(event, name, ())
+            messages: tuple[Message, ...] = getattr(call, name, ())
             if messages:
                 update[name] = self._messages(field, messages, counts)
-        docs: tuple[ContextDocument, ...] = getattr(event, "context_documents", ())
+        docs: tuple[ContextDocument, ...] = getattr(call, "context_documents", ())
         if docs:
             update["context_documents"] = tuple(
                 d.model_copy(update={"content": self.text("context", d.content, counts)})
                 for d in docs)
-        return (event.model_copy(update=update) if update else event), counts
+        return update
 
     def feedback(self, event: FeedbackEvent) -> tuple[FeedbackEvent, Counts]:
         """The feedback with its correction and comment cleaned."""

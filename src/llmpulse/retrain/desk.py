@@ -21,6 +21,7 @@ from llmpulse.alerting.message import AlertMessage
 from llmpulse.alerting.notifiers import Notifier, RawDelivery
 from llmpulse.alerting.rules import Rule, RulesFile
 from llmpulse.metrics import Metrics
+from llmpulse.prices import as_utc
 from llmpulse.retrain.trigger import RetrainTrigger, Status, build_trigger, trigger_id
 from llmpulse.sinks import retrain_store
 from llmpulse.sinks.clickhouse import ClickHouseStore
@@ -65,7 +66,7 @@ class RetrainDesk:
         draft = build_trigger(alert, rule, "triggered", now)
         last = await self._retrying(lambda: retrain_store.last_live(self.store, draft))
         status: Status = "triggered"
-        if last is not None and (now - _utc(last)).total_seconds() < rule.retrain.cooldown:
+        if last is not None and (now - as_utc(last)).total_seconds() < rule.retrain.cooldown:
             status = "suppressed"
         elif rule.retrain.approval == "required":
             status = "pending_approval"
@@ -115,9 +116,6 @@ class RetrainDesk:
         if self.metrics is not None:
             self.metrics.retrain_triggers.labels(policy, outcome).inc()
 
-
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _version(now: datetime) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Literal
 
+from clickhouse_connect.driver.binding import format_query_value
 from pydantic import BaseModel, ConfigDict, Field
 
 from llmpulse.alerting.message import AlertMessage, Evidence
@@ -107,8 +108,8 @@ def dataset_of(spec: DatasetSpec, start: datetime, end: datetime,
 
 
 def quote(text: str) -> str:
-    """A ClickHouse string literal (backslash and quote escaped)."""
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    """A ClickHouse string literal."""
+    return str(format_query_value(text))
 
 
 def _moment(ts: datetime) -> str:

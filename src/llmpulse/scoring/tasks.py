@@ -54,10 +54,7 @@ class ScoringTask:
 
     @classmethod
     def of(cls, record: InferenceRecord, reason: str, now: float) -> ScoringTask:
-        when = record.event_time
-        call = CallRef(record.request_id, when.timestamp() if when else now, record.model,
-                       record.provider, record.route, record.tenant, record.request_model,
-                       record.response_id or "")
+        call = call_ref(record, now)
         prompt = next((m.content for m in reversed(record.input_messages) if m.role == "user"),
                       "")
         return cls(call, reason, now, response_text(record)[:MAX_TEXT_CHARS],

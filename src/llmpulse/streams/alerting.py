@@ -311,14 +311,8 @@ class AlertStage:
                 delay = min(delay * 2, 30.0)
 
     async def _retrying(self, work: Callable[[], Any]) -> Any:
-        delay = 0.2
-        while True:
-            try:
-                return await asyncio.to_thread(work)
-            except Exception as exc:  # store down: hold the message, it is not acked yet
-                log.warning("alert store unavailable (%s); retrying in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
+        """Store work in a thread until it succeeds (the message is not acked before)."""
+        return await self._until_done(lambda: asyncio.to_thread(work), "alert store write")
 
     async def write_windows(self) -> None:
         """Store every 1 min / 5 min / 1 h window that has closed (with a safety margin)."""

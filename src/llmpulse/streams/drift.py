@@ -27,6 +27,7 @@ from typing import Any
 from llmpulse.config import Settings
 from llmpulse.drift import DriftPolicy, DriftReport, FeatureTable, build_table, detect_drift
 from llmpulse.metrics import Metrics
+from llmpulse.prices import as_utc
 from llmpulse.signals import Signal
 from llmpulse.sinks import drift_rows
 from llmpulse.sinks.clickhouse import ClickHouseStore
@@ -167,14 +168,14 @@ class DriftWatch:
         """(from, to, first calls only) of the model's reference, None if it has none yet."""
         pinned = drift_rows.baseline(self.store, model)
         if pinned is not None:
-            return _utc(pinned[0]), _utc(pinned[1]), False
+            return as_utc(pinned[0]), as_utc(pinned[1]), False
         if self.settings.drift_reference == "trailing":
             width = timedelta(seconds=self.settings.drift_every_s * TRAILING_WINDOWS)
             return start - width, start, False
         first = drift_rows.first_call(self.store, model)
-        if first is None or _utc(first) >= start:
+        if first is None or as_utc(first) >= start:
             return None
-        return _utc(first), start, True
+        return as_utc(first), start, True
 
     async def _emit(self, check: DriftCheck, now: float) -> None:
         report = check.report
@@ -190,6 +191,3 @@ class DriftWatch:
             log.warning("drift for model %s in %s..%s: %s", check.model, check.start,
                         check.end, ", ".join(report.drifted_features))
 
-
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
