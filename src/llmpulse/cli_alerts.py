@@ -88,8 +88,8 @@ def alerts_list(show_all: bool, as_json: bool) -> None:
         rows = current_alerts(store, include_ok=show_all)
     finally:
         store.close()
-    names = ("rule", "severity", "model", "route", "tenant", "state", "value", "threshold",
-             "since", "dedup_key")
+    names = ("rule", "severity", "model", "route", "tenant", "prompt_version", "state", "value",
+             "threshold", "since", "dedup_key")
     if as_json:
         for row in rows:
             click.echo(json.dumps(dict(zip(names, row, strict=True)), default=str))
@@ -97,9 +97,10 @@ def alerts_list(show_all: bool, as_json: bool) -> None:
     if not rows:
         click.echo("no alerts" + ("" if show_all else " pending or firing"))
         return
-    for rule, severity, model, route, tenant, state, value, limit, since, _ in rows:
+    for rule, severity, model, route, tenant, prompt, state, value, limit, since, _ in rows:
         group = ",".join(f"{k}={v}" for k, v in (("model", model), ("route", route),
-                                                  ("tenant", tenant)) if v != "*")
+                                                  ("tenant", tenant), ("prompt_version", prompt))
+                         if v != "*")
         click.echo(f"{state.upper():9} {severity:8} {rule} [{group}] value={_num(value)} "
                    f"threshold={_num(limit)} since {since}")
 

@@ -39,7 +39,9 @@ def retrain_list(status: str | None, limit: int) -> None:
         click.echo("no retraining triggers" + (f" with status {status}" if status else ""))
     for t in triggers:
         group = ",".join(f"{k}={v}" for k, v in (("model", t.model), ("route", t.route),
-                                                  ("tenant", t.tenant)) if v != "*")
+                                                  ("tenant", t.tenant),
+                                                  ("prompt_version", t.prompt_version))
+                         if v != "*")
         click.echo(f"{t.status.upper():16} {t.created_at:%Y-%m-%d %H:%M:%S} {t.policy} "
                    f"[{group}] {t.id}\n    {t.reason}")
 

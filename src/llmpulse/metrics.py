@@ -26,7 +26,7 @@ TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4
                  16777216, 67108864)
 SINK_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
-WINDOW_LABELS = ("model", "route", "tenant")
+WINDOW_LABELS = ("model", "route", "tenant", "prompt_version")
 GENAI_LABELS = ("gen_ai_provider_name", "gen_ai_request_model", "gen_ai_operation_name",
                 "llmpulse_route")
 
@@ -138,8 +138,8 @@ def build_metrics(registry: CollectorRegistry | None = None) -> Metrics:
         pending_joins=Gauge("llmpulse_pending_joins", "Requests or responses waiting for "
                             "their other half.", registry=reg),
         window_calls=Gauge("llmpulse_window_calls", "Calls in the last closed 1-minute window "
-                           "(route/tenant '*' = the model overall).", WINDOW_LABELS,
-                           registry=reg),
+                           "(a label '*' is not grouped on: route, tenant and prompt_version "
+                           "'*' = the model overall).", WINDOW_LABELS, registry=reg),
         window_error_ratio=Gauge("llmpulse_window_error_ratio", "Share of failed calls in the "
                                  "last closed 1-minute window.", WINDOW_LABELS, registry=reg),
         window_latency=Gauge("llmpulse_window_latency_seconds", "Latency percentiles "

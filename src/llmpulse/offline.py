@@ -154,7 +154,8 @@ def _evaluation(record: InferenceRecord, s: Signal) -> dict[str, Any]:
     from llmpulse.scoring.tasks import CallRef, Evaluation, ScoreResult
 
     call = CallRef(record.request_id, 0.0, record.model, record.provider, record.route,
-                   record.tenant, record.request_model, record.response_id or "")
+                   record.tenant, record.request_model, record.response_id or "",
+                   record.prompt_version)
     e = Evaluation(s.name, s.value, s.label, s.explanation, s.detector, s.source)
     return wire_evaluation(ScoreResult(call, "offline", 0.0, (e,)), e)
 

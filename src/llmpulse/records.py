@@ -65,6 +65,20 @@ class InferenceRecord:
     def event_time(self) -> datetime | None:
         return self.end_time or self.start_time
 
+    @property
+    def prompt_version(self) -> str:
+        """The prompt version as a group key (see :func:`prompt_version_key`)."""
+        return prompt_version_key(self.prompt_template_id, self.prompt_template_version)
+
+
+def prompt_version_key(template_id: str | None, version: str | None) -> str:
+    """A call's prompt version as one value: ``template@version`` when the template is named,
+    the bare version when it is not, ``none`` for no version (``PROMPT_VERSION_SQL`` in
+    ClickHouse)."""
+    if not template_id:
+        return version or "none"
+    return f"{template_id}@{version or 'none'}"
+
 
 _REQUEST_FIELDS = (
     "provider", "request_model", "operation", "start_time", "tenant", "route", "environment",

@@ -31,7 +31,7 @@ from llmpulse.scoring.tasks import CallRef, ScoreResult
 RELATIVE_ACCURACY = 0.005
 QUANTILES = (0.5, 0.95, 0.99)
 EVIDENCE_K = 5
-DIMENSIONS = ("model", "route", "tenant")
+DIMENSIONS = ("model", "route", "tenant", "prompt_version")
 SKETCHES = ("duration", "ttft", "tpot")
 COUNTERS = ("calls", "errors", "timeouts", "finish_length", "finish_content_filter",
             "tokens_in", "tokens_out", "unpriced", "tox_scored", "toxic", "ground_scored",
@@ -57,27 +57,34 @@ class GroupKey:
     model: str = "*"
     route: str = "*"
     tenant: str = "*"
+    prompt_version: str = "*"  # records.prompt_version_key of the calls
 
     @classmethod
     def of(cls, record: InferenceRecord | CallRef, dims: Sequence[str]) -> GroupKey:
         return cls(record.request_model if "model" in dims else "*",
                    record.route if "route" in dims else "*",
-                   record.tenant if "tenant" in dims else "*")
+                   record.tenant if "tenant" in dims else "*",
+                   record.prompt_version if "prompt_version" in dims else "*")
 
     def labels(self) -> dict[str, str]:
         return {d: getattr(self, d) for d in DIMENSIONS if getattr(self, d) != "*"}
 
     def encode(self) -> str:
-        return "\x1f".join((self.model, self.route, self.tenant))
+        return "\x1f".join((self.model, self.route, self.tenant, self.prompt_version))
 
     @classmethod
     def decode(cls, raw: str) -> GroupKey:
-        model, route, tenant = raw.split("\x1f")
-        return cls(model, route, tenant)
+        """Also a key of three parts (written before prompt versions were a dimension)."""
+        parts = raw.split("\x1f")
+        if len(parts) not in (3, 4):
+            raise ValueError(f"not a group key: {raw!r}")
+        return cls(*parts)
 
 
-#: Always aggregated: per (model, route, tenant) and per model overall.
-STANDARD_GROUPINGS: tuple[tuple[str, ...], ...] = (("model", "route", "tenant"), ("model",))
+#: Always aggregated: per (model, route, tenant), per model and prompt version, and per
+#: model overall.
+STANDARD_GROUPINGS: tuple[tuple[str, ...], ...] = (
+    ("model", "route", "tenant"), ("model", "prompt_version"), ("model",))
 
 
 def _sketch() -> DDSketch:

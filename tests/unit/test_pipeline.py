@@ -16,6 +16,7 @@ from llmpulse.pipeline import DeadLetter, DeadLetterRatioExceeded, Pipeline
 from llmpulse.signals import Signal
 from llmpulse.sinks.clickhouse import ClickHouseStore
 from llmpulse.sinks.rows import StoredCall
+from llmpulse.windows import GroupKey
 from tests.unit.factories import T0, feedback, inference, request, response
 
 
@@ -73,6 +74,10 @@ def placement(event: Any, partitions: int) -> tuple[bytes | None, int]:
         return None, 0
     key = event["request_id"].encode()
     return key, (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+def model_only(group: GroupKey) -> bool:
+    return group == GroupKey(model=group.model)
 
 
 async def feed(pipe: Pipeline, role: str, events: list[Any], start: int = 0) -> None:
@@ -343,7 +348,7 @@ async def test_score_results_count_once_and_only_unbiased_samples_in_windows(
     await pipe.flush()
     await feed_scores(pipe, sampled)  # redelivered after the first batch was stored
     await pipe.flush()
-    by_model = [a for (g, _), a in outbox.partials.items() if g.route == "*"
+    by_model = [a for (g, _), a in outbox.partials.items() if model_only(g)
                 and g.tenant == "*"]
     assert sum(a.tox_scored for a in by_model) == 3 and sum(a.toxic for a in by_model) == 3
     reg = pipe.metrics.registry
@@ -386,9 +391,9 @@ async def test_feedback_joins_its_call_into_the_feedback_windows_once(
     clock.now += FEEDBACK_WAIT_S + 1  # the unknown request's wait is over
     await feed(pipe, "inference", [inference("fbw3")], start=20)
     await pipe.flush()
-    by_model = [a for (g, _), a in outbox.partials.items() if g.route == "*" and a.feedback]
+    by_model = [a for (g, _), a in outbox.partials.items() if model_only(g) and a.feedback]
     assert [g.model for (g, _), a in outbox.partials.items()
-            if g.route == "*" and a.feedback] == ["gpt-4o"]
+            if model_only(g) and a.feedback] == ["gpt-4o"]
     agg = by_model[0]
     assert (agg.feedback, agg.thumbs, agg.thumbs_down, agg.rated, agg.corrections) == (
         2, 2, 1, 1, 1)
@@ -421,5 +426,28 @@ async def test_feedback_that_overtakes_its_call_waits_for_it(store: ClickHouseSt
     clock.now += FEEDBACK_RETRY_S
     await feed(pipe, "inference", [rag("early2")], start=6)
     await pipe.flush()  # the waiting feedback is tried again and joins
-    assert sum(a.thumbs_down for (g, _), a in outbox.partials.items() if g.route == "*") == 1
+    assert sum(a.thumbs_down for (g, _), a in outbox.partials.items() if model_only(g)) == 1
     assert [(t.call.request_id, t.reason) for t in outbox.tasks] == [("early1", "feedback")]
+
+
+async def test_feedback_windows_are_per_prompt_version_too(store: ClickHouseStore) -> None:
+    from datetime import timedelta
+
+    pipe, outbox, _, clock = make(store)
+    versions = {"pv1": ("support", "v1"), "pv2": ("support", "v2"), "pv3": ("support", "v2"),
+                "pv4": (None, None)}
+    calls = [inference(rid, prompt_template_id=tid, prompt_template_version=v)
+             for rid, (tid, v) in versions.items()]
+    await feed(pipe, "inference", calls[:2])
+    await pipe.flush()  # pv1, pv2: joined from storage; pv3, pv4: from the same batch
+    clock.now = (T0 + timedelta(minutes=10)).timestamp()
+    await feed(pipe, "inference", calls[2:], start=2)
+    await feed(pipe, "feedback", [feedback("pv1", thumbs="up"), feedback("pv2"),
+                                  feedback("pv3"), feedback("pv4", thumbs="up")])
+    await pipe.flush()
+    down = {g.prompt_version: (a.thumbs, a.thumbs_down)
+            for (g, _), a in outbox.partials.items() if g.prompt_version != "*" and a.thumbs}
+    assert down == {"support@v1": (1, 0), "support@v2": (2, 2), "none": (1, 0)}
+    calls_by_version = {g.prompt_version: a.calls for (g, _), a in outbox.partials.items()
+                        if g.prompt_version != "*" and a.calls}
+    assert calls_by_version == {"support@v1": 1, "support@v2": 2, "none": 1}

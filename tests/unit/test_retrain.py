@@ -5,6 +5,7 @@ to a real webhook receiver on loopback."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -191,3 +192,25 @@ async def test_a_policy_needing_approval_waits_for_a_human(store: ClickHouseStor
     stored = retrain_store.get(store, waiting.id)
     assert stored is not None and stored.status == "approved"
     assert await desk.on_alert(alert("reviewed_drop")) is None
+
+
+def test_a_policy_per_prompt_version_selects_that_version_only(store: ClickHouseStore) -> None:
+    now = T0 + timedelta(hours=1)
+    v8 = call("v8-bad", 2).record
+    other = StoredCall(replace(v8, prompt_template_version="v8"), Cost(0.001, "prices", "test"))
+    store.insert_calls([call("v7-bad", 2), other], now)
+    store.insert_feedback([EVENT_ADAPTER.validate_python(feedback(rid))
+                           for rid in ("v7-bad", "v8-bad")], now)
+    a = alert().model_copy(update={"group": {"model": "gpt-4o",
+                                             "prompt_version": "support@v7"}})
+    t = build_trigger(a, rules().rule("grounding_drop"), "triggered", now)
+    assert t.prompt_version == "support@v7"
+    assert t.dataset.filters == {"model": "gpt-4o", "prompt_version": "support@v7"}
+    assert [r[0] for r in store.query(t.dataset.query)] == ["v7-bad"]
+    assert retrain_store.prompt_versions(store, t.dataset.start, t.dataset.end,
+                                         {"model": "gpt-4o"}) in (
+        ("support@v7", "support@v8"), ("support@v8", "support@v7"))
+    retrain_store.write(store, t, 1)
+    other_version = t.model_copy(update={"id": "x", "prompt_version": "support@v8"})
+    assert retrain_store.last_live(store, other_version) is None  # cooldown is per version
+    assert retrain_store.last_live(store, t.model_copy(update={"id": "y"})) is not None

@@ -68,8 +68,8 @@ def test_windows_close_on_event_time_and_count_late_events() -> None:
     fine = [w for w in closed if w.group == FINE]
     overall = [w for w in closed if w.group == OVERALL]
     assert [w.aggregate.calls for w in fine] == [3] and [w.aggregate.calls for w in overall] == [3]
-    feed(windows, call(10))  # its window has closed: counted late, for both groups
-    assert windows.late == 2
+    feed(windows, call(10))  # its window has closed: counted late, for each of the 3 groups
+    assert windows.late == len(STANDARD_GROUPINGS) == 3
 
 
 def test_wider_windows_merge_panes_across_partitions() -> None:
@@ -112,3 +112,19 @@ def test_closing_before_any_data_loses_no_later_window() -> None:
     assert windows.close_ready() == []  # nothing seen yet
     feed(windows, call(1), call(70))
     assert [w.aggregate.calls for w in windows.close_ready() if w.group == FINE] == [1]
+
+
+def test_prompt_version_is_a_group_dimension_and_old_keys_still_decode() -> None:
+    from llmpulse.records import prompt_version_key
+
+    assert [prompt_version_key(t, v) for t, v in (
+        ("support", "v7"), (None, "v7"), ("support", None), (None, None), ("", ""))] == [
+        "support@v7", "v7", "support@none", "none", "none"]
+    versioned = call(0, prompt_template_id="support", prompt_template_version="v7")
+    key = GroupKey.of(versioned, ("model", "prompt_version"))
+    assert key == GroupKey(model="gpt-4o", prompt_version="support@v7")
+    assert key.labels() == {"model": "gpt-4o", "prompt_version": "support@v7"}
+    assert GroupKey.decode(key.encode()) == key
+    assert GroupKey.decode("gpt-4o\x1fchat\x1facme") == GroupKey("gpt-4o", "chat", "acme")
+    with pytest.raises(ValueError, match="not a group key"):
+        GroupKey.decode("gpt-4o")

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from llmpulse.alerting.message import AlertMessage, Evidence
 from llmpulse.alerting.rules import DatasetSpec, Rule
+from llmpulse.sinks.rows import PROMPT_VERSION_SQL
 
 Status = Literal["triggered", "pending_approval", "approved", "suppressed"]
 
@@ -44,6 +45,7 @@ class RetrainTrigger(BaseModel):
     model: str
     route: str
     tenant: str
+    prompt_version: str = "*"  # the group's prompt version when the policy groups by it
     prompt_versions: tuple[str, ...] = ()
     reason: str
     metric: str
@@ -77,7 +79,7 @@ def build_trigger(alert: AlertMessage, rule: Rule, status: Status, now: datetime
                   prompt_versions: tuple[str, ...] = ()) -> RetrainTrigger:
     """The trigger for a policy rule's ``trigger`` alert."""
     assert rule.retrain is not None, f"rule {rule.name} is not a retraining policy"
-    group = {d: alert.group.get(d, "*") for d in ("model", "route", "tenant")}
+    group = {d: alert.group.get(d, "*") for d in FILTER_COLUMNS}
     # From one window before the incident began (a window's first pane can start before
     # window_start) to the end of the window that fired.
     start = min(alert.window_start, alert.since) - timedelta(seconds=alert.window_s)
@@ -96,7 +98,8 @@ DRIFT_METRICS = frozenset({"drift_rate", "prompt_drift_rate"})
 #: Calls longer than this are not looked for before the dataset's range.
 MAX_CALL = timedelta(hours=1)
 #: Group dimensions and the inference_events columns they filter on.
-FILTER_COLUMNS = {"model": "request_model", "route": "route", "tenant": "tenant"}
+FILTER_COLUMNS = {"model": "request_model", "route": "route", "tenant": "tenant",
+                  "prompt_version": PROMPT_VERSION_SQL}
 
 
 def dataset_of(spec: DatasetSpec, start: datetime, end: datetime,

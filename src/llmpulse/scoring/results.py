@@ -12,13 +12,13 @@ import orjson
 from llmpulse.schema import FeedbackEvent
 from llmpulse.scoring.tasks import MAX_TEXT_CHARS, CallRef, ScoreResult, ScoringTask
 from llmpulse.signals import Signal
-from llmpulse.sinks.rows import StoredCall
+from llmpulse.sinks.rows import PROMPT_VERSION_SQL, StoredCall
 from llmpulse.windows import GroupKey, WindowAggregate
 
 #: Columns :func:`task_from_row` reads, in order (``ClickHouseStore.scoring_rows``).
 SCORING_COLUMNS = ("request_id", "call_time", "model", "provider", "route", "tenant",
                    "request_model", "response_id", "output_messages", "context_documents",
-                   "input_messages")
+                   "input_messages", PROMPT_VERSION_SQL)
 
 
 def is_negative(event: FeedbackEvent) -> bool:
@@ -79,7 +79,7 @@ def task_from_row(row: Sequence[Any], now: float) -> ScoringTask:
         when = when.replace(tzinfo=UTC)
     call = CallRef(values["request_id"], when.timestamp(), values["model"], values["provider"],
                    values["route"], values["tenant"], values["request_model"],
-                   values["response_id"])
+                   values["response_id"], values[PROMPT_VERSION_SQL])
     outputs = _texts(values["output_messages"], "content")
     prompts = [t for role, t in _texts(values["input_messages"], "content") if role == "user"]
     return ScoringTask(call, "feedback", now,

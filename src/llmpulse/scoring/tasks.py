@@ -33,6 +33,7 @@ class CallRef:
     tenant: str
     request_model: str = ""  # the model asked for: the windows' group key
     response_id: str = ""
+    prompt_version: str = "none"  # records.prompt_version_key: a group key too
 
 
 def call_ref(record: InferenceRecord, now: float | None = None) -> CallRef:
@@ -40,7 +41,7 @@ def call_ref(record: InferenceRecord, now: float | None = None) -> CallRef:
     when = record.event_time
     return CallRef(record.request_id, when.timestamp() if when else (now or 0.0), record.model,
                    record.provider, record.route, record.tenant, record.request_model,
-                   record.response_id or "")
+                   record.response_id or "", record.prompt_version)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from llmpulse.alerting.notifiers import DeliveryResult
 from llmpulse.alerting.rules import RulesFile
 from llmpulse.alerting.state import dedup_key
 from llmpulse.sinks.clickhouse import ClickHouseStore
+from llmpulse.sinks.rows import PROMPT_VERSION_SQL
 from llmpulse.windows import RELATIVE_ACCURACY
 
 #: Widths of the stored windows: 1 minute rolled up into 5 minutes and 1 hour.
@@ -33,6 +34,7 @@ _DD = f"quantilesDD({RELATIVE_ACCURACY}, {_QUANTILES})"
 _WINDOW_SELECT = f"""
 SELECT toStartOfInterval(t, INTERVAL {{width:UInt32}} SECOND) AS w_start,
        request_model AS w_model, {{route}} AS w_route, {{tenant}} AS w_tenant,
+       {{prompt}} AS w_prompt,
        count() AS w_calls, sum(is_error) AS w_errors,
        countIf(positionCaseInsensitive(error_type, 'timeout') > 0) AS w_timeouts,
        countIf(has(finish_reasons, 'length')) AS w_length,
@@ -46,7 +48,7 @@ FROM (SELECT *, coalesce(end_time, start_time) AS t FROM inference_events FINAL
       WHERE call_time >= {{since:DateTime64(6)}} - INTERVAL 1 HOUR
         AND call_time < {{until:DateTime64(6)}} + INTERVAL 1 HOUR
         AND t >= {{since:DateTime64(6)}} AND t < {{until:DateTime64(6)}})
-GROUP BY w_start, w_model, w_route, w_tenant
+GROUP BY w_start, w_model, w_route, w_tenant, w_prompt
 """
 _WINDOW_INSERT = """
 INSERT INTO windows
@@ -55,7 +57,7 @@ SELECT {width:UInt32}, w_start, w_model, w_route, w_tenant, w_calls, w_errors, w
        if(n_d > 0, d[1], NULL), if(n_d > 0, d[2], NULL), if(n_d > 0, d[3], NULL),
        if(n_f > 0, f[1], NULL), if(n_f > 0, f[2], NULL), if(n_f > 0, f[3], NULL),
        if(n_o > 0, o[1], NULL), if(n_o > 0, o[2], NULL), if(n_o > 0, o[3], NULL),
-       {now:DateTime64(3)}
+       {now:DateTime64(3)}, w_prompt
 FROM (%s)
 """
 
@@ -64,9 +66,16 @@ def write_windows(store: ClickHouseStore, width: int, since: datetime, until: da
                   now: datetime) -> None:
     """(Re)compute the stored windows of ``width`` seconds in [since, until)."""
     params = {"width": width, "since": since, "until": until, "now": now}
-    for route, tenant in (("route", "tenant"), ("'*'", "'*'")):  # fine, then model overall
-        select = _WINDOW_SELECT.replace("{route}", route).replace("{tenant}", tenant)
+    for route, tenant, prompt in _STORED_GROUPINGS:
+        select = (_WINDOW_SELECT.replace("{route}", route).replace("{tenant}", tenant)
+                  .replace("{prompt}", prompt))
         store.client.command(_WINDOW_INSERT % select, parameters=params)
+
+
+#: (route, tenant, prompt version) of each stored grouping, all per model: the fine
+#: groups, per prompt version, then the model overall (the in-stream standard groupings).
+_STORED_GROUPINGS = (("route", "tenant", "'*'"), ("'*'", "'*'", PROMPT_VERSION_SQL),
+                     ("'*'", "'*'", "'*'"))
 
 
 def last_window_end(store: ClickHouseStore, width: int) -> datetime | None:
@@ -79,7 +88,7 @@ def last_window_end(store: ClickHouseStore, width: int) -> datetime | None:
 
 
 ALERT_STATE_COLUMNS = ("dedup_key", "rule", "severity", "model", "route", "tenant", "state",
-                       "value", "threshold", "since", "updated")
+                       "value", "threshold", "since", "updated", "prompt_version")
 
 
 def write_states(store: ClickHouseStore, rules: RulesFile, statuses: Sequence[RuleStatus],
@@ -88,7 +97,8 @@ def write_states(store: ClickHouseStore, rules: RulesFile, statuses: Sequence[Ru
     rows = [[dedup_key(rs.rule, rs.group.labels()), rs.rule, severity.get(rs.rule, ""),
              rs.group.model, rs.group.route, rs.group.tenant, rs.status.state.value,
              rs.status.last_value, rs.threshold,
-             datetime.fromtimestamp(rs.status.since, UTC), now] for rs in statuses]
+             datetime.fromtimestamp(rs.status.since, UTC), now, rs.group.prompt_version]
+            for rs in statuses]
     rows += _budget_rows(rules, budgets, now)
     if rows:
         store.client.insert("alert_state", rows, column_names=list(ALERT_STATE_COLUMNS))
@@ -108,7 +118,7 @@ def _budget_rows(rules: RulesFile, statuses: Sequence[RuleStatus], now: datetime
         route, tenant = (group, "*") if budget.group_by == "route" else ("*", group)
         rows.append([dedup_key(name, {budget.group_by: group}), name, budget.severity, "*",
                      route, tenant, rs.status.state.value, rs.status.last_value, rs.threshold,
-                     datetime.fromtimestamp(rs.status.since, UTC), now])
+                     datetime.fromtimestamp(rs.status.since, UTC), now, "*"])
     return rows
 
 
@@ -132,9 +142,10 @@ def write_notifications(store: ClickHouseStore, alert: AlertMessage,
 
 
 def current_alerts(store: ClickHouseStore, include_ok: bool = False) -> list[tuple[Any, ...]]:
-    """(rule, severity, model, route, tenant, state, value, threshold, since, dedup_key)."""
+    """(rule, severity, model, route, tenant, prompt_version, state, value, threshold, since,
+    dedup_key)."""
     where = "" if include_ok else "WHERE state IN ('pending', 'firing')"
     return store.query(
-        "SELECT rule, severity, model, route, tenant, state, value, threshold, since, "
-        f"dedup_key FROM alert_state FINAL {where} ORDER BY state = 'firing' DESC, rule, "
-        "model, route, tenant")
+        "SELECT rule, severity, model, route, tenant, prompt_version, state, value, threshold, "
+        f"since, dedup_key FROM alert_state FINAL {where} ORDER BY state = 'firing' DESC, "
+        "rule, model, route, tenant, prompt_version")

@@ -6,10 +6,11 @@ from datetime import datetime
 
 from llmpulse.retrain.trigger import FILTER_COLUMNS, RetrainTrigger
 from llmpulse.sinks.clickhouse import ClickHouseStore
+from llmpulse.sinks.rows import PROMPT_VERSION_SQL
 
 COLUMNS = ("id", "version", "status", "policy", "model", "route", "tenant", "created_at",
            "window_start", "window_end", "reason", "evidence", "dataset_query", "approved_by",
-           "payload")
+           "payload", "prompt_version")
 #: Statuses that start a cooldown (a suppressed trigger does not).
 LIVE = ("triggered", "pending_approval", "approved")
 
@@ -18,7 +19,7 @@ def write(store: ClickHouseStore, trigger: RetrainTrigger, version: int) -> None
     t = trigger
     row = [t.id, version, t.status, t.policy, t.model, t.route, t.tenant, t.created_at,
            t.window_start, t.window_end, t.reason, [e.request_id for e in t.evidence],
-           t.dataset.query, t.approved_by or "", t.to_wire().decode()]
+           t.dataset.query, t.approved_by or "", t.to_wire().decode(), t.prompt_version]
     store.client.insert("retrain_triggers", [row], column_names=list(COLUMNS))
 
 
@@ -33,24 +34,24 @@ def last_live(store: ClickHouseStore, trigger: RetrainTrigger) -> datetime | Non
     rows = store.query(
         "SELECT max(created_at), count() FROM retrain_triggers FINAL "
         "WHERE policy = {p:String} AND model = {m:String} AND route = {r:String} "
-        "AND tenant = {t:String} AND id != {id:String} AND status IN {live:Array(String)}",
+        "AND tenant = {t:String} AND prompt_version = {v:String} AND id != {id:String} "
+        "AND status IN {live:Array(String)}",
         {"p": trigger.policy, "m": trigger.model, "r": trigger.route, "t": trigger.tenant,
-         "id": trigger.id, "live": list(LIVE)})
+         "v": trigger.prompt_version, "id": trigger.id, "live": list(LIVE)})
     when, n = rows[0]
     return when if n else None
 
 
 def prompt_versions(store: ClickHouseStore, start: datetime, end: datetime,
                     filters: dict[str, str], limit: int = 20) -> tuple[str, ...]:
-    """The prompt template versions seen in the range (``id@version``, busiest first)."""
-    where = ["call_time >= {start:DateTime64(6)}", "call_time < {end:DateTime64(6)}",
-             "prompt_template_version != ''"]
+    """The prompt versions seen in the range (``records.prompt_version_key``, busiest first)."""
+    where = ["call_time >= {start:DateTime64(6)}", "call_time < {end:DateTime64(6)}"]
     params: dict[str, object] = {"start": start, "end": end}
     for i, (dim, value) in enumerate(sorted(filters.items())):
         where.append(f"{FILTER_COLUMNS[dim]} = {{f{i}:String}}")
         params[f"f{i}"] = value
     rows = store.query(
-        "SELECT concat(prompt_template_id, '@', prompt_template_version) AS v, count() AS n "
+        f"SELECT {PROMPT_VERSION_SQL} AS v, count() AS n "
         f"FROM inference_events WHERE {' AND '.join(where)} GROUP BY v ORDER BY n DESC "
         f"LIMIT {int(limit)}", params)
     return tuple(str(r[0]) for r in rows)

@@ -27,8 +27,13 @@ INFERENCE_COLUMNS = (
 SIGNAL_COLUMNS = ("time", "version", "name", "value", "label", "request_id", "provider",
                   "model", "route", "tenant", "detector", "source", "ingested_at", "explanation")
 #: A stored call's keys, in :class:`llmpulse.scoring.tasks.CallRef` field order.
+#: ``records.prompt_version_key`` of a stored call, in ClickHouse.
+PROMPT_VERSION_SQL = ("multiIf(prompt_template_id = '', if(prompt_template_version = '', 'none', "
+                      "prompt_template_version), concat(prompt_template_id, '@', "
+                      "if(prompt_template_version = '', 'none', prompt_template_version)))")
 CALL_REF_COLUMNS = ("request_id", "toUnixTimestamp64Micro(call_time) / 1e6", "model",
-                    "provider", "route", "tenant", "request_model", "response_id")
+                    "provider", "route", "tenant", "request_model", "response_id",
+                    PROMPT_VERSION_SQL)
 FEEDBACK_COLUMNS = ("feedback_id", "request_id", "time", "thumbs", "rating", "correction",
                     "flags", "comment", "given_by", "user_hash", "ingested_at")
 

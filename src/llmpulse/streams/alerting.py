@@ -37,7 +37,7 @@ from llmpulse.alerting.state import AlertState
 from llmpulse.budgets import evaluate as evaluate_budget
 from llmpulse.budgets import period_bounds
 from llmpulse.config import Settings
-from llmpulse.metrics import Metrics
+from llmpulse.metrics import WINDOW_LABELS, Metrics
 from llmpulse.retrain.desk import RetrainDesk
 from llmpulse.sinks import alert_store
 from llmpulse.sinks.clickhouse import ClickHouseStore
@@ -353,8 +353,7 @@ def _already_delivered(store: ClickHouseStore, alert_id: str) -> bool:
 
 
 def _set_window_gauges(metrics: Metrics, window: ClosedWindow) -> None:
-    g = window.group
-    labels = (g.model, g.route, g.tenant)
+    labels = _labels(window.group)
     s = window.aggregate.summary()
     metrics.window_calls.labels(*labels).set(s["calls"])
     metrics.window_error_ratio.labels(*labels).set(s["error_rate"])
@@ -378,8 +377,13 @@ def _set_window_gauges(metrics: Metrics, window: ClosedWindow) -> None:
                 _drop(metrics.window_latency, (*labels, name, str(q)))
 
 
+def _labels(group: GroupKey) -> tuple[str, ...]:
+    """The window gauges' label values, in ``WINDOW_LABELS`` order."""
+    return tuple(getattr(group, d) for d in WINDOW_LABELS)
+
+
 def _remove_window_gauges(metrics: Metrics, group: GroupKey) -> None:
-    labels = (group.model, group.route, group.tenant)
+    labels = _labels(group)
     for gauge in (metrics.window_calls, metrics.window_error_ratio, metrics.window_cost,
                   metrics.window_toxicity_rate, metrics.window_groundedness,
                   metrics.window_thumbs_down, metrics.window_rating):

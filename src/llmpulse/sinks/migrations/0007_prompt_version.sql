@@ -1,0 +1,11 @@
+-- Prompt version is a group dimension ('*' where not grouped on), in the stored windows,
+-- the alert states and the retraining triggers.  A windows row is one per sorting key,
+-- so the new column joins the key; ClickHouse allows that only for a column added by the
+-- same statement without a default, so windows stored before this migration read ''.
+ALTER TABLE windows
+    ADD COLUMN prompt_version LowCardinality(String),
+    MODIFY ORDER BY (width_s, model, route, tenant, start, prompt_version);
+
+ALTER TABLE alert_state ADD COLUMN IF NOT EXISTS prompt_version LowCardinality(String) DEFAULT '*';
+
+ALTER TABLE retrain_triggers ADD COLUMN IF NOT EXISTS prompt_version LowCardinality(String) DEFAULT '*';
