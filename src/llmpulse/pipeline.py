@@ -14,7 +14,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
@@ -148,9 +148,14 @@ class Pipeline:
         self._recent: deque[bool] = deque(maxlen=1000)
         self._recent_invalid = 0
         self._pii_pending: dict[str, Counts] = {}  # findings of halves awaiting a join
-        #: feedback_id -> (feedback whose call is not stored yet, when to stop waiting)
+        #: feedback_id -> (feedback whose call is not stored yet, when to stop waiting); it
+        #: is stored as window_state 'waiting' too, so that a worker taking its partition
+        #: over (a restart, a rebalance) picks it up: see _recover_waiting
         self._unjoined: dict[str, tuple[FeedbackEvent, float]] = {}
         self._retry_unjoined_at = float("-inf")
+        self._owned: set[int] | None = None  # input partitions held (None: all of them)
+        self._recovered: set[int] = set()  # partitions whose waiting feedback is loaded
+        self._recovered_all = False
 
     async def handle(self, role: str, topic: str, partition: int, offset: int,
                      key: bytes | None, value: bytes | None, token: Any) -> None:
@@ -239,6 +244,8 @@ class Pipeline:
         the store refuses writes: the stream is paused then, and the other halves
         are waiting in Kafka, not missing.
         """
+        if owned_partitions != self._owned:
+            self._hold(owned_partitions)
         if self._store_failing:
             return
         s = self.settings
@@ -258,6 +265,24 @@ class Pipeline:
         for rid in expired.forget:
             del self.table[rid]
         self.metrics.pending_joins.set(join.pending_count(self.table))
+
+    def _hold(self, owned: set[int] | None) -> None:
+        """Partitions held now: waiting feedback of the others is theirs to window (their
+        new worker loads it from the store), and a partition held again is loaded again."""
+        self._owned = owned
+        if owned is None:
+            return
+        self._recovered &= owned
+        self._recovered_all = False
+        parts = self.settings.partitions
+        for fid, (event, _) in list(self._unjoined.items()):
+            if partition_of(event.request_id, parts) not in owned:
+                del self._unjoined[fid]
+
+    def release(self, partitions: set[int]) -> None:
+        """Partitions revoked (after a flush): forget their waiting feedback."""
+        held = self._owned if self._owned is not None else set(range(self.settings.partitions))
+        self._hold(held - partitions)
 
     async def flush(self) -> None:
         """Write everything buffered so far and wait until it is acknowledged."""
@@ -301,14 +326,15 @@ class Pipeline:
         folded = self._first_scores(batch.scores)
         merge_partials(partials, fold_quality(folded, self.groupings,
                                               self.settings.window_pane_s))
-        fresh, joined = await self._join_feedback(batch)
+        fresh, joined, settled = await self._join_feedback(batch)
         merge_partials(partials, fold_feedback(joined, self.groupings,
                                                self.settings.window_pane_s))
         quality = [s for r in batch.scores for s in result_signals(r)]
         tasks = self._sample(batch) + await self._feedback_tasks(batch, [f for f, _ in joined])
+        waiting = set(self._unjoined)  # stored as such: a restarted worker takes them up
         await asyncio.gather(
-            self._retrying(lambda: self._write(calls, signals, batch.feedback,
-                                               batch.scores, quality)),
+            self._retrying(lambda: self._write(calls, signals, [*batch.feedback, *settled],
+                                               batch.scores, quality, waiting)),
             self.outbox.windows(partials), self.outbox.scoring(tasks))
         now = self.clock()
         for call in every:
@@ -340,10 +366,11 @@ class Pipeline:
             self.metrics.late_calls.labels("future").inc(ahead)
         return out
 
-    async def _join_feedback(self, batch: Batch
-                             ) -> tuple[list[FeedbackEvent], list[tuple[FeedbackEvent, CallRef]]]:
-        """First deliveries of this batch's feedback, and the feedback joined to its call
-        now (from this batch or from storage, up to the feedback horizon).
+    async def _join_feedback(self, batch: Batch) -> tuple[
+            list[FeedbackEvent], list[tuple[FeedbackEvent, CallRef]], list[FeedbackEvent]]:
+        """First deliveries of this batch's feedback, the feedback joined to its call now
+        (from this batch or from storage, up to the feedback horizon), and the feedback of
+        earlier batches that stopped waiting now (joined, or given up on).
 
         Feedback whose call is not stored yet (its call still in the join table, or on a
         topic further behind after a restart) waits up to ``FEEDBACK_WAIT_S`` and is tried
@@ -359,13 +386,14 @@ class Pipeline:
                 else:
                     fresh[event.feedback_id] = event
         now = self.clock()
+        await self._recover_waiting(now)
         waiting = []
         if self._unjoined and now >= self._retry_unjoined_at:
             self._retry_unjoined_at = now + FEEDBACK_RETRY_S
             waiting = [event for event, _ in self._unjoined.values()]
         candidates = [*fresh.values(), *waiting]
         if not candidates:
-            return [], []
+            return [], [], []
         calls = {c.record.request_id: call_ref(c.record) for c, _ in batch.calls}
         missing = sorted({f.request_id for f in candidates} - set(calls))
         if missing:
@@ -383,7 +411,32 @@ class Pipeline:
             elif reason is not None:
                 self._unjoined.pop(event.feedback_id, None)
                 self.metrics.feedback_unjoined.labels(reason).inc()
-        return list(fresh.values()), joined
+        settled = [e for e in waiting if e.feedback_id not in self._unjoined]
+        return list(fresh.values()), joined, settled
+
+    async def _recover_waiting(self, now: float) -> None:
+        """Load the stored feedback still waiting for its call, of the partitions held
+        since the last time (a restart, a rebalance): it waits ``FEEDBACK_WAIT_S`` more."""
+        if self._owned is None:
+            if self._recovered_all:
+                return
+            wanted: set[int] | None = None
+        else:
+            wanted = self._owned - self._recovered
+            if not wanted:
+                return
+        stored = await self._retrying(lambda: self.store.waiting_feedback(MAX_UNJOINED))
+        parts = self.settings.partitions
+        for event in stored:
+            if wanted is not None and partition_of(event.request_id, parts) not in wanted:
+                continue
+            if event.feedback_id not in self._unjoined and len(self._unjoined) < MAX_UNJOINED:
+                self._unjoined[event.feedback_id] = (event, now + FEEDBACK_WAIT_S)
+                self._retry_unjoined_at = float("-inf")
+        if wanted is None:
+            self._recovered_all = True
+        else:
+            self._recovered |= wanted
 
     def _unjoinable(self, event: FeedbackEvent, call: CallRef | None, now: float
                     ) -> str | None:
@@ -499,7 +552,7 @@ class Pipeline:
 
     def _write(self, calls: list[StoredCall], signals: list[Signal],
                feedback: list[FeedbackEvent], scores: Sequence[ScoreResult] = (),
-               quality: Sequence[Signal] = ()) -> None:
+               quality: Sequence[Signal] = (), waiting: Collection[str] = ()) -> None:
         """Insert one batch (idempotent: a repeat replaces itself in storage).
 
         The calls go last: a stored call row (what :meth:`ClickHouseStore.stored_ranks`
@@ -508,7 +561,7 @@ class Pipeline:
         now = datetime.fromtimestamp(self.clock(), UTC)
         versions = {call.record.request_id: call.version(now) for call in calls}
         self._timed("signals", lambda: self.store.insert_signals(signals, versions, now))
-        self._timed("feedback", lambda: self.store.insert_feedback(feedback, now))
+        self._timed("feedback", lambda: self.store.insert_feedback(feedback, now, waiting))
         if quality:
             scored = {r.call.request_id: int(r.scored_at * 1000) for r in scores}
             self._timed("signals", lambda: self.store.insert_signals(list(quality), scored,

@@ -428,6 +428,62 @@ async def test_feedback_that_overtakes_its_call_waits_for_it(store: ClickHouseSt
     await pipe.flush()  # the waiting feedback is tried again and joins
     assert sum(a.thumbs_down for (g, _), a in outbox.partials.items() if model_only(g)) == 1
     assert [(t.call.request_id, t.reason) for t in outbox.tasks] == [("early1", "feedback")]
+    assert store.query("SELECT window_state FROM feedback FINAL WHERE request_id = 'early1'"
+                       ) == [("done",)]
+
+
+async def test_waiting_feedback_survives_a_restart_and_counts_once(
+        store: ClickHouseStore) -> None:
+    from llmpulse.ingest import partition_of
+    from llmpulse.pipeline import FEEDBACK_RETRY_S
+
+    def state(rid: str) -> list[tuple[str]]:
+        return store.query("SELECT window_state FROM feedback FINAL "
+                           "WHERE request_id = {r:String}", {"r": rid})
+
+    first, outbox1, acked1, _ = make(store)
+    await feed(first, "feedback", [feedback("restart1")])
+    await first.flush()
+    assert acked1 and state("restart1") == [("waiting",)]  # stored and acked, not windowed
+    # The worker stops; the next one is given the partition of the feedback.
+    second, outbox2, _, clock = make(store)
+    held = partition_of("restart1", second.settings.partitions)
+    second.sweep({p for p in range(second.settings.partitions) if p != held})
+    await feed(second, "inference", [inference("other")], start=1)
+    await second.flush()  # not its partition (yet): nothing taken up
+    assert state("restart1") == [("waiting",)]
+    second.sweep(set(range(second.settings.partitions)))  # a rebalance hands it over
+    await feed(second, "inference", [inference("restart1")], start=2)
+    await second.flush()
+    clock.now += FEEDBACK_RETRY_S
+    await feed(second, "inference", [inference("other2")], start=3)
+    await second.flush()
+    downs = [a.thumbs_down for (g, _), a in outbox2.partials.items() if model_only(g)]
+    assert sum(downs) == 1 and state("restart1") == [("done",)]
+    third, outbox3, _, _ = make(store)  # a later restart: nothing is waiting any more
+    await feed(third, "inference", [inference("other3")], start=4)
+    await third.flush()
+    assert not [a for a in outbox3.partials.values() if a.thumbs_down]
+    assert not [a for a in outbox1.partials.values() if a.thumbs_down]
+
+
+async def test_revoked_partitions_leave_their_waiting_feedback_to_the_new_owner(
+        store: ClickHouseStore) -> None:
+    from llmpulse.ingest import partition_of
+    from llmpulse.pipeline import FEEDBACK_RETRY_S
+
+    pipe, outbox, _, clock = make(store)
+    await feed(pipe, "feedback", [feedback("moved1")])
+    await pipe.flush()
+    pipe.release({partition_of("moved1", pipe.settings.partitions)})
+    await feed(pipe, "inference", [inference("moved1")], start=1)
+    await pipe.flush()
+    clock.now += FEEDBACK_RETRY_S
+    await feed(pipe, "inference", [inference("moved2")], start=2)
+    await pipe.flush()
+    assert not [a for a in outbox.partials.values() if a.thumbs_down]  # not its to count
+    assert store.query("SELECT window_state FROM feedback FINAL WHERE request_id = 'moved1'"
+                       ) == [("waiting",)]
 
 
 async def test_feedback_windows_are_per_prompt_version_too(store: ClickHouseStore) -> None:

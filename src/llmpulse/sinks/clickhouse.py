@@ -10,7 +10,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from importlib.resources import files
 from pathlib import Path
@@ -26,6 +26,7 @@ from llmpulse.sinks.rows import (
     INFERENCE_COLUMNS,
     SIGNAL_COLUMNS,
     StoredCall,
+    feedback_of,
 )
 
 log = logging.getLogger(__name__)
@@ -166,11 +167,22 @@ class ClickHouseStore:
                           "WHERE feedback_id IN {ids:Array(String)}", {"ids": list(feedback_ids)})
         return {str(r[0]) for r in rows}
 
-    def insert_feedback(self, events: Sequence[FeedbackEvent], now: datetime) -> int:
+    def insert_feedback(self, events: Sequence[FeedbackEvent], now: datetime,
+                        waiting: Collection[str] = ()) -> int:
+        """Store feedback; those in ``waiting`` (feedback ids) wait for their call."""
         rows = [[e.feedback_id, e.request_id, e.time, e.thumbs or "", e.rating,
                  e.correction or "", list(e.flags), e.comment or "", e.given_by,
-                 e.user_hash or "", now] for e in events]
+                 e.user_hash or "", now, "waiting" if e.feedback_id in waiting else "done"]
+                for e in events]
         return self._insert("feedback", rows, FEEDBACK_COLUMNS)
+
+    def waiting_feedback(self, limit: int) -> list[FeedbackEvent]:
+        """Stored feedback still waiting for its call (its worker stopped meanwhile)."""
+        rows = self.query(
+            f"SELECT {', '.join(FEEDBACK_COLUMNS)} FROM feedback FINAL "
+            "WHERE window_state = 'waiting' ORDER BY ingested_at LIMIT {n:UInt64}",
+            {"n": limit})
+        return [feedback_of(dict(zip(FEEDBACK_COLUMNS, row, strict=True))) for row in rows]
 
     def _insert(self, table: str, rows: list[list[Any]], columns: Sequence[str]) -> int:
         if rows:

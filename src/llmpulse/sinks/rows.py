@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -13,6 +13,7 @@ from llmpulse.detectors.latency import duration_s, tpot_s
 from llmpulse.detectors.usage import is_error
 from llmpulse.join import RANK
 from llmpulse.records import InferenceRecord
+from llmpulse.schema import FeedbackEvent
 
 INFERENCE_COLUMNS = (
     "request_id", "call_time", "join_status", "version", "provider", "request_model",
@@ -35,7 +36,7 @@ CALL_REF_COLUMNS = ("request_id", "toUnixTimestamp64Micro(call_time) / 1e6", "mo
                     "provider", "route", "tenant", "request_model", "response_id",
                     PROMPT_VERSION_SQL)
 FEEDBACK_COLUMNS = ("feedback_id", "request_id", "time", "thumbs", "rating", "correction",
-                    "flags", "comment", "given_by", "user_hash", "ingested_at")
+                    "flags", "comment", "given_by", "user_hash", "ingested_at", "window_state")
 
 
 def _json(items: Any) -> str:
@@ -71,3 +72,15 @@ class StoredCall:
             r.system_instructions or "", _json(r.input_messages), _json(r.output_messages),
             _json(r.context_documents), now,
         ]
+
+
+def feedback_of(row: dict[str, Any]) -> FeedbackEvent:
+    """A stored feedback row back as the event it was stored from."""
+    when: datetime = row["time"]
+    return FeedbackEvent(
+        request_id=row["request_id"], feedback_id=row["feedback_id"],
+        time=when if when.tzinfo else when.replace(tzinfo=UTC),
+        thumbs=row["thumbs"] or None, rating=row["rating"],
+        correction=row["correction"] or None, flags=tuple(row["flags"]),
+        comment=row["comment"] or None, given_by=row["given_by"],
+        user_hash=row["user_hash"] or None)

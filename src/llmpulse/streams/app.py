@@ -282,6 +282,8 @@ def build_app(settings: Settings, store: ClickHouseStore, metrics: Metrics,
 
     async def flush_on_revoke(sender: Any, revoked: Any, **_: Any) -> None:
         await pipeline.flush()
+        pipeline.release({tp.partition for tp in revoked
+                          if tp.topic == settings.topic("feedback")})
         alerts.on_revoked({tp.partition for tp in revoked
                            if tp.topic == settings.topic("windows")})
 
