@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from llmpulse.cli_alerts import alerts, budgets, rules
+from llmpulse.cli_dashboards import dashboards
 from llmpulse.cli_drift import drift
 from llmpulse.cli_drift_store import baseline, report
 from llmpulse.cli_models import models
@@ -202,6 +203,7 @@ drift.add_command(baseline)
 drift.add_command(report)
 cli.add_command(drift)
 cli.add_command(retrain)
+cli.add_command(dashboards)
 
 
 def main() -> None:
