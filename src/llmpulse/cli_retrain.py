@@ -107,3 +107,52 @@ def retrain_approve(trigger_id: str, approver: str | None) -> None:
         click.echo(f"forwarded to {r.channel}: " + ("ok" if r.ok else f"FAILED: {r.error}"))
     if not all(r.ok for r in forwarded):
         sys.exit(1)
+
+
+@retrain.command("resend")
+@click.argument("trigger_id")
+@click.option("--channel", "channels", multiple=True,
+              help="Forward to this webhook channel (repeatable; default: those not reached).")
+def retrain_resend(trigger_id: str, channels: tuple[str, ...]) -> None:
+    """Forward a released trigger to its webhooks again (the worker retries failed ones
+    by itself for about 14 hours; this sends now)."""
+    from llmpulse.alerting.notifiers import Notifier
+    from llmpulse.alerting.rules import load_rules
+    from llmpulse.retrain.desk import RetrainDesk
+    from llmpulse.sinks.retrain_store import get
+
+    settings = _settings()
+    rules = load_rules(settings.rules_file)
+    store = open_store(settings)
+    try:
+        trigger = get(store, trigger_id)
+        if trigger is None:
+            raise click.ClickException(f"no retraining trigger {trigger_id}")
+        if trigger.status not in ("triggered", "approved"):
+            raise click.ClickException(f"{trigger_id} is {trigger.status}: not released, so "
+                                       "not forwarded (approve it first)")
+        unknown = [c for c in channels if c not in rules.channels]
+        if unknown:
+            raise click.ClickException(f"unknown channel(s) {', '.join(unknown)}; "
+                                       f"known: {', '.join(rules.channels) or 'none'}")
+        if not channels and not trigger.forward_failed:
+            click.echo(f"{trigger_id} reached all its webhooks; name one with --channel")
+            return
+
+        async def resend() -> list[Any]:
+            notifier = Notifier(rules.channels, os.environ)
+            desk = RetrainDesk(settings.topic("retrain"), rules, store, None, notifier, None,
+                               time.time)
+            try:
+                await desk.resend(trigger, list(channels) or None)
+                return desk.last_forward
+            finally:
+                await notifier.aclose()
+
+        forwarded = asyncio.run(resend())
+    finally:
+        store.close()
+    for r in forwarded:
+        click.echo(f"forwarded to {r.channel}: " + ("ok" if r.ok else f"FAILED: {r.error}"))
+    if not all(r.ok for r in forwarded):
+        sys.exit(1)

@@ -25,7 +25,7 @@ from llmpulse.sinks import retrain_store
 from llmpulse.sinks.clickhouse import ClickHouseStore
 from llmpulse.sinks.kafka import OutMessage
 from llmpulse.sinks.rows import StoredCall
-from tests.harness.receiver import Receiver
+from tests.harness.receiver import Receiver, Reply
 from tests.unit.factories import T0, feedback, inference
 
 SECRET = "retrain-hook-secret"
@@ -176,6 +176,41 @@ async def test_one_trigger_per_incident_cooldown_and_forwarding(store: ClickHous
         assert RetrainTrigger.from_wire(got[0].body).id == first.id
     stored = {t.id: t.status for t in retrain_store.listing(store)}
     assert stored == {first.id: "triggered", again.id: "suppressed", later.id: "triggered"}
+
+
+async def test_a_failed_forward_is_sent_again_when_due_until_it_lands(
+        store: ClickHouseStore) -> None:
+    from llmpulse.retrain.desk import FORWARD_FIRST_RETRY_S
+
+    with Receiver() as hook:
+        loaded = rules(hook.url("/hook"))
+        retries = loaded.channels["ci"].retries + 1
+        hook.script("/hook", *[Reply(status=503)] * (2 * retries))  # two rounds fail
+        producer, clock = Producer(), Clock()
+        notifier = Notifier(loaded.channels, {}, backoff_initial_s=0.01)
+        desk = RetrainDesk("llm.retrain", loaded, store, producer, notifier,  # type: ignore[arg-type]
+                           None, clock)
+        first = await desk.on_alert(alert())
+        assert first is not None and first.forward_failed == ("ci",)
+        assert first.forward_attempts == 1 and first.next_forward_at is not None
+        assert await desk.resend_due() == []  # not due yet
+        clock.now += FORWARD_FIRST_RETRY_S
+        [second] = await desk.resend_due()
+        assert second.forward_failed == ("ci",) and second.forward_attempts == 2
+        assert second.next_forward_at is not None
+        assert second.next_forward_at - first.next_forward_at >= timedelta(
+            seconds=2 * FORWARD_FIRST_RETRY_S)  # backing off
+        clock.now += 2 * FORWARD_FIRST_RETRY_S
+        [third] = await desk.resend_due()  # the receiver is back
+        assert third.forward_failed == () and third.next_forward_at is None
+        assert await desk.resend_due() == []
+        await notifier.aclose()
+        landed = [r for r in hook.received("/hook")]
+        assert len(landed) == 2 * retries + 1
+        assert RetrainTrigger.from_wire(landed[-1].body).id == first.id
+        assert len(producer.sent) == 1  # published on llm.retrain once
+    stored = retrain_store.get(store, first.id)
+    assert stored is not None and stored.forward_failed == () and stored.status == "triggered"
 
 
 async def test_a_policy_needing_approval_waits_for_a_human(store: ClickHouseStore) -> None:

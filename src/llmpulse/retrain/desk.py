@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from llmpulse.alerting.message import AlertMessage
@@ -29,6 +29,11 @@ from llmpulse.sinks.kafka import BurstProducer, OutMessage
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+#: A forward webhook that failed (after the notifier's own retries) is tried again after
+#: 1, 2, 4 ... minutes, at most an hour apart, up to this many attempts in all (~14 h).
+FORWARD_ATTEMPTS = 20
+FORWARD_FIRST_RETRY_S = 60.0
+FORWARD_MAX_RETRY_S = 3600.0
 
 
 async def _once(work: Callable[[], T]) -> T:
@@ -37,7 +42,7 @@ async def _once(work: Callable[[], T]) -> T:
 
 class RetrainDesk:
     def __init__(self, topic: str, rules: RulesFile, store: ClickHouseStore,
-                 producer: BurstProducer, notifier: Notifier, metrics: Metrics | None,
+                 producer: BurstProducer | None, notifier: Notifier, metrics: Metrics | None,
                  clock: Callable[[], float], retrying: Callable[..., Awaitable[Any]] = _once
                  ) -> None:
         self.topic = topic
@@ -75,7 +80,7 @@ class RetrainDesk:
             self.store, data.start, data.end, data.filters))
         trigger = draft.model_copy(update={"status": status, "prompt_versions": versions})
         if status == "triggered":
-            await self.release(trigger, rule)
+            trigger = self._forwarded(trigger, await self.release(trigger, rule), now)
         await self._retrying(lambda: retrain_store.write(self.store, trigger, _version(now)))
         self._count(rule.name, status)
         log.info("retraining policy %s: %s %s (%s)", rule.name, status, trigger.id,
@@ -88,7 +93,7 @@ class RetrainDesk:
         now = datetime.fromtimestamp(self.clock(), UTC)
         approved = trigger.model_copy(update={"status": "approved", "approved_by": by,
                                               "approved_at": now})
-        await self.release(approved, rule)
+        approved = self._forwarded(approved, await self.release(approved, rule), now)
         # the approval must replace the pending row even from a machine whose clock is behind
         version = max(_version(now), _version(trigger.created_at) + 1)
         await self._retrying(lambda: retrain_store.write(self.store, approved, version))
@@ -98,19 +103,62 @@ class RetrainDesk:
     async def release(self, trigger: RetrainTrigger, rule: Rule | None) -> list[Any]:
         """Publish on ``llm.retrain`` (keyed by id), then POST to the forward webhooks."""
         body = trigger.to_wire()
+        assert self.producer is not None, "a desk without a producer only resends"
         await self.producer.send_all([OutMessage(self.topic, trigger.id.encode(), body)])
         forward = rule.retrain.forward if rule is not None and rule.retrain else ()
+        return await self._forward(trigger, forward)
+
+    async def _forward(self, trigger: RetrainTrigger, channels: Sequence[str]) -> list[Any]:
         self.last_forward = []
-        if not forward:
+        if not channels:
             return []
-        results = await self.notifier.forward(forward, RawDelivery(trigger.id, body))
+        results = await self.notifier.forward(channels, RawDelivery(trigger.id,
+                                                                    trigger.to_wire()))
         self.last_forward = results
         for r in results:
-            if not r.ok:  # it is on llm.retrain and stored; `retrain show` has it to resend
+            if not r.ok:  # on llm.retrain and stored; sent again by resend_due
                 log.error("retraining trigger %s could not be forwarded to %s: %s",
                           trigger.id, r.channel, r.error)
                 self._count(trigger.policy, "forward_failed")
         return results
+
+    def _forwarded(self, trigger: RetrainTrigger, results: Sequence[Any], now: datetime
+                   ) -> RetrainTrigger:
+        """The trigger with the webhooks still to reach and when to try them again."""
+        failed = tuple(r.channel for r in results if not r.ok)
+        attempts = trigger.forward_attempts + 1 if results else trigger.forward_attempts
+        retry = None
+        if failed and attempts < FORWARD_ATTEMPTS:
+            retry = now + timedelta(seconds=min(FORWARD_FIRST_RETRY_S * 2 ** (attempts - 1),
+                                                FORWARD_MAX_RETRY_S))
+        elif failed:
+            log.error("retraining trigger %s: giving up forwarding to %s after %d attempts "
+                      "(`llmpulse retrain resend %s` sends it again)", trigger.id,
+                      ", ".join(failed), attempts, trigger.id)
+            self._count(trigger.policy, "forward_abandoned")
+        return trigger.model_copy(update={"forward_failed": failed,
+                                          "forward_attempts": attempts,
+                                          "next_forward_at": retry})
+
+    async def resend(self, trigger: RetrainTrigger, channels: Sequence[str] | None = None
+                     ) -> RetrainTrigger:
+        """POST a released trigger again to the webhooks it did not reach (or ``channels``)
+        and store the outcome."""
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        again = self._forwarded(trigger, await self._forward(
+            trigger, trigger.forward_failed if channels is None else channels), now)
+        version = max(_version(now), _version(trigger.created_at) + 1 + again.forward_attempts)
+        await self._retrying(lambda: retrain_store.write(self.store, again, version))
+        if again.forward_attempts and not again.forward_failed:
+            self._count(trigger.policy, "forward_resent")
+        return again
+
+    async def resend_due(self) -> list[RetrainTrigger]:
+        """Forward again the released triggers whose retry time has come (the worker that
+        owns the maintenance partition calls this every few seconds)."""
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        due = await self._retrying(lambda: retrain_store.forwards_due(self.store, now))
+        return [await self.resend(t) for t in due]
 
     def _count(self, policy: str, outcome: str) -> None:
         if self.metrics is not None:

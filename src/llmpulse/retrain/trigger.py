@@ -61,6 +61,10 @@ class RetrainTrigger(BaseModel):
     dataset: Dataset
     approved_by: str | None = None
     approved_at: datetime | None = None
+    #: Forward webhooks not reached yet, and when the worker tries them again.
+    forward_failed: tuple[str, ...] = ()
+    forward_attempts: int = 0
+    next_forward_at: datetime | None = None
 
     def to_wire(self) -> bytes:
         return self.model_dump_json(by_alias=True).encode()

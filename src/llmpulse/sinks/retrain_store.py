@@ -63,3 +63,16 @@ def listing(store: ClickHouseStore, status: str | None = None, limit: int = 100
     rows = store.query(f"SELECT payload FROM retrain_triggers FINAL {where} "
                        f"ORDER BY created_at DESC LIMIT {int(limit)}", {"s": status or ""})
     return [RetrainTrigger.from_wire(r[0]) for r in rows]
+
+
+def forwards_due(store: ClickHouseStore, now: datetime, limit: int = 100
+                 ) -> list[RetrainTrigger]:
+    """Released triggers with webhooks still to reach whose retry time has come."""
+    rows = store.query(
+        "SELECT payload FROM retrain_triggers FINAL "
+        "WHERE status IN ('triggered', 'approved') "
+        "AND JSONLength(payload, 'forward_failed') > 0 "
+        "AND parseDateTime64BestEffortOrNull(JSONExtractString(payload, 'next_forward_at'), 3) "
+        "<= {now:DateTime64(3)} ORDER BY created_at LIMIT {n:UInt32}",
+        {"now": now, "n": limit})
+    return [RetrainTrigger.from_wire(r[0]) for r in rows]

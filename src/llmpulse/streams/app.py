@@ -348,6 +348,10 @@ def _attach_alerting(app: faust.App, settings: Settings, worker: Worker,
                 await stage.check_drift()
             except Exception:  # retried at the next tick
                 log.exception("drift check failed")
+            try:
+                await stage.retrain.resend_due()
+            except Exception as exc:  # retried at the next tick
+                log.warning("could not forward retraining triggers again: %s", exc)
 
 
 def _ingest(role: str, worker: Worker, last_offsets: dict[Any, int]
