@@ -1,6 +1,11 @@
 """Events/s through the llmpulse worker next to a bare Faust agent, same broker, same run.
 
     python bench/throughput.py --events 50000
+    python bench/throughput.py --events 20000 --profile bench/results/worker.folded
+
+``--profile`` samples the worker with py-spy (``pip install py-spy``) while it reads
+the backlog, as folded stacks; ``bench/profile_summary.py`` ranks where the time goes.
+The sampler costs the worker some speed, so a profiled run's events/s is not a result.
 
 Both read the same simulated traffic (1% malformed) that is produced before
 either starts, so each measures consumption from a full topic.  Results are
@@ -12,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import signal
 import subprocess
 import sys
 import tempfile
@@ -89,13 +95,14 @@ def run_bare(broker: str, topic: str, count: int, log_path: Path) -> dict[str, A
 
 
 def run_worker(broker: str, expected_calls: int, expected_dead: int, total: int,
-               data: Path) -> dict[str, Any]:
+               data: Path, profile: Path | None = None) -> dict[str, Any]:
     worker = WorkerProcess({
         "LLMPULSE_BROKER": broker, "LLMPULSE_CLICKHOUSE_URL": f"chdb://{data / 'chdb'}",
         "LLMPULSE_METRICS_PORT": "0", "LLMPULSE_METRICS_HOST": "127.0.0.1",
         "LLMPULSE_APP_ID": f"bench-{int(time.time())}",
     }, log_path=data / "worker.log")
     worker.start()
+    sampler = _sampler(worker, profile) if profile else None
     first = None
     try:
         while True:
@@ -103,17 +110,32 @@ def run_worker(broker: str, expected_calls: int, expected_dead: int, total: int,
             now = time.perf_counter()
             if first is None and m.get("llmpulse_events_in_total", 0) > 0:
                 first = now
-            if (m.get("llmpulse_calls_total", 0) >= expected_calls
-                    and m.get("llmpulse_dlq_events_total", 0) >= expected_dead):
+            done = m.get("llmpulse_calls_total", 0)
+            if done >= expected_calls and m.get("llmpulse_dlq_events_total", 0) >= expected_dead:
                 break
-            time.sleep(0.05)
+            # Rendering /metrics takes the worker's GIL: scraping 20 times a second all
+            # along cost it a fifth of its time.  Poll often only to catch the first event
+            # and the end.
+            near_end = done >= 0.97 * expected_calls
+            time.sleep(0.05 if first is None or near_end else 1.0)
         assert first is not None
         elapsed = now - first
         rss = _peak_rss_mb(worker)
     finally:
+        if sampler is not None:
+            sampler.send_signal(signal.SIGINT)
+            sampler.wait(60)
         worker.stop()
     return {"events": total, "seconds": elapsed, "events_per_s": total / elapsed,
             "peak_rss_mb": rss}
+
+
+def _sampler(worker: WorkerProcess, out: Path) -> subprocess.Popen[bytes]:
+    assert worker.proc is not None
+    spy = Path(sys.executable).with_name("py-spy")
+    return subprocess.Popen([str(spy), "record", "--pid", str(worker.proc.pid), "--format",
+                             "raw", "--rate", "250", "--nonblocking", "-o", str(out)],
+                            stdout=subprocess.DEVNULL)
 
 
 def _peak_rss_mb(worker: WorkerProcess) -> float | None:
@@ -152,6 +174,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=50_000, help="LLM calls to simulate")
     parser.add_argument("--broker", default=None, help="existing broker (default: embedded)")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="sample the worker with py-spy into this folded-stacks file")
     args = parser.parse_args()
     from llmpulse.embedded_broker import EmbeddedBroker
     from llmpulse.simulator import simulate
@@ -175,7 +199,7 @@ def main() -> None:
         results["confluent_consumer_json"] = run_raw(broker, copy_topic, total)
         log("llmpulse worker ...")
         results["llmpulse_worker"] = run_worker(broker, stats.calls, stats.malformed, total,
-                                                Path(tmp))
+                                                Path(tmp), args.profile)
     base = results["bare_faust_agent"]["events_per_s"]
     print(f"{'consumer':<26}{'events':>9}{'seconds':>9}{'events/s':>11}{'x bare':>8}")
     for name, result in results.items():

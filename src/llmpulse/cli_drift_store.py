@@ -61,14 +61,17 @@ def baseline_set(model: str, start: str, end: str) -> None:
 @click.option("--from", "start", default=None,
               help="Start of the current period (default: one drift window before --to).")
 @click.option("--to", "end", default=None, help="End of the current period (default: now).")
+@click.option("--route", default=None,
+              help="Only the calls of this route, on both sides (default: every route).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               default=Path("drift-report.html"), show_default=True)
-def report(model: str, start: str | None, end: str | None, output: Path) -> None:
-    """An HTML report (Evidently) of MODEL's current period against its reference, and
-    llmpulse's own verdict as JSON on stdout."""
+def report(model: str, start: str | None, end: str | None, route: str | None,
+           output: Path) -> None:
+    """An HTML report (Evidently) of MODEL's (or one route's) current period against its
+    reference, and llmpulse's own verdict as JSON on stdout."""
     from llmpulse.drift import detect_drift
     from llmpulse.metrics import build_metrics
-    from llmpulse.streams.drift import DriftWatch
+    from llmpulse.streams.drift import ALL, DriftWatch
 
     settings = _settings()
     t2 = _moment(end) if end else datetime.now(UTC)
@@ -78,23 +81,27 @@ def report(model: str, start: str | None, end: str | None, output: Path) -> None
     async def nowhere(_: Any) -> None:
         return None
 
+    scope = route if route is not None else ALL
+    of = f"{model}" if route is None else f"{model} on route {route}"
     try:
         watch = DriftWatch(settings, store, build_metrics(), nowhere)
-        tables = watch.tables(model, t1, t2)
+        ref = watch.reference(model, t1, t2, scope)
+        tables = watch.tables(model, t1, t2, scope, ref) if ref is not None else None
     finally:
         store.close()
-    if tables is None:
-        raise click.ClickException(f"{model} has no reference before {t1}: pin one with "
+    if ref is None or tables is None:
+        raise click.ClickException(f"{of} has no reference before {t1}: pin one with "
                                    "`llmpulse drift baseline set`")
     reference, current = tables
     if min(reference.n_events, current.n_events) == 0:
-        raise click.ClickException(f"no calls of {model} in the reference or in "
+        raise click.ClickException(f"no calls of {of} in the reference or in "
                                    f"{t1} .. {t2}")
     verdict = detect_drift(reference, current, watch.policy)
     started = time.perf_counter()
     write_html(reference, current, output)
-    click.echo(json.dumps({"model": model, "from": t1.isoformat(), "to": t2.isoformat(),
-                           "html": str(output), **verdict.as_dict()}, default=str))
+    click.echo(json.dumps({"model": model, "route": scope, "from": t1.isoformat(),
+                           "to": t2.isoformat(), "reference": ref.note, "html": str(output),
+                           **verdict.as_dict()}, default=str))
     click.echo(f"wrote {output} in {time.perf_counter() - started:.1f}s", err=True)
 
 

@@ -74,13 +74,19 @@ class Settings(BaseSettings):
     drift_reference: Literal["auto", "trailing"] = Field(
         default="auto",
         description="Reference when no baseline is pinned (`llmpulse drift baseline set`): "
-        "auto = the model's first LLMPULSE_DRIFT_REFERENCE_EVENTS calls; trailing = the "
-        "6 windows before the current one.")
+        "auto = the first LLMPULSE_DRIFT_REFERENCE_EVENTS calls of the prompt version that "
+        "makes up at least half of the window, else of the model; trailing = the 6 windows "
+        "before the current one.")
     drift_reference_events: int = Field(default=2000, ge=100, le=100_000,
                                         description="Calls in an automatic reference.")
     drift_min_samples: int = Field(default=100, ge=10, le=100_000,
                                    description="Calls a window (and its reference) needs "
                                    "before it is checked: no alarm on tiny windows.")
+    drift_max_routes: int = Field(
+        default=5, ge=0, le=1000,
+        description="Routes of a model also checked for drift on their own per drift window, "
+        "busiest first, each with at least LLMPULSE_DRIFT_MIN_SAMPLES calls in the window and "
+        "in its reference (0 = per model only).")
     drift_embedder: Literal["auto", "minilm", "hashing", "none"] = Field(
         default="auto",
         description="Prompt embeddings for drift: auto = the offline MiniLM model when "

@@ -125,7 +125,8 @@ def build_metrics(registry: CollectorRegistry | None = None) -> Metrics:
             ("reason",), registry=reg),
         retrain_triggers=Counter(
             "llmpulse_retrain_triggers", "Retraining policy triggers by outcome (triggered, "
-            "pending_approval, approved, suppressed by cooldown, duplicate).",
+            "pending_approval, approved, suppressed by cooldown, duplicate; forward_failed, "
+            "forward_resent, forward_abandoned for the forward webhooks).",
             ("policy", "outcome"), registry=reg),
         sink_batch=Histogram("llmpulse_sink_batch_seconds", "Time to write one batch.",
                              ("sink", "table"), buckets=SINK_BUCKETS, registry=reg),
@@ -196,9 +197,10 @@ def build_metrics(registry: CollectorRegistry | None = None) -> Metrics:
                                  WINDOW_LABELS, registry=reg),
         window_rating=Gauge("llmpulse_window_rating", "Mean rating (1-5) given in the last "
                             "closed 1-minute window.", WINDOW_LABELS, registry=reg),
-        drift_score=Gauge("llmpulse_drift_score", "Drift severity of a feature in the model's "
-                          "last drift check (>= 1: drifted).", ("model", "feature"),
-                          registry=reg),
-        drift_detected=Gauge("llmpulse_drift_detected", "1 when the model's last drift check "
-                             "found drift.", ("model",), registry=reg),
+        drift_score=Gauge("llmpulse_drift_score", "Drift severity of a feature in the last "
+                          "drift check of a model (route '*') or of one of its busy routes "
+                          "(>= 1: drifted).", ("model", "route", "feature"), registry=reg),
+        drift_detected=Gauge("llmpulse_drift_detected", "1 when the last drift check of a "
+                             "model (route '*') or route found drift.", ("model", "route"),
+                             registry=reg),
     )

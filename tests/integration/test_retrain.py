@@ -106,7 +106,7 @@ def test_a_quality_drop_triggers_retraining_exactly_once(broker: str, tmp_path: 
             # the worker also checked each busy model for drift, every 10 s
             checked = wait_metrics(worker, lambda v: any(
                 k.startswith("llmpulse_drift_detected{") for k in v), 30, "a drift check")
-            assert f"llmpulse_drift_detected{{model={MODEL}}}" in checked
+            assert f"llmpulse_drift_detected{{model={MODEL},route=*}}" in checked
         finally:
             score.stop()
             worker.stop()
@@ -159,3 +159,12 @@ def test_a_quality_drop_triggers_retraining_exactly_once(broker: str, tmp_path: 
             again.stop()
         assert len(read_topic(stack, "retrain")) == 1
         assert len(ci.received("/dispatch")) == 1
+
+        # an operator forwards it again by hand: the same signed trigger, not republished
+        done = stack.cli("retrain", "resend", trigger.id, "--channel", "training-ci",
+                         env_extra=env)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "forwarded to training-ci: ok" in done.stdout
+        resent = ci.received("/dispatch")
+        assert len(resent) == 2 and RetrainTrigger.from_wire(resent[1].body).id == trigger.id
+        assert len(read_topic(stack, "retrain")) == 1

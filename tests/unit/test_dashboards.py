@@ -319,7 +319,8 @@ def test_clickhouse_query_results(filled: ClickHouseStore) -> None:
     pairs = _rows(filled, "Training pairs (corrections)")
     assert [(r[5], r[8]) for r in pairs] == [("d3", "better")]
     drift = _rows(filled, "Drift checks")
-    assert {(r[2], r[4]) for r in drift} == {("overall", "drift"), ("prompt_embedding", "drift")}
+    assert {(r[2], r[3], r[5]) for r in drift} == {("*", "overall", "drift"),
+                                                   ("*", "prompt_embedding", "drift")}
     costs = _rows(filled, "Costliest models per day")
     assert sum(r[2] for r in costs) == 12
     assert sum(r[3] for r in costs) == pytest.approx(sum(0.01 * (i + 1) for i in range(12)))

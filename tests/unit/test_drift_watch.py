@@ -1,6 +1,7 @@
 """Drift checks in the stream, against the real ClickHouse engine: a model's window of
 stored calls against its automatic or pinned reference, signals stored, a window
-partial for the rules, and the HTML report command."""
+partial for the rules, and the HTML report command (routes and prompt versions:
+``test_drift_routes.py``)."""
 
 from __future__ import annotations
 
@@ -38,11 +39,12 @@ def store_traffic(store: ClickHouseStore, model: str, shift: Shift | None) -> No
     store.insert_calls(stored, T0 + timedelta(minutes=5))
 
 
-def watch(store: ClickHouseStore) -> tuple[DriftWatch, list[Any]]:
+def watch(store: ClickHouseStore, **env: str) -> tuple[DriftWatch, list[Any]]:
     settings = load_settings({"LLMPULSE_DRIFT_EVERY_S": str(EVERY),
                               "LLMPULSE_DRIFT_EMBEDDER": "hashing",
                               "LLMPULSE_WINDOW_LATENESS_S": "0",
-                              "LLMPULSE_JOIN_TIMEOUT_S": "1"})
+                              "LLMPULSE_JOIN_TIMEOUT_S": "1",
+                              **{f"LLMPULSE_{k.upper()}": v for k, v in env.items()}})
     sent: list[Any] = []
 
     async def publish(partials: Any) -> None:
@@ -59,39 +61,45 @@ async def test_stationary_traffic_is_checked_and_does_not_drift(store: ClickHous
     store_traffic(store, "steady-model", None)
     w, sent = watch(store)
     checks = await w.tick(after_window())
-    assert [(c.model, c.start, c.end) for c in checks] == [
-        ("steady-model", T0 + timedelta(seconds=30), T0 + timedelta(seconds=45))]
-    assert not checks[0].report.drifted, checks[0].report.as_dict()
+    # the model, and its only route (busy enough) on its own
+    window = (T0 + timedelta(seconds=30), T0 + timedelta(seconds=45))
+    assert [(c.model, c.route, c.start, c.end) for c in checks] == [
+        ("steady-model", "*", *window), ("steady-model", "support-chat", *window)]
+    assert not any(c.report.drifted for c in checks), checks[0].report.as_dict()
+    # its first 600 calls, less those still running at the window's start (in the window)
+    assert checks[0].reference == "the first 562 calls without a prompt version"
     assert await w.tick(after_window() + 1) == []  # each window once
     restarted, _ = watch(store)
     assert await restarted.tick(after_window()) == []  # and once across restarts
     ((key, agg),) = sent[0].items()
-    assert key[0].model == "steady-model" and (agg.drift_checks, agg.drifted) == (1, 0)
+    assert key[0].model == "steady-model" and key[0].route == "*"
+    assert (agg.drift_checks, agg.drifted) == (1, 0)
     assert key[1] == pane_of(after_window(), 5.0)  # when it ran: not a late partial
-    rows = store.query("SELECT name, label FROM signals FINAL WHERE name = 'drift'")
-    assert rows == [("drift", "ok")]
-    assert store.query("SELECT count() FROM signals FINAL WHERE startsWith(name, 'drift.')"
-                       )[0][0] >= 8
+    rows = store.query("SELECT route, name, label FROM signals FINAL WHERE name = 'drift' "
+                       "ORDER BY route")
+    assert rows == [("*", "drift", "ok"), ("support-chat", "drift", "ok")]
+    assert store.query("SELECT count() FROM signals FINAL WHERE startsWith(name, 'drift.') "
+                       "AND route = '*'")[0][0] >= 8
 
 
 async def test_a_language_shift_drifts_and_names_the_prompt_script(
         store: ClickHouseStore, tmp_path: Path) -> None:
     store_traffic(store, "shifting-model", "language")
-    w, sent = watch(store)
+    w, sent = watch(store, drift_max_routes="0")
     (check,) = await w.tick(after_window())
     assert check.report.drifted and check.report.top_feature == "prompt_script"
     ((_, agg),) = sent[0].items()
     assert (agg.drift_checks, agg.drifted) == (1, 1)
     assert agg.summary()["drift_rate"] == 1.0
-    assert w.metrics.registry.get_sample_value("llmpulse_drift_detected",
-                                               {"model": "shifting-model"}) == 1.0
+    assert w.metrics.registry.get_sample_value(
+        "llmpulse_drift_detected", {"model": "shifting-model", "route": "*"}) == 1.0
     explanation = store.query("SELECT explanation FROM signals FINAL WHERE name = 'drift'")
-    assert explanation == [("prompt_script",)]
+    assert explanation == [
+        ("prompt_script; reference: the first 562 calls without a prompt version",)]
 
     from llmpulse.cli_drift_store import write_html
 
     tables = w.tables("shifting-model", check.start, check.end)
-    assert tables is not None
     write_html(*tables, tmp_path / "report.html")
     assert "prompt_script" in (tmp_path / "report.html").read_text()
 
@@ -99,13 +107,17 @@ async def test_a_language_shift_drifts_and_names_the_prompt_script(
 async def test_a_pinned_baseline_is_the_reference(store: ClickHouseStore) -> None:
     store_traffic(store, "pinned-model", None)
     w, _ = watch(store)
-    assert w._reference("pinned-model", T0 + timedelta(seconds=30)) == (
-        T0, T0 + timedelta(seconds=30), True)  # automatic: its first calls
+    start, end = T0 + timedelta(seconds=30), T0 + timedelta(seconds=45)
+    auto = w.reference("pinned-model", start, end)
+    assert auto is not None and (auto.start, auto.end, auto.first) == (
+        T0, start, True)  # automatic: its first calls
     drift_rows.set_baseline(store, "pinned-model", T0 + timedelta(seconds=5),
                             T0 + timedelta(seconds=25), T0)
-    assert w._reference("pinned-model", T0 + timedelta(seconds=30)) == (
+    pinned = w.reference("pinned-model", start, end)
+    assert pinned is not None and (pinned.start, pinned.end, pinned.first) == (
         T0 + timedelta(seconds=5), T0 + timedelta(seconds=25), False)
-    assert w._reference("no-such-model", T0) is None
+    assert pinned.note.startswith("pinned baseline ")
+    assert w.reference("no-such-model", T0, end) is None
 
 
 def test_three_drifted_checks_in_a_row_fire_the_prompt_drift_policy() -> None:

@@ -87,7 +87,7 @@ WHERE $__timeFilter(corrected_at) AND {MODELS}
 ORDER BY corrected_at DESC
 LIMIT 100"""
 
-DRIFT_SIGNALS = f"""SELECT time, model,
+DRIFT_SIGNALS = f"""SELECT time, model, route,
        if(name = 'drift', 'overall', substring(name, 7)) AS feature,
        value AS severity, label AS status, explanation
 FROM signals FINAL

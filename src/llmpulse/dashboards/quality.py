@@ -82,16 +82,20 @@ def _feedback(grid: Grid) -> None:
 def _drift(grid: Grid) -> None:
     grid.row("Drift and retraining")
     grid.add(stat("Models drifting", [prom_target(
-        'sum(llmpulse_drift_detected{model=~"$model"})', "models", instant=True)],
-        Look("none", alarm(1), minimum=0)), 4, 8)
+        'sum(llmpulse_drift_detected{model=~"$model", route="*"})', "models",
+        instant=True)], Look("none", alarm(1), minimum=0)), 4, 8)
+    grid.add(stat("Routes drifting", [prom_target(
+        'sum(llmpulse_drift_detected{model=~"$model", route!="*"})', "routes",
+        instant=True)], Look("none", alarm(1), minimum=0),
+        "Routes checked on their own (the busiest of each model) that drifted."), 4, 8)
     grid.add(timeseries("Drift severity by feature", [prom_target(
-        'max by (model, feature) (llmpulse_drift_score{model=~"$model"})',
-        "{{model}} {{feature}}")], Look("none", rising(0.8, 1), minimum=0),
-        "The weakest test's score over its threshold; >= 1 means drifted.",
-        show_thresholds=True), 10, 8)
+        'max by (model, route, feature) (llmpulse_drift_score{model=~"$model"})',
+        "{{model}} {{route}} {{feature}}")], Look("none", rising(0.8, 1), minimum=0),
+        "The weakest test's score over its threshold; >= 1 means drifted. "
+        "Route * is the model overall.", show_thresholds=True), 8, 8)
     grid.add(timeseries("Retraining triggers per hour", [prom_target(
         "sum by (policy, outcome) (increase(llmpulse_retrain_triggers_total[1h]))",
-        "{{policy}}: {{outcome}}")], Look("short", minimum=0)), 10, 8)
+        "{{policy}}: {{outcome}}")], Look("short", minimum=0)), 8, 8)
 
 
 def _scorer(grid: Grid) -> None:

@@ -10,6 +10,7 @@ import orjson
 from llmpulse.records import InferenceRecord
 from llmpulse.schema import Message
 from llmpulse.sinks.clickhouse import ClickHouseStore
+from llmpulse.sinks.rows import PROMPT_VERSION_SQL
 
 #: What a drift check needs of a call (no system prompt, no context documents).
 COLUMNS = ("request_id", "join_status", "provider", "request_model", "response_model",
@@ -20,6 +21,8 @@ COLUMNS = ("request_id", "join_status", "provider", "request_model", "response_m
 _SELECT = ", ".join(c if c != "time_to_first_chunk" else "ttft_s AS time_to_first_chunk"
                     for c in COLUMNS)
 SCORE_NAMES = ("toxicity", "groundedness")
+#: A call's prompt version as grouped on (``records.prompt_version_key``).
+PROMPT_VERSION = PROMPT_VERSION_SQL
 #: Windows place a call at its end (a lone request at its start); the start bounds the
 #: partitions read, for calls up to MAX_CALL long.
 MAX_CALL = timedelta(hours=1)
@@ -51,15 +54,30 @@ def _record(row: tuple[Any, ...]) -> InferenceRecord:
         output_messages=_messages(v["output_messages"]))
 
 
+def _scope(route: str | None, version: str | None) -> tuple[str, dict[str, Any]]:
+    """The SQL condition (``AND ...``) and parameters of a route and prompt version."""
+    sql, params = "", {}
+    if route is not None:
+        sql += " AND route = {r:String}"
+        params["r"] = route
+    if version is not None:
+        sql += f" AND {PROMPT_VERSION} = {{v:String}}"
+        params["v"] = version
+    return sql, params
+
+
 def load_calls(store: ClickHouseStore, model: str, start: datetime, end: datetime,
-               limit: int, first: bool = False) -> list[InferenceRecord]:
-    """Calls of ``model`` (as asked for) in [start, end): a random sample of at most
-    ``limit`` (deterministic per call), or with ``first`` the earliest ``limit``."""
+               limit: int, first: bool = False, *, route: str | None = None,
+               version: str | None = None) -> list[InferenceRecord]:
+    """Calls of ``model`` (as asked for) in [start, end), of ``route`` and prompt
+    ``version`` when given: a random sample of at most ``limit`` (deterministic per call),
+    or with ``first`` the earliest ``limit``."""
     order = "call_time" if first else "cityHash64(request_id)"
+    scope, params = _scope(route, version)
     rows = store.query(
         f"SELECT {_SELECT} FROM inference_events FINAL WHERE request_model = {{m:String}} "
-        f"AND {_ENDED_IN} ORDER BY {order} LIMIT {int(limit)}",
-        {"m": model, "s": start, "e": end, "s0": start - MAX_CALL})
+        f"AND {_ENDED_IN}{scope} ORDER BY {order} LIMIT {int(limit)}",
+        {"m": model, "s": start, "e": end, "s0": start - MAX_CALL, **params})
     return [_record(r) for r in rows]
 
 
@@ -86,6 +104,28 @@ def busy_models(store: ClickHouseStore, start: datetime, end: datetime, min_call
     return [(str(m), int(n)) for m, n in rows]
 
 
+def busy_routes(store: ClickHouseStore, model: str, start: datetime, end: datetime,
+                min_calls: int) -> list[tuple[str, int]]:
+    """The model's routes with at least ``min_calls`` calls in [start, end), busiest first."""
+    rows = store.query(
+        f"SELECT route, count() AS n FROM inference_events WHERE request_model = {{m:String}} "
+        f"AND {_ENDED_IN} GROUP BY route HAVING n >= {{k:UInt64}} ORDER BY n DESC, route",
+        {"m": model, "s": start, "e": end, "s0": start - MAX_CALL, "k": min_calls})
+    return [(str(r), int(n)) for r, n in rows]
+
+
+def version_counts(store: ClickHouseStore, model: str, start: datetime, end: datetime,
+                   route: str | None = None) -> list[tuple[str, int]]:
+    """Calls per prompt version of the model (and route) in [start, end), most first."""
+    scope, params = _scope(route, None)
+    rows = store.query(
+        f"SELECT {PROMPT_VERSION} AS v, count() AS n FROM inference_events "
+        f"WHERE request_model = {{m:String}} AND {_ENDED_IN}{scope} "
+        "GROUP BY v ORDER BY n DESC, v",
+        {"m": model, "s": start, "e": end, "s0": start - MAX_CALL, **params})
+    return [(str(v), int(n)) for v, n in rows]
+
+
 def checked(store: ClickHouseStore, check_id: str) -> bool:
     """Whether a drift check (its overall ``drift`` signal) is stored already."""
     rows = store.query("SELECT count() FROM signals WHERE request_id = {r:String} "
@@ -105,7 +145,23 @@ def baseline(store: ClickHouseStore, model: str) -> tuple[datetime, datetime] | 
     return (rows[0][0], rows[0][1]) if rows else None
 
 
-def first_call(store: ClickHouseStore, model: str) -> datetime | None:
-    rows = store.query("SELECT min(call_time), count() FROM inference_events "
-                       "WHERE request_model = {m:String}", {"m": model})
-    return rows[0][0] if rows and rows[0][1] else None
+def first_call(store: ClickHouseStore, model: str, *, route: str | None = None,
+               version: str | None = None) -> datetime | None:
+    """When the model's (route's, prompt version's) first stored call started."""
+    return first_calls(store, model, None, route=route, version=version)[0]
+
+
+def first_calls(store: ClickHouseStore, model: str, before: datetime | None, *,
+                route: str | None = None, version: str | None = None
+                ) -> tuple[datetime | None, int]:
+    """The first call's time of the model (route, prompt version) and how many of its
+    calls ended before ``before`` (all of them without)."""
+    scope, params = _scope(route, version)
+    ended = ("countIf(ifNull(end_time, call_time) < {b:DateTime64(6)})" if before is not None
+             else "count()")
+    rows = store.query(f"SELECT min(call_time), {ended}, count() FROM inference_events "
+                       f"WHERE request_model = {{m:String}}{scope}",
+                       {"m": model, **params, **({"b": before} if before is not None else {})})
+    if not rows or not rows[0][2]:
+        return None, 0
+    return rows[0][0], int(rows[0][1])

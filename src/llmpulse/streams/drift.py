@@ -1,33 +1,57 @@
-"""Drift checks in the stream: once per closed drift window, per model with enough calls.
+"""Drift checks in the stream: once per closed drift window, per model with enough calls,
+and per busy route of the model.
 
 The owner of the maintenance partition (see :mod:`llmpulse.streams.alerting`)
 reads each busy model's calls of the window that just closed from ClickHouse,
-and its reference: a pinned baseline, else the model's first calls (``auto``)
-or the six windows before (``trailing``).  :func:`llmpulse.drift.detect_drift`
-compares them (bounded cost: both sides subsampled).  The outcome is
+and its reference: a pinned baseline, else the first calls (``auto``) or the six
+windows before (``trailing``).  The ``auto`` reference follows prompt rollouts: when
+one prompt version makes up at least half of the window and has
+``drift_reference_events`` calls before it, the reference is that version's first
+calls (a new version is compared with its own start, not with the version it
+replaced); otherwise the model's first calls, and the check says why.
+:func:`llmpulse.drift.detect_drift` compares them (bounded cost: both sides subsampled).
+
+Routes: the up to ``drift_max_routes`` busiest routes of the model with at least
+``drift_min_samples`` calls in the window are checked the same way, each against
+the route's own reference (the same choice, restricted to the route), and only
+when that reference has ``drift_min_samples`` calls too.  Prompt embeddings, the
+expensive part, are shared within a model's checks: a route check reuses the
+vectors of the model check (preferring the calls already embedded when it
+subsamples) and embeds only the rest of its sample.
+
+The outcome of each check is
 
 * stored: one ``drift.<feature>`` signal per feature tested and ``drift`` overall
-  (value: the feature's severity, label: its status), keyed by model and window;
-* exported: ``llmpulse_drift_score{model,feature}``, ``llmpulse_drift_detected{model}``;
+  (value: the feature's severity, label: its status; the overall signal explains the
+  top drifted feature and the reference used), keyed by model, route ("*" for the
+  model overall) and window;
+* exported: ``llmpulse_drift_score{model,route,feature}``,
+  ``llmpulse_drift_detected{model,route}`` (route "*": the model overall);
 * windowed: a partial with ``drift_checks``/``drifted``/``prompt_drifted`` for the
-  model's group on ``llm.windows``, so rules (and retraining policies) can ask for
-  drift in N consecutive checks: ``metric: prompt_drift_rate, threshold: 1,
-  operator: ">=", window: 15m, min_count: 3``.
+  model's group (or the model and route's) on ``llm.windows``, so rules (and
+  retraining policies) can ask for drift in N consecutive checks: ``metric:
+  prompt_drift_rate, threshold: 1, operator: ">=", window: 15m, min_count: 3``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
+
 from llmpulse.config import Settings
 from llmpulse.drift import DriftPolicy, DriftReport, FeatureTable, build_table, detect_drift
+from llmpulse.drift.features import EMBED_CHARS, prompt_text
+from llmpulse.drift.sampling import subsample_indices
 from llmpulse.metrics import Metrics
 from llmpulse.prices import as_utc
+from llmpulse.records import InferenceRecord
 from llmpulse.signals import Signal
 from llmpulse.sinks import drift_rows
 from llmpulse.sinks.clickhouse import ClickHouseStore
@@ -36,8 +60,29 @@ from llmpulse.windows import GroupKey, WindowAggregate, pane_of
 log = logging.getLogger(__name__)
 PROMPT_FEATURE = "prompt_embedding"
 TRAILING_WINDOWS = 6
-#: The model name in signals of a drift check: request_id "drift:<model>:<window end>".
+#: The share of the window's calls a prompt version needs to become the auto reference.
+VERSION_SHARE = 0.5
+#: The model name in signals of a drift check: request_id "drift:<model>:<window end>"
+#: (with "#<route>" appended for a route's check).
 DETECTOR = "drift@1"
+ALL = "*"
+#: Prompts a route check embeds per side beyond those its model check embedded (at least
+#: ``min_samples``): the embeddings dominate a check's cost, so a route's embedding test
+#: sees fewer rows than the model's (less sensitive) unless the model's cover it.
+ROUTE_EMBEDDING_ROWS = 250
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """What a check compares with: the calls of the model (or route) in [start, end),
+    only the first ``drift_reference_events`` with ``first``, only those of a prompt
+    ``version`` when set; ``note`` says which it is."""
+
+    start: datetime
+    end: datetime
+    first: bool = False
+    version: str | None = None
+    note: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,22 +91,26 @@ class DriftCheck:
     start: datetime
     end: datetime
     report: DriftReport
+    route: str = ALL
+    reference: str = ""  # which reference was used (Reference.note)
 
 
 def drift_signals(check: DriftCheck) -> list[Signal]:
     """Per-feature and overall drift signals of one check (time: the window's end)."""
-    rid = check_id(check.model, check.end)
+    rid = check_id(check.model, check.end, check.route)
 
     def signal(name: str, value: float, label: str, explanation: str) -> Signal:
         return Signal(name=name, value=value, request_id=rid, time=check.end,
-                      model=check.model, provider="", route="*", tenant="*", label=label,
-                      detector=DETECTOR, explanation=explanation)
+                      model=check.model, provider="", route=check.route, tenant="*",
+                      label=label, detector=DETECTOR, explanation=explanation)
 
     out = [signal(f"drift.{f.feature}", f.severity, f.status, f.note)
            for f in check.report.features]
+    explanation = "; ".join(part for part in (
+        check.report.top_feature or "",
+        f"reference: {check.reference}" if check.reference else "") if part)
     out.append(signal("drift", float(check.report.drifted),
-                      "drift" if check.report.drifted else "ok",
-                      check.report.top_feature or ""))
+                      "drift" if check.report.drifted else "ok", explanation))
     return out
 
 
@@ -73,12 +122,60 @@ def drift_partial(check: DriftCheck, pane_s: float, now: float
                           prompt_drifted=int(PROMPT_FEATURE in
                                              check.report.drifted_features))
     agg.latest = now
-    return {(GroupKey(model=check.model), pane_of(now, pane_s)): agg}
+    return {(GroupKey(model=check.model, route=check.route), pane_of(now, pane_s)): agg}
 
 
-def check_id(model: str, end: datetime) -> str:
-    """The request_id of a check's signals (also how a check already done is recognised)."""
-    return f"drift:{model}:{end.isoformat()}"
+def check_id(model: str, end: datetime, route: str = ALL) -> str:
+    """The request_id of a check's signals (also how a check already done is recognised);
+    the model overall keeps the id it had before routes were checked."""
+    base = f"drift:{model}:{end.isoformat()}"
+    return base if route == ALL else f"{base}#{route}"
+
+
+class PromptVectors:
+    """Prompt embeddings of one model's checks in one interval, by request id, so that a
+    route check reuses what the model check embedded."""
+
+    def __init__(self, embedder: Any) -> None:
+        self.embedder = embedder
+        self.vectors: dict[str, np.ndarray] = {}
+        self.embedded = 0  # prompts embedded (not found here)
+
+    def add_to(self, table: FeatureTable, records: Sequence[InferenceRecord], rows: int,
+               seed: int, fresh: int | None = None) -> FeatureTable:
+        """``table`` with the embeddings of up to ``rows`` of the records' prompts: a seeded
+        subsample as :func:`~llmpulse.drift.features.build_table` draws it; or, with
+        ``fresh`` (a route check), the prompts embedded already (up to ``rows``), topped
+        up with a seeded subsample of the others to ``fresh`` prompts when there are fewer
+        (either way a uniform sample of the records)."""
+        if self.embedder is None:
+            return table
+        prompted = [(r.request_id, text) for r in records
+                    if (text := prompt_text(r)) is not None]
+        known = [i for i, (rid, _) in enumerate(prompted) if rid in self.vectors]
+        target = rows if fresh is None else min(len(prompted),
+                                                max(min(len(known), rows), fresh))
+        if fresh is None or len(prompted) <= target:
+            chosen = [int(i) for i in subsample_indices(len(prompted), target, seed)]
+        elif len(known) >= target:
+            chosen = [known[int(i)] for i in subsample_indices(len(known), target, seed)]
+        else:
+            seen = set(known)
+            others = [i for i in range(len(prompted)) if i not in seen]
+            chosen = sorted([*known, *(others[int(i)] for i in subsample_indices(
+                len(others), target - len(known), seed))])
+        missing = [i for i in chosen if prompted[i][0] not in self.vectors]
+        if missing or not chosen:
+            new: np.ndarray = self.embedder.embed(
+                [prompted[i][1][:EMBED_CHARS] for i in missing])
+            self.embedded += len(missing)
+            for i, vector in zip(missing, new, strict=True):
+                self.vectors[prompted[i][0]] = vector
+            if not chosen:  # no prompts: an empty sample, shaped by the embedder
+                return dataclasses.replace(table, embeddings=new,
+                                           embedder=self.embedder.name)
+        embeddings = np.stack([self.vectors[prompted[i][0]] for i in chosen])
+        return dataclasses.replace(table, embeddings=embeddings, embedder=self.embedder.name)
 
 
 class DriftWatch:
@@ -103,7 +200,8 @@ class DriftWatch:
         return self._embedder
 
     async def tick(self, now: float) -> list[DriftCheck]:
-        """Check the drift window that closed last (once), for every busy model."""
+        """Check the drift window that closed last (once), for every busy model and its
+        busiest routes."""
         s = self.settings
         # every call that ended in the window is stored by then (a lone request after
         # its join timeout)
@@ -116,78 +214,167 @@ class DriftWatch:
         start = end - timedelta(seconds=every)
         models = await asyncio.to_thread(drift_rows.busy_models, self.store, start, end,
                                          self.policy.min_samples)
-        checks = []
+        checks: list[DriftCheck] = []
         failed = False
         for model, _ in models:
-            try:
-                if await asyncio.to_thread(drift_rows.checked, self.store,
-                                           check_id(model, end)):
-                    continue  # done before a restart or by the partition's previous owner
-                check = await asyncio.to_thread(self.check, model, start, end)
-                if check is not None:
-                    await self._emit(check, now)
-                    checks.append(check)
-            except Exception:  # this model is tried again at the next tick
+            vectors = PromptVectors(None)  # filled by the first check that embeds
+            if not await self._run(model, ALL, start, end, now, vectors, checks):
                 failed = True
-                log.exception("drift check of %s for %s..%s failed", model, start, end)
+            if s.drift_max_routes and not await self._routes(model, start, end, now,
+                                                             vectors, checks):
+                failed = True
+            log.debug("drift checks of %s for %s..%s embedded %d prompts", model, start, end,
+                      vectors.embedded)
         if not failed:
             self._last_end = end
         return checks
 
-    def check(self, model: str, start: datetime, end: datetime) -> DriftCheck | None:
-        """One model's window against its reference (blocking: run in a thread)."""
-        tables = self.tables(model, start, end)
-        if tables is None:
-            return None
-        return DriftCheck(model, start, end, detect_drift(tables[0], tables[1], self.policy))
+    async def _routes(self, model: str, start: datetime, end: datetime, now: float,
+                      vectors: PromptVectors, checks: list[DriftCheck]) -> bool:
+        """The model's busiest routes (False: something failed, to try again next tick)."""
+        try:
+            routes = await asyncio.to_thread(drift_rows.busy_routes, self.store, model,
+                                             start, end, self.policy.min_samples)
+        except Exception:
+            log.exception("listing the routes of %s for %s..%s failed", model, start, end)
+            return False
+        ok, done = True, 0
+        for route, _ in routes:
+            if done >= self.settings.drift_max_routes:
+                break
+            outcome = await self._run(model, route, start, end, now, vectors, checks)
+            ok = ok and outcome is not False
+            done += outcome is True
+        return ok
 
-    def tables(self, model: str, start: datetime, end: datetime
-               ) -> tuple[FeatureTable, FeatureTable] | None:
-        """Feature tables of the model's reference and of [start, end) (None: no reference)."""
-        ref_range = self._reference(model, start)
-        if ref_range is None:
+    async def _run(self, model: str, route: str, start: datetime, end: datetime, now: float,
+                   vectors: PromptVectors, checks: list[DriftCheck]) -> bool | None:
+        """One check, once: True when it is done (now or before), None when there is too
+        little to check, False when it failed (tried again at the next tick)."""
+        try:
+            if await asyncio.to_thread(drift_rows.checked, self.store,
+                                       check_id(model, end, route)):
+                return True  # done before a restart or by the partition's previous owner
+            check = await asyncio.to_thread(self.check, model, start, end, route, vectors)
+            if check is None:
+                return None
+            await self._emit(check, now)
+            checks.append(check)
+            return True
+        except Exception:
+            log.exception("drift check of %s (route %s) for %s..%s failed", model, route,
+                          start, end)
+            return False
+
+    def check(self, model: str, start: datetime, end: datetime, route: str = ALL,
+              vectors: PromptVectors | None = None) -> DriftCheck | None:
+        """One model's (or route's) window against its reference (blocking: run in a
+        thread).  None: no reference yet, or for a route fewer than ``min_samples`` calls
+        on a side (found before anything is embedded)."""
+        reference = self.reference(model, start, end, route)
+        if reference is None:
             return None
+        ref_calls, cur_calls = self._calls(model, start, end, route, reference)
+        if route != ALL and min(len(ref_calls), len(cur_calls)) < self.policy.min_samples:
+            return None  # not enough volume for this route: no check, no alarm
+        ref, cur = self._tables(ref_calls, cur_calls, route, vectors)
+        return DriftCheck(model, start, end, detect_drift(ref, cur, self.policy), route,
+                          reference.note)
+
+    def tables(self, model: str, start: datetime, end: datetime, route: str = ALL,
+               reference: Reference | None = None) -> tuple[FeatureTable, FeatureTable]:
+        """Feature tables of the reference and of [start, end) of the model (of one of its
+        routes unless ``route`` is "*"); the reference is looked up unless given."""
+        if reference is None:
+            reference = self.reference(model, start, end, route)
+            if reference is None:
+                raise LookupError(f"{model} has no drift reference before {start}")
+        return self._tables(*self._calls(model, start, end, route, reference), route)
+
+    def _calls(self, model: str, start: datetime, end: datetime, route: str,
+               reference: Reference) -> tuple[list[InferenceRecord], list[InferenceRecord]]:
+        """The stored calls of the reference and of [start, end), of the route if any."""
+        where = None if route == ALL else route
         limit = self.policy.max_rows
-        if ref_range[2]:  # the model's first calls
-            reference = drift_rows.load_calls(self.store, model, ref_range[0], ref_range[1],
-                                              self.settings.drift_reference_events, first=True)
-        else:
-            reference = drift_rows.load_calls(self.store, model, ref_range[0], ref_range[1],
-                                              limit)
-        current = drift_rows.load_calls(self.store, model, start, end, limit)
+        if reference.first:
+            limit = self.settings.drift_reference_events
+        ref_calls = drift_rows.load_calls(self.store, model, reference.start, reference.end,
+                                          limit, reference.first, route=where,
+                                          version=reference.version)
+        cur_calls = drift_rows.load_calls(self.store, model, start, end,
+                                          self.policy.max_rows, route=where)
+        return ref_calls, cur_calls
+
+    def _tables(self, ref_calls: list[InferenceRecord], cur_calls: list[InferenceRecord],
+                route: str, vectors: PromptVectors | None = None
+                ) -> tuple[FeatureTable, FeatureTable]:
         scores = drift_rows.load_scores(self.store, [r.request_id for r in
-                                                     (*reference, *current)])
-        embedder = self._embed()
-        ref, cur = (build_table(records, scores=scores, embedder=embedder,
-                                max_embedding_rows=self.policy.max_embedding_rows,
-                                seed=self.policy.seed) for records in (reference, current))
+                                                     (*ref_calls, *cur_calls)])
+        if vectors is None:
+            vectors = PromptVectors(None)
+        if vectors.embedder is None:
+            vectors.embedder = self._embed()
+        p = self.policy
+        fresh = None if route == ALL else min(p.max_embedding_rows,
+                                              max(p.min_samples, ROUTE_EMBEDDING_ROWS))
+        ref, cur = (vectors.add_to(build_table(calls, scores=scores), calls,
+                                   p.max_embedding_rows, p.seed, fresh)
+                    for calls in (ref_calls, cur_calls))
         return ref, cur
 
-    def _reference(self, model: str, start: datetime
-                   ) -> tuple[datetime, datetime, bool] | None:
-        """(from, to, first calls only) of the model's reference, None if it has none yet."""
+    def reference(self, model: str, start: datetime, end: datetime, route: str = ALL
+                  ) -> Reference | None:
+        """The reference of the model's (route's) window [start, end); None if it has none
+        yet.  A pinned baseline first; then ``trailing``; else (``auto``) the first calls
+        of the prompt version that makes up at least half of the window, when it has
+        enough, or else of the model (route)."""
+        where = None if route == ALL else route
+        scope = "the model's" if route == ALL else f"route {route}'s"
         pinned = drift_rows.baseline(self.store, model)
         if pinned is not None:
-            return as_utc(pinned[0]), as_utc(pinned[1]), False
+            a, b = as_utc(pinned[0]), as_utc(pinned[1])
+            return Reference(a, b, note=f"pinned baseline {a:%Y-%m-%d %H:%M:%S} .. "
+                             f"{b:%Y-%m-%d %H:%M:%S} UTC")
         if self.settings.drift_reference == "trailing":
             width = timedelta(seconds=self.settings.drift_every_s * TRAILING_WINDOWS)
-            return start - width, start, False
-        first = drift_rows.first_call(self.store, model)
+            return Reference(start - width, start,
+                             note=f"the {TRAILING_WINDOWS} windows before")
+        n = self.settings.drift_reference_events
+        first, before = drift_rows.first_calls(self.store, model, start, route=where)
         if first is None or as_utc(first) >= start:
             return None
-        return as_utc(first), start, True
+        why = ""
+        counts = drift_rows.version_counts(self.store, model, start, end, where)
+        total = sum(c for _, c in counts)
+        if counts and counts[0][1] >= VERSION_SHARE * total:
+            version, calls = counts[0]
+            v_first, v_before = drift_rows.first_calls(self.store, model, start, route=where,
+                                                       version=version)
+            if v_first is not None and (v_before >= n or v_before == before):
+                # enough of its own calls, or the model (route) has had no other version
+                named = ("without a prompt version" if version == "none"
+                         else f"of prompt version {version}")
+                on = "" if route == ALL else f" on route {route}"
+                return Reference(as_utc(v_first), start, True, version,
+                                 f"the first {min(n, v_before)} calls {named}{on}")
+            why = (f"; prompt version {version} ({calls} of the window's {total} calls) "
+                   f"has {v_before} of the {n} calls needed before it")
+        return Reference(as_utc(first), start, True,
+                         note=f"{scope} first {min(n, before)} calls{why}")
 
     async def _emit(self, check: DriftCheck, now: float) -> None:
         report = check.report
         for f in report.features:
-            self.metrics.drift_score.labels(check.model, f.feature).set(f.severity)
-        self.metrics.drift_detected.labels(check.model).set(float(report.drifted))
+            self.metrics.drift_score.labels(check.model, check.route, f.feature).set(
+                f.severity)
+        self.metrics.drift_detected.labels(check.model, check.route).set(
+            float(report.drifted))
         signals = drift_signals(check)
         version = int(check.end.timestamp() * 1000)
         await asyncio.to_thread(self.store.insert_signals, signals,
                                 {signals[0].request_id: version}, datetime.now(UTC))
         await self.publish(drift_partial(check, self.settings.window_pane_s, now))
         if report.drifted:
-            log.warning("drift for model %s in %s..%s: %s", check.model, check.start,
-                        check.end, ", ".join(report.drifted_features))
-
+            where = "" if check.route == ALL else f" route {check.route}"
+            log.warning("drift for model %s%s in %s..%s: %s", check.model, where,
+                        check.start, check.end, ", ".join(report.drifted_features))
