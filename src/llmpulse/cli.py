@@ -44,9 +44,12 @@ def cli() -> None:
     """llmpulse: streaming monitoring for LLM applications.
 
     Services publish LLM requests, responses and feedback to Kafka; the worker
-    turns them into latency, token, cost and error signals in ClickHouse and
-    Prometheus.  Settings come from LLMPULSE_* environment variables (and the
-    YAML file named by LLMPULSE_CONFIG); see the README for the full list.
+    turns them into latency, token, cost, error and feedback signals in
+    ClickHouse and Prometheus, windows them per model, route, tenant and prompt
+    version, checks drift, fires alerts and publishes retraining triggers; the
+    scorer adds toxicity and groundedness.  Start with `llmpulse demo`.
+    Settings come from LLMPULSE_* environment variables (and the YAML file named
+    by LLMPULSE_CONFIG): `llmpulse config --markdown` lists them all.
     """
 
 
