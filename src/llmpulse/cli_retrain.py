@@ -1,4 +1,5 @@
-"""``llmpulse retrain``: list retraining triggers, show one, approve one that waits.
+"""``llmpulse retrain``: list retraining triggers, show one, approve one that waits, forward
+one again.
 
 Heavy modules are imported inside the commands, so ``llmpulse --help`` stays fast.
 """
@@ -10,11 +11,19 @@ import getpass
 import os
 import sys
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from llmpulse.cli_alerts import _settings, open_store
+
+if TYPE_CHECKING:
+    from llmpulse.alerting.rules import RulesFile
+    from llmpulse.config import Settings
+    from llmpulse.retrain.desk import RetrainDesk
+    from llmpulse.sinks.clickhouse import ClickHouseStore
+    from llmpulse.sinks.kafka import BurstProducer
 
 
 @click.group()
@@ -67,10 +76,8 @@ def retrain_show(trigger_id: str) -> None:
 @click.option("--by", "approver", default=None, help="Who approves (default: the OS user).")
 def retrain_approve(trigger_id: str, approver: str | None) -> None:
     """Release a trigger waiting for approval: publish it on llm.retrain and forward it."""
-    from llmpulse.alerting.notifiers import Notifier
     from llmpulse.alerting.rules import load_rules
     from llmpulse.ingest import MAX_EVENT_BYTES
-    from llmpulse.retrain.desk import RetrainDesk
     from llmpulse.sinks.kafka import BurstProducer
     from llmpulse.sinks.retrain_store import get
 
@@ -87,26 +94,13 @@ def retrain_approve(trigger_id: str, approver: str | None) -> None:
             raise click.ClickException(f"{trigger_id} is {trigger.status}, not pending_approval")
         producer = BurstProducer(settings.broker, max_message_bytes=2 * MAX_EVENT_BYTES,
                                  timeout=30.0)
-
-        async def release() -> list[Any]:
-            notifier = Notifier(rules.channels, os.environ)
-            desk = RetrainDesk(settings.topic("retrain"), rules, store, producer, notifier,
-                               None, time.time)
-            try:
-                await desk.approve(trigger, approver or getpass.getuser())
-                return desk.last_forward
-            finally:
-                await notifier.aclose()
-                await asyncio.to_thread(producer.close)
-
-        forwarded = asyncio.run(release())
+        by = approver or getpass.getuser()
+        forwarded = _with_desk(settings, rules, store, producer,
+                               lambda desk: desk.approve(trigger, by))
     finally:
         store.close()
     click.echo(f"approved {trigger_id}: published on {settings.topic('retrain')}")
-    for r in forwarded:
-        click.echo(f"forwarded to {r.channel}: " + ("ok" if r.ok else f"FAILED: {r.error}"))
-    if not all(r.ok for r in forwarded):
-        sys.exit(1)
+    _report(forwarded)
 
 
 @retrain.command("resend")
@@ -116,9 +110,7 @@ def retrain_approve(trigger_id: str, approver: str | None) -> None:
 def retrain_resend(trigger_id: str, channels: tuple[str, ...]) -> None:
     """Forward a released trigger to its webhooks again (the worker retries failed ones
     by itself for about 14 hours; this sends now)."""
-    from llmpulse.alerting.notifiers import Notifier
     from llmpulse.alerting.rules import load_rules
-    from llmpulse.retrain.desk import RetrainDesk
     from llmpulse.sinks.retrain_store import get
 
     settings = _settings()
@@ -138,20 +130,37 @@ def retrain_resend(trigger_id: str, channels: tuple[str, ...]) -> None:
         if not channels and not trigger.forward_failed:
             click.echo(f"{trigger_id} reached all its webhooks; name one with --channel")
             return
-
-        async def resend() -> list[Any]:
-            notifier = Notifier(rules.channels, os.environ)
-            desk = RetrainDesk(settings.topic("retrain"), rules, store, None, notifier, None,
-                               time.time)
-            try:
-                await desk.resend(trigger, list(channels) or None)
-                return desk.last_forward
-            finally:
-                await notifier.aclose()
-
-        forwarded = asyncio.run(resend())
+        forwarded = _with_desk(settings, rules, store, None,
+                               lambda desk: desk.resend(trigger, list(channels) or None))
     finally:
         store.close()
+    _report(forwarded)
+
+
+def _with_desk(settings: Settings, rules: RulesFile, store: ClickHouseStore,
+               producer: BurstProducer | None,
+               work: Callable[[RetrainDesk], Awaitable[Any]]) -> list[Any]:
+    """Run ``work`` on a retraining desk of its own; the webhook deliveries it made."""
+    from llmpulse.alerting.notifiers import Notifier
+    from llmpulse.retrain.desk import RetrainDesk
+
+    async def run() -> list[Any]:
+        notifier = Notifier(rules.channels, os.environ)
+        desk = RetrainDesk(settings.topic("retrain"), rules, store, producer, notifier, None,
+                           time.time)
+        try:
+            await work(desk)
+            return desk.last_forward
+        finally:
+            await notifier.aclose()
+            if producer is not None:
+                await asyncio.to_thread(producer.close)
+
+    return asyncio.run(run())
+
+
+def _report(forwarded: list[Any]) -> None:
+    """One line per webhook; exit 1 if one was not reached."""
     for r in forwarded:
         click.echo(f"forwarded to {r.channel}: " + ("ok" if r.ok else f"FAILED: {r.error}"))
     if not all(r.ok for r in forwarded):

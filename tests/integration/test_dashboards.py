@@ -13,7 +13,6 @@ import json
 import math
 import re
 import shutil
-import subprocess
 import time
 import urllib.error
 import urllib.parse
@@ -28,7 +27,11 @@ from llmpulse.dashboards.model import PROMETHEUS
 from llmpulse.dashboards.queries import Query, bind_promql, queries
 from llmpulse.procs import WorkerProcess
 from tests.integration.stack import Stack, make_stack, wait_metrics
-from tests.integration.test_prometheus import _free_port, _query
+from tests.integration.test_prometheus import (
+    prometheus_config,
+    start_prometheus,
+    wait_scraped,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(400)]
 
@@ -78,35 +81,6 @@ def _range(port: int, expr: str, seconds: int = 180) -> dict[str, Any]:
 def _finite_positive(result: list[dict[str, Any]]) -> bool:
     return any(math.isfinite(float(v)) and float(v) > 0
                for series in result for _, v in series["values"])
-
-
-def _start_prometheus(binary: str, tmp_path: Path, target: int) -> tuple[Any, int]:
-    port = _free_port()
-    config = tmp_path / "prometheus.yml"
-    config.write_text(
-        "global:\n  scrape_interval: 1s\n"
-        "scrape_configs:\n  - job_name: llmpulse\n    static_configs:\n"
-        f"      - targets: ['127.0.0.1:{target}']\n")
-    prom = subprocess.Popen(
-        [binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-         f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=subprocess.DEVNULL, stderr=(tmp_path / "prometheus.log").open("w"))
-    return prom, port
-
-
-def _wait_scraped(port: int, calls: int) -> None:
-    deadline = time.monotonic() + 90
-    total = 0.0
-    while time.monotonic() < deadline:
-        try:
-            result = _query(port, "sum(llmpulse_calls_total)")
-        except OSError:
-            result = []
-        total = float(result[0]["value"][1]) if result else 0.0  # type: ignore[index]
-        if total >= calls:
-            return
-        time.sleep(1)
-    pytest.fail(f"Prometheus saw {total} of {calls} calls")
 
 
 def _regex_value(value: str) -> str:
@@ -180,7 +154,8 @@ def test_every_dashboard_query_runs_on_real_prometheus(broker: str, tmp_path: Pa
     stack = make_stack(broker, tmp_path)
     worker = stack.worker(LLMPULSE_WINDOW_PANE_S="1", LLMPULSE_WINDOW_LATENESS_S="1")
     assert worker.metrics_port is not None
-    prom, port = _start_prometheus(binary, tmp_path, worker.metrics_port)
+    prom, port = start_prometheus(
+        binary, tmp_path, prometheus_config(tmp_path, worker.metrics_port))
     try:
         # Spread over several scrapes, so rate() sees the counters grow.
         stats = stack.simulate(rate=60, count=360, seed=11)
@@ -188,7 +163,7 @@ def test_every_dashboard_query_runs_on_real_prometheus(broker: str, tmp_path: Pa
                      timeout=90, what="the calls to be stored")
         wait_metrics(worker, lambda m: any(k.startswith("llmpulse_consumer_lag{") for k in m),
                      timeout=60, what="the consumer lag to be reported")
-        _wait_scraped(port, stats.calls)
+        wait_scraped(port, stats.calls)
         time.sleep(2)  # a scrape after the lag appeared
         values = _variable_values(list(stats.models))
         results = _run_all(port, values)

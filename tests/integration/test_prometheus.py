@@ -30,6 +30,43 @@ def _query(port: int, expr: str) -> list[dict[str, object]]:
     return list(body["data"]["result"])
 
 
+def prometheus_config(tmp_path: Path, target: int) -> Path:
+    """A scrape config for the worker's metrics on ``target``, every second."""
+    config = tmp_path / "prometheus.yml"
+    config.write_text(
+        "global:\n  scrape_interval: 1s\n"
+        "scrape_configs:\n  - job_name: llmpulse\n    static_configs:\n"
+        f"      - targets: ['127.0.0.1:{target}']\n")
+    return config
+
+
+def start_prometheus(binary: str, tmp_path: Path, config: Path
+                     ) -> tuple[subprocess.Popen[bytes], int]:
+    """A real Prometheus server on a free loopback port (the caller terminates it)."""
+    port = _free_port()
+    prom = subprocess.Popen(
+        [binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+         f"--web.listen-address=127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL, stderr=(tmp_path / "prometheus.log").open("w"))
+    return prom, port
+
+
+def wait_scraped(port: int, calls: int, timeout: float = 90) -> float:
+    """Wait until Prometheus has scraped ``calls`` stored calls; the total it saw."""
+    deadline = time.monotonic() + timeout
+    total = 0.0
+    while time.monotonic() < deadline:
+        try:
+            result = _query(port, "sum(llmpulse_calls_total)")
+        except OSError:
+            result = []
+        total = float(result[0]["value"][1]) if result else 0.0  # type: ignore[index]
+        if total >= calls:
+            return total
+        time.sleep(1)
+    pytest.fail(f"Prometheus saw {total} of {calls} calls")
+
+
 def test_prometheus_scrapes_worker_metrics(broker: str, tmp_path: Path) -> None:
     binary = shutil.which("prometheus")
     if binary is None:
@@ -37,34 +74,17 @@ def test_prometheus_scrapes_worker_metrics(broker: str, tmp_path: Path) -> None:
                     "(scripts/test.sh installs it)")
     stack = make_stack(broker, tmp_path)
     worker = stack.worker()
-    prom_port = _free_port()
-    config = tmp_path / "prometheus.yml"
-    config.write_text(
-        "global:\n  scrape_interval: 1s\n"
-        "scrape_configs:\n  - job_name: llmpulse\n    static_configs:\n"
-        f"      - targets: ['127.0.0.1:{worker.metrics_port}']\n")
+    assert worker.metrics_port is not None  # started: its port is known
+    config = prometheus_config(tmp_path, worker.metrics_port)
     checked = subprocess.run(["promtool", "check", "config", str(config)], capture_output=True,
                              text=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    prom = subprocess.Popen(
-        [binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-         f"--web.listen-address=127.0.0.1:{prom_port}"],
-        stdout=subprocess.DEVNULL, stderr=(tmp_path / "prometheus.log").open("w"))
+    prom, prom_port = start_prometheus(binary, tmp_path, config)
     try:
         stats = stack.simulate(rate=None, count=300, seed=3)
         wait_metrics(worker, lambda m: m.get("llmpulse_calls_total", 0) >= stats.calls,
                      timeout=90, what="the calls to be stored")
-        deadline = time.monotonic() + 60
-        total = 0.0
-        while time.monotonic() < deadline:
-            try:
-                result = _query(prom_port, "sum(llmpulse_calls_total)")
-            except OSError:
-                result = []
-            total = float(result[0]["value"][1]) if result else 0.0  # type: ignore[index]
-            if total >= stats.calls:
-                break
-            time.sleep(1)
+        total = wait_scraped(prom_port, stats.calls)
         assert total == stats.calls
         p95 = _query(prom_port, "histogram_quantile(0.95, sum by (le) "
                                 "(gen_ai_client_operation_duration_seconds_bucket))")

@@ -34,6 +34,8 @@ T = TypeVar("T")
 FORWARD_ATTEMPTS = 20
 FORWARD_FIRST_RETRY_S = 60.0
 FORWARD_MAX_RETRY_S = 3600.0
+#: How often the store is asked for forwards that are due (retries are minutes apart).
+RESEND_CHECK_S = 30.0
 
 
 async def _once(work: Callable[[], T]) -> T:
@@ -54,6 +56,9 @@ class RetrainDesk:
         self.clock = clock
         self._retrying = retrying
         self.last_forward: list[Any] = []  # the deliveries of the last release
+        self._forwards = any(r.retrain.forward for r in self.policies.values()
+                             if r.retrain is not None)
+        self._resend_checked = float("-inf")
 
     def handles(self, alert: AlertMessage) -> bool:
         return alert.kind == "trigger" and alert.rule in self.policies
@@ -155,8 +160,12 @@ class RetrainDesk:
 
     async def resend_due(self) -> list[RetrainTrigger]:
         """Forward again the released triggers whose retry time has come (the worker that
-        owns the maintenance partition calls this every few seconds)."""
-        now = datetime.fromtimestamp(self.clock(), UTC)
+        owns the maintenance partition calls this every few seconds; the store is read at
+        most every ``RESEND_CHECK_S``, and never without a policy that forwards)."""
+        if not self._forwards or self.clock() - self._resend_checked < RESEND_CHECK_S:
+            return []
+        self._resend_checked = self.clock()
+        now = datetime.fromtimestamp(self._resend_checked, UTC)
         due = await self._retrying(lambda: retrain_store.forwards_due(self.store, now))
         return [await self.resend(t) for t in due]
 

@@ -21,8 +21,6 @@ COLUMNS = ("request_id", "join_status", "provider", "request_model", "response_m
 _SELECT = ", ".join(c if c != "time_to_first_chunk" else "ttft_s AS time_to_first_chunk"
                     for c in COLUMNS)
 SCORE_NAMES = ("toxicity", "groundedness")
-#: A call's prompt version as grouped on (``records.prompt_version_key``).
-PROMPT_VERSION = PROMPT_VERSION_SQL
 #: Windows place a call at its end (a lone request at its start); the start bounds the
 #: partitions read, for calls up to MAX_CALL long.
 MAX_CALL = timedelta(hours=1)
@@ -61,7 +59,7 @@ def _scope(route: str | None, version: str | None) -> tuple[str, dict[str, Any]]
         sql += " AND route = {r:String}"
         params["r"] = route
     if version is not None:
-        sql += f" AND {PROMPT_VERSION} = {{v:String}}"
+        sql += f" AND {PROMPT_VERSION_SQL} = {{v:String}}"
         params["v"] = version
     return sql, params
 
@@ -119,7 +117,7 @@ def version_counts(store: ClickHouseStore, model: str, start: datetime, end: dat
     """Calls per prompt version of the model (and route) in [start, end), most first."""
     scope, params = _scope(route, None)
     rows = store.query(
-        f"SELECT {PROMPT_VERSION} AS v, count() AS n FROM inference_events "
+        f"SELECT {PROMPT_VERSION_SQL} AS v, count() AS n FROM inference_events "
         f"WHERE request_model = {{m:String}} AND {_ENDED_IN}{scope} "
         "GROUP BY v ORDER BY n DESC, v",
         {"m": model, "s": start, "e": end, "s0": start - MAX_CALL, **params})
