@@ -4,26 +4,60 @@ Pure logic over a mutable mapping (a Faust table in the worker, a dict in
 tests); the caller passes the time.  Table values are JSON-ready dicts:
 
 * pending: ``{"k": "p", "req": wire | None, "resp": wire | None, "t": first_seen}``
+  (exactly one half is set: the table never holds a finished call)
 * done:    ``{"k": "d", "s": status, "t": done_at, "half": wire | None}``
 
-A finished call is not marked done here: the caller writes the done marker
-only once the record is durably stored (:func:`done_marker`), so a crash
-before the store replays the events instead of dropping them as duplicates.
 ``half`` keeps the lone request (or response) of a timed-out join, so that a
 late other half still completes the record.
+
+What may become durable before what
+-----------------------------------
+The table's changes reach its changelog in bursts (:meth:`DurableJoinTable.persist`),
+and a burst carries every change made so far, including those of events whose
+batch is not stored yet.  A crash can therefore leave any prefix of the changes
+durable, with any suffix of the input unacknowledged.  The join stays exact
+because every change it makes is safe to make durable early:
+
+1. A pending entry holds one half.  Durable before its event is acknowledged,
+   a replay of that half finds itself in the entry and is a true duplicate:
+   the half is kept, and completes or times out from the entry.
+2. Completing a call changes nothing in the table.  The finished record lives
+   in ``in_flight`` (memory) until it is stored; a crash loses it, and the
+   replayed completing half completes it again from the pending entry.
+3. A done mark is written only after the call's row is stored, and persisted
+   before the events that made the call are acknowledged: a replay after it is
+   a duplicate, a replay before it stores the call again (idempotent rows).
+4. An inference record deletes stray halves of its request_id; if that is
+   durable first, the replayed inference record finds nothing and is recorded.
+
+So: store rows, then done marks (with everything else so far) to the changelog,
+then acknowledge.  ``tests/unit/test_crash_points.py`` crashes a batch at every
+step boundary and checks that the replay stores each call once, as what it is.
 """
 
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from llmpulse.records import InferenceRecord, JoinStatus, from_inference, from_parts
 from llmpulse.schema import InferenceEvent, RequestEvent, ResponseEvent, to_wire
 
 JoinTable = MutableMapping[str, dict[str, Any]]
+#: Which halves a call being stored holds: one lone half (a timed-out join) or all.
+Halves = Literal["req", "resp", "all"]
+#: request_id -> halves of the record being stored (finished, not yet done-marked).
+InFlight = Mapping[str, Halves]
+
+
+def halves_of(record: InferenceRecord) -> Halves:
+    if record.join_status == "request_only":
+        return "req"
+    if record.join_status == "response_only":
+        return "resp"
+    return "all"
 
 
 class DurableJoinTable(MutableMapping[str, dict[str, Any]]):
@@ -101,13 +135,13 @@ def on_event(
     table: JoinTable,
     event: InferenceEvent | RequestEvent | ResponseEvent,
     now: float,
-    in_flight: set[str],
+    in_flight: InFlight,
 ) -> JoinResult:
-    """Fold one event into the table; ``in_flight`` holds ids finished but not yet stored."""
+    """Fold one event into the table; ``in_flight`` holds calls finished but not stored."""
     rid = event.request_id
     state = table.get(rid)
     if rid in in_flight:
-        return _while_in_flight(state, event)
+        return _while_in_flight(state, event, in_flight[rid])
     if isinstance(event, InferenceEvent):
         if state is not None and state["k"] == "d":
             return JoinResult(duplicate=True)
@@ -122,19 +156,19 @@ def on_event(
         return _late(state, event, mine)
     if state.get(mine) is not None:
         return JoinResult(duplicate=True)
-    # Keep the completing half too: its redelivery while the call is being stored is
-    # a duplicate, not the late half of a timed-out join (the done mark replaces this).
-    table[rid] = {**state, mine: to_wire(event)}
+    # The table keeps the pending half until the done mark replaces it (rule 2 above):
+    # while the call is stored, ``in_flight`` tells a redelivered half from news.
     return JoinResult(record=_complete(event, state[other]))
 
 
 def _while_in_flight(state: dict[str, Any] | None,
-                     event: InferenceEvent | RequestEvent | ResponseEvent) -> JoinResult:
+                     event: InferenceEvent | RequestEvent | ResponseEvent,
+                     halves: Halves) -> JoinResult:
     """A call is being stored: only the missing half of a timed-out join is news."""
     if state is None or state["k"] != "p" or isinstance(event, InferenceEvent):
         return JoinResult(duplicate=True)
-    mine, other = ("req", "resp") if isinstance(event, RequestEvent) else ("resp", "req")
-    if state.get(mine) is not None or state.get(other) is None:
+    other = "resp" if isinstance(event, RequestEvent) else "req"
+    if halves != other or state.get(other) is None:
         return JoinResult(duplicate=True)
     return JoinResult(record=_complete(event, state[other]), late=True)
 
@@ -185,7 +219,7 @@ def _lone_half(record: InferenceRecord) -> dict[str, Any]:
 
 
 def sweep(table: JoinTable, now: float, join_timeout: float, dedup_horizon: float,
-          in_flight: set[str], owns: Callable[[str], bool] = lambda rid: True,
+          in_flight: InFlight, owns: Callable[[str], bool] = lambda rid: True,
           full: bool = True) -> Expired:
     """Records for halves older than the join timeout; done markers past the horizon.
 

@@ -139,7 +139,8 @@ class Pipeline:
         self.detectors = detectors or cheap_path_detectors(self.cost)
         self.redactor = Redactor.from_settings(settings)
         self.sampler = ScoringSampler(SamplingPolicy.from_settings(settings), random.Random())
-        self.in_flight: set[str] = set()
+        #: calls finished but not stored yet (see the durability rules in llmpulse.join)
+        self.in_flight: dict[str, join.Halves] = {}
         self._batch = Batch()
         self._lock = asyncio.Lock()
         self._writing: asyncio.Future[None] | None = None
@@ -213,7 +214,7 @@ class Pipeline:
                 del self._pii_pending[next(iter(self._pii_pending))]
 
     def _add(self, record: InferenceRecord, mode: str, found: Counts | None = None) -> None:
-        self.in_flight.add(record.request_id)
+        self.in_flight[record.request_id] = join.halves_of(record)
         if found:
             self._batch.pii[record.request_id] = total(found)
         self._batch.calls.append((StoredCall(record, self.cost.cost(record)), mode))
@@ -306,8 +307,17 @@ class Pipeline:
                 self._writing = asyncio.ensure_future(self._write_batch(batch))
 
     async def _write_batch(self, batch: Batch) -> None:
+        """Write one batch; each step is retried until it succeeds, in this order:
+
+        dead letters; stored rows; scoring tasks, signals and evaluations (at least
+        once: a crash before the acknowledgement sends them again); the join table's
+        done marks (:mod:`llmpulse.join` says why this order keeps the join exact);
+        the partial windows (after the done marks: a replay never counts a call
+        twice in the rule windows); then the acknowledgements.  A step that fails is
+        never skipped: the stream waits behind it and Kafka keeps the data.
+        """
         if batch.dead:
-            await self.outbox.dead_letters(batch.dead)
+            await self._until_sent("dead letters", lambda: self.outbox.dead_letters(batch.dead))
             for letter in batch.dead:
                 self.metrics.dlq.labels(letter.topic, letter.reason).inc()
         every = [call for call, _ in batch.calls]
@@ -335,15 +345,18 @@ class Pipeline:
         await asyncio.gather(
             self._retrying(lambda: self._write(calls, signals, [*batch.feedback, *settled],
                                                batch.scores, quality, waiting)),
-            self.outbox.windows(partials), self.outbox.scoring(tasks))
+            self._until_sent("scoring tasks", lambda: self.outbox.scoring(tasks)))
+        await self._until_sent("signals", lambda: self.outbox.signals(calls, signals))
+        await self._until_sent("evaluations", lambda: self.outbox.evaluations(batch.scores))
         now = self.clock()
         for call in every:
             self.table[call.record.request_id] = join.done_marker(call.record, now)
-        await self.table.persist()  # pending halves and done marks, before any ack
+        await self._until_sent("join table", self.table.persist)
+        await self._until_sent("partial windows", lambda: self.outbox.windows(partials))
         for call in every:
-            self.in_flight.discard(call.record.request_id)
-        await self.outbox.signals(calls, signals)
-        await self.outbox.evaluations(batch.scores)
+            rid = call.record.request_id
+            if self.in_flight.get(rid) == join.halves_of(call.record):
+                del self.in_flight[rid]  # a late upgrade still in flight stays
         self._observe(batch, folded, fresh)
         for token in batch.acks:
             await self._ack(token)
@@ -489,6 +502,19 @@ class Pipeline:
         for detector in self.detectors.values():
             signals.extend(detector(records, now))
         return signals
+
+    async def _until_sent(self, what: str, send: Callable[[], Awaitable[None]]) -> None:
+        """Await ``send`` until it succeeds (the broker is down or refusing: hold, retry)."""
+        delay = 0.2
+        while True:
+            try:
+                await send()
+                return
+            except Exception as exc:
+                self.metrics.sink_failures.labels("kafka").inc()
+                log.warning("could not publish %s (%s); retrying in %.1fs", what, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
 
     async def _retrying(self, work: Callable[[], T]) -> T:
         """Run store work in a thread; on failure retry with backoff until it succeeds."""

@@ -189,7 +189,11 @@ class BatchedChangelogTable(DurableJoinTable):
     async def persist(self) -> None:
         """Write every change made so far to the changelog and wait for the broker."""
         changes, self._changes = self._changes, {}
-        await self.send(changes)
+        try:
+            await self.send(changes)
+        except BaseException:  # sent again with the next persist; later changes win
+            self._changes = {**changes, **self._changes}
+            raise
 
     async def send(self, changes: dict[str, dict[str, Any] | None]) -> None:
         """The changes as changelog records: raw key, JSON value (None deletes).
