@@ -56,6 +56,7 @@ class Metrics:
     sink_rows: Counter
     sink_failures: Counter
     consumer_lag: Gauge
+    read_lag: Gauge
     pending_joins: Gauge
     window_calls: Gauge
     window_error_ratio: Gauge
@@ -135,7 +136,13 @@ def build_metrics(registry: CollectorRegistry | None = None) -> Metrics:
         sink_failures=Counter("llmpulse_sink_failures", "Failed batch writes (retried).",
                               ("sink",), registry=reg),
         consumer_lag=Gauge("llmpulse_consumer_lag", "Messages behind the end of each "
-                           "assigned input partition.", ("topic", "partition"), registry=reg),
+                           "assigned input partition, from the group's committed offset "
+                           "(what Kafka tools and lag-based autoscalers see).",
+                           ("topic", "partition"), registry=reg),
+        read_lag=Gauge("llmpulse_consumer_read_lag", "Messages behind the end of each "
+                       "assigned input partition, from the last message read (the "
+                       "committed offset follows once its batch is stored).",
+                       ("topic", "partition"), registry=reg),
         pending_joins=Gauge("llmpulse_pending_joins", "Requests or responses waiting for "
                             "their other half.", registry=reg),
         window_calls=Gauge("llmpulse_window_calls", "Calls in the last closed 1-minute window "

@@ -381,8 +381,9 @@ def _ingest(role: str, worker: Worker, last_offsets: dict[Any, int]
 
 async def _report_lag(app: faust.App, metrics: Metrics, last_offsets: dict[Any, int],
                       reported: set[tuple[str, str]]) -> None:
-    """Messages behind the end of each assigned partition; partitions no longer
-    assigned (moved to another worker) stop being reported."""
+    """Messages behind the end of each assigned partition, from the committed offset and
+    from the last message read; partitions no longer assigned (moved to another worker)
+    stop being reported."""
     try:
         assigned = app.consumer.assignment()
     except Exception:  # not started yet
@@ -390,7 +391,10 @@ async def _report_lag(app: faust.App, metrics: Metrics, last_offsets: dict[Any, 
     current = {(tp.topic, str(tp.partition)) for tp in assigned}
     for gone in reported - current:
         metrics.consumer_lag.remove(*gone)
+        metrics.read_lag.remove(*gone)
     reported.intersection_update(current)
+    # Faust updates this with every commit and seek
+    committed: dict[Any, int | None] = getattr(app.consumer, "_committed_offset", {})
     for tp in assigned:
         if tp.topic.endswith("-changelog") or "__assignor" in tp.topic:
             continue
@@ -399,6 +403,9 @@ async def _report_lag(app: faust.App, metrics: Metrics, last_offsets: dict[Any, 
             done = last_offsets[tp] + 1 if tp in last_offsets else await app.consumer.position(tp)
         except Exception:  # partition moving in a rebalance
             continue
-        if high is not None and done is not None:
-            metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(max(0, high - done))
-            reported.add((tp.topic, str(tp.partition)))
+        if high is None or done is None:
+            continue
+        labels = (tp.topic, str(tp.partition))
+        metrics.read_lag.labels(*labels).set(max(0, high - done))
+        metrics.consumer_lag.labels(*labels).set(max(0, high - (committed.get(tp) or 0)))
+        reported.add(labels)
