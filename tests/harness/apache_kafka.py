@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 import uuid
 from pathlib import Path
 from types import TracebackType
@@ -182,6 +183,23 @@ class ApacheKafka:
                               + self.logs()) from None
         self._bootstrap = bootstrap
         return bootstrap
+
+    def restart(self, kill: bool = False, down_s: float = 0.0, timeout: float = 90.0) -> None:
+        """Stop the node (SIGKILL if ``kill``, else a controlled shutdown), wait ``down_s``,
+        and start it again on the same ports with the same data."""
+        if self.workdir is None or self._bootstrap is None:
+            raise BrokerError("Apache Kafka is not running")
+        bootstrap = self._bootstrap
+        self._kill(timeout=0.0 if kill else 30.0)
+        time.sleep(down_s)
+        self.proc = self._spawn(java_binary(), resolve_kafka_libs(self.libs_dir),
+                                self.workdir / "server.properties")
+        try:
+            wait_for_broker(bootstrap, timeout, check=self._check_alive)
+        except BrokerError as exc:
+            raise BrokerError(f"Apache Kafka did not come back in {timeout:g}s: {exc}\n"
+                              + self.logs()) from None
+        self._bootstrap = bootstrap
 
     def stop(self, timeout: float = 30.0) -> None:
         """SIGTERM (controlled shutdown), SIGKILL after ``timeout``; removes the data."""

@@ -33,13 +33,13 @@ class Received:
 class Receiver:
     """Threaded HTTP server on an ephemeral loopback port; replies scripted per path."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.requests: list[Received] = []
         self.scripts: dict[str, list[Reply]] = {}
         self.defaults: dict[str, Reply] = {}  # per path, once its script is used up
         self.release = threading.Event()  # cuts slow replies short at shutdown
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self.server.daemon_threads = True
         self.server.block_on_close = False
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
