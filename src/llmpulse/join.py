@@ -107,7 +107,7 @@ def on_event(
     rid = event.request_id
     state = table.get(rid)
     if rid in in_flight:
-        return _while_in_flight(state, event)
+        return _while_in_flight(table, state, event)
     if isinstance(event, InferenceEvent):
         if state is not None and state["k"] == "d":
             return JoinResult(duplicate=True)
@@ -128,14 +128,18 @@ def on_event(
     return JoinResult(record=_complete(event, state[other]))
 
 
-def _while_in_flight(state: dict[str, Any] | None,
+def _while_in_flight(table: JoinTable, state: dict[str, Any] | None,
                      event: InferenceEvent | RequestEvent | ResponseEvent) -> JoinResult:
-    """A call is being stored: only the missing half of a timed-out join is news."""
+    """A call is being stored: only the missing half of a timed-out join is news.
+
+    That half is kept with the other, so that its redelivery before the store is a
+    duplicate, not a second late upgrade (the done mark replaces the entry)."""
     if state is None or state["k"] != "p" or isinstance(event, InferenceEvent):
         return JoinResult(duplicate=True)
     mine, other = ("req", "resp") if isinstance(event, RequestEvent) else ("resp", "req")
     if state.get(mine) is not None or state.get(other) is None:
         return JoinResult(duplicate=True)
+    table[event.request_id] = {**state, mine: to_wire(event)}
     return JoinResult(record=_complete(event, state[other]), late=True)
 
 

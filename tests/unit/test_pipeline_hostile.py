@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from llmpulse.sinks.clickhouse import ClickHouseStore
-from tests.unit.factories import inference
+from tests.unit.factories import inference, request, response
 from tests.unit.test_pipeline import feed, make, placement
 
 PROMPT = [{"role": "user", "content": "Bonjour \u202eevil\u202c \u200b!"}]
@@ -90,3 +90,21 @@ async def test_a_batch_spread_over_decades_is_stored_without_stalling(
                        "FROM inference_events FINAL") == [(250, 250)]
     assert pipe.metrics.registry.get_sample_value("llmpulse_sink_failures_total",
                                                   {"sink": "clickhouse"}) is None
+
+
+async def test_late_half_redelivered_while_stored_counts_once(store: ClickHouseStore) -> None:
+    pipe, _, acked, clock = make(store, LLMPULSE_JOIN_TIMEOUT_S="30")
+    await feed(pipe, "requests", [request("twice")])
+    clock.now += 31
+    pipe.sweep()  # request_only is in the batch, not yet stored
+    await feed(pipe, "responses", [response("twice"), response("twice")], start=1)
+    await pipe.flush()
+    assert len(acked) == 3
+    reg = pipe.metrics.registry
+    assert reg.get_sample_value("llmpulse_duplicate_events_total",
+                                {"topic": "llm.responses"}) == 1
+    assert reg.get_sample_value("llmpulse_tokens_total", {
+        "gen_ai_provider_name": "anthropic", "gen_ai_request_model": "claude-sonnet-4-5",
+        "gen_ai_operation_name": "chat", "llmpulse_route": "rag",
+        "gen_ai_token_type": "output"}) == 201
+    assert store.query("SELECT join_status FROM inference_events FINAL") == [("joined",)]
