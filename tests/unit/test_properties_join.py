@@ -105,7 +105,7 @@ def _first_delivery(model: Model, rid: str, kind: str) -> int | None:
 
 
 def check(model: Model) -> None:
-    for rid, got in model.delivered.items():
+    for rid in model.delivered:
         records = model.records[rid]
         assert records, f"{rid} delivered but never recorded"
         first, rest = records[0], records[1:]
@@ -127,7 +127,6 @@ def check(model: Model) -> None:
             assert not rest, (rid, records)
         else:  # the other half came after the timeout: exactly one late upgrade
             assert [(r.status, r.late) for r in rest] == [("joined", True)], (rid, records)
-        del got
 
 
 flags = st.booleans()
