@@ -64,6 +64,8 @@ class Metrics:
     window_cost: Gauge
     window_tokens: Gauge
     late_calls: Counter
+    old_calls: Counter
+    sanitized_fields: Counter
     alerts_firing: Gauge
     alert_notifications: Counter
     pii_findings: Counter
@@ -162,6 +164,14 @@ def build_metrics(registry: CollectorRegistry | None = None) -> Metrics:
         late_calls=Counter("llmpulse_window_late_calls", "Calls stored but left out of the "
                            "in-stream windows: reason late (their window had closed) or "
                            "future (dated more than 5 min ahead).", ("reason",), registry=reg),
+        old_calls=Counter("llmpulse_late_calls", "Calls stored with an event time older than "
+                          "a storage limit: reason past_body_ttl (older than the 30-day TTL of "
+                          "message bodies: stored without their texts).", ("reason",),
+                          registry=reg),
+        sanitized_fields=Counter("llmpulse_sanitized_fields", "Events accepted after "
+                                 "invisible or control characters (bidi overrides, zero-width, "
+                                 "tags, C0/C1) were removed from an identifier, by wire field.",
+                                 ("field",), registry=reg),
         alerts_firing=Gauge("llmpulse_alerts_firing", "Alerts firing now, by rule.",
                             ("rule", "severity"), registry=reg),
         alert_notifications=Counter("llmpulse_alert_notifications", "Alert notifications "

@@ -24,7 +24,7 @@ from llmpulse.config import Settings
 from llmpulse.detectors import Detector, cheap_path_detectors
 from llmpulse.detectors.cost import CostDetector
 from llmpulse.errors import InvalidEvent, LlmpulseError
-from llmpulse.ingest import decode, partition_of
+from llmpulse.ingest import decode_event, partition_of
 from llmpulse.join import RANK
 from llmpulse.metrics import Metrics
 from llmpulse.records import InferenceRecord
@@ -42,7 +42,7 @@ from llmpulse.scoring.tasks import CallRef, ScoreResult, ScoringTask, call_ref
 from llmpulse.signals import Signal
 from llmpulse.sinks.clickhouse import ClickHouseStore
 from llmpulse.sinks.prometheus import observe_call, observe_feedback, observe_quality
-from llmpulse.sinks.rows import StoredCall
+from llmpulse.sinks.rows import BODY_TTL_DAYS, StoredCall
 from llmpulse.windows import (
     STANDARD_GROUPINGS,
     GroupKey,
@@ -71,6 +71,8 @@ MAX_UNJOINED = 100_000
 #: Scoring reasons whose results are unbiased samples of traffic: only these count in
 #: the quality windows and metrics (every result is stored).
 WINDOWED_REASONS = frozenset({"sampled", "new_version"})
+#: At most one log line per this many seconds about calls stored without their bodies.
+OLD_CALLS_LOG_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +159,8 @@ class Pipeline:
         self._owned: set[int] | None = None  # input partitions held (None: all of them)
         self._recovered: set[int] = set()  # partitions whose waiting feedback is loaded
         self._recovered_all = False
+        self._old_calls_unlogged = 0  # stored past the body TTL since the last log line
+        self._old_calls_logged_at = float("-inf")
 
     async def handle(self, role: str, topic: str, partition: int, offset: int,
                      key: bytes | None, value: bytes | None, token: Any) -> None:
@@ -182,7 +186,9 @@ class Pipeline:
 
     def _ingest(self, role: str, topic: str, partition: int, key: bytes | None,
                 value: bytes | None) -> None:
-        event = decode(role, value, key, partition, self.settings.partitions)
+        event, sanitized = decode_event(role, value, key, partition, self.settings.partitions)
+        for name in sanitized:
+            self.metrics.sanitized_fields.labels(name).inc()
         if isinstance(event, FeedbackEvent):
             event, found = self.redactor.feedback(event)
             self._count_pii(found)
@@ -346,6 +352,7 @@ class Pipeline:
             self._retrying(lambda: self._write(calls, signals, [*batch.feedback, *settled],
                                                batch.scores, quality, waiting)),
             self._until_sent("scoring tasks", lambda: self.outbox.scoring(tasks)))
+        self._count_old(calls)
         await self._until_sent("signals", lambda: self.outbox.signals(calls, signals))
         await self._until_sent("evaluations", lambda: self.outbox.evaluations(batch.scores))
         now = self.clock()
@@ -360,6 +367,23 @@ class Pipeline:
         self._observe(batch, folded, fresh)
         for token in batch.acks:
             await self._ack(token)
+
+    def _count_old(self, calls: Sequence[StoredCall]) -> None:
+        """Count (and now and then log) the stored calls whose texts the store dropped:
+        dated past the message bodies' TTL."""
+        now = self.clock()
+        horizon = datetime.fromtimestamp(now - BODY_TTL_DAYS * 86_400.0, UTC)
+        stamp = datetime.fromtimestamp(now, UTC)
+        old = sum(1 for c in calls if c.has_bodies() and c.call_time(stamp) < horizon)
+        if old:
+            self.metrics.old_calls.labels("past_body_ttl").inc(old)
+            self._old_calls_unlogged += old
+        if self._old_calls_unlogged and now - self._old_calls_logged_at >= OLD_CALLS_LOG_S:
+            log.warning("%d call(s) stored without their message bodies: dated more than %d "
+                        "days back, past the bodies' TTL (llmpulse_late_calls_total"
+                        "{reason=\"past_body_ttl\"})", self._old_calls_unlogged, BODY_TTL_DAYS)
+            self._old_calls_unlogged = 0
+            self._old_calls_logged_at = now
 
     def _windowed(self, batch: Batch) -> list[tuple[InferenceRecord, float | None]]:
         """First recordings (a late half's upgrade was counted already), without calls

@@ -12,6 +12,7 @@ accepted on input.
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -21,29 +22,72 @@ from pydantic import (
     ConfigDict,
     Field,
     TypeAdapter,
+    ValidationInfo,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 SCHEMA_VERSION: Literal[1] = 1
 
 RequestId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")]
+
+#: Unicode categories removed from identifiers: controls, format characters (bidi
+#: overrides and isolates, zero-width characters), surrogates, line/paragraph separators.
+INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+#: The tag block (U+E0000..U+E007F), partly unassigned, invisible everywhere.
+_TAGS = range(0xE0000, 0xE0080)
+#: Validation context key: the names of the fields whose invisible characters were removed.
+SANITIZED = "sanitized"
+
+
+def strip_invisible(value: str) -> str:
+    """``value`` without control, format (bidi, zero-width), separator and tag characters."""
+    if value.isprintable():  # none of those: the usual case, and cheap
+        return value
+    return "".join(c for c in value if unicodedata.category(c) not in INVISIBLE_CATEGORIES
+                   and ord(c) not in _TAGS)
+
+
+def _identifier(value: str, info: ValidationInfo) -> str:
+    """An identifier that becomes a metric label or group key, with invisible characters
+    removed (noted in the validation context); one that was nothing else is invalid."""
+    cleaned = strip_invisible(value)
+    if cleaned == value:
+        return value
+    if not cleaned.strip():
+        raise PydanticCustomError(
+            "empty_label", "holds only invisible or control characters ({count} removed)",
+            {"count": len(value) - len(cleaned)})
+    if isinstance(info.context, dict) and info.field_name is not None:
+        info.context.setdefault(SANITIZED, set()).add(info.field_name)
+    return cleaned
+
+
 def _label(value: str) -> str:
-    """Trimmed; no control characters, and not "*" (which means "all" in window groups)."""
+    """Trimmed, and not "*" (which means "all" in window groups)."""
     value = value.strip()
-    if value == "*" or any(ord(c) < 32 or ord(c) == 127 for c in value):
-        raise ValueError("a label may not be '*' or hold control characters")
+    if value == "*":
+        raise ValueError("a label may not be '*'")
     return value
 
 
-Label = Annotated[str, AfterValidator(_label), Field(min_length=1, max_length=200)]
+Identifier = AfterValidator(_identifier)
+Label = Annotated[str, Identifier, AfterValidator(_label), Field(min_length=1, max_length=200)]
 TokenCount = Annotated[int, Field(strict=True, ge=0, le=100_000_000)]
 Seconds = Annotated[float, Field(ge=0.0, le=86_400.0)]
+#: Timestamps the store can partition and expire (ClickHouse DateTime: 1970 to 2106).
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2106, 1, 1, tzinfo=UTC)
 
 
 def _utc(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    try:
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:  # e.g. year 1 at +14:00
+        raise ValueError("the time is out of range in UTC") from None
+    if not EARLIEST <= value < LATEST:
+        raise ValueError("times must fall in 1970..2105 (what the store can keep)")
+    return value
 
 
 Timestamp = Annotated[datetime, AfterValidator(_utc)]
@@ -53,7 +97,11 @@ def _lower(value: str) -> str:
     return value.strip().lower()
 
 
-ProviderName = Annotated[str, AfterValidator(_lower), Field(min_length=1, max_length=100)]
+ProviderName = Annotated[str, Identifier, AfterValidator(_lower),
+                         Field(min_length=1, max_length=100)]
+#: Optional identifiers that become group keys or stored low-cardinality columns.
+ShortId = Annotated[str, Identifier, Field(max_length=100)]
+LongId = Annotated[str, Identifier, Field(max_length=200)]
 
 FINISH_REASONS = ("stop", "length", "content_filter", "tool_call", "error", "other")
 FEEDBACK_FLAGS = (
@@ -115,9 +163,9 @@ class _RequestPart(_Strict):
     tenant: Label = "default"
     route: Label = "default"
     environment: Label = "production"
-    prompt_template_id: str | None = Field(default=None, max_length=200)
-    prompt_template_version: str | None = Field(default=None, max_length=100)
-    model_version: str | None = Field(default=None, max_length=200)
+    prompt_template_id: LongId | None = None
+    prompt_template_version: ShortId | None = None
+    model_version: LongId | None = None
     user_hash: str | None = Field(default=None, max_length=128)
     system_instructions: str | None = Field(
         default=None, max_length=1_000_000, alias="gen_ai.system_instructions"
@@ -147,7 +195,7 @@ class _ResponsePart(_Strict):
     time_to_first_chunk: Seconds | None = Field(
         default=None, alias="gen_ai.response.time_to_first_chunk"
     )
-    error_type: str | None = Field(default=None, max_length=200, alias="error.type")
+    error_type: LongId | None = Field(default=None, alias="error.type")
     output_messages: tuple[Message, ...] = Field(default=(), alias="gen_ai.output.messages")
     reported_cost_usd: float | None = Field(default=None, ge=0.0, le=1_000_000.0)
 

@@ -41,11 +41,27 @@ def test_inference_event_uses_otel_names_and_normalizes() -> None:
     {"gen_ai.usage.output_tokens": 3.5},
     {"gen_ai.request.model": "   "},
     {"tenant": "*"},  # means "every tenant" in window groups
-    {"route": "chat\x1fadmin"},
+    {"route": "\u202e\u200b\x1f"},  # nothing left once invisible characters are removed
+    {"start_time": "0001-01-01T00:00:00+14:00"},  # not even representable in UTC
+    {"start_time": "1969-12-31T23:59:59Z", "end_time": "1970-01-01T00:00:01Z"},
+    {"end_time": "2106-01-01T00:00:00Z"},  # past what the store's DateTime holds
 ])
 def test_invalid_inference_rejected(change: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         EVENT_ADAPTER.validate_python(inference(**change))
+
+
+def test_invisible_characters_are_removed_from_identifiers_not_from_bodies() -> None:
+    text = "Hi\u202e there\u200b"
+    event = EVENT_ADAPTER.validate_python(inference(**{
+        "route": "chat\x1fadmin", "tenant": "ac\u202eme", "gen_ai.provider.name": "Open\u2066AI",
+        "gen_ai.request.model": "gpt-4o\U000e0041\u200b", "prompt_template_id": "faq\x85",
+        "error.type": "time\u2069out", "gen_ai.input.messages": [{"role": "user",
+                                                                   "content": text}]}))
+    assert (event.route, event.tenant, event.provider, event.request_model) == (
+        "chatadmin", "acme", "openai", "gpt-4o")
+    assert (event.prompt_template_id, event.error_type) == ("faq", "timeout")
+    assert event.input_messages[0].content == text
 
 
 def test_response_alone_may_carry_start_time() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from datetime import UTC, datetime
 from importlib.resources import files
 from pathlib import Path
@@ -32,6 +32,11 @@ from llmpulse.sinks.rows import (
 log = logging.getLogger(__name__)
 
 _MIGRATION = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+#: The column the tables of :meth:`ClickHouseStore._insert` are partitioned on by month
+#: (``toYYYYMM``, see the migrations): event times, which producers choose.
+PARTITION_COLUMNS = {"inference_events": "call_time", "signals": "time", "feedback": "time"}
+#: ClickHouse's default ``max_partitions_per_insert_block``.
+MAX_PARTITIONS_PER_INSERT = 100
 
 
 def _statements(sql: str) -> list[str]:
@@ -185,8 +190,11 @@ class ClickHouseStore:
         return [feedback_of(dict(zip(FEEDBACK_COLUMNS, row, strict=True))) for row in rows]
 
     def _insert(self, table: str, rows: list[list[Any]], columns: Sequence[str]) -> int:
-        if rows:
-            self.client.insert(table, rows, column_names=list(columns))
+        """Insert ``rows``, in blocks of at most ``MAX_PARTITIONS_PER_INSERT`` monthly
+        partitions: ClickHouse refuses a block touching more (calls dated across the years
+        would otherwise fail the batch for ever)."""
+        for block in _partition_blocks(rows, columns, PARTITION_COLUMNS.get(table)):
+            self.client.insert(table, block, column_names=list(columns))
         return len(rows)
 
     def query(self, sql: str, parameters: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
@@ -196,5 +204,24 @@ class ClickHouseStore:
         self.client.close()
 
 
-
-
+def _partition_blocks(rows: list[list[Any]], columns: Sequence[str], column: str | None
+                      ) -> Iterator[list[list[Any]]]:
+    """``rows`` in blocks spanning at most ``MAX_PARTITIONS_PER_INSERT`` months of
+    ``column`` (one block when the table is not partitioned by month)."""
+    if not rows:
+        return
+    if column is None:
+        yield rows
+        return
+    at = list(columns).index(column)
+    months: dict[tuple[int, int], list[list[Any]]] = {}
+    for row in rows:
+        when = row[at]
+        months.setdefault((when.year, when.month) if isinstance(when, datetime) else (0, 0),
+                          []).append(row)
+    if len(months) <= MAX_PARTITIONS_PER_INSERT:
+        yield rows
+        return
+    groups = list(months.values())
+    for i in range(0, len(groups), MAX_PARTITIONS_PER_INSERT):
+        yield [row for group in groups[i:i + MAX_PARTITIONS_PER_INSERT] for row in group]

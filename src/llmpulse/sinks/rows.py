@@ -35,6 +35,9 @@ PROMPT_VERSION_SQL = ("multiIf(prompt_template_id = '', if(prompt_template_versi
 CALL_REF_COLUMNS = ("request_id", "toUnixTimestamp64Micro(call_time) / 1e6", "model",
                     "provider", "route", "tenant", "request_model", "response_id",
                     PROMPT_VERSION_SQL)
+#: Days message bodies are kept after the call (the column TTL of 0001_init.sql): an older
+#: call is stored without them.
+BODY_TTL_DAYS = 30
 FEEDBACK_COLUMNS = ("feedback_id", "request_id", "time", "thumbs", "rating", "correction",
                     "flags", "comment", "given_by", "user_hash", "ingested_at", "window_state")
 
@@ -56,9 +59,18 @@ class StoredCall:
         """ReplacingMergeTree version: the more complete record wins, then the newer."""
         return RANK[self.record.join_status] * 10**13 + int(now.timestamp() * 1000)
 
+    def call_time(self, now: datetime) -> datetime:
+        """The time the row is partitioned and its bodies expire by."""
+        return self.record.start_time or self.record.end_time or now
+
+    def has_bodies(self) -> bool:
+        r = self.record
+        return bool(r.system_instructions or r.input_messages or r.output_messages
+                    or r.context_documents)
+
     def row(self, now: datetime) -> list[Any]:
         r = self.record
-        call_time = r.start_time or r.end_time or now
+        call_time = self.call_time(now)
         version = self.version(now)
         return [
             r.request_id, call_time, r.join_status, version, r.provider, r.request_model,
