@@ -122,6 +122,12 @@ class Settings(BaseSettings):
         default=None,
         description="YAML file of operator price overrides (private deployments, negotiated "
         "prices) with effective dates; they win over genai-prices.")
+    notify_queue_max: int = Field(
+        default=500, ge=1, le=100_000,
+        description="Alert deliveries queued per notification channel (each channel is "
+        "served in order on its own, so a dead receiver delays only its own channel); when "
+        "one channel has this many waiting, or 4x as many alert messages are not yet "
+        "delivered everywhere, reading llm.alerts waits.")
     window_pane_s: float = Field(
         default=5.0, gt=0, le=3600,
         description="Granularity of the in-stream windows that rules evaluate (a rule window "

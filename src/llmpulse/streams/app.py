@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, cast
 
 import faust
@@ -318,9 +319,9 @@ def _attach_alerting(app: faust.App, settings: Settings, worker: Worker,
 
     async def alerts(stream: Any) -> None:
         manual = stream.noack()
-        async for event in manual.events():
-            await stage.deliver(event.message.value)
-            await manual.ack(event)
+        async for event in manual.events():  # acked once delivered everywhere, in order
+            await stage.deliver(event.message.value, event.message.partition,
+                                partial(manual.ack, event))
 
     worker.agents["windows"] = app.agent(
         app.topic(settings.topic("windows"), **raw), name="windows")(windows)
