@@ -34,17 +34,10 @@ from llmpulse.sinks.kafka import BurstProducer, OutMessage
 from llmpulse.sinks.rows import StoredCall
 from llmpulse.streams.alerting import EVALUATE_EVERY_S, AlertStage, partials_messages
 from llmpulse.streams.fetch import use_short_fetch_wait
+from llmpulse.topics import all_topics as all_topics  # where callers used to find it
 from llmpulse.windows import GroupKey, WindowAggregate
 
 log = logging.getLogger(__name__)
-
-OUTPUT_ROLES = ("signals", "windows", "alerts", "retrain", "dlq", "scoring", "scores")
-
-
-def all_topics(settings: Settings) -> dict[str, int]:
-    """Every topic llmpulse owns, with its partition count (inputs co-partitioned)."""
-    return {settings.topic(role): settings.partitions for role in INPUT_ROLES + OUTPUT_ROLES}
-
 
 @dataclass
 class Worker:
