@@ -73,7 +73,8 @@ async def test_each_channel_gets_its_outcome_stored_and_a_replay_skips_delivered
                 if len(acked) == 5:
                     break
                 await asyncio.sleep(0.05)
-            assert acked == ["quiet", "a0", "a1", "a2", "bad"]
+            assert [a for a in acked if a != "quiet"] == ["a0", "a1", "a2", "bad"]  # partition 0
+            assert "quiet" in acked  # partition 1, in its own order
             assert len(receiver.received("/ok")) == 3
             rows = store.query("SELECT id, channel, ok, attempts FROM alert_notifications FINAL "
                                "ORDER BY id, channel")
