@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -51,6 +52,13 @@ class Settings(BaseSettings):
         description="chdb://PATH (embedded, one writer process) or "
         "http(s)://user:pass@host:port/db.",
     )
+    store_wait_s: float | None = Field(
+        default=None, ge=0, le=366 * 86_400,
+        description="How long the worker waits at start-up for an unreachable store "
+        "(connection refused, no DNS yet, an embedded store held by another process), "
+        "retrying with backoff while /metrics reports llmpulse_store_up 0; unset: for ever "
+        "(start order does not matter), 0: fail at once. A malformed URL or a refused login "
+        "fails at once.")
     workers: int = Field(default=1, ge=1, le=1024,
                          description="Worker processes in the consumer group (chdb allows 1).")
     metrics_host: str = Field(default="0.0.0.0", description="Address of the /metrics endpoint.")
@@ -122,6 +130,12 @@ class Settings(BaseSettings):
         default=None,
         description="YAML file of operator price overrides (private deployments, negotiated "
         "prices) with effective dates; they win over genai-prices.")
+    notify_queue_max: int = Field(
+        default=500, ge=1, le=100_000,
+        description="Alert deliveries queued per notification channel (each channel is "
+        "served in order on its own, so a dead receiver delays only its own channel); when "
+        "one channel has this many waiting, or 4x as many alert messages are not yet "
+        "delivered everywhere, reading llm.alerts waits.")
     window_pane_s: float = Field(
         default=5.0, gt=0, le=3600,
         description="Granularity of the in-stream windows that rules evaluate (a rule window "
@@ -205,6 +219,14 @@ class Settings(BaseSettings):
             raise ValueError("must start with chdb://, http:// or https://")
         if value.startswith("chdb://") and len(value) == len("chdb://"):
             raise ValueError("chdb:// needs a path, e.g. chdb://./llmpulse-data/chdb")
+        if value.startswith(("http://", "https://")):
+            parts = urlsplit(value)
+            try:
+                parts.port  # noqa: B018  (raises on a port that is not a number)
+            except ValueError:
+                raise ValueError("has a port that is not a number 0-65535") from None
+            if not parts.hostname:
+                raise ValueError("needs a host, e.g. http://user:pass@clickhouse:8123/db")
         return value
 
     @field_validator("broker")

@@ -28,7 +28,9 @@ def run_simulation(settings: Settings, *, rate: float, duration: float | None,
         raise ConfigError("LLMPULSE_BROKER: not set; `simulate` needs a broker to send to")
     from llmpulse.sdk import LlmPulseClient
     from llmpulse.simulator import simulate
+    from llmpulse.topics import ensure_llmpulse_topics
 
+    ensure_llmpulse_topics(settings)  # as the worker makes them, not the broker's default
     with LlmPulseClient(settings.broker, settings.topic_prefix) as client:
         stats = simulate(client, rate=rate, duration=duration, count=count, seed=seed,
                          malformed_ratio=malformed_ratio)

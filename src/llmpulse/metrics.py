@@ -58,6 +58,7 @@ class Metrics:
     consumer_lag: Gauge
     read_lag: Gauge
     pending_joins: Gauge
+    store_up: Gauge
     window_calls: Gauge
     window_error_ratio: Gauge
     window_latency: Gauge
@@ -147,6 +148,9 @@ def build_metrics(registry: CollectorRegistry | None = None) -> Metrics:
                        ("topic", "partition"), registry=reg),
         pending_joins=Gauge("llmpulse_pending_joins", "Requests or responses waiting for "
                             "their other half.", registry=reg),
+        store_up=Gauge("llmpulse_store_up", "1 when the ClickHouse store is open; 0 while the "
+                       "worker waits for it at start-up (see LLMPULSE_STORE_WAIT_S).",
+                       registry=reg),
         window_calls=Gauge("llmpulse_window_calls", "Calls in the last closed 1-minute window "
                            "(a label '*' is not grouped on: route, tenant and prompt_version "
                            "'*' = the model overall).", WINDOW_LABELS, registry=reg),

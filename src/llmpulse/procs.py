@@ -32,6 +32,11 @@ class WorkerProcess:
 
     def start(self, timeout: float = 60.0) -> int:
         """Start and wait until /metrics answers; returns the metrics port."""
+        self.launch()
+        return self.wait_ready(timeout)
+
+    def launch(self) -> None:
+        """Start the process without waiting for it to be ready."""
         self.ready_file.unlink(missing_ok=True)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("ab")
@@ -43,6 +48,10 @@ class WorkerProcess:
             # worker cleanly; and the worker dies with the parent if that is killed
             start_new_session=True, preexec_fn=preexec_die_with_parent(),
         )
+
+    def wait_ready(self, timeout: float = 60.0) -> int:
+        """Wait until the process has started (its ready file names the metrics port)."""
+        assert self.proc is not None, "launch() first"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

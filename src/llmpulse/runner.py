@@ -16,6 +16,7 @@ from llmpulse.config import Process, Settings
 from llmpulse.errors import ConfigError
 
 if TYPE_CHECKING:
+    from llmpulse.health import Readiness
     from llmpulse.metrics import Metrics
     from llmpulse.sinks.prometheus import MetricsServer
 
@@ -28,25 +29,23 @@ def _require_broker(settings: Settings) -> str:
             "LLMPULSE_BROKER: not set; give the Kafka bootstrap servers (host:port), "
             "or run `llmpulse demo` for the embedded broker"
         )
-    from llmpulse.streams.app import all_topics
-    from llmpulse.topics import ensure_topics, wait_for_broker
+    from llmpulse.topics import ensure_llmpulse_topics
 
-    wait_for_broker(settings.broker, timeout=30.0)
-    ensure_topics(settings.broker, all_topics(settings), settings.replication_factor)
-    return settings.broker
+    return ensure_llmpulse_topics(settings)
 
 
 def run_worker(settings: Settings, ready_file: Path | None = None) -> int:
     """Run the cheap path until SIGINT/SIGTERM; returns the exit code."""
     from llmpulse.metrics import build_metrics
-    from llmpulse.sinks.clickhouse import ClickHouseStore
+    from llmpulse.sinks.store_wait import open_store
     from llmpulse.streams.app import build_app
 
     metrics = build_metrics()
+    readiness = worker_readiness(metrics)
     server = start_metrics_server(settings, metrics, "worker")
     try:
         broker = _require_broker(settings)
-        store = ClickHouseStore.open(settings)
+        store = open_store(settings, readiness)
         try:
             worker = build_app(settings, store, metrics)
             log.info("llmpulse worker: broker %s, store %s", broker, settings.clickhouse_url)
@@ -59,6 +58,20 @@ def run_worker(settings: Settings, ready_file: Path | None = None) -> int:
         print(f"llmpulse worker stopped: {worker.crashed}", file=sys.stderr)
         return 1
     return code
+
+
+def worker_readiness(metrics: Metrics) -> Readiness:
+    """The worker's readiness (what a /readyz answers from); the store's state is also the
+    ``llmpulse_store_up`` gauge."""
+    from llmpulse.health import Readiness
+
+    gauges = {"store": metrics.store_up}
+
+    def mirror(component: str, up: bool) -> None:
+        if component in gauges:
+            gauges[component].set(1 if up else 0)
+
+    return Readiness(on_change=mirror)
 
 
 def run_scorer(settings: Settings, ready_file: Path | None = None) -> int:

@@ -16,7 +16,35 @@ if TYPE_CHECKING:
     from confluent_kafka.admin import AdminClient
     from confluent_kafka.admin._metadata import ClusterMetadata
 
+    from llmpulse.config import Settings
+
 _POLL_INTERVAL = 0.1
+#: Topics llmpulse writes besides the inputs (``llmpulse.ingest.INPUT_ROLES``).
+OUTPUT_ROLES = ("signals", "windows", "alerts", "retrain", "dlq", "scoring", "scores")
+#: How long a process waits for the broker before it gives up at start-up.
+BROKER_WAIT_S = 30.0
+
+
+def all_topics(settings: Settings) -> dict[str, int]:
+    """Every topic llmpulse owns, with its partition count (inputs co-partitioned)."""
+    from llmpulse.ingest import INPUT_ROLES
+
+    return {settings.topic(role): settings.partitions for role in INPUT_ROLES + OUTPUT_ROLES}
+
+
+def ensure_llmpulse_topics(settings: Settings) -> str:
+    """Wait for the configured broker and create llmpulse's topics as the worker wants
+    them (partitions and replication factor from the settings); returns the broker.
+
+    Every process that reads or writes them calls this first: a producer that ran
+    before any worker would otherwise let the broker auto-create the input topics
+    with its own default partition count, which the worker then refuses.
+    """
+    if settings.broker is None:
+        raise BrokerError("no broker configured (LLMPULSE_BROKER)")
+    wait_for_broker(settings.broker, timeout=BROKER_WAIT_S)
+    ensure_topics(settings.broker, all_topics(settings), settings.replication_factor)
+    return settings.broker
 
 
 def admin_client(bootstrap: str) -> AdminClient:

@@ -340,6 +340,10 @@ class Notifier:
         names = list(dict.fromkeys(alert.channels))
         return list(await asyncio.gather(*(self._deliver_one(n, alert) for n in names)))
 
+    async def deliver_to(self, channel: str, alert: AlertMessage) -> DeliveryResult:
+        """Deliver ``alert`` to one channel (with its retries); never raises for a failure."""
+        return await self._deliver_one(channel, alert)
+
     async def forward(self, channels: Sequence[str], payload: RawDelivery
                       ) -> list[DeliveryResult]:
         """POST a ready body to webhook channels, signed and retried like an alert."""

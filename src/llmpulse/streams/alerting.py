@@ -6,8 +6,10 @@
   ``llm.alerts``; per (rule, group) statuses live in a changelogged table on
   the group's partition, so a restarted worker neither re-pages nor forgets.
 * ``llm.alerts`` is consumed by the notifier stage, which delivers to Slack,
-  PagerDuty and webhooks with retries, in order, and records every outcome in
-  ClickHouse.  It is its own agent: a slow receiver delays only notifications.
+  PagerDuty and webhooks with retries, in order per channel, and records every
+  outcome in ClickHouse (:mod:`llmpulse.alerting.delivery`).  It is its own
+  agent, and each channel its own lane: a slow receiver delays only its own
+  channel's later notifications.
 * The owner of one ``llm.windows`` partition (the budgets' group partition)
   writes the stored windows (1 min, 5 min, 1 h), computed by ClickHouse from
   the stored calls, and checks the budgets every 30 s.
@@ -29,7 +31,9 @@ import orjson
 from aiokafka.partitioner import murmur2
 
 from llmpulse.alerting.budget_alerts import BUDGET_GROUP, BudgetWatch
+from llmpulse.alerting.delivery import AlertDelivery
 from llmpulse.alerting.engine import AlertEngine, RuleStatus, group_of_key, status_key
+from llmpulse.alerting.lanes import Ack, DeliveryLanes
 from llmpulse.alerting.message import AlertMessage
 from llmpulse.alerting.notifiers import Notifier
 from llmpulse.alerting.rules import RulesFile
@@ -48,7 +52,8 @@ from llmpulse.windows import QUANTILES, SKETCHES, ClosedWindow, GroupKey, Window
 
 log = logging.getLogger(__name__)
 
-DELIVERED_CHECKS = 3
+#: Alert messages taken in and not yet acknowledged, per LLMPULSE_NOTIFY_QUEUE_MAX.
+UNACKED_PER_LANE_CAP = 4
 #: How often persisted non-OK statuses not in memory are loaded (after a start or
 #: a rebalance), so a quiet group's alert still resolves.
 ADOPT_EVERY_S = 30.0
@@ -146,6 +151,10 @@ class AlertStage:
         self.drift = DriftWatch(settings, store, metrics, self._publish_partials)
         self.retrain = RetrainDesk(settings.topic("retrain"), rules, store, producer,
                                    self.notifier, metrics, clock, self._retrying)
+        lanes = DeliveryLanes(settings.notify_queue_max, UNACKED_PER_LANE_CAP
+                              * settings.notify_queue_max)
+        self.delivery = AlertDelivery(self.notifier, store, metrics, self.retrain, lanes,
+                                      self._until_done, clock)
         self._lock = asyncio.Lock()
         self._late_seen = 0
         self._gauge_groups: set[GroupKey] = set()
@@ -264,40 +273,15 @@ class AlertStage:
         for rule in self.rules.rules:
             self.metrics.alerts_firing.labels(rule.name, rule.severity).set(firing[rule.name])
 
-    async def deliver(self, raw: bytes) -> None:
-        """Deliver one ``llm.alerts`` message and record the outcome; the caller acks after.
+    async def deliver(self, raw: bytes, partition: int, ack: Ack) -> None:
+        """Queue one ``llm.alerts`` message for delivery; ``ack`` is awaited once every
+        channel has a stored outcome and every earlier message of ``partition`` is acked.
 
-        Messages are delivered one after another, in offset order: a resolve never
-        overtakes its trigger, and an acknowledgement never covers a message still
-        being delivered.  A failing receiver delays later notifications by at most its
-        retry budget; scoring runs in other agents and is never held up.
+        Each channel is served in order on its own lane (a resolve never overtakes its
+        trigger), so a failing receiver delays only its own later notifications; this
+        waits only while a lane or the unacknowledged messages are at their cap.
         """
-        try:
-            alert = AlertMessage.from_wire(raw)
-        except ValueError as exc:
-            log.error("unreadable message on the alerts topic: %s", exc)
-            return
-        if not await self._delivered_before(alert.id):
-            results = await self.notifier.deliver(alert)  # pages first, retraining after
-            for r in results:
-                self.metrics.alert_notifications.labels(
-                    r.channel, alert.kind, "ok" if r.ok else "failed").inc()
-            now = datetime.fromtimestamp(self.clock(), UTC)
-            await self._retrying(lambda: alert_store.write_notifications(
-                self.store, alert, results, now))
-        if self.retrain.handles(alert):
-            await self._until_done(lambda: self.retrain.on_alert(alert), "retraining trigger")
-
-    async def _delivered_before(self, alert_id: str) -> bool:
-        """Whether a replayed message was already delivered; if the store cannot say,
-        deliver (a possible repeat beats a lost page)."""
-        for attempt in range(DELIVERED_CHECKS):
-            try:
-                return await asyncio.to_thread(_already_delivered, self.store, alert_id)
-            except Exception as exc:
-                log.warning("cannot check earlier deliveries of %s: %s", alert_id, exc)
-                await asyncio.sleep(0.2 * 2 ** attempt)
-        return False
+        await self.delivery.take(raw, partition, ack)
 
     async def _until_done(self, work: Callable[[], Awaitable[Any]], what: str) -> Any:
         """Await ``work`` until it succeeds (the message is not acknowledged before)."""
@@ -334,6 +318,7 @@ class AlertStage:
             self._window_next[width] = start
 
     async def close(self) -> None:
+        await self.delivery.close()
         await self.notifier.aclose()
 
 
@@ -344,12 +329,6 @@ def _key(rs: RuleStatus) -> str:
 def _floor(moment: datetime, width: int) -> datetime:
     ts = moment.timestamp()
     return datetime.fromtimestamp(ts - ts % width, UTC)
-
-
-def _already_delivered(store: ClickHouseStore, alert_id: str) -> bool:
-    rows = store.query("SELECT count() FROM alert_notifications WHERE id = {id:String} "
-                       "AND ok = 1", {"id": alert_id})
-    return bool(rows and rows[0][0])
 
 
 def _set_window_gauges(metrics: Metrics, window: ClosedWindow) -> None:

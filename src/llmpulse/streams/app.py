@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, cast
 
 import faust
@@ -33,17 +34,10 @@ from llmpulse.sinks.kafka import BurstProducer, OutMessage
 from llmpulse.sinks.rows import StoredCall
 from llmpulse.streams.alerting import EVALUATE_EVERY_S, AlertStage, partials_messages
 from llmpulse.streams.fetch import use_short_fetch_wait
+from llmpulse.topics import all_topics as all_topics  # where callers used to find it
 from llmpulse.windows import GroupKey, WindowAggregate
 
 log = logging.getLogger(__name__)
-
-OUTPUT_ROLES = ("signals", "windows", "alerts", "retrain", "dlq", "scoring", "scores")
-
-
-def all_topics(settings: Settings) -> dict[str, int]:
-    """Every topic llmpulse owns, with its partition count (inputs co-partitioned)."""
-    return {settings.topic(role): settings.partitions for role in INPUT_ROLES + OUTPUT_ROLES}
-
 
 @dataclass
 class Worker:
@@ -322,9 +316,9 @@ def _attach_alerting(app: faust.App, settings: Settings, worker: Worker,
 
     async def alerts(stream: Any) -> None:
         manual = stream.noack()
-        async for event in manual.events():
-            await stage.deliver(event.message.value)
-            await manual.ack(event)
+        async for event in manual.events():  # acked once delivered everywhere, in order
+            await stage.deliver(event.message.value, event.message.partition,
+                                partial(manual.ack, event))
 
     worker.agents["windows"] = app.agent(
         app.topic(settings.topic("windows"), **raw), name="windows")(windows)
