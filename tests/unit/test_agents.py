@@ -98,6 +98,7 @@ async def test_lag_of_partitions_moved_to_another_worker_is_no_longer_reported()
     class Consumer:
         def __init__(self) -> None:
             self.assigned = {TP("llm.inference", 0), TP("llm.inference", 1)}
+            self._committed_offset = {TP("llm.inference", 1): 3}  # as Faust keeps it
 
         def assignment(self) -> set[Any]:
             return self.assigned
@@ -114,8 +115,13 @@ async def test_lag_of_partitions_moved_to_another_worker_is_no_longer_reported()
     reported: set[tuple[str, str]] = set()
     await _report_lag(app, metrics, {}, reported)  # type: ignore[arg-type]
     sample = metrics.registry.get_sample_value
-    assert sample("llmpulse_consumer_lag", {"topic": "llm.inference", "partition": "1"}) == 6
+    assert sample("llmpulse_consumer_read_lag", {"topic": "llm.inference", "partition": "1"}) == 6
+    assert sample("llmpulse_consumer_lag", {"topic": "llm.inference", "partition": "1"}) == 7
+    assert sample("llmpulse_consumer_lag", {"topic": "llm.inference", "partition": "0"}) == 10
     consumer.assigned = {TP("llm.inference", 0)}  # partition 1 moved away in a rebalance
     await _report_lag(app, metrics, {}, reported)  # type: ignore[arg-type]
     assert sample("llmpulse_consumer_lag", {"topic": "llm.inference", "partition": "1"}) is None
-    assert sample("llmpulse_consumer_lag", {"topic": "llm.inference", "partition": "0"}) == 6
+    assert sample("llmpulse_consumer_read_lag", {"topic": "llm.inference",
+                                                 "partition": "1"}) is None
+    assert sample("llmpulse_consumer_read_lag", {"topic": "llm.inference",
+                                                 "partition": "0"}) == 6
