@@ -156,12 +156,12 @@ def _handled(values: dict[str, float]) -> float:
 
 
 def watch_lag(worker: WorkerProcess, sender: threading.Thread) -> list[float]:
-    """The worker's input lag (messages) every half second while traffic runs."""
+    """The worker's read lag (messages) every half second while traffic runs."""
     lags: list[float] = [0.0]
     while sender.is_alive():
         values: dict[str, Any] = parse_metrics(worker.metrics_text())
         lags.append(sum(v for k, v in values.items()
-                        if k.startswith("llmpulse_consumer_lag{")
+                        if k.startswith("llmpulse_consumer_read_lag{")
                         and k.endswith((".requests}", ".responses}", ".inference}"))))
         time.sleep(0.5)
     sender.join()

@@ -47,6 +47,7 @@ from llmpulse.sinks import alert_store
 from llmpulse.sinks.clickhouse import ClickHouseStore
 from llmpulse.sinks.kafka import BurstProducer, OutMessage
 from llmpulse.sinks.spend import spend_by
+from llmpulse.streams.changelog import send_changes
 from llmpulse.streams.drift import DriftWatch
 from llmpulse.windows import QUANTILES, SKETCHES, ClosedWindow, GroupKey, WindowAggregate
 
@@ -110,16 +111,12 @@ class StatusTable:
         return list(self._table.data.values())
 
     async def persist(self, changes: dict[str, dict[str, Any]]) -> None:
-        futures = []
-        topic = self._table.changelog_topic
+        records = []
         for key, value in changes.items():
             raw = key.encode()
             self._table.data[raw] = value
-            futures.append(await topic.send(
-                key=raw, value=value, partition=self._table.partition_for_key(raw),
-                key_serializer="raw", value_serializer="json"))
-        for future in futures:
-            await future
+            records.append((raw, value, self._table.partition_for_key(raw)))
+        await send_changes(self._table.changelog_topic, records)
 
 
 class AlertStage:

@@ -33,6 +33,7 @@ from llmpulse.sinks.clickhouse import ClickHouseStore
 from llmpulse.sinks.kafka import BurstProducer, OutMessage
 from llmpulse.sinks.rows import StoredCall
 from llmpulse.streams.alerting import EVALUATE_EVERY_S, AlertStage, partials_messages
+from llmpulse.streams.changelog import send_changes
 from llmpulse.streams.fetch import use_short_fetch_wait
 from llmpulse.topics import all_topics as all_topics  # where callers used to find it
 from llmpulse.windows import GroupKey, WindowAggregate
@@ -190,21 +191,10 @@ class BatchedChangelogTable(DurableJoinTable):
             raise
 
     async def send(self, changes: dict[str, dict[str, Any] | None]) -> None:
-        """The changes as changelog records: raw key, JSON value (None deletes).
-
-        Through Faust's own producer: the embedded broker (Tansu 0.6) reports a
-        wrong high watermark after librdkafka's multi-record batches, and Faust's
-        table recovery reads the changelog only up to that watermark.
-        """
-        topic = self._table.changelog_topic
-        futures = []
-        for key, value in changes.items():
-            raw = key.encode()
-            futures.append(await topic.send(
-                key=raw, value=value, partition=self._table.partition_for_key(raw),
-                key_serializer="raw", value_serializer="json" if value is not None else "raw"))
-        for future in futures:
-            await future
+        """The changes as changelog records: raw key, JSON value (None deletes)."""
+        await send_changes(self._table.changelog_topic, (
+            (key.encode(), value, self._table.partition_for_key(key.encode()))
+            for key, value in changes.items()))
 
 
 def build_app(settings: Settings, store: ClickHouseStore, metrics: Metrics,
