@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
 from llmpulse.config import load_settings
 from llmpulse.ingest import INPUT_ROLES
@@ -599,7 +599,16 @@ class Soak:
                              "enable.auto.commit": False})
         tps = [TopicPartition(settings.topic(role), p)
                for role in INPUT_ROLES for p in range(settings.partitions)]
-        committed = consumer.committed(tps, timeout=30)
+        committed = None
+        for _ in range(20):
+            try:
+                committed = consumer.committed(tps, timeout=30)
+                break
+            except KafkaException:  # the group coordinator moving or loading: ask again
+                time.sleep(0.5)
+        if committed is None:
+            consumer.close()
+            return -1
         behind = 0
         for tp in committed:
             end = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition),
