@@ -56,6 +56,7 @@ class Metrics:
     sink_rows: Counter
     sink_failures: Counter
     consumer_lag: Gauge
+    broker_up: Gauge
     pending_joins: Gauge
     window_calls: Gauge
     window_error_ratio: Gauge
@@ -136,6 +137,8 @@ def build_metrics(registry: CollectorRegistry | None = None) -> Metrics:
                               ("sink",), registry=reg),
         consumer_lag=Gauge("llmpulse_consumer_lag", "Messages behind the end of each "
                            "assigned input partition.", ("topic", "partition"), registry=reg),
+        broker_up=Gauge("llmpulse_broker_up", "1 while the Kafka broker answers metadata "
+                        "requests, 0 while it does not (processing pauses then).", registry=reg),
         pending_joins=Gauge("llmpulse_pending_joins", "Requests or responses waiting for "
                             "their other half.", registry=reg),
         window_calls=Gauge("llmpulse_window_calls", "Calls in the last closed 1-minute window "
