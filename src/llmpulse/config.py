@@ -8,6 +8,7 @@ at start-up with a :class:`~llmpulse.errors.ConfigError` naming the variable.
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -118,6 +119,14 @@ class Settings(BaseSettings):
         description="Consumer group session/rebalance timeout: how soon a crashed worker's "
         "partitions move to the others.",
     )
+    instance_id: str = Field(
+        default="auto", pattern=r"^[A-Za-z0-9._-]{1,200}$",
+        description="Static group membership: a restarted worker with the same id gets its "
+        "partitions back at once, and one gone for good keeps them until "
+        "LLMPULSE_SESSION_TIMEOUT_S expires. auto = <hostname>-<metrics port> when "
+        "LLMPULSE_METRICS_PORT is not 0 (stable per host and StatefulSet pod, distinct for "
+        "two processes on one host); none = dynamic membership; else the id itself, unique "
+        "in the group.")
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="debug, info, warning or error.")
     data_dir: Path = Field(default=Path("./llmpulse-data"),
@@ -274,6 +283,18 @@ class Settings(BaseSettings):
     def metrics_port_for(self, process: Process) -> int:
         """The configured /metrics port, else the default of that process."""
         return DEFAULT_METRICS_PORTS[process] if self.metrics_port is None else self.metrics_port
+
+    def instance_id_for(self, process: Process) -> str | None:
+        """The group.instance.id of ``process`` (None: dynamic membership)."""
+        if self.instance_id == "none":
+            return None
+        if self.instance_id != "auto":
+            return self.instance_id
+        port = self.metrics_port_for(process)
+        if port == 0:  # a port picked at start: nothing stable to name the process by
+            return None
+        host = "".join(c if c.isalnum() or c in "._-" else "-" for c in socket.gethostname())
+        return f"{host or 'localhost'}-{port}"
 
     def topic(self, role: str) -> str:
         """Full topic name for a role such as 'requests' or 'dlq'."""

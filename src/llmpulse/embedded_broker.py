@@ -84,6 +84,7 @@ class EmbeddedBroker:
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
         self._bootstrap: str | None = None
+        self._last_bootstrap: str | None = None
         self._log: IO[bytes] | None = None
 
     @property
@@ -106,6 +107,15 @@ class EmbeddedBroker:
             with contextlib.suppress(_ExitedEarly):
                 return self._start_once(binary, timeout)
         return self._start_once(binary, timeout)
+
+    def start_again(self, timeout: float = 15.0) -> str:
+        """After :meth:`stop`, a fresh broker on the previous address (the data is gone):
+        clients keep their bootstrap address, as after a broker outage."""
+        if self._last_bootstrap is None:
+            raise BrokerError("the embedded broker never ran; start() it first")
+        if self.running:
+            return self.bootstrap
+        return self._start_on(_broker_binary(), self._last_bootstrap, timeout)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Terminate the broker (SIGTERM, then SIGKILL after ``timeout``)."""
@@ -131,10 +141,12 @@ class EmbeddedBroker:
 
     def _start_once(self, binary: str, timeout: float) -> str:
         """One launch; raises _ExitedEarly if the process dies (e.g. the port was taken)."""
+        self.stop()
+        return self._start_on(binary, f"127.0.0.1:{free_loopback_port()}", timeout)
+
+    def _start_on(self, binary: str, bootstrap: str, timeout: float) -> str:
         from llmpulse.topics import wait_for_broker
 
-        self.stop()
-        bootstrap = f"127.0.0.1:{free_loopback_port()}"
         self.proc = self._spawn(binary, bootstrap)
         try:
             wait_for_broker(bootstrap, timeout, check=self._check_alive)
@@ -146,7 +158,7 @@ class EmbeddedBroker:
                 f"embedded broker did not become ready in {timeout:g}s: {exc}\n"
                 + log_tail(self.log_path)
             ) from None
-        self._bootstrap = bootstrap
+        self._bootstrap = self._last_bootstrap = bootstrap
         return bootstrap
 
     def _spawn(self, binary: str, bootstrap: str) -> subprocess.Popen[bytes]:

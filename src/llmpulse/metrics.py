@@ -57,6 +57,7 @@ class Metrics:
     sink_failures: Counter
     consumer_lag: Gauge
     read_lag: Gauge
+    broker_up: Gauge
     pending_joins: Gauge
     store_up: Gauge
     window_calls: Gauge
@@ -146,6 +147,8 @@ def build_metrics(registry: CollectorRegistry | None = None) -> Metrics:
                        "assigned input partition, from the last message read (the "
                        "committed offset follows once its batch is stored).",
                        ("topic", "partition"), registry=reg),
+        broker_up=Gauge("llmpulse_broker_up", "1 while the Kafka broker answers metadata "
+                        "requests, 0 while it does not (processing pauses then).", registry=reg),
         pending_joins=Gauge("llmpulse_pending_joins", "Requests or responses waiting for "
                             "their other half.", registry=reg),
         store_up=Gauge("llmpulse_store_up", "1 when the ClickHouse store is open; 0 while the "

@@ -9,6 +9,8 @@ from __future__ import annotations
 import errno
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,7 +51,8 @@ def run_worker(settings: Settings, ready_file: Path | None = None) -> int:
         try:
             worker = build_app(settings, store, metrics)
             log.info("llmpulse worker: broker %s, store %s", broker, settings.clickhouse_url)
-            code = _serve(worker.app, settings, server.port, ready_file)
+            with _watching_broker(broker, settings.topic("requests"), metrics):
+                code = _serve(worker.app, settings, server.port, ready_file)
         finally:
             store.close()
     finally:
@@ -87,9 +90,23 @@ def run_scorer(settings: Settings, ready_file: Path | None = None) -> int:
         broker = _require_broker(settings)
         worker = build_scorer_app(settings, metrics, scorer)
         log.info("llmpulse scorer: broker %s, %s", broker, scorer.describe())
-        return _serve(worker.app, settings, server.port, ready_file)
+        with _watching_broker(broker, settings.topic("scoring"), metrics):
+            return _serve(worker.app, settings, server.port, ready_file)
     finally:
         server.stop()
+
+
+@contextmanager
+def _watching_broker(broker: str, topic: str, metrics: Metrics) -> Iterator[None]:
+    """``llmpulse_broker_up`` and the outage log (see streams.broker_health) meanwhile."""
+    from llmpulse.streams.broker_health import BrokerHealth, metadata_probe
+
+    health = BrokerHealth(metadata_probe(broker, topic), metrics.broker_up, broker)
+    health.start()
+    try:
+        yield
+    finally:
+        health.stop()
 
 
 def start_metrics_server(settings: Settings, metrics: Metrics, process: Process

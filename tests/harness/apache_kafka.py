@@ -147,6 +147,7 @@ class ApacheKafka:
         self.workdir: Path | None = None
         self.proc: subprocess.Popen[bytes] | None = None
         self._bootstrap: str | None = None
+        self._last_bootstrap: str | None = None
         self._stdout: IO[bytes] | None = None
 
     @property
@@ -173,33 +174,39 @@ class ApacheKafka:
         except BrokerError:
             self.stop()
             raise
-        bootstrap = f"127.0.0.1:{broker_port}"
         self.proc = self._spawn(java, libs, config)
+        return self._wait_ready(f"127.0.0.1:{broker_port}", timeout)
+
+    def _wait_ready(self, bootstrap: str, timeout: float) -> str:
         try:
             wait_for_broker(bootstrap, timeout, check=self._check_alive)
         except BrokerError as exc:
             self._kill()  # the work dir stays for its logs
             raise BrokerError(f"Apache Kafka did not start in {timeout:g}s: {exc}\n"
                               + self.logs()) from None
-        self._bootstrap = bootstrap
+        self._bootstrap = self._last_bootstrap = bootstrap
         return bootstrap
 
+    def halt(self, timeout: float = 30.0) -> None:
+        """Stop the node (SIGTERM, SIGKILL after ``timeout``) but keep its data and ports,
+        for :meth:`start_again`: a broker outage."""
+        self._kill(timeout)
+
+    def start_again(self, timeout: float = 90.0) -> str:
+        """After :meth:`halt`, the same node again: same ports, same data directory."""
+        if self.proc is not None and self.proc.poll() is None:
+            return self.bootstrap
+        if self.workdir is None or self._last_bootstrap is None:
+            raise BrokerError("Apache Kafka never ran here; start() it first")
+        config = self.workdir / "server.properties"
+        self.proc = self._spawn(java_binary(), resolve_kafka_libs(self.libs_dir), config)
+        return self._wait_ready(self._last_bootstrap, timeout)
+
     def restart(self, kill: bool = False, down_s: float = 0.0, timeout: float = 90.0) -> None:
-        """Stop the node (SIGKILL if ``kill``, else a controlled shutdown), wait ``down_s``,
-        and start it again on the same ports with the same data."""
-        if self.workdir is None or self._bootstrap is None:
-            raise BrokerError("Apache Kafka is not running")
-        bootstrap = self._bootstrap
-        self._kill(timeout=0.0 if kill else 30.0)
+        """An outage: :meth:`halt` (at once if ``kill``), ``down_s`` s, :meth:`start_again`."""
+        self.halt(timeout=0.0 if kill else 30.0)
         time.sleep(down_s)
-        self.proc = self._spawn(java_binary(), resolve_kafka_libs(self.libs_dir),
-                                self.workdir / "server.properties")
-        try:
-            wait_for_broker(bootstrap, timeout, check=self._check_alive)
-        except BrokerError as exc:
-            raise BrokerError(f"Apache Kafka did not come back in {timeout:g}s: {exc}\n"
-                              + self.logs()) from None
-        self._bootstrap = bootstrap
+        self.start_again(timeout)
 
     def stop(self, timeout: float = 30.0) -> None:
         """SIGTERM (controlled shutdown), SIGKILL after ``timeout``; removes the data."""

@@ -70,3 +70,17 @@ def test_worker_and_scorer_have_their_own_default_metrics_ports() -> None:
         9464, 9465)
     settings = load_settings({"LLMPULSE_METRICS_PORT": "0"})
     assert (settings.metrics_port_for("worker"), settings.metrics_port_for("scorer")) == (0, 0)
+
+
+def test_instance_id_auto_names_host_and_port_and_stays_dynamic_on_a_random_port(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("socket.gethostname", lambda: "llmpulse-0")
+    settings = load_settings({})
+    assert settings.instance_id_for("worker") == "llmpulse-0-9464"
+    assert settings.instance_id_for("scorer") == "llmpulse-0-9465"
+    assert load_settings({"LLMPULSE_METRICS_PORT": "0"}).instance_id_for("worker") is None
+    assert load_settings({"LLMPULSE_INSTANCE_ID": "none"}).instance_id_for("worker") is None
+    fixed = load_settings({"LLMPULSE_INSTANCE_ID": "w-1", "LLMPULSE_METRICS_PORT": "0"})
+    assert fixed.instance_id_for("worker") == "w-1"
+    with pytest.raises(ConfigError, match="LLMPULSE_INSTANCE_ID"):
+        load_settings({"LLMPULSE_INSTANCE_ID": "a b"})

@@ -35,6 +35,7 @@ from llmpulse.sinks.rows import StoredCall
 from llmpulse.streams.alerting import EVALUATE_EVERY_S, AlertStage, partials_messages
 from llmpulse.streams.changelog import send_changes
 from llmpulse.streams.fetch import use_short_fetch_wait
+from llmpulse.streams.metadata_backoff import use_metadata_backoff
 from llmpulse.topics import all_topics as all_topics  # where callers used to find it
 from llmpulse.windows import GroupKey, WindowAggregate
 
@@ -220,6 +221,9 @@ def build_app(settings: Settings, store: ClickHouseStore, metrics: Metrics,
         broker_session_timeout=settings.session_timeout_s,
         broker_rebalance_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=max(0.5, settings.session_timeout_s / 10),
+        # Faust refuses a session timeout above its request timeout (90 s by default)
+        broker_request_timeout=max(90.0, settings.session_timeout_s + 30),
+        consumer_group_instance_id=settings.instance_id_for("worker"),  # static membership
         broker_commit_every=max(1000, settings.batch_max_rows),
         stream_buffer_maxsize=max(4096, settings.batch_max_rows * 2),
         # Messages are acknowledged after their batch is stored; at shutdown the
@@ -227,6 +231,7 @@ def build_app(settings: Settings, store: ClickHouseStore, metrics: Metrics,
         stream_wait_empty=False,
     )
     use_short_fetch_wait(app)
+    use_metadata_backoff(app)
     raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw",
                            "value_serializer": "raw", "internal": False}
     assert settings.broker is not None

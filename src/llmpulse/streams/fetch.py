@@ -7,6 +7,9 @@ not answer as soon as new data arrives: with that wait a fresh message took
 alert takes three hops (input, ``llm.windows``, ``llm.alerts``), so the wait
 is set to 100 ms; idle fetches are then ten a second per broker, which costs
 nothing worth measuring.
+
+Its client also backs off between failed metadata updates
+(:mod:`llmpulse.streams.metadata_backoff`), as the producer's does.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from typing import Any
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
+from llmpulse.streams.metadata_backoff import throttle_metadata_updates
+
 FETCH_MAX_WAIT_MS = 100
 
 
@@ -23,6 +28,7 @@ class _ShortWaitThread(faust_aiokafka.AIOKafkaConsumerThread):
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
         consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read when the consumer starts
+        throttle_metadata_updates(consumer._client)
         return consumer
 
 

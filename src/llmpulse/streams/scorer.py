@@ -36,6 +36,7 @@ from llmpulse.scoring.scorer import QualityScorer
 from llmpulse.scoring.tasks import ScoreResult, ScoringTask
 from llmpulse.sinks.kafka import BurstProducer, OutMessage
 from llmpulse.streams.fetch import use_short_fetch_wait
+from llmpulse.streams.metadata_backoff import use_metadata_backoff
 
 log = logging.getLogger(__name__)
 #: Longest a task waits for its micro-batch to fill.
@@ -192,9 +193,13 @@ def build_scorer_app(settings: Settings, metrics: Metrics, scorer: QualityScorer
         broker_session_timeout=settings.session_timeout_s,
         broker_rebalance_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=max(0.5, settings.session_timeout_s / 10),
+        # Faust refuses a session timeout above its request timeout (90 s by default)
+        broker_request_timeout=max(90.0, settings.session_timeout_s + 30),
+        consumer_group_instance_id=settings.instance_id_for("scorer"),  # static membership
         stream_wait_empty=False,
     )
     use_short_fetch_wait(app)
+    use_metadata_backoff(app)
     producer = BurstProducer(settings.broker, max_message_bytes=4 * 1024 * 1024)
     stage = ScoringStage(settings, metrics, scorer, producer.send_all)
     topic = app.topic(settings.topic("scoring"), key_type=bytes, value_type=bytes,
