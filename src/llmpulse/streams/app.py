@@ -398,3 +398,32 @@ async def _report_lag(app: faust.App, metrics: Metrics, last_offsets: dict[Any, 
         metrics.read_lag.labels(*labels).set(max(0, high - done))
         metrics.consumer_lag.labels(*labels).set(max(0, high - (committed.get(tp) or 0)))
         reported.add(labels)
+        _watch_commit(app, tp, committed.get(tp),
+                      behind=high == done and (committed.get(tp) or 0) < high)
+
+
+#: How long a partition may be read to its end with its commit not moving before the
+#: log says what holds it.
+STUCK_COMMIT_S = 60.0
+_held: dict[Any, tuple[int | None, float, bool]] = {}  # tp -> (committed, since, said)
+
+
+def _watch_commit(app: faust.App, tp: Any, committed: int | None, behind: bool) -> None:
+    """Warn once when a partition is read to its end but its committed offset stays
+    behind for :data:`STUCK_COMMIT_S` (what Kafka tools then show as lag)."""
+    now = time.monotonic()
+    last = _held.get(tp)
+    if not behind or last is None or last[0] != committed:
+        _held[tp] = (committed, now, False)
+        return
+    if last[2] or now - last[1] < STUCK_COMMIT_S:
+        return
+    _held[tp] = (committed, last[1], True)
+    consumer: Any = app.consumer
+    acked = sorted(consumer._acked.get(tp, []))
+    unacked = sorted(m.offset for m in list(consumer._unacked_messages) if m.tp == tp)
+    log.warning("the committed offset of %s[%d] has stayed at %s for %.0f s with every "
+                "message read: acknowledged %s..%s (%d), unacknowledged %s",
+                tp.topic, tp.partition, committed, now - last[1],
+                acked[0] if acked else None, acked[-1] if acked else None, len(acked),
+                unacked[:10])

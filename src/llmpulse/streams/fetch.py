@@ -19,6 +19,7 @@ from typing import Any
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
+from llmpulse.streams.commits import KeepAcksUntilCommitted
 from llmpulse.streams.metadata_backoff import throttle_metadata_updates
 
 FETCH_MAX_WAIT_MS = 100
@@ -32,7 +33,10 @@ class _ShortWaitThread(faust_aiokafka.AIOKafkaConsumerThread):
         return consumer
 
 
-class ShortWaitConsumer(faust_aiokafka.Consumer):
+class ShortWaitConsumer(KeepAcksUntilCommitted, faust_aiokafka.Consumer):
+    """The worker's consumer: short fetch waits, and acknowledgements kept until their
+    commit succeeds (:mod:`llmpulse.streams.commits`)."""
+
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
         return _ShortWaitThread(self, loop=self.loop, beacon=self.beacon)
 
