@@ -14,7 +14,7 @@ offset of each partition, as Kafka commits them).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -266,8 +266,14 @@ def problems(store: ClickHouseStore, bus: Bus, pipe: Pipeline, crashed_at: str |
     return found
 
 
-async def sweep_crash_points(store: ClickHouseStore, replay_all: bool,
-                             check: Callable[[int, str | None, list[str]], None]) -> int:
+async def every_crash_point(store: ClickHouseStore, replay_all: bool) -> list[str]:
+    """Run without a crash, then crash at each step in turn; what went wrong, by step."""
+    failures: list[str] = []
+
+    def check(at: int, name: str | None, found: list[str]) -> None:
+        if found:
+            failures.append(f"crash at step {at} ({name}): {'; '.join(found)}")
+
     faults, bus, pipe = await crash_then_recover(store, None, replay_all)
     check(0, None, problems(store, bus, pipe, None))
     total = len(faults.steps)
@@ -276,27 +282,15 @@ async def sweep_crash_points(store: ClickHouseStore, replay_all: bool,
         faults, bus, pipe = await crash_then_recover(store, at, replay_all)
         name = faults.steps[at - 1] if len(faults.steps) >= at else None
         check(at, name, problems(store, bus, pipe, name))
-    return total
+    return failures
 
 
 async def test_a_crash_at_any_step_replays_into_the_same_rows(store: ClickHouseStore) -> None:
-    failures: list[str] = []
-
-    def check(at: int, name: str | None, found: list[str]) -> None:
-        if found:
-            failures.append(f"crash at step {at} ({name}): {'; '.join(found)}")
-
-    await sweep_crash_points(store, replay_all=False, check=check)
+    failures = await every_crash_point(store, replay_all=False)
     assert not failures, "\n".join(failures)
 
 
 async def test_a_crash_that_also_loses_the_commits_replays_into_the_same_rows(
         store: ClickHouseStore) -> None:
-    failures: list[str] = []
-
-    def check(at: int, name: str | None, found: list[str]) -> None:
-        if found:
-            failures.append(f"crash at step {at} ({name}): {'; '.join(found)}")
-
-    await sweep_crash_points(store, replay_all=True, check=check)
+    failures = await every_crash_point(store, replay_all=True)
     assert not failures, "\n".join(failures)
