@@ -30,6 +30,13 @@ RULE_TESTS = "deploy/prometheus/tests/llmpulse-rules.test.yml"
 
 #: Labels Prometheus attaches to every scraped series itself.
 TARGET_LABELS = frozenset({"job", "instance"})
+#: Series Prometheus makes itself, which the rules use as filters (a target's
+#: scrape health; the alerts' own state, for hysteresis), with their labels
+#: (ALERTS also has the labels of its alert, which the rules join on).
+PROMETHEUS_SERIES: dict[str, frozenset[str]] = {
+    "up": TARGET_LABELS,
+    "ALERTS": frozenset({"alertname", "alertstate", "severity"}),
+}
 #: Bare words of PromQL that are neither metrics nor function calls.
 KEYWORDS = frozenset({"and", "or", "unless", "bool", "offset", "inf", "nan", "group_left",
                       "group_right"})
@@ -194,7 +201,7 @@ def exported_series() -> dict[str, frozenset[str]]:
         assert family.type in EXPOSED_SERIES, f"{family.name}: unexpected type {family.type}"
         for suffix, extra in EXPOSED_SERIES[family.type].items():
             series[family.name + suffix] = labels_of[family.name] | extra | TARGET_LABELS
-    return series
+    return series | PROMETHEUS_SERIES
 
 
 def _rules(groups: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
@@ -252,6 +259,8 @@ def drift_problems(groups: list[dict[str, Any]],
                           if clause.scope[0] <= at < clause.scope[1]]
                 for label in clause.labels:
                     for name in inside:
+                        if name in PROMETHEUS_SERIES:  # a filter, e.g. `unless on (...) up == 0`
+                            continue
                         known = labels_of(name)
                         if known is not None and label not in known:
                             problems.append(f"{where}: `{clause.keyword} ({label})` but {name} "

@@ -142,6 +142,14 @@ class Rule(BaseModel):
             raise ValueError(f"unknown metric {value!r}; known: {', '.join(METRICS)}")
         return value
 
+    @field_validator("runbook_url")
+    @classmethod
+    def _absolute_url(cls, value: str | None) -> str | None:
+        # Slack drops a message whose button has no absolute URL; PagerDuty shows a dead link
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError(f"runbook_url {value!r} must be an absolute http(s) URL")
+        return value
+
     @field_validator("group_by", mode="before")
     @classmethod
     def _dims(cls, value: Any) -> Any:
