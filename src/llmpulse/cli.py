@@ -145,6 +145,20 @@ def config(markdown: bool) -> None:
 
 
 @cli.command()
+@click.option("--markdown", is_flag=True, help="A Markdown table (as in the README).")
+def metrics(markdown: bool) -> None:
+    """List every Prometheus metric: name, type, labels and the process exporting it."""
+    from llmpulse.metrics import SPECS, markdown_table
+
+    if markdown:
+        click.echo(markdown_table())
+        return
+    for spec in SPECS:
+        by = ",".join(sorted(spec.processes))
+        click.echo(f"{spec.exposed_name} {spec.kind} {{{','.join(spec.labels)}}} {by}")
+
+
+@cli.command()
 @click.argument("query")
 def sql(query: str) -> None:
     """Run a read query on the store and print the rows as JSON lines.

@@ -66,7 +66,20 @@ class Settings(BaseSettings):
     metrics_port: int | None = Field(
         default=None, ge=0, le=65535,
         description="Port of the /metrics endpoint (0 = pick a free one); unset: 9464 for "
-        "`worker`, 9465 for `scorer` (so both can run on one host).")
+        "`worker`, 9465 for `scorer` (so both can run on one host). A scorer uses "
+        "LLMPULSE_SCORER_METRICS_PORT first when that is set.")
+    scorer_metrics_port: int | None = Field(
+        default=None, ge=0, le=65535,
+        description="Port of the scorer's /metrics endpoint (0 = pick a free one), for a "
+        "scorer that shares its environment with a worker (`llmpulse demo`, one host); "
+        "unset: LLMPULSE_METRICS_PORT, else 9465.")
+    prometheus_tenants: int = Field(
+        default=0, ge=0, le=10_000,
+        description="Tenants named in the tenant label of the window gauges "
+        "(llmpulse_window_*): the first N each worker sees; the windows of other tenants "
+        "are merged into tenant 'other'. 0 = none: every tenant's windows are merged into "
+        "tenant '*' (per model, route and prompt version). Per-tenant windows are in "
+        "ClickHouse whatever this is.")
     join_timeout_s: float = Field(
         default=60.0, gt=0, le=86_400,
         description="How long a request waits for its response (and vice versa) before it is "
@@ -281,7 +294,9 @@ class Settings(BaseSettings):
         return Path(self.clickhouse_url.removeprefix("chdb://"))
 
     def metrics_port_for(self, process: Process) -> int:
-        """The configured /metrics port, else the default of that process."""
+        """The configured /metrics port of ``process``, else its default."""
+        if process == "scorer" and self.scorer_metrics_port is not None:
+            return self.scorer_metrics_port
         return DEFAULT_METRICS_PORTS[process] if self.metrics_port is None else self.metrics_port
 
     def instance_id_for(self, process: Process) -> str | None:

@@ -8,7 +8,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -87,7 +87,7 @@ def run_demo(settings: Settings, *, duration: float, rate: float, seed: int) -> 
             **_demo_rules(settings),
         }
         worker = WorkerProcess(env, log_path=data_dir / "worker.log")
-        scorer = WorkerProcess({**env, "LLMPULSE_METRICS_PORT": "0"},
+        scorer = WorkerProcess(scorer_env(env),
                                log_path=data_dir / "scorer.log", command="scorer")
         started_ok = _start((worker, scorer))
         if started_ok is None:
@@ -108,6 +108,15 @@ def run_demo(settings: Settings, *, duration: float, rate: float, seed: int) -> 
         return 1
     _print_summary(store_url, started, run.stats, data_dir, port)
     return 130 if interrupted else 0
+
+
+def scorer_env(worker_env: Mapping[str, str],
+               environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The scorer's environment: the worker's, with its own metrics port
+    (LLMPULSE_SCORER_METRICS_PORT when given, else a free one)."""
+    outer = os.environ if environ is None else environ
+    return {**worker_env,
+            "LLMPULSE_SCORER_METRICS_PORT": outer.get("LLMPULSE_SCORER_METRICS_PORT", "0")}
 
 
 def _start(procs: tuple[WorkerProcess, WorkerProcess]) -> tuple[int, int] | None:

@@ -3,15 +3,24 @@
 GenAI metrics follow the OpenTelemetry GenAI semantic conventions (names with
 dots turned to underscores, unit suffix ``_seconds``; the spec's explicit
 bucket boundaries).  Labels are low-cardinality only: provider, model, route,
-operation — never tenant ids or request ids.  Metrics live in a registry the
-caller passes in, never the global one.
+operation, error type and small closed sets — never request ids; tenants only
+in the window gauges, bounded by ``LLMPULSE_PROMETHEUS_TENANTS``.  Metrics
+live in a registry the caller passes in, never the global one.
+
+Each metric belongs to the process that updates it (:data:`SPECS`): a worker's or a
+scorer's registry holds its own metrics only; the others exist as objects that are
+registered nowhere, so shared code can update them without exporting them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from llmpulse.config import Process
 
 #: gen_ai.client.operation.duration (seconds), OTel GenAI advisory buckets.
 DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48,
@@ -27,6 +36,8 @@ TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4
 SINK_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 WINDOW_LABELS = ("model", "route", "tenant", "prompt_version")
+#: Latency percentiles of the window gauges (label ``percentile``: 50, 95, 99).
+WINDOW_PERCENTILES = ("50", "95", "99")
 GENAI_LABELS = ("gen_ai_provider_name", "gen_ai_request_model", "gen_ai_operation_name",
                 "llmpulse_route")
 
@@ -86,145 +97,209 @@ class Metrics:
     drift_detected: Gauge
 
 
-def build_metrics(registry: CollectorRegistry | None = None) -> Metrics:
+Kind = Literal["counter", "gauge", "histogram"]
+WORKER: frozenset[Process] = frozenset({"worker"})
+SCORER: frozenset[Process] = frozenset({"scorer"})
+BOTH: frozenset[Process] = WORKER | SCORER
+_TYPES: dict[Kind, Any] = {"counter": Counter, "gauge": Gauge, "histogram": Histogram}
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One metric: its :class:`Metrics` field, type, name, help, labels, and the
+    processes that export it."""
+
+    attr: str
+    kind: Kind
+    name: str
+    help: str
+    labels: tuple[str, ...] = ()
+    buckets: tuple[float, ...] | None = None
+    processes: frozenset[Process] = field(default=WORKER)
+
+    @property
+    def exposed_name(self) -> str:
+        """The name in the exposition (counters get ``_total``)."""
+        return f"{self.name}_total" if self.kind == "counter" else self.name
+
+    def create(self, registry: CollectorRegistry | None) -> Any:
+        extra: dict[str, Any] = {} if self.buckets is None else {"buckets": self.buckets}
+        return _TYPES[self.kind](self.name, self.help, self.labels, registry=registry, **extra)
+
+
+SPECS: tuple[MetricSpec, ...] = (
+    MetricSpec("duration", "histogram", "gen_ai_client_operation_duration_seconds",
+               "End-to-end duration of LLM calls (error_type empty for successful calls).",
+               (*GENAI_LABELS, "error_type"), DURATION_BUCKETS),
+    MetricSpec("ttft", "histogram", "gen_ai_server_time_to_first_token_seconds",
+               "Time to the first output chunk.", GENAI_LABELS, TTFT_BUCKETS),
+    MetricSpec("tpot", "histogram", "gen_ai_server_time_per_output_token_seconds",
+               "Time per output token after the first.", GENAI_LABELS, TPOT_BUCKETS),
+    MetricSpec("token_usage", "histogram", "gen_ai_client_token_usage",
+               "Tokens per LLM call, by type (input, output).",
+               (*GENAI_LABELS, "gen_ai_token_type"), TOKEN_BUCKETS),
+    MetricSpec("tokens", "counter", "llmpulse_tokens",
+               "Tokens used, by type (input, output, cache_read, cache_creation, reasoning).",
+               (*GENAI_LABELS, "gen_ai_token_type")),
+    MetricSpec("cost", "counter", "llmpulse_cost_usd",
+               "Cost of LLM calls in USD, by price source.", (*GENAI_LABELS, "source")),
+    MetricSpec("unknown_price", "counter", "llmpulse_unknown_price_calls",
+               "Calls whose model has no known price (cost not counted).", GENAI_LABELS),
+    MetricSpec("calls", "counter", "llmpulse_calls",
+               "LLM calls recorded, by how they were joined.", (*GENAI_LABELS, "join_status")),
+    MetricSpec("errors", "counter", "llmpulse_call_errors",
+               "LLM calls that failed, by error.type.", (*GENAI_LABELS, "error_type")),
+    MetricSpec("events_in", "counter", "llmpulse_events_in",
+               "Events read from input topics.", ("topic",)),
+    MetricSpec("dlq", "counter", "llmpulse_dlq_events",
+               "Invalid events sent to the dead-letter topic, by input topic and reason.",
+               ("topic", "reason")),
+    MetricSpec("duplicates", "counter", "llmpulse_duplicate_events",
+               "Redelivered events dropped as duplicates (same request_id), by input topic; "
+               "topic stored = replays already in the store, feedback = repeated feedback_id, "
+               "scores = repeated scores.", ("topic",)),
+    MetricSpec("join_timeouts", "counter", "llmpulse_join_timeouts",
+               "Requests or responses recorded alone after the join timeout "
+               "(join_status request_only or response_only).", ("join_status",)),
+    MetricSpec("feedback", "counter", "llmpulse_feedback_events",
+               "Feedback events stored, by kind.", ("kind",)),
+    MetricSpec("feedback_unjoined", "counter", "llmpulse_feedback_unjoined",
+               "Feedback stored but not in the windows, by reason (unknown_request: no such "
+               "call stored; too_late: past LLMPULSE_FEEDBACK_HORIZON_S).", ("reason",)),
+    MetricSpec("retrain_triggers", "counter", "llmpulse_retrain_triggers",
+               "Retraining policy triggers by outcome (triggered, pending_approval, approved, "
+               "suppressed by cooldown, duplicate; forward_failed, forward_resent, "
+               "forward_abandoned for the forward webhooks).", ("policy", "outcome")),
+    MetricSpec("sink_batch", "histogram", "llmpulse_sink_batch_seconds",
+               "Time to write one batch.", ("sink", "table"), SINK_BUCKETS),
+    MetricSpec("sink_rows", "counter", "llmpulse_sink_rows", "Rows written.", ("sink", "table")),
+    MetricSpec("sink_failures", "counter", "llmpulse_sink_failures",
+               "Failed batch writes (retried), by sink (clickhouse, kafka).", ("sink",)),
+    MetricSpec("consumer_lag", "gauge", "llmpulse_consumer_lag",
+               "Messages behind the end of each assigned input partition, from the group's "
+               "committed offset (what Kafka tools and lag-based autoscalers see).",
+               ("topic", "partition")),
+    MetricSpec("read_lag", "gauge", "llmpulse_consumer_read_lag",
+               "Messages behind the end of each assigned input partition, from the last "
+               "message read (the committed offset follows once its batch is stored).",
+               ("topic", "partition")),
+    MetricSpec("broker_up", "gauge", "llmpulse_broker_up",
+               "1 while the Kafka broker answers metadata requests, 0 while it does not "
+               "(processing pauses then).", processes=BOTH),
+    MetricSpec("pending_joins", "gauge", "llmpulse_pending_joins",
+               "Requests or responses waiting for their other half."),
+    MetricSpec("store_up", "gauge", "llmpulse_store_up",
+               "1 when the ClickHouse store is open; 0 while the worker waits for it at "
+               "start-up (see LLMPULSE_STORE_WAIT_S)."),
+    MetricSpec("window_calls", "gauge", "llmpulse_window_calls",
+               "Calls in the last closed 1-minute window (a label '*' is not grouped on: "
+               "route, tenant and prompt_version '*' = the model overall; tenant per "
+               "LLMPULSE_PROMETHEUS_TENANTS).", WINDOW_LABELS),
+    MetricSpec("window_error_ratio", "gauge", "llmpulse_window_error_ratio",
+               "Share of failed calls in the last closed 1-minute window.", WINDOW_LABELS),
+    MetricSpec("window_latency", "gauge", "llmpulse_window_latency_seconds",
+               "Latency percentiles (DDSketch, 0.5% relative error) of the last closed "
+               "1-minute window; signal is duration, ttft or tpot, percentile 50, 95 or 99.",
+               (*WINDOW_LABELS, "signal", "percentile")),
+    MetricSpec("window_cost", "gauge", "llmpulse_window_cost_usd",
+               "Spend in the last closed 1-minute window.", WINDOW_LABELS),
+    MetricSpec("window_tokens", "gauge", "llmpulse_window_tokens",
+               "Tokens in the last closed 1-minute window, by direction (input, output).",
+               (*WINDOW_LABELS, "direction")),
+    MetricSpec("late_calls", "counter", "llmpulse_window_late_calls",
+               "Calls stored but left out of the in-stream windows: reason late (their window "
+               "had closed) or future (dated more than 5 min ahead).", ("reason",)),
+    MetricSpec("old_calls", "counter", "llmpulse_late_calls",
+               "Calls stored with an event time older than a storage limit: reason "
+               "past_body_ttl (older than the 30-day TTL of message bodies: stored without "
+               "their texts).", ("reason",)),
+    MetricSpec("sanitized_fields", "counter", "llmpulse_sanitized_fields",
+               "Events accepted after invisible or control characters (bidi overrides, "
+               "zero-width, tags, C0/C1) were removed from an identifier, by wire field.",
+               ("field",)),
+    MetricSpec("alerts_firing", "gauge", "llmpulse_alerts_firing",
+               "Alerts firing now, by rule.", ("rule", "severity")),
+    MetricSpec("alert_notifications", "counter", "llmpulse_alert_notifications",
+               "Alert notifications delivered (outcome ok) or given up on (failed), by "
+               "channel and kind (trigger, renotify, resolve, test).",
+               ("channel", "kind", "outcome")),
+    MetricSpec("pii_findings", "counter", "llmpulse_pii_findings",
+               "Personal data found in event texts, by field and kind (then redacted, hashed "
+               "or kept per LLMPULSE_PII_*).", ("field", "kind")),
+    MetricSpec("scoring_sent", "counter", "llmpulse_scoring_sent",
+               "Calls sent to the quality scorer, by reason (sampled, new_version, flagged, "
+               "feedback).", ("reason",)),
+    MetricSpec("scoring_skipped", "counter", "llmpulse_scoring_skipped",
+               "Calls not sent to the quality scorer, by reason (rate, budget, no_text, "
+               "unknown_request).", ("reason",)),
+    MetricSpec("scorer_tasks", "counter", "llmpulse_scorer_tasks",
+               "Scoring tasks handled by the scorer, by outcome (scored, shed = too old, "
+               "invalid, failed).", ("outcome",), processes=SCORER),
+    MetricSpec("scorer_batch", "histogram", "llmpulse_scorer_batch_seconds",
+               "Time to score one batch, by detector.", ("detector",),
+               (*SINK_BUCKETS, 30.0, 60.0), processes=SCORER),
+    MetricSpec("scorer_task_age", "gauge", "llmpulse_scorer_task_age_seconds",
+               "Age of the oldest task in the scorer's last batch (its backlog, in time).",
+               processes=SCORER),
+    MetricSpec("quality_evaluations", "counter", "llmpulse_quality_evaluations",
+               "Quality evaluations stored, by name and label (toxic/ok, grounded/ungrounded).",
+               ("gen_ai_request_model", "llmpulse_route", "name", "label")),
+    MetricSpec("quality_score", "histogram", "llmpulse_quality_score",
+               "Quality scores (0..1): toxicity, groundedness.",
+               ("gen_ai_request_model", "llmpulse_route", "name"),
+               tuple(round(0.1 * i, 1) for i in range(1, 11))),
+    MetricSpec("window_toxicity_rate", "gauge", "llmpulse_window_toxicity_rate",
+               "Share of scored responses that were toxic in the last closed 1-minute window.",
+               WINDOW_LABELS),
+    MetricSpec("window_groundedness", "gauge", "llmpulse_window_groundedness",
+               "Mean groundedness of scored RAG answers in the last closed 1-minute window.",
+               WINDOW_LABELS),
+    MetricSpec("window_thumbs_down", "gauge", "llmpulse_window_thumbs_down_ratio",
+               "Share of thumbs given in the last closed 1-minute window that were down.",
+               WINDOW_LABELS),
+    MetricSpec("window_rating", "gauge", "llmpulse_window_rating",
+               "Mean rating (1-5) given in the last closed 1-minute window.", WINDOW_LABELS),
+    MetricSpec("drift_score", "gauge", "llmpulse_drift_score",
+               "Drift severity of a feature in the last drift check of a model (route '*') or "
+               "of one of its busy routes (>= 1: drifted).", ("model", "route", "feature")),
+    MetricSpec("drift_detected", "gauge", "llmpulse_drift_detected",
+               "1 when the last drift check of a model (route '*') or route found drift.",
+               ("model", "route")),
+)
+
+
+def specs_of(process: Process | None) -> tuple[MetricSpec, ...]:
+    """The metrics ``process`` exports (every metric for None)."""
+    return tuple(s for s in SPECS if process is None or process in s.processes)
+
+
+def build_metrics(registry: CollectorRegistry | None = None,
+                  process: Process | None = None) -> Metrics:
+    """Every metric object; those of ``process`` (all for None) registered in ``registry``
+    (a new one when not given), the others registered nowhere."""
     reg = registry if registry is not None else CollectorRegistry()
-    genai = GENAI_LABELS
-    return Metrics(
-        registry=reg,
-        duration=Histogram("gen_ai_client_operation_duration_seconds",
-                           "End-to-end duration of LLM calls.", (*genai, "error_type"),
-                           buckets=DURATION_BUCKETS, registry=reg),
-        ttft=Histogram("gen_ai_server_time_to_first_token_seconds",
-                       "Time to the first output chunk.", genai,
-                       buckets=TTFT_BUCKETS, registry=reg),
-        tpot=Histogram("gen_ai_server_time_per_output_token_seconds",
-                       "Time per output token after the first.", genai,
-                       buckets=TPOT_BUCKETS, registry=reg),
-        token_usage=Histogram("gen_ai_client_token_usage", "Tokens per LLM call.",
-                              (*genai, "gen_ai_token_type"), buckets=TOKEN_BUCKETS,
-                              registry=reg),
-        tokens=Counter("llmpulse_tokens", "Tokens used, by type (input, output, cache_read, "
-                       "cache_creation, reasoning).", (*genai, "gen_ai_token_type"),
-                       registry=reg),
-        cost=Counter("llmpulse_cost_usd", "Cost of LLM calls in USD, by price source.",
-                     (*genai, "source"), registry=reg),
-        unknown_price=Counter("llmpulse_unknown_price_calls", "Calls whose model has no known "
-                              "price (cost not counted).", genai, registry=reg),
-        calls=Counter("llmpulse_calls", "LLM calls recorded, by how they were joined.",
-                      (*genai, "join_status"), registry=reg),
-        errors=Counter("llmpulse_call_errors", "LLM calls that failed, by error.type.",
-                       (*genai, "error_type"), registry=reg),
-        events_in=Counter("llmpulse_events_in", "Events read from input topics.", ("topic",),
-                          registry=reg),
-        dlq=Counter("llmpulse_dlq_events", "Invalid events sent to the dead-letter topic.",
-                    ("topic", "reason"), registry=reg),
-        duplicates=Counter("llmpulse_duplicate_events", "Redelivered events dropped as "
-                           "duplicates (same request_id).", ("topic",), registry=reg),
-        join_timeouts=Counter("llmpulse_join_timeouts", "Requests or responses recorded "
-                              "alone after the join timeout.", ("join_status",), registry=reg),
-        feedback=Counter("llmpulse_feedback_events", "Feedback events stored, by kind.",
-                         ("kind",), registry=reg),
-        feedback_unjoined=Counter(
-            "llmpulse_feedback_unjoined", "Feedback stored but not in the windows, by reason "
-            "(unknown_request: no such call stored; too_late: past LLMPULSE_FEEDBACK_HORIZON_S).",
-            ("reason",), registry=reg),
-        retrain_triggers=Counter(
-            "llmpulse_retrain_triggers", "Retraining policy triggers by outcome (triggered, "
-            "pending_approval, approved, suppressed by cooldown, duplicate; forward_failed, "
-            "forward_resent, forward_abandoned for the forward webhooks).",
-            ("policy", "outcome"), registry=reg),
-        sink_batch=Histogram("llmpulse_sink_batch_seconds", "Time to write one batch.",
-                             ("sink", "table"), buckets=SINK_BUCKETS, registry=reg),
-        sink_rows=Counter("llmpulse_sink_rows", "Rows written.", ("sink", "table"),
-                          registry=reg),
-        sink_failures=Counter("llmpulse_sink_failures", "Failed batch writes (retried).",
-                              ("sink",), registry=reg),
-        consumer_lag=Gauge("llmpulse_consumer_lag", "Messages behind the end of each "
-                           "assigned input partition, from the group's committed offset "
-                           "(what Kafka tools and lag-based autoscalers see).",
-                           ("topic", "partition"), registry=reg),
-        read_lag=Gauge("llmpulse_consumer_read_lag", "Messages behind the end of each "
-                       "assigned input partition, from the last message read (the "
-                       "committed offset follows once its batch is stored).",
-                       ("topic", "partition"), registry=reg),
-        broker_up=Gauge("llmpulse_broker_up", "1 while the Kafka broker answers metadata "
-                        "requests, 0 while it does not (processing pauses then).", registry=reg),
-        pending_joins=Gauge("llmpulse_pending_joins", "Requests or responses waiting for "
-                            "their other half.", registry=reg),
-        store_up=Gauge("llmpulse_store_up", "1 when the ClickHouse store is open; 0 while the "
-                       "worker waits for it at start-up (see LLMPULSE_STORE_WAIT_S).",
-                       registry=reg),
-        window_calls=Gauge("llmpulse_window_calls", "Calls in the last closed 1-minute window "
-                           "(a label '*' is not grouped on: route, tenant and prompt_version "
-                           "'*' = the model overall).", WINDOW_LABELS, registry=reg),
-        window_error_ratio=Gauge("llmpulse_window_error_ratio", "Share of failed calls in the "
-                                 "last closed 1-minute window.", WINDOW_LABELS, registry=reg),
-        window_latency=Gauge("llmpulse_window_latency_seconds", "Latency percentiles "
-                             "(DDSketch, 0.5% relative error) of the last closed 1-minute "
-                             "window; signal is duration, ttft or tpot.",
-                             (*WINDOW_LABELS, "signal", "quantile"), registry=reg),
-        window_cost=Gauge("llmpulse_window_cost_usd", "Spend in the last closed 1-minute window.",
-                          WINDOW_LABELS, registry=reg),
-        window_tokens=Gauge("llmpulse_window_tokens", "Tokens in the last closed 1-minute "
-                            "window, by direction (input, output).",
-                            (*WINDOW_LABELS, "direction"), registry=reg),
-        late_calls=Counter("llmpulse_window_late_calls", "Calls stored but left out of the "
-                           "in-stream windows: reason late (their window had closed) or "
-                           "future (dated more than 5 min ahead).", ("reason",), registry=reg),
-        old_calls=Counter("llmpulse_late_calls", "Calls stored with an event time older than "
-                          "a storage limit: reason past_body_ttl (older than the 30-day TTL of "
-                          "message bodies: stored without their texts).", ("reason",),
-                          registry=reg),
-        sanitized_fields=Counter("llmpulse_sanitized_fields", "Events accepted after "
-                                 "invisible or control characters (bidi overrides, zero-width, "
-                                 "tags, C0/C1) were removed from an identifier, by wire field.",
-                                 ("field",), registry=reg),
-        alerts_firing=Gauge("llmpulse_alerts_firing", "Alerts firing now, by rule.",
-                            ("rule", "severity"), registry=reg),
-        alert_notifications=Counter("llmpulse_alert_notifications", "Alert notifications "
-                                    "delivered (outcome ok) or given up on (failed).",
-                                    ("channel", "kind", "outcome"), registry=reg),
-        pii_findings=Counter("llmpulse_pii_findings", "Personal data found in event texts, by "
-                             "field and kind (then redacted, hashed or kept per "
-                             "LLMPULSE_PII_*).", ("field", "kind"), registry=reg),
-        scoring_sent=Counter("llmpulse_scoring_sent", "Calls sent to the quality scorer, by "
-                             "reason (sampled, new_version, flagged, feedback).", ("reason",),
-                             registry=reg),
-        scoring_skipped=Counter("llmpulse_scoring_skipped", "Calls not sent to the quality "
-                                "scorer, by reason (rate, budget, no_text, unknown_request).",
-                                ("reason",), registry=reg),
-        scorer_tasks=Counter("llmpulse_scorer_tasks", "Scoring tasks handled by the scorer, by "
-                             "outcome (scored, shed = too old, invalid, failed).", ("outcome",),
-                             registry=reg),
-        scorer_batch=Histogram("llmpulse_scorer_batch_seconds", "Time to score one batch, by "
-                               "detector.", ("detector",), buckets=(*SINK_BUCKETS, 30.0, 60.0),
-                               registry=reg),
-        scorer_task_age=Gauge("llmpulse_scorer_task_age_seconds", "Age of the oldest task in "
-                              "the scorer's last batch (its backlog, in time).", registry=reg),
-        quality_evaluations=Counter("llmpulse_quality_evaluations", "Quality evaluations "
-                                    "stored, by name and label (toxic/ok, grounded/ungrounded).",
-                                    ("gen_ai_request_model", "llmpulse_route", "name", "label"),
-                                    registry=reg),
-        quality_score=Histogram("llmpulse_quality_score", "Quality scores (0..1): toxicity, "
-                                "groundedness.", ("gen_ai_request_model", "llmpulse_route",
-                                                  "name"),
-                                buckets=tuple(round(0.1 * i, 1) for i in range(1, 11)),
-                                registry=reg),
-        window_toxicity_rate=Gauge("llmpulse_window_toxicity_rate", "Share of scored responses "
-                                   "that were toxic in the last closed 1-minute window.",
-                                   WINDOW_LABELS, registry=reg),
-        window_groundedness=Gauge("llmpulse_window_groundedness", "Mean groundedness of scored "
-                                  "RAG answers in the last closed 1-minute window.",
-                                  WINDOW_LABELS, registry=reg),
-        window_thumbs_down=Gauge("llmpulse_window_thumbs_down_ratio", "Share of thumbs given "
-                                 "in the last closed 1-minute window that were down.",
-                                 WINDOW_LABELS, registry=reg),
-        window_rating=Gauge("llmpulse_window_rating", "Mean rating (1-5) given in the last "
-                            "closed 1-minute window.", WINDOW_LABELS, registry=reg),
-        drift_score=Gauge("llmpulse_drift_score", "Drift severity of a feature in the last "
-                          "drift check of a model (route '*') or of one of its busy routes "
-                          "(>= 1: drifted).", ("model", "route", "feature"), registry=reg),
-        drift_detected=Gauge("llmpulse_drift_detected", "1 when the last drift check of a "
-                             "model (route '*') or route found drift.", ("model", "route"),
-                             registry=reg),
-    )
+    own = {s.attr for s in specs_of(process)}
+    objects = {s.attr: s.create(reg if s.attr in own else None) for s in SPECS}
+    return Metrics(registry=reg, **objects)
+
+
+def spec(attr: str) -> MetricSpec:
+    """The spec of one :class:`Metrics` field."""
+    for s in SPECS:
+        if s.attr == attr:
+            return s
+    raise KeyError(attr)
+
+
+def _cells(values: Iterable[str]) -> str:
+    return ", ".join(f"`{v}`" for v in values) or "—"
+
+
+def markdown_table() -> str:
+    """A Markdown table of every metric: name, type, labels, process, help."""
+    rows = ["| metric | type | labels | exported by | meaning |", "|---|---|---|---|---|"]
+    for s in SPECS:
+        by = " and ".join(p for p in ("worker", "scorer") if p in s.processes)
+        rows.append(f"| `{s.exposed_name}` | {s.kind} | {_cells(s.labels)} | {by} | "
+                    f"{s.help.replace('|', '/')} |")
+    return "\n".join(rows)

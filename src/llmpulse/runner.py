@@ -42,7 +42,7 @@ def run_worker(settings: Settings, ready_file: Path | None = None) -> int:
     from llmpulse.sinks.store_wait import open_store
     from llmpulse.streams.app import build_app
 
-    metrics = build_metrics()
+    metrics = build_metrics(process="worker")
     readiness = worker_readiness(metrics)
     server = start_metrics_server(settings, metrics, "worker")
     try:
@@ -84,7 +84,7 @@ def run_scorer(settings: Settings, ready_file: Path | None = None) -> int:
     from llmpulse.streams.scorer import build_scorer_app
 
     scorer = load_scorer(settings)  # configuration errors first, before any waiting
-    metrics = build_metrics()
+    metrics = build_metrics(process="scorer")
     server = start_metrics_server(settings, metrics, "scorer")
     try:
         broker = _require_broker(settings)

@@ -84,3 +84,25 @@ def test_instance_id_auto_names_host_and_port_and_stays_dynamic_on_a_random_port
     assert fixed.instance_id_for("worker") == "w-1"
     with pytest.raises(ConfigError, match="LLMPULSE_INSTANCE_ID"):
         load_settings({"LLMPULSE_INSTANCE_ID": "a b"})
+
+
+def test_the_scorer_metrics_port_can_be_pinned_apart_from_the_worker() -> None:
+    from llmpulse.config import load_settings
+
+    both = load_settings({"LLMPULSE_METRICS_PORT": "9500", "LLMPULSE_SCORER_METRICS_PORT": "9501"})
+    assert (both.metrics_port_for("worker"), both.metrics_port_for("scorer")) == (9500, 9501)
+    shared = load_settings({"LLMPULSE_METRICS_PORT": "9500"})
+    assert shared.metrics_port_for("scorer") == 9500  # a scorer alone on its host
+    default = load_settings({})
+    assert (default.metrics_port_for("worker"), default.metrics_port_for("scorer")) == (9464,
+                                                                                        9465)
+
+
+def test_the_demo_scorer_gets_its_own_port_setting() -> None:
+    from llmpulse.demo import scorer_env
+
+    worker = {"LLMPULSE_METRICS_PORT": "9500", "LLMPULSE_BROKER": "localhost:9092"}
+    pinned = scorer_env(worker, {"LLMPULSE_SCORER_METRICS_PORT": "9501"})
+    assert pinned["LLMPULSE_SCORER_METRICS_PORT"] == "9501"
+    assert pinned["LLMPULSE_BROKER"] == "localhost:9092"
+    assert scorer_env(worker, {})["LLMPULSE_SCORER_METRICS_PORT"] == "0"  # any free port

@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import time
@@ -41,7 +40,7 @@ from llmpulse.alerting.state import AlertState
 from llmpulse.budgets import evaluate as evaluate_budget
 from llmpulse.budgets import period_bounds
 from llmpulse.config import Settings
-from llmpulse.metrics import WINDOW_LABELS, Metrics
+from llmpulse.metrics import Metrics
 from llmpulse.retrain.desk import RetrainDesk
 from llmpulse.sinks import alert_store
 from llmpulse.sinks.clickhouse import ClickHouseStore
@@ -49,7 +48,8 @@ from llmpulse.sinks.kafka import BurstProducer, OutMessage
 from llmpulse.sinks.spend import spend_by
 from llmpulse.streams.changelog import send_changes
 from llmpulse.streams.drift import DriftWatch
-from llmpulse.windows import QUANTILES, SKETCHES, ClosedWindow, GroupKey, WindowAggregate
+from llmpulse.streams.window_gauges import WindowGauges
+from llmpulse.windows import ClosedWindow, GroupKey, WindowAggregate
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +154,7 @@ class AlertStage:
                                       self._until_done, clock)
         self._lock = asyncio.Lock()
         self._late_seen = 0
-        self._gauge_groups: set[GroupKey] = set()
+        self.window_gauges = WindowGauges(metrics, settings.prometheus_tenants)
         self._window_next: dict[int, datetime] = {}
 
     async def on_partials(self, raw: bytes) -> None:
@@ -254,15 +254,7 @@ class AlertStage:
         if late > self._late_seen:
             self.metrics.late_calls.labels("late").inc(late - self._late_seen)
             self._late_seen = late
-        if closed:
-            newest = max(w.start for w in closed)
-            current = [w for w in closed if w.start == newest]
-            for window in current:
-                _set_window_gauges(self.metrics, window)
-            groups = {w.group for w in current}
-            for gone in self._gauge_groups - groups:
-                _remove_window_gauges(self.metrics, gone)
-            self._gauge_groups = groups
+        self.window_gauges.export(closed)
         firing = {r.name: 0 for r in self.rules.rules}
         for rs in self.engine.statuses():
             if rs.status.state is AlertState.FIRING and rs.rule in firing:
@@ -327,50 +319,3 @@ def _floor(moment: datetime, width: int) -> datetime:
     ts = moment.timestamp()
     return datetime.fromtimestamp(ts - ts % width, UTC)
 
-
-def _set_window_gauges(metrics: Metrics, window: ClosedWindow) -> None:
-    labels = _labels(window.group)
-    s = window.aggregate.summary()
-    metrics.window_calls.labels(*labels).set(s["calls"])
-    metrics.window_error_ratio.labels(*labels).set(s["error_rate"])
-    metrics.window_cost.labels(*labels).set(s["cost_usd"])
-    metrics.window_tokens.labels(*labels, "input").set(s["tokens_in"])
-    metrics.window_tokens.labels(*labels, "output").set(s["tokens_out"])
-    for gauge, key in ((metrics.window_toxicity_rate, "toxicity_rate"),
-                       (metrics.window_groundedness, "groundedness_mean"),
-                       (metrics.window_thumbs_down, "thumbs_down_rate"),
-                       (metrics.window_rating, "rating_mean")):
-        if s[key] is not None:
-            gauge.labels(*labels).set(s[key])
-        else:  # nothing scored in this window: no stale value from an older one
-            _drop(gauge, labels)
-    for name in SKETCHES:
-        for q in QUANTILES:
-            value = s[f"{name}_p{round(q * 100)}"]
-            if value is not None:
-                metrics.window_latency.labels(*labels, name, str(q)).set(value)
-            else:
-                _drop(metrics.window_latency, (*labels, name, str(q)))
-
-
-def _labels(group: GroupKey) -> tuple[str, ...]:
-    """The window gauges' label values, in ``WINDOW_LABELS`` order."""
-    return tuple(getattr(group, d) for d in WINDOW_LABELS)
-
-
-def _remove_window_gauges(metrics: Metrics, group: GroupKey) -> None:
-    labels = _labels(group)
-    for gauge in (metrics.window_calls, metrics.window_error_ratio, metrics.window_cost,
-                  metrics.window_toxicity_rate, metrics.window_groundedness,
-                  metrics.window_thumbs_down, metrics.window_rating):
-        _drop(gauge, labels)
-    for direction in ("input", "output"):
-        _drop(metrics.window_tokens, (*labels, direction))
-    for name in SKETCHES:
-        for q in QUANTILES:
-            _drop(metrics.window_latency, (*labels, name, str(q)))
-
-
-def _drop(gauge: Any, labels: tuple[str, ...]) -> None:
-    with contextlib.suppress(KeyError):
-        gauge.remove(*labels)

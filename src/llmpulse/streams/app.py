@@ -24,6 +24,7 @@ from llmpulse.detectors.cost import CostDetector
 from llmpulse.errors import LlmpulseError
 from llmpulse.ingest import INPUT_ROLES, MAX_EVENT_BYTES
 from llmpulse.join import DurableJoinTable
+from llmpulse.metric_zeros import zero_worker_series
 from llmpulse.metrics import Metrics
 from llmpulse.pipeline import DeadLetter, Pipeline
 from llmpulse.prices import load_overrides
@@ -203,6 +204,7 @@ def build_app(settings: Settings, store: ClickHouseStore, metrics: Metrics,
     if rules is None:
         rules = load_rules(settings.rules_file)
     rules.check_panes(settings.window_pane_s)
+    zero_worker_series(metrics, settings, rules.channels)
     (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)  # Faust makes one level
     app = faust.App(
         settings.app_id,

@@ -31,6 +31,7 @@ from tenacity.wait import wait_base, wait_exponential, wait_random
 
 from llmpulse.config import Settings
 from llmpulse.errors import InvalidEvent
+from llmpulse.metric_zeros import zero_scorer_series
 from llmpulse.metrics import Metrics
 from llmpulse.scoring.scorer import QualityScorer
 from llmpulse.scoring.tasks import ScoreResult, ScoringTask
@@ -180,6 +181,7 @@ class ScorerWorker:
 def build_scorer_app(settings: Settings, metrics: Metrics, scorer: QualityScorer
                      ) -> ScorerWorker:
     assert settings.broker is not None
+    zero_scorer_series(metrics)
     (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
     app = faust.App(
         f"{settings.app_id}-scorer",
