@@ -16,7 +16,7 @@ T = TP("llm.inference", 0)
 
 def consumer_with(commit_results: list[bool]) -> Any:
     app = faust.App("commits-test", broker="kafka://127.0.0.1:1")
-    use_short_fetch_wait(app)
+    use_short_fetch_wait(app, strict_topics={T.topic})  # an input topic, as in the worker
     consumer = app.consumer
     app.topics._acking_topics.add(T.topic)  # as the conductor does for an agent's topic
     sent: list[dict[TP, int]] = []
@@ -96,3 +96,12 @@ async def test_a_partition_missing_from_the_assignment_for_a_moment_loses_nothin
     ack(consumer, range(150, 160))
     assert await consumer.commit() is True
     assert consumer.sent == [{T: 160}]
+
+
+async def test_internal_topics_keep_fausts_rule() -> None:
+    consumer = consumer_with([True])
+    consumer.strict_topics = frozenset()
+    consumer._committed_offset[T] = 100
+    ack(consumer, range(101, 120))  # 100 never reached the stream (a rebalance cleared it)
+    assert await consumer.commit() is True
+    assert consumer.sent == [{T: 120}]
