@@ -527,7 +527,7 @@ class Soak:
             series = sum(k.startswith("llmpulse_consumer_lag{") for k in values)
             steady = values.get("llmpulse_events_in_total") == last.get("llmpulse_events_in_total")
             last = values
-            if (series >= parts and steady and values.get("llmpulse_consumer_lag", 1) == 0
+            if (series >= parts and steady and input_lag(values) == 0
                     and values.get("llmpulse_pending_joins", 1) == 0):
                 return
             time.sleep(2.0)
@@ -616,6 +616,13 @@ class Soak:
             behind += max(0, end - max(tp.offset, 0))
         consumer.close()
         return behind
+
+
+def input_lag(values: dict[str, float]) -> float:
+    """Committed lag summed over the input topics' partitions (``llmpulse_consumer_lag``)."""
+    ends = tuple(f'.{role}"}}' for role in INPUT_ROLES)
+    return sum(v for k, v in values.items()
+               if k.startswith("llmpulse_consumer_lag{") and k.endswith(ends))
 
 
 def _rss_mb(pid: int) -> float | None:
