@@ -232,7 +232,7 @@ def build_app(settings: Settings, store: ClickHouseStore, metrics: Metrics,
         # final flush (below) does that, so Faust must not wait for them first.
         stream_wait_empty=False,
     )
-    use_short_fetch_wait(app)
+    use_short_fetch_wait(app, strict_topics={settings.topic(role) for role in INPUT_ROLES})
     use_metadata_backoff(app)
     raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw",
                            "value_serializer": "raw", "internal": False}

@@ -15,9 +15,13 @@ commit itself failed, so the lag computed from them looked better than it was.
 
 :class:`KeepAcksUntilCommitted` computes the offset without touching the books
 and removes the run only once its commit succeeded; a failed commit leaves the
-recorded committed offsets as they were.  It also asks for the
-committed offset itself to be acknowledged (Faust accepts a run starting one
-past it, which would skip a message still in flight).
+recorded committed offsets as they were.  On the input topics
+(:attr:`KeepAcksUntilCommitted.strict_topics`) it also asks for the committed
+offset itself to be acknowledged: Faust accepts a run starting one past it,
+which passes over a message that was never processed.  On the worker's internal
+topics Faust's rule stays (there a message lost from the stream after a
+rebalance is left behind, not waited for: a replay would count partial windows
+twice).
 """
 
 from __future__ import annotations
@@ -31,6 +35,10 @@ from faust.types import TP
 class KeepAcksUntilCommitted:
     """A mixin for Faust's consumer class (before it in the bases)."""
 
+    #: Topics whose commit needs the committed offset itself acknowledged (the inputs,
+    #: where a replay is deduplicated); others keep Faust's rule, which lets a run start
+    #: one past it (a message at the head that was never delivered is passed over).
+    strict_topics: frozenset[str] = frozenset()
     _acked: MutableMapping[TP, list[int]]
     _acked_index: MutableMapping[TP, set[int]]
     _committed_offset: MutableMapping[TP, int | None]
@@ -50,7 +58,7 @@ class KeepAcksUntilCommitted:
                 acked[:] = [offset for offset in acked if offset >= committed]
                 if not acked:
                     return None
-            if acked[0] != committed:
+            if acked[0] - committed > (0 if tp.topic in self.strict_topics else 1):
                 return None
         end = acked[0]
         for offset in acked:

@@ -14,6 +14,7 @@ Its client also backs off between failed metadata updates
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import faust
@@ -41,6 +42,8 @@ class ShortWaitConsumer(KeepAcksUntilCommitted, faust_aiokafka.Consumer):
         return _ShortWaitThread(self, loop=self.loop, beacon=self.beacon)
 
 
-def use_short_fetch_wait(app: faust.App) -> None:
-    """Make ``app`` build its consumer with :data:`FETCH_MAX_WAIT_MS` (before it starts)."""
-    app.transport.Consumer = ShortWaitConsumer  # type: ignore[misc]  # this app only
+def use_short_fetch_wait(app: faust.App, strict_topics: Iterable[str] = ()) -> None:
+    """Make ``app`` build its consumer with :data:`FETCH_MAX_WAIT_MS` (before it starts);
+    ``strict_topics``: see :class:`KeepAcksUntilCommitted`."""
+    consumer = type("Consumer", (ShortWaitConsumer,), {"strict_topics": frozenset(strict_topics)})
+    app.transport.Consumer = consumer  # type: ignore[misc]  # this app only
