@@ -243,6 +243,7 @@ def build_app(settings: Settings, store: ClickHouseStore, metrics: Metrics,
     app.tables.add(table)
     last_offsets: dict[Any, int] = {}
     lag_reported: set[tuple[str, str]] = set()
+    commits_held: dict[Any, CommitHeld] = {}
 
     async def ack(token: Any) -> None:
         stream, event = token
@@ -273,7 +274,7 @@ def build_app(settings: Settings, store: ClickHouseStore, metrics: Metrics,
         except Exception:  # consumer not started yet: nothing is ours
             owned = set()
         pipeline.sweep(owned)
-        await _report_lag(app, metrics, last_offsets, lag_reported)
+        await _report_lag(app, metrics, last_offsets, lag_reported, commits_held)
 
     async def flush_on_revoke(sender: Any, revoked: Any, **_: Any) -> None:
         await pipeline.flush()
@@ -371,10 +372,12 @@ def _ingest(role: str, worker: Worker, last_offsets: dict[Any, int]
 
 
 async def _report_lag(app: faust.App, metrics: Metrics, last_offsets: dict[Any, int],
-                      reported: set[tuple[str, str]]) -> None:
+                      reported: set[tuple[str, str]],
+                      held: dict[Any, CommitHeld] | None = None) -> None:
     """Messages behind the end of each assigned partition, from the committed offset and
     from the last message read; partitions no longer assigned (moved to another worker)
-    stop being reported."""
+    stop being reported.  ``held`` remembers commits that stopped moving, across calls."""
+    held = {} if held is None else held
     try:
         assigned = app.consumer.assignment()
     except Exception:  # not started yet
@@ -401,26 +404,28 @@ async def _report_lag(app: faust.App, metrics: Metrics, last_offsets: dict[Any, 
         metrics.consumer_lag.labels(*labels).set(max(0, high - (committed.get(tp) or 0)))
         reported.add(labels)
         _watch_commit(app, tp, committed.get(tp),
-                      behind=high == done and (committed.get(tp) or 0) < high)
+                      behind=high == done and (committed.get(tp) or 0) < high, held=held)
 
 
 #: How long a partition may be read to its end with its commit not moving before the
 #: log says what holds it.
 STUCK_COMMIT_S = 60.0
-_held: dict[Any, tuple[int | None, float, bool]] = {}  # tp -> (committed, since, said)
+#: Per partition: (committed offset, since when it has not moved, warned already).
+CommitHeld = tuple[int | None, float, bool]
 
 
-def _watch_commit(app: faust.App, tp: Any, committed: int | None, behind: bool) -> None:
+def _watch_commit(app: faust.App, tp: Any, committed: int | None, behind: bool,
+                  held: dict[Any, CommitHeld]) -> None:
     """Warn once when a partition is read to its end but its committed offset stays
     behind for :data:`STUCK_COMMIT_S` (what Kafka tools then show as lag)."""
     now = time.monotonic()
-    last = _held.get(tp)
+    last = held.get(tp)
     if not behind or last is None or last[0] != committed:
-        _held[tp] = (committed, now, False)
+        held[tp] = (committed, now, False)
         return
     if last[2] or now - last[1] < STUCK_COMMIT_S:
         return
-    _held[tp] = (committed, last[1], True)
+    held[tp] = (committed, last[1], True)
     consumer: Any = app.consumer
     acked = sorted(consumer._acked.get(tp, []))
     unacked = sorted(m.offset for m in list(consumer._unacked_messages) if m.tp == tp)
