@@ -389,11 +389,12 @@ async def _report_lag(app: faust.App, metrics: Metrics, last_offsets: dict[Any, 
     reported.intersection_update(current)
     # Faust updates this with every commit and seek
     committed: dict[Any, int | None] = getattr(app.consumer, "_committed_offset", {})
-    for tp in assigned:
-        if tp.topic.endswith("-changelog") or "__assignor" in tp.topic:
-            continue
+    inputs = [tp for tp in assigned
+              if not (tp.topic.endswith("-changelog") or "__assignor" in tp.topic)]
+    ends = await _end_offsets(app, inputs)
+    for tp in inputs:
         try:
-            high = app.consumer.highwater(tp)
+            high = ends[tp] if tp in ends else app.consumer.highwater(tp)
             done = last_offsets[tp] + 1 if tp in last_offsets else await app.consumer.position(tp)
         except Exception:  # partition moving in a rebalance
             continue
@@ -405,6 +406,19 @@ async def _report_lag(app: faust.App, metrics: Metrics, last_offsets: dict[Any, 
         reported.add(labels)
         _watch_commit(app, tp, committed.get(tp),
                       behind=high == done and (committed.get(tp) or 0) < high, held=held)
+
+
+async def _end_offsets(app: faust.App, partitions: list[Any]) -> dict[Any, int]:
+    """The end of each partition, asked of the broker: the high watermark of the last
+    fetch goes stale while the worker is paused (a store outage holds its batch, and it
+    stops fetching), which is exactly when the lag must keep growing.  Empty (the
+    caller falls back to the last fetch) when the broker does not answer."""
+    if not partitions:
+        return {}
+    try:
+        return dict(await asyncio.wait_for(app.consumer.highwaters(*partitions), 5.0))
+    except Exception:  # broker away or partitions moving: the last fetch's values
+        return {}
 
 
 #: How long a partition may be read to its end with its commit not moving before the
