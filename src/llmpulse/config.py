@@ -229,6 +229,27 @@ class Settings(BaseSettings):
     judge_timeout_s: float = Field(default=20.0, gt=0, le=600,
                                    description="Timeout of one judge request.")
 
+    drills: str = Field(
+        default="",
+        description="Fault windows to rehearse the alerts on llmpulse itself: "
+        "KIND@START+SECONDS, comma-separated, START in epoch seconds; kinds store_down "
+        "(the worker's store fails) and scorer_slow (the scorer sheds). Empty: none. "
+        "`llmpulse demo` sets them in its long schedule.")
+
+    @field_validator("drills")
+    @classmethod
+    def _drills(cls, value: str) -> str:
+        from llmpulse.drills import parse_drills
+
+        parse_drills(value)
+        return value
+
+    @property
+    def drill_list(self) -> tuple[Any, ...]:
+        from llmpulse.drills import parse_drills
+
+        return parse_drills(self.drills)
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _lower_level(cls, value: Any) -> Any:

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,9 @@ from llmpulse.errors import ConfigError
 from llmpulse.procs import WorkerProcess, parse_metrics
 
 DEFAULT_STORE = "chdb://./llmpulse-data/chdb"
+#: Share of the demo's sends that are invalid payloads, below the dead-letter alert's
+#: clear threshold (0.5 %); the on-call schedule's ``malformed`` incident goes above.
+MALFORMED_RATIO = 0.002
 
 
 def run_simulation(settings: Settings, *, rate: float, duration: float | None,
@@ -64,6 +68,7 @@ def run_demo(settings: Settings, *, duration: float, rate: float, seed: int) -> 
     if store_url == DEFAULT_STORE:
         store_url = f"chdb://{data_dir / 'chdb'}"
     started = datetime.now(UTC)
+    origin = time.time()  # incidents and drills count from here
     print(f"llmpulse demo: {duration:.0f}s of simulated traffic at {rate:.0f} calls/s")
     with _broker(settings, data_dir) as bootstrap:
         where = "embedded broker" if settings.broker is None else "broker"
@@ -85,6 +90,7 @@ def run_demo(settings: Settings, *, duration: float, rate: float, seed: int) -> 
             "LLMPULSE_JOIN_TIMEOUT_S": str(min(settings.join_timeout_s, 15.0)),
             **_demo_scoring(),
             **_demo_rules(settings),
+            **oncall_env(duration, origin),
         }
         worker = WorkerProcess(env, log_path=data_dir / "worker.log")
         scorer = WorkerProcess(scorer_env(env),
@@ -98,8 +104,10 @@ def run_demo(settings: Settings, *, duration: float, rate: float, seed: int) -> 
         print(f"  {'scorer':<16} metrics at http://127.0.0.1:{scorer_port}/metrics, "
               f"log {data_dir / 'scorer.log'}")
         print(f"  {'store':<16} {store_url}")
+        _print_schedule(duration, origin)
         run = _Run()
-        interrupted = _drive(settings, bootstrap, (worker, scorer), run, duration, rate, seed)
+        interrupted = _drive(settings, bootstrap, (worker, scorer), run, duration, rate, seed,
+                             origin)
         (data_dir / "last-metrics.prom").write_text(_scrape_text(worker), encoding="utf-8")
         _report_exit(scorer, scorer.stop())
         _report_exit(worker, worker.stop())
@@ -108,6 +116,41 @@ def run_demo(settings: Settings, *, duration: float, rate: float, seed: int) -> 
         return 1
     _print_summary(store_url, started, run.stats, data_dir, port)
     return 130 if interrupted else 0
+
+
+def oncall_env(duration: float, origin: float,
+               environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Runs of the on-call schedule (30 minutes or more): the store and scorer drills,
+    and a price for the self-hosted model so that only the ``unpriced`` incident has
+    unknown prices; either left alone when the user set it."""
+    from llmpulse.simulator import ONCALL_SCHEDULE_S, oncall_drills
+
+    outer = os.environ if environ is None else environ
+    if duration < ONCALL_SCHEDULE_S:
+        return {}
+    env = {}
+    if "LLMPULSE_DRILLS" not in outer:
+        env["LLMPULSE_DRILLS"] = oncall_drills(duration, origin)
+    if "LLMPULSE_PRICES_FILE" not in outer:
+        env["LLMPULSE_PRICES_FILE"] = str(files("llmpulse").joinpath("demo_prices.yml"))
+    return env
+
+
+def _print_schedule(duration: float, origin: float) -> None:
+    """What a long run will inject, and when, so that the alerts can be told apart."""
+    from llmpulse.drills import parse_drills
+    from llmpulse.simulator import default_incidents
+
+    env = oncall_env(duration, origin)
+    if not env:
+        return
+    print("  on-call schedule (minutes from now):")
+    for incident in default_incidents(duration):
+        end = incident.start_s + incident.duration_s
+        print(f"    {incident.start_s / 60:5.1f} - {end / 60:5.1f}  {incident.name.split('@')[0]}")
+    for drill in parse_drills(env.get("LLMPULSE_DRILLS", "")):
+        start = (drill.start - origin) / 60
+        print(f"    {start:5.1f} - {start + drill.duration_s / 60:5.1f}  drill {drill.kind}")
 
 
 def scorer_env(worker_env: Mapping[str, str],
@@ -152,14 +195,12 @@ def _demo_rules(settings: Settings) -> dict[str, str]:
     """The demo's short-window rules, unless a rules file was configured."""
     if settings.rules_file is not None:
         return {"LLMPULSE_RULES_FILE": str(settings.rules_file.resolve())}
-    from importlib.resources import files
-
     return {"LLMPULSE_RULES_FILE": str(files("llmpulse.alerting").joinpath("demo_rules.yml")),
             "LLMPULSE_WINDOW_PANE_S": "1", "LLMPULSE_WINDOW_LATENESS_S": "5"}
 
 
 def _drive(settings: Settings, bootstrap: str, procs: tuple[WorkerProcess, WorkerProcess],
-           run: _Run, duration: float, rate: float, seed: int) -> bool:
+           run: _Run, duration: float, rate: float, seed: int, origin: float) -> bool:
     """Run the simulator in a thread and show progress; True if interrupted by Ctrl-C."""
     from llmpulse.sdk import LlmPulseClient
     from llmpulse.simulator import simulate
@@ -168,7 +209,8 @@ def _drive(settings: Settings, bootstrap: str, procs: tuple[WorkerProcess, Worke
         try:
             with LlmPulseClient(bootstrap, settings.topic_prefix) as client:
                 run.stats = simulate(client, rate=rate, duration=duration, seed=seed,
-                                     malformed_ratio=0.01, stop=run.stop.is_set)
+                                     malformed_ratio=MALFORMED_RATIO, stop=run.stop.is_set,
+                                     origin=origin)
         except BaseException as exc:
             run.error = exc
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import logging
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -48,6 +49,11 @@ def run_worker(settings: Settings, ready_file: Path | None = None) -> int:
     try:
         broker = _require_broker(settings)
         store = open_store(settings, readiness)
+        if settings.drills:
+            from llmpulse.drills import DrillClient
+
+            store.client = DrillClient(store.client, settings.drill_list, time.time)
+            log.warning("drills scheduled: %s", settings.drills)
         try:
             worker = build_app(settings, store, metrics)
             log.info("llmpulse worker: broker %s, store %s", broker, settings.clickhouse_url)

@@ -21,7 +21,7 @@ import time
 import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
@@ -43,10 +43,12 @@ from llmpulse.simdata import (
     malformed,
 )
 
-__all__ = ["MALFORMED_KINDS", "MODELS", "ROUTES", "TENANTS", "UNPRICED_MODELS", "EventSink",
-           "Incident", "ModelSpec", "RouteSpec", "SimulatedCall", "SimulationStats", "Simulator",
-           "TrafficModel", "default_incidents", "malformed", "simulate"]
-IncidentKind = Literal["latency_spike", "cost_spike", "errors", "ungrounded", "toxic"]
+__all__ = ["MALFORMED_KINDS", "MODELS", "ONCALL_SCHEDULE_S", "ROUTES", "TENANTS",
+           "UNPRICED_MODELS", "EventSink", "Incident", "ModelSpec", "RouteSpec", "SimulatedCall",
+           "SimulationStats", "Simulator", "TrafficModel", "default_incidents", "malformed",
+           "oncall_drills", "oncall_incidents", "simulate"]
+IncidentKind = Literal["latency_spike", "cost_spike", "prompt_bloat", "errors", "ungrounded",
+                       "toxic", "malformed", "unpriced"]
 INPUT_ROLES = ("requests", "responses", "inference", "feedback")
 
 
@@ -55,10 +57,14 @@ class Incident:
     """A labelled fault injected into the targeted traffic for a time window.
 
     ``start_s`` is the offset from the model's origin.  Targets left ``None``
-    match anything.  ``factor`` multiplies latency (``latency_spike``) or token
-    counts and max_tokens (``cost_spike``); for ``errors``, ``ungrounded`` and
-    ``toxic`` it is the probability that a targeted call fails, gives a RAG answer
-    its documents do not support, or gives a rude chat answer.
+    match anything.  ``factor`` multiplies latency (``latency_spike``), token
+    counts and max_tokens (``cost_spike``) or input tokens only (``prompt_bloat``:
+    a prompt that grew); for ``errors``, ``ungrounded`` and ``toxic`` it is the
+    probability that a targeted call fails, gives a RAG answer its documents do
+    not support, or gives a rude chat answer; for ``malformed`` the share of all
+    sends replaced by an invalid payload (a producer deployed with a bug; targets
+    do not apply).  ``unpriced`` sends the targeted calls to a new version of their
+    model the price table does not know (``<model>-preview``).
     """
 
     kind: IncidentKind
@@ -82,8 +88,16 @@ class Incident:
                 and self.tenant in (None, tenant))
 
 
+#: Runs at least this long get :func:`oncall_incidents`: incidents long enough for the
+#: shipped Prometheus rules (whose ``for`` is 5-10 minutes) to fire and resolve.
+ONCALL_SCHEDULE_S = 1800.0
+
+
 def default_incidents(duration_s: float) -> list[Incident]:
-    """One incident of each kind, placed at fixed fractions of a run of ``duration_s``."""
+    """One incident of each kind, placed at fixed fractions of a run of ``duration_s``;
+    from :data:`ONCALL_SCHEDULE_S` on, :func:`oncall_incidents`."""
+    if duration_s >= ONCALL_SCHEDULE_S:
+        return oncall_incidents(duration_s)
     d = duration_s
     return [
         Incident("latency_spike", 0.15 * d, 0.2 * d, model="claude-sonnet-4-5", factor=5.0),
@@ -92,6 +106,35 @@ def default_incidents(duration_s: float) -> list[Incident]:
         Incident("ungrounded", 0.3 * d, 0.25 * d, model="acme-llama-3-70b-ft", factor=0.8),
         Incident("toxic", 0.55 * d, 0.2 * d, model="gpt-4o-mini", factor=0.5),
     ]
+
+
+def oncall_incidents(duration_s: float) -> list[Incident]:
+    """Incidents for a run of at least 30 minutes, each long enough for the alert meant
+    for it (Prometheus rules and default engine rules) to fire and resolve, scaled
+    with the run.  The first 20 % is normal traffic, the history the relative alerts
+    compare with; the store and scorer drills of :func:`oncall_drills` follow in the
+    last 40 %, when the traffic incidents are over."""
+    k = duration_s / ONCALL_SCHEDULE_S
+    start, length = 360 * k, 720 * k  # 6 and 12 minutes in a 30-minute run
+    return [
+        Incident("latency_spike", start, length, model="claude-sonnet-4-5", factor=5.0),
+        Incident("errors", start, length, model="gpt-4o-mini", route="classify", factor=0.6),
+        Incident("prompt_bloat", start, length, tenant="acme", factor=6.0),
+        Incident("malformed", start, length, factor=0.05),
+        Incident("unpriced", start, length, model="gemini-2.0-flash"),
+        Incident("ungrounded", start, length, model="acme-llama-3-70b-ft", factor=0.8),
+        Incident("toxic", start, length, model="gpt-4o-mini", route="chat", factor=0.5),
+    ]
+
+
+def oncall_drills(duration_s: float, origin: float) -> str:
+    """The ``LLMPULSE_DRILLS`` of a run of :func:`oncall_incidents` starting at epoch
+    ``origin``: the scorer slowed with the traffic incidents (minutes 6-18 of a
+    30-minute run), then the store down (minutes 17.5-29.5; the workers stop, so
+    nothing else can be seen meanwhile)."""
+    k = duration_s / ONCALL_SCHEDULE_S
+    slow, down, length = origin + 360 * k, origin + 1050 * k, 720 * k
+    return f"scorer_slow@{slow:.0f}+{length:.0f},store_down@{down:.0f}+{length:.0f}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,9 +190,12 @@ class TrafficModel:
         route = rng.choices(ROUTES, [r.weight for r in ROUTES])[0]
         tenant = rng.choices([t for t, _ in TENANTS], [w for _, w in TENANTS])[0]
         spec = MODELS[rng.choices([m for m, _ in route.models], [w for _, w in route.models])[0]]
-        offset = now - self.origin
-        offset = offset % self.repeat_s if self.repeat_s else offset
-        active = [i for i in self.incidents if i.applies(offset, spec.model, route.name, tenant)]
+        offset = self._offset(now)
+        active = [i for i in self.incidents if i.kind != "malformed"
+                  and i.applies(offset, spec.model, route.name, tenant)]
+        if any(i.kind == "unpriced" for i in active):
+            spec = replace(spec, model=f"{spec.model}-preview",
+                           response_model=f"{spec.model}-preview")
         outcome = self._outcome(route, spec, active)
         rid = _new_id(rng)
         text = content(rng, route.name, *_quality_odds(active))
@@ -160,13 +206,24 @@ class TrafficModel:
         return SimulatedCall(rid, spec.model, route.name, tenant, events,
                              tuple(i.name for i in active), outcome.error_type is not None)
 
+    def _offset(self, now: float) -> float:
+        offset = now - self.origin
+        return offset % self.repeat_s if self.repeat_s else offset
+
+    def malformed_ratio(self, now: float, base: float) -> float:
+        """Share of sends to replace by an invalid payload at ``now``."""
+        offset = self._offset(now)
+        return max([base] + [i.factor for i in self.incidents
+                             if i.kind == "malformed" and i.applies(offset, "", "", "")])
+
     def _outcome(self, route: RouteSpec, spec: ModelSpec, active: list[Incident]) -> _Outcome:
         rng = self.rng
         slow = math.prod(i.factor for i in active if i.kind == "latency_spike")
         tok = math.prod(i.factor for i in active if i.kind == "cost_spike")
         err_p = max([self.error_rate] + [i.factor for i in active if i.kind == "errors"])
+        bloat = math.prod(i.factor for i in active if i.kind == "prompt_bloat")
         max_tokens = int(route.max_tokens * tok)
-        inp = max(1, int(_lognormal(rng, route.input_tokens, 0.5) * tok))
+        inp = max(1, int(_lognormal(rng, route.input_tokens, 0.5) * tok * bloat))
         if rng.random() < err_p:
             return self._error(max_tokens, slow)
         out = max(1, int(_lognormal(rng, route.output_tokens * tok, 0.6)))
@@ -378,7 +435,8 @@ class Simulator:
 
     def _emit(self, now: float, stats: SimulationStats) -> None:
         rng = self.model.rng
-        if self.malformed_ratio and rng.random() < self.malformed_ratio:
+        ratio = self.model.malformed_ratio(now, self.malformed_ratio)
+        if ratio and rng.random() < ratio:
             key = _new_id(rng).encode() if rng.random() < 0.8 else None
             self.sink.produce_raw(rng.choice(INPUT_ROLES), key, malformed(rng))
             stats.malformed += 1
@@ -393,13 +451,16 @@ def simulate(sink: EventSink, *, rate: float | None = 200.0, duration: float | N
              count: int | None = None, seed: int = 7, malformed_ratio: float = 0.0,
              incidents: Sequence[Incident] | None = None,
              clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep,
-             stop: Callable[[], bool] | None = None) -> SimulationStats:
+             stop: Callable[[], bool] | None = None, origin: float | None = None
+             ) -> SimulationStats:
     """A run with the default incidents scaled to its length (``duration``, else
-    ``count / rate``); an open-ended run repeats a 600 s schedule."""
+    ``count / rate``); an open-ended run repeats a 600 s schedule.  Incident offsets
+    count from ``origin`` (default: now), e.g. the start the drills were set from."""
     length = duration if duration is not None else (
         count / rate if count is not None and rate else None)
     schedule = default_incidents(length or 600.0) if incidents is None else incidents
-    model = TrafficModel(seed, origin=clock(), incidents=schedule,
+    model = TrafficModel(seed, origin=clock() if origin is None else origin,
+                         incidents=schedule,
                          repeat_s=None if length else 600.0)
     runner = Simulator(sink, model, clock=clock, sleep=sleep, malformed_ratio=malformed_ratio)
     return runner.run(rate, duration, count, stop=stop)

@@ -349,3 +349,66 @@ def test_simulator_rejects_bad_arguments() -> None:
         Simulator(sink, model, malformed_ratio=1.5)
     with pytest.raises(ValueError):
         Simulator(sink, model).run(rate=0.0, count=1)
+
+
+def test_prompt_bloat_multiplies_input_tokens_of_the_target_only() -> None:
+    incident = Incident("prompt_bloat", 40.0, 20.0, tenant="acme", factor=6.0)
+    inside, outside = _incident_traffic(incident)
+    target_in = [c for c in inside if c.tenant == "acme"]
+    target_out = [c for c in outside if c.tenant == "acme"]
+    assert _median_tokens(target_in) / _median_tokens(target_out) > 4.5
+    others_in = [c for c in inside if c.tenant != "acme"]
+    others_out = [c for c in outside if c.tenant != "acme"]
+    assert 0.8 < _median_tokens(others_in) / _median_tokens(others_out) < 1.25
+    # the answers do not grow (unlike cost_spike's): latency stays near its usual
+    assert _p50_latency(target_in) / _p50_latency(target_out) < 1.6
+
+
+def test_unpriced_sends_the_target_to_a_model_genai_prices_does_not_know() -> None:
+    incident = Incident("unpriced", 40.0, 20.0, model="gemini-2.0-flash")
+    inside, outside = _incident_traffic(incident)
+    preview = {c.model for c in inside if c.incidents}
+    assert preview == {"gemini-2.0-flash-preview"}
+    assert "gemini-2.0-flash-preview" not in {c.model for c in outside}
+    with pytest.raises(LookupError):
+        calc_price(Usage(input_tokens=1000, output_tokens=100),
+                   model_ref="gemini-2.0-flash-preview", provider_id=PROVIDER_IDS["gcp.gemini"])
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.raw: list[tuple[str, bytes]] = []
+        self.sent = 0
+
+    def send(self, event: Event) -> str:
+        self.sent += 1
+        return ""
+
+    def produce_raw(self, topic_role: str, key: bytes | None, value: bytes) -> None:
+        self.raw.append((topic_role, value))
+
+    def flush(self, timeout: float = 30.0) -> int:
+        return 0
+
+
+def test_malformed_incident_raises_the_share_of_invalid_payloads_for_its_window() -> None:
+    clock = [ORIGIN]
+    sink = _Sink()
+    model = TrafficModel(3, origin=ORIGIN, incidents=[Incident("malformed", 50.0, 50.0,
+                                                               factor=0.1)])
+    runner = Simulator(sink, model, clock=lambda: clock[0], malformed_ratio=0.002,
+                       sleep=lambda s: clock.__setitem__(0, clock[0] + s))
+    before = runner.run(rate=100.0, duration=50.0)
+    during = runner.run(rate=100.0, duration=50.0)
+    assert before.malformed / 5000 < 0.006
+    assert 0.08 < during.malformed / 5000 < 0.12
+
+
+def test_runs_of_half_an_hour_get_the_oncall_schedule() -> None:
+    schedule = default_incidents(1800.0)
+    kinds = {i.kind for i in schedule}
+    assert {"latency_spike", "errors", "prompt_bloat", "malformed", "unpriced"} <= kinds
+    # normal traffic first (the history relative alerts compare with), then 12 minutes
+    assert all(i.start_s == 360.0 and i.duration_s == 720.0 for i in schedule)
+    assert all(i.start_s == 720.0 for i in default_incidents(3600.0))
+    assert default_incidents(1799.0)[0].duration_s < 720.0  # the short demo's schedule

@@ -30,6 +30,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 from tenacity.wait import wait_base, wait_exponential, wait_random
 
 from llmpulse.config import Settings
+from llmpulse.drills import SLOW_SCORE_S, active
 from llmpulse.errors import InvalidEvent
 from llmpulse.metric_zeros import zero_scorer_series
 from llmpulse.metrics import Metrics
@@ -230,6 +231,8 @@ async def score_batch(values: Sequence[bytes | None], settings: Settings, metric
     if not keep:
         return []
     results = await score_tasks(keep, now, scorer, metrics)
+    if settings.drills and active(settings.drill_list, "scorer_slow", time.time()):
+        await asyncio.sleep(SLOW_SCORE_S * len(keep))
     metrics.scorer_tasks.labels("scored").inc(len(results))
     return results
 
