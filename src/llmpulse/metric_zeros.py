@@ -28,15 +28,19 @@ NOTIFICATION_OUTCOMES = ("ok", "failed")
 LATE_REASONS = ("late", "future")
 OLD_REASONS = ("past_body_ttl",)
 SCORER_OUTCOMES = ("scored", "shed", "invalid", "failed")
+#: ``llmpulse_retrain_triggers_total{outcome}`` values (see retrain.desk).
+RETRAIN_OUTCOMES = ("triggered", "pending_approval", "suppressed", "duplicate", "approved",
+                    "forward_failed", "forward_resent", "forward_abandoned")
 
 
-def zero_worker_series(metrics: Metrics, settings: Settings, channels: Iterable[str]) -> None:
+def zero_worker_series(metrics: Metrics, settings: Settings, channels: Iterable[str],
+                       policies: Iterable[str] = ()) -> None:
     """Create the worker's labelled counter series at 0; ``channels`` are the
-    notification channels of the rules file."""
+    notification channels of the rules file, ``policies`` its retraining policies."""
     joined_roles = [r for r in INPUT_ROLES if r != "feedback"]
     for role in (*INPUT_ROLES, "scores"):
         metrics.events_in.labels(settings.topic(role))
-    for role in INPUT_ROLES:
+    for role in (*INPUT_ROLES, "scores"):
         for reason in DLQ_REASONS:
             metrics.dlq.labels(settings.topic(role), reason)
     for source in (*(settings.topic(r) for r in joined_roles), *DUPLICATE_SOURCES):
@@ -51,6 +55,9 @@ def zero_worker_series(metrics: Metrics, settings: Settings, channels: Iterable[
         metrics.late_calls.labels(reason)
     for reason in OLD_REASONS:
         metrics.old_calls.labels(reason)
+    for policy in policies:
+        for outcome in RETRAIN_OUTCOMES:
+            metrics.retrain_triggers.labels(policy, outcome)
     for channel in channels:
         for kind in get_args(Kind):
             for outcome in NOTIFICATION_OUTCOMES:

@@ -22,6 +22,7 @@ from llmpulse.config import Settings, load_settings
 from llmpulse.detectors.cost import Cost
 from llmpulse.metric_zeros import (
     DLQ_REASONS,
+    RETRAIN_OUTCOMES,
     SCORER_OUTCOMES,
     zero_scorer_series,
     zero_worker_series,
@@ -155,7 +156,7 @@ def _samples(metrics: Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], 
 
 def test_labelled_counters_start_at_zero() -> None:
     metrics = build_metrics(process="worker")
-    zero_worker_series(metrics, _settings(), CHANNELS)
+    zero_worker_series(metrics, _settings(), CHANNELS, ["retrain_on_drift"])
     samples = _samples(metrics)
 
     def value(name: str, **labels: str) -> float | None:
@@ -175,11 +176,15 @@ def test_labelled_counters_start_at_zero() -> None:
             for outcome in ("ok", "failed"):
                 assert value("llmpulse_alert_notifications_total", channel=channel, kind=kind,
                              outcome=outcome) == 0
-    for topic in ("llm.requests", "llm.responses", "llm.inference", "llm.feedback"):
+    for topic in ("llm.requests", "llm.responses", "llm.inference", "llm.feedback",
+                  "llm.scores"):
         assert value("llmpulse_events_in_total", topic=topic) == 0
         for reason in DLQ_REASONS:
             assert value("llmpulse_dlq_events_total", topic=topic, reason=reason) == 0
     assert {"not_json", "internal", "wrong_partition"} <= set(DLQ_REASONS)
+    for outcome in RETRAIN_OUTCOMES:
+        assert value("llmpulse_retrain_triggers_total", policy="retrain_on_drift",
+                     outcome=outcome) == 0
 
     scorer = build_metrics(process="scorer")
     zero_scorer_series(scorer)

@@ -204,7 +204,8 @@ def build_app(settings: Settings, store: ClickHouseStore, metrics: Metrics,
     if rules is None:
         rules = load_rules(settings.rules_file)
     rules.check_panes(settings.window_pane_s)
-    zero_worker_series(metrics, settings, rules.channels)
+    zero_worker_series(metrics, settings, rules.channels,
+                       [r.name for r in rules.rules if r.retrain is not None])
     (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)  # Faust makes one level
     app = faust.App(
         settings.app_id,
