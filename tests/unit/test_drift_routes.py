@@ -250,8 +250,8 @@ async def test_each_model_and_route_is_checked_once_per_window_across_restarts(
 
 def test_the_report_command_restricts_both_sides_to_a_route(
         store: ClickHouseStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from llmpulse import cli_drift_store
     from llmpulse.cli import cli
+    from llmpulse.cli import drift_store as cli_drift_store
     from llmpulse.config import load_settings
 
     for route, seed, shift in (("a", 1, None), ("b", 2, "language")):

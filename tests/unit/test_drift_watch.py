@@ -97,7 +97,7 @@ async def test_a_language_shift_drifts_and_names_the_prompt_script(
     assert explanation == [
         ("prompt_script; reference: the first 562 calls without a prompt version",)]
 
-    from llmpulse.cli_drift_store import write_html
+    from llmpulse.cli.drift_store import write_html
 
     tables = w.tables("shifting-model", check.start, check.end)
     write_html(*tables, tmp_path / "report.html")

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from llmpulse.cli_models import models
+from llmpulse.cli.models import models
 from llmpulse.detectors.toxicity import LexiconToxicityModel
 from llmpulse.errors import ConfigError
 from llmpulse.models import export as export_module

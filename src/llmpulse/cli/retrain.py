@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from llmpulse.cli_alerts import _settings, open_store
+from llmpulse.cli.alerts import _settings, open_store
 
 if TYPE_CHECKING:
     from llmpulse.alerting.rules import RulesFile

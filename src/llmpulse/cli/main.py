@@ -14,13 +14,13 @@ from typing import Any
 
 import click
 
-from llmpulse.cli_alerts import alerts, budgets, rules
-from llmpulse.cli_dashboards import dashboards
-from llmpulse.cli_drift import drift
-from llmpulse.cli_drift_store import baseline, report
-from llmpulse.cli_models import models
-from llmpulse.cli_retrain import retrain
-from llmpulse.cli_score import score, scorer
+from llmpulse.cli.alerts import alerts, budgets, rules
+from llmpulse.cli.dashboards import dashboards
+from llmpulse.cli.drift import drift
+from llmpulse.cli.drift_store import baseline, report
+from llmpulse.cli.models import models
+from llmpulse.cli.retrain import retrain
+from llmpulse.cli.score import score, scorer
 from llmpulse.errors import LlmpulseError
 
 
@@ -165,7 +165,7 @@ def sql(query: str) -> None:
 
     With the embedded store, stop the worker first (chdb has one process per path).
     """
-    from llmpulse.cli_alerts import require_store
+    from llmpulse.cli.alerts import require_store
     from llmpulse.errors import StoreError
     from llmpulse.sinks.clickhouse import ClickHouseStore, connect
 

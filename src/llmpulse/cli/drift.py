@@ -83,7 +83,7 @@ def _embedder(kind: str) -> Embedder | None:
 
 def _quality(records: list[InferenceRecord]) -> Scores:
     """Toxicity and groundedness of the calls, by the configured scorers."""
-    from llmpulse.cli import _settings
+    from llmpulse.cli.main import _settings
     from llmpulse.scoring.scorer import load_scorer
 
     scores: dict[str, dict[str, float]] = {}

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from llmpulse.cli_alerts import _settings, open_store
+from llmpulse.cli.alerts import _settings, open_store
 from llmpulse.prices import as_utc
 
 

@@ -19,7 +19,7 @@ import click
 def scorer(ready_file: Path | None) -> None:
     """Score sampled calls for toxicity and groundedness (its own consumer group on
     llm.scoring; run as many as the backlog needs, on CPU or GPU nodes)."""
-    from llmpulse.cli import _logging, _settings
+    from llmpulse.cli.main import _logging, _settings
     from llmpulse.runner import run_scorer
 
     settings = _settings()
@@ -43,7 +43,7 @@ def score(source: Path, output: Path | None, max_toxicity_rate: float | None,
     Exit codes: 0 all lines scored; 1 some lines were bad (reported with their line
     numbers, the rest scored); 3 a --max-toxicity-rate / --min-groundedness gate failed.
     """
-    from llmpulse.cli import _settings
+    from llmpulse.cli.main import _settings
     from llmpulse.offline import score_file
     from llmpulse.redaction import Redactor
     from llmpulse.scoring.scorer import load_scorer
