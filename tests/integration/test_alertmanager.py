@@ -25,6 +25,8 @@ CI machine; the worker's own behaviour on Apache Kafka is covered elsewhere.
 
 from __future__ import annotations
 
+import re
+import subprocess
 import threading
 import time
 import urllib.parse
@@ -46,11 +48,14 @@ from tests.harness.prometheus import (
     matching,
     notified,
     prometheus_binary,
+    require_binary,
     wait_until,
     write_prometheus_config,
 )
 from tests.harness.receiver import Receiver
 from tests.integration.stack import make_stack
+
+README = RULES.parent / "README.md"
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(360)]
 
@@ -184,3 +189,17 @@ def test_shipped_alerts_reach_a_webhook_through_alertmanager(
     finally:
         stop.set()
         worker.stop()
+
+
+def test_the_readme_alertmanager_configs_are_valid(tmp_path: Path) -> None:
+    """deploy/prometheus/README.md's Alertmanager snippets, alone and together, pass
+    ``amtool check-config``."""
+    amtool = require_binary("amtool", "prometheus-alertmanager")
+    snippets = re.findall(r"```yaml\n# alertmanager\.yml\n(.*?)```", README.read_text(), re.S)
+    assert len(snippets) == 2  # routing, inhibit rules
+    for name, text in (("routing", snippets[0]), ("all", "".join(snippets))):
+        path = tmp_path / f"{name}.yml"
+        path.write_text(text)
+        done = subprocess.run([amtool, "check-config", str(path)], capture_output=True,
+                              text=True, timeout=60, check=False)
+        assert done.returncode == 0, f"{name}:\n{done.stdout}{done.stderr}"
