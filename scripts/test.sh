@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the test suite needs on a fresh machine, then runs it:
 # ruff, mypy, and pytest (unit tests, and integration tests on the embedded
-# broker and on Apache Kafka 4.x, with the real ClickHouse engine and Prometheus).
+# broker and on Apache Kafka 4.x, with the real ClickHouse engine, Prometheus and
+# Alertmanager).
 # Extra arguments go to pytest, e.g. `bash scripts/test.sh -k dlq`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,7 @@ missing=()
 command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || missing+=(maven)
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
+command -v prometheus-alertmanager >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing system packages: ${missing[*]}"
   sudo_cmd=""

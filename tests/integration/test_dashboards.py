@@ -1,23 +1,32 @@
-"""Every PromQL query of the Grafana dashboards, run by a real Prometheus scraping a real worker.
+"""The Grafana dashboards and the shipped rules against a real Prometheus scraping a real
+worker (job ``llmpulse``) and a real quality scorer (job ``llmpulse-scorer``).
 
-After the worker has processed simulated traffic, each panel's expression (the
-dashboard variables bound to values that exist, ``$__rate_interval`` to 1m) is
-evaluated as Grafana's time-series panels do, through ``/api/v1/query_range``;
-every query must succeed, and the core panels (call rate, latency quantiles,
-cost) must return finite, positive values.
+After the worker has processed simulated traffic and closed a window:
+
+* each panel's expression (the dashboard variables bound to values that exist,
+  ``$__rate_interval`` to 1m) is evaluated as Grafana's time-series panels do,
+  through ``/api/v1/query_range``; every query must succeed, and the core panels
+  (call rate, latency quantiles, cost) must return finite, positive values;
+* every metric name and label name in those expressions exists in the scrape
+  (:func:`name_problems`; a misspelt metric or label fails here even where the
+  query itself would just return nothing);
+* the shipped rules (deploy/prometheus/llmpulse-rules.yml, loaded verbatim)
+  evaluate without error on the live series;
+* ``promtool check metrics`` passes on the worker's and the scorer's /metrics,
+  as served by the running processes (tests/unit/test_exposition.py checks the
+  registries only).
+
+One stack per broker serves the four tests (a module-scoped fixture).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import re
-import shutil
+import subprocess
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
-from pathlib import Path
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -26,12 +35,20 @@ from llmpulse.dashboards import all_dashboards
 from llmpulse.dashboards.model import PROMETHEUS
 from llmpulse.dashboards.queries import Query, bind_promql, queries
 from llmpulse.procs import WorkerProcess
-from tests.integration.stack import Stack, make_stack, wait_metrics
-from tests.integration.test_prometheus import (
-    prometheus_config,
-    start_prometheus,
+from llmpulse.simulator import SimulationStats
+from tests.harness.prometheus import (
+    RULES,
+    SCORER_JOB,
+    WORKER_JOB,
+    Prometheus,
+    api_get,
+    prometheus_binary,
+    require_binary,
     wait_scraped,
+    write_prometheus_config,
 )
+from tests.integration.stack import Stack, make_stack, wait_metrics
+from tests.integration.test_prometheus_rules import exported_series, scan
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(400)]
 
@@ -61,19 +78,9 @@ WINDOW_PANELS = (
 )
 
 
-def _get(port: int, path: str, params: list[tuple[str, str]]) -> dict[str, Any]:
-    url = f"http://127.0.0.1:{port}{path}?" + urllib.parse.urlencode(params)
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            body: dict[str, Any] = json.loads(response.read())
-    except urllib.error.HTTPError as exc:  # a bad query: Prometheus says why in the body
-        body = json.loads(exc.read())
-    return body
-
-
 def _range(port: int, expr: str, seconds: int = 180) -> dict[str, Any]:
     end = time.time()
-    return _get(port, "/api/v1/query_range", [
+    return api_get(port, "/api/v1/query_range", [
         ("query", expr), ("start", f"{end - seconds:.3f}"), ("end", f"{end:.3f}"),
         ("step", "5")])
 
@@ -97,11 +104,17 @@ def _variable_values(models: list[str]) -> dict[str, str]:
 Results = dict[tuple[str, str], Any]
 
 
+def prometheus_queries() -> list[Query]:
+    """The PromQL queries of every shipped dashboard (panel targets and variables)."""
+    found = [q for board in all_dashboards().values() for q in queries(board)
+             if q.kind == PROMETHEUS]
+    assert len(found) > 40
+    return found
+
+
 def _run_all(port: int, values: dict[str, str]) -> Results:
     """Every dashboard query through the Prometheus HTTP API, as Grafana sends it."""
-    found: list[Query] = [q for board in all_dashboards().values()
-                          for q in queries(board) if q.kind == PROMETHEUS]
-    assert len(found) > 40
+    found = prometheus_queries()
     failed: list[str] = []
     results: Results = {}
     for query in found:
@@ -109,7 +122,7 @@ def _run_all(port: int, values: dict[str, str]) -> Results:
         if query.where.startswith("variable "):
             label = re.fullmatch(r"label_values\(.*,\s*(\w+)\)", query.text, re.S)
             assert label is not None, query.text
-            body = _get(port, f"/api/v1/label/{label[1]}/values", [("match[]", expr)])
+            body = api_get(port, f"/api/v1/label/{label[1]}/values", [("match[]", expr)])
         else:
             body = _range(port, expr)
         if body.get("status") != "success":
@@ -136,7 +149,138 @@ def _check_panels(results: Results, present: tuple[tuple[str, str], ...],
                 assert _finite_positive(series), f"{uid}: {where}: {data}"
 
 
-def _close_a_window(stack: Stack, worker: WorkerProcess, port: int) -> None:
+# --- metric and label names ----------------------------------------------------
+
+#: Metrics the dashboards show of which this scenario may make no series (no drift check
+#: runs, no retraining policy is configured). Their names must still be announced on
+#: /metrics (``# TYPE``); without series, their labels are checked against
+#: src/llmpulse/metrics.py instead.
+NO_SERIES_HERE = frozenset({"llmpulse_drift_score", "llmpulse_drift_detected",
+                            "llmpulse_retrain_triggers_total"})
+#: Series names each metric type exposes, as suffixes of its family name (Prometheus
+#: scrapes the OpenMetrics format, whose counter families are named without ``_total``).
+SERIES_OF_TYPE = {"counter": ("_total", ""), "gauge": ("",), "unknown": ("",),
+                  "histogram": ("_bucket", "_sum", "_count"), "summary": ("", "_sum", "_count"),
+                  "gaugehistogram": ("_bucket", "_gsum", "_gcount"), "info": ("_info",),
+                  "stateset": ("",)}
+
+
+@dataclass(frozen=True)
+class Scrape:
+    """What a live Prometheus has: the label names of each series name it stored, the
+    series names the targets' metric families announce (``# TYPE``, samples or not),
+    and the recording rules it evaluates."""
+
+    labels: Mapping[str, frozenset[str]]
+    announced: frozenset[str]
+    records: frozenset[str]
+
+
+def scrape_of(prom: Prometheus, since: float) -> Scrape:
+    body = prom.get("/api/v1/series", [("match[]", '{__name__=~".+"}'),
+                                       ("start", f"{since:.3f}")])
+    assert body["status"] == "success", body
+    labels: dict[str, set[str]] = {}
+    for series in body["data"]:
+        labels.setdefault(series["__name__"], set()).update(k for k in series if k != "__name__")
+    meta = prom.get("/api/v1/targets/metadata")
+    assert meta["status"] == "success", meta
+    announced = {m["metric"] + suffix for m in meta["data"]
+                 for suffix in SERIES_OF_TYPE.get(m["type"], ("",))}
+    records = {r["name"] for r in prom.rules() if r["type"] == "recording"}
+    return Scrape({k: frozenset(v) for k, v in labels.items()}, frozenset(announced),
+                  frozenset(records))
+
+
+def name_problems(found: Sequence[Query], values: Mapping[str, str], scrape: Scrape,
+                  fallback: Mapping[str, frozenset[str]]) -> list[str]:
+    """Metric names and label names the queries use that the scrape does not have.
+
+    A name counts if Prometheus stored series of it, or a target announces it, or it
+    is a recording rule. Labels (in ``{...}`` matchers, ``by``/``without`` of every
+    metric aggregated, ``on``/``ignoring``, and ``label_values``) are checked against
+    the labels of the name's series; a name without series is a problem unless
+    ``fallback`` gives its labels.
+    """
+    problems: list[str] = []
+    for query in found:
+        where = f"{query.dashboard}: {query.where}"
+        expr = bind_promql(query.text, values)
+        scanned = scan(expr)
+
+        def labels_of(name: str) -> frozenset[str] | None:
+            return scrape.labels.get(name, fallback.get(name))
+
+        if not scanned.names:
+            problems.append(f"{where}: no metric found in {expr!r} (scanner broken?)")
+        for _, name in scanned.names:
+            if (name not in scrape.labels and name not in scrape.announced
+                    and name not in scrape.records):
+                problems.append(f"{where}: unknown metric {name} (neither scraped nor a "
+                                "recording rule)")
+            elif labels_of(name) is None:
+                problems.append(f"{where}: {name} has no series in the scrape to check its "
+                                "labels against")
+        for name, label in scanned.matchers:
+            known = labels_of(name)
+            if known is not None and label not in known:
+                problems.append(f"{where}: {name} has no label {label!r} (has {sorted(known)})")
+        for clause in scanned.clauses:
+            if clause.keyword in ("by", "without"):
+                inside = [n for at, n in scanned.names
+                          if clause.scope[0] <= at < clause.scope[1]]
+            else:
+                inside = [n for _, n in scanned.names]
+            sets = [known for known in map(labels_of, inside) if known is not None]
+            for label in clause.labels:
+                if clause.keyword in ("by", "without"):
+                    missing = [n for n, known in zip(inside, map(labels_of, inside), strict=True)
+                               if known is not None and label not in known]
+                    problems += [f"{where}: `{clause.keyword} ({label})` but {n} has no label "
+                                 f"{label!r}" for n in missing]
+                elif not any(label in known for known in sets):
+                    problems.append(f"{where}: `{clause.keyword} ({label})` but no metric in "
+                                    f"the expression has label {label!r}")
+        variable = re.fullmatch(r"label_values\(.*,\s*(\w+)\)", query.text, re.S)
+        if variable:
+            for _, name in scanned.names:
+                known = labels_of(name)
+                if known is not None and variable[1] not in known:
+                    problems.append(f"{where}: label_values of {variable[1]!r}, which {name} "
+                                    f"does not have (has {sorted(known)})")
+    return problems
+
+
+#: Misspellings the name check must catch: (text replaced, replacement, expected problem).
+MISSPELT = (
+    ("llmpulse_calls_total{", "llmpulse_call_total{", "unknown metric llmpulse_call_total"),
+    ('llmpulse_route=~"$route"', 'route=~"$route"', "has no label 'route'"),
+    ("sum by (error_type)", "sum by (error_kind)", "`by (error_kind)` but llmpulse_call_errors"),
+    ("llmpulse_calls_total, gen_ai_request_model)", "llmpulse_calls_total, model)",
+     "label_values of 'model'"),
+    ("llmpulse_drift_score{", "llmpulse_drift_scores{", "unknown metric llmpulse_drift_scores"),
+    ('llmpulse_drift_score{model=~"$model"}', 'llmpulse_drift_score{modle=~"$model"}',
+     "llmpulse_drift_score has no label 'modle'"),
+)
+
+
+# --- the live stack ---------------------------------------------------------------
+
+#: The scorer's cheap detectors (lexicon toxicity, hashing groundedness), a sample of calls.
+QUALITY = {"LLMPULSE_GROUNDEDNESS_BACKEND": "hashing", "LLMPULSE_SCORE_SAMPLE_RATE": "0.5"}
+
+
+@dataclass
+class Live:
+    stack: Stack
+    worker: WorkerProcess
+    scorer: WorkerProcess
+    prom: Prometheus
+    stats: SimulationStats
+    since: float
+
+
+def _close_a_window(stack: Stack, worker: WorkerProcess) -> None:
     """Traffic past the next minute boundary, so a 1-minute window closes (lateness 1 s)
     and the worker exports its window gauges; then one more scrape."""
     stack.simulate(rate=8, duration=60 - time.time() % 60 + 4, seed=12)
@@ -146,34 +290,92 @@ def _close_a_window(stack: Stack, worker: WorkerProcess, port: int) -> None:
     time.sleep(3)
 
 
-def test_every_dashboard_query_runs_on_real_prometheus(broker: str, tmp_path: Path) -> None:
-    binary = shutil.which("prometheus")
-    if binary is None:
-        pytest.fail("the `prometheus` binary is missing: apt-get install prometheus "
-                    "(scripts/test.sh installs it)")
+@pytest.fixture(scope="module")
+def live(broker: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    """Worker and scorer after traffic and a closed window, scraped every second by a
+    Prometheus that evaluates the shipped rules."""
+    prometheus_binary()
+    tmp_path = tmp_path_factory.mktemp("dashboards")
     stack = make_stack(broker, tmp_path)
-    worker = stack.worker(LLMPULSE_WINDOW_PANE_S="1", LLMPULSE_WINDOW_LATENESS_S="1")
-    assert worker.metrics_port is not None
-    prom, port = start_prometheus(
-        binary, tmp_path, prometheus_config(tmp_path, worker.metrics_port))
+    worker = stack.worker(LLMPULSE_WINDOW_PANE_S="1", LLMPULSE_WINDOW_LATENESS_S="1",
+                          **QUALITY)
+    scorer = WorkerProcess(stack.env(**QUALITY), log_path=tmp_path / "scorer.log",
+                           command="scorer")
     try:
-        # Spread over several scrapes, so rate() sees the counters grow.
-        stats = stack.simulate(rate=60, count=360, seed=11)
-        wait_metrics(worker, lambda m: m.get("llmpulse_calls_total", 0) >= stats.calls,
-                     timeout=90, what="the calls to be stored")
-        wait_metrics(worker, lambda m: any(k.startswith("llmpulse_consumer_lag{") for k in m),
-                     timeout=60, what="the consumer lag to be reported")
-        wait_scraped(port, stats.calls)
-        time.sleep(2)  # a scrape after the lag appeared
-        values = _variable_values(list(stats.models))
-        results = _run_all(port, values)
-        assert set(results[("llmpulse-oncall", "variable model")]) == set(stats.models)
-        _check_panels(results, PRESENT_PANELS, CORE_PANELS)
-
-        _close_a_window(stack, worker, port)
-        results = _run_all(port, values)
-        _check_panels(results, WINDOW_PANELS)
+        scorer.start(timeout=120)
+        assert worker.metrics_port is not None and scorer.metrics_port is not None
+        config = write_prometheus_config(
+            tmp_path / "prometheus.yml",
+            {WORKER_JOB: [worker.metrics_port], SCORER_JOB: [scorer.metrics_port]},
+            rule_files=[RULES])
+        since = time.time()
+        with Prometheus(tmp_path, config) as prom:
+            # Spread over several scrapes, so rate() sees the counters grow.
+            stats = stack.simulate(rate=60, count=360, seed=11)
+            wait_metrics(worker, lambda m: m.get("llmpulse_calls_total", 0) >= stats.calls,
+                         timeout=90, what="the calls to be stored")
+            wait_metrics(worker, lambda m: any(k.startswith("llmpulse_consumer_lag{")
+                                               for k in m),
+                         timeout=60, what="the consumer lag to be reported")
+            wait_scraped(prom.port, stats.calls)
+            _close_a_window(stack, worker)
+            wait_metrics(scorer, lambda m: m.get("llmpulse_scorer_tasks_total{outcome=scored}",
+                                                 0) > 0,
+                         timeout=60, what="the scorer to score a task")
+            time.sleep(2)  # one more scrape of both
+            yield Live(stack, worker, scorer, prom, stats, since)
     finally:
-        prom.terminate()
-        prom.wait(30)
+        scorer.stop()
         worker.stop()
+
+
+# --- the tests ----------------------------------------------------------------------
+
+def test_every_dashboard_query_runs_on_real_prometheus(live: Live) -> None:
+    results = _run_all(live.prom.port, _variable_values(list(live.stats.models)))
+    assert set(results[("llmpulse-oncall", "variable model")]) == set(live.stats.models)
+    _check_panels(results, PRESENT_PANELS, CORE_PANELS)
+    _check_panels(results, WINDOW_PANELS)
+
+
+def test_dashboards_name_only_metrics_and_labels_of_the_scrape(live: Live) -> None:
+    scrape = scrape_of(live.prom, live.since)
+    found = prometheus_queries()
+    values = _variable_values(list(live.stats.models))
+    fallback = {name: labels for name, labels in exported_series().items()
+                if name in NO_SERIES_HERE}
+    problems = name_problems(found, values, scrape, fallback)
+    assert not problems, "dashboards use names the scrape does not have:\n" + "\n".join(
+        problems)
+    used = {name for q in found for _, name in scan(bind_promql(q.text, values)).names}
+    assert used >= NO_SERIES_HERE  # still shown, and announced on /metrics
+    assert scrape.announced >= NO_SERIES_HERE
+    print("labels checked against metrics.py (no series here):",
+          sorted(NO_SERIES_HERE - set(scrape.labels)))
+    # the scorer's metrics and the quality metrics were scraped too
+    assert used & set(scrape.labels) >= {"llmpulse_scorer_tasks_total",
+                                         "llmpulse_quality_score_bucket"}
+    for old, new, expected in MISSPELT:
+        mutated = [Query(q.dashboard, q.where, q.kind, q.text.replace(old, new))
+                   for q in found]
+        assert mutated != found, old
+        caught = name_problems(mutated, values, scrape, fallback)
+        assert any(expected in p for p in caught), (old, new, caught)
+
+
+def test_shipped_rules_evaluate_without_error_on_the_live_scrape(live: Live) -> None:
+    rules = live.prom.wait_rules_evaluated()
+    assert len(rules) > 30
+    problems = live.prom.rule_problems()
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("process", ["worker", "scorer"])
+def test_promtool_check_metrics_passes_on_the_running_process(live: Live, process: str) -> None:
+    target: WorkerProcess = getattr(live, process)
+    assert target.running()
+    text = target.metrics_text()
+    assert "llmpulse_broker_up" in text
+    done = subprocess.run([require_binary("promtool", "prometheus"), "check", "metrics"],
+                          input=text, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, f"promtool check metrics:\n{done.stdout}{done.stderr}"
