@@ -44,11 +44,15 @@ def score(source: Path, output: Path | None, max_toxicity_rate: float | None,
     numbers, the rest scored); 3 a --max-toxicity-rate / --min-groundedness gate failed.
     """
     from llmpulse.cli.main import _settings
+    from llmpulse.detectors.cost import CostDetector
     from llmpulse.offline import score_file
+    from llmpulse.prices import load_overrides
     from llmpulse.redaction import Redactor
     from llmpulse.scoring.scorer import load_scorer
 
     settings = _settings()
+    # the worker's prices: LLMPULSE_PRICES_FILE overrides win (a bad file is an error, exit 2)
+    cost = CostDetector(load_overrides(settings.prices_file) if settings.prices_file else None)
     quality = load_scorer(settings)
     click.echo(f"scorers: {quality.describe()}", err=True)
     total = _count_lines(source)
@@ -56,7 +60,7 @@ def score(source: Path, output: Path | None, max_toxicity_rate: float | None,
             length=total, label="scoring", file=sys.stderr,
             hidden=quiet or not sys.stderr.isatty()) as bar:
         report = score_file(inp, out, quality, Redactor.from_settings(settings),
-                            progress=bar.update)
+                            progress=bar.update, cost=cost)
     for number, why in report.bad[:50]:
         click.echo(f"{source}:{number}: {why}", err=True)
     if len(report.bad) > 50:
