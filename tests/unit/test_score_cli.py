@@ -125,3 +125,38 @@ def test_score_refuses_a_prices_file_it_cannot_read(tmp_path: Path) -> None:
     assert done.returncode == 2, done.stdout + done.stderr
     assert "missing.yml" in done.stderr and "No such file" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_every_failing_gate_is_reported(events: Path, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    both = run(["score", str(events), "-o", str(tmp_path / "o.jsonl"), "--quiet",
+                "--max-toxicity-rate", "0.1", "--min-groundedness", "0.9"], monkeypatch)
+    assert both.exit_code == 3
+    assert "gate failed: toxicity rate" in both.output
+    assert "gate failed: groundedness" in both.output
+
+
+def test_a_gate_with_nothing_to_judge_fails(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 20: an empty file passed both gates, and a file without RAG answers passed
+    --min-groundedness."""
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    out = str(tmp_path / "o.jsonl")
+    nothing = run(["score", str(empty), "-o", out, "--quiet", "--max-toxicity-rate", "0.1",
+                   "--min-groundedness", "0.5"], monkeypatch)
+    assert nothing.exit_code == 3, nothing.output
+    assert "no call was scored" in nothing.output
+    assert "gate failed: --max-toxicity-rate 0.1: no response was scored" in nothing.output
+    assert "gate failed: --min-groundedness 0.5: no RAG answer" in nothing.output
+    assert run(["score", str(empty), "-o", out, "--quiet"], monkeypatch).exit_code == 0
+
+    no_rag = tmp_path / "no-rag.jsonl"
+    no_rag.write_text(line(inference("plain", **{"gen_ai.output.messages": [
+        {"role": "assistant", "content": "Paris is the capital of France."}]})) + "\n")
+    ungated = run(["score", str(no_rag), "-o", out, "--quiet", "--max-toxicity-rate", "0.1",
+                   "--min-groundedness", "0.5"], monkeypatch)
+    assert ungated.exit_code == 3, ungated.output
+    assert "gate failed: --min-groundedness 0.5: no RAG answer" in ungated.output
+    assert "gate failed: toxicity" not in ungated.output  # 0 toxic: that gate passed
+    assert ungated.output.count("gate failed") == 1

@@ -41,7 +41,9 @@ def score(source: Path, output: Path | None, max_toxicity_rate: float | None,
     """Score a JSONL file of events: toxicity, groundedness, PII, cost, latency, lengths.
 
     Exit codes: 0 all lines scored; 1 some lines were bad (reported with their line
-    numbers, the rest scored); 3 a --max-toxicity-rate / --min-groundedness gate failed.
+    numbers, the rest scored); 2 bad settings (e.g. LLMPULSE_PRICES_FILE); 3 a
+    --max-toxicity-rate / --min-groundedness gate failed, or had nothing to judge (no
+    response scored for toxicity, no RAG answer for groundedness).
     """
     from llmpulse.cli.main import _settings
     from llmpulse.detectors.cost import CostDetector
@@ -67,17 +69,33 @@ def score(source: Path, output: Path | None, max_toxicity_rate: float | None,
         click.echo(f"... and {len(report.bad) - 50} more bad lines", err=True)
     summary = report.summary()
     click.echo(json.dumps(summary), err=True)
+    if not report.scored:
+        click.echo(f"{source}: no call was scored", err=True)
     sys.exit(_exit_code(summary, max_toxicity_rate, min_groundedness))
 
 
 def _exit_code(summary: dict[str, Any], max_toxicity_rate: float | None,
                min_groundedness: float | None) -> int:
+    """3 if a gate failed (every failed gate is printed; a gate with nothing to judge
+    fails), else 1 if lines were bad, else 0."""
     tox, grounded = summary["toxicity_rate"], summary["groundedness_mean"]
-    if max_toxicity_rate is not None and tox is not None and tox > max_toxicity_rate:
-        click.echo(f"gate failed: toxicity rate {tox:.3f} > {max_toxicity_rate}", err=True)
-        return 3
-    if min_groundedness is not None and grounded is not None and grounded < min_groundedness:
-        click.echo(f"gate failed: groundedness {grounded:.3f} < {min_groundedness}", err=True)
+    failed = []
+    if max_toxicity_rate is not None:
+        if tox is None:
+            failed.append(f"--max-toxicity-rate {max_toxicity_rate}: no response was scored "
+                          "for toxicity (nothing to judge)")
+        elif tox > max_toxicity_rate:
+            failed.append(f"toxicity rate {tox:.3f} > {max_toxicity_rate}")
+    if min_groundedness is not None:
+        if grounded is None:
+            failed.append(f"--min-groundedness {min_groundedness}: no RAG answer (a response "
+                          "with context documents) was scored for groundedness (nothing to "
+                          "judge)")
+        elif grounded < min_groundedness:
+            failed.append(f"groundedness {grounded:.3f} < {min_groundedness}")
+    for why in failed:
+        click.echo(f"gate failed: {why}", err=True)
+    if failed:
         return 3
     return 1 if summary["bad_lines"] else 0
 
