@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import sys
 import threading
@@ -108,13 +109,15 @@ def run_demo(settings: Settings, *, duration: float, rate: float, seed: int) -> 
         run = _Run()
         interrupted = _drive(settings, bootstrap, (worker, scorer), run, duration, rate, seed,
                              origin)
-        (data_dir / "last-metrics.prom").write_text(_scrape_text(worker), encoding="utf-8")
+        last = _scrape_text(worker)
+        (data_dir / "last-metrics.prom").write_text(last, encoding="utf-8")
         _report_exit(scorer, scorer.stop())
         _report_exit(worker, worker.stop())
     if run.error is not None:
         print(f"llmpulse demo: the simulator failed: {run.error}", file=sys.stderr)
         return 1
     _print_summary(store_url, started, run.stats, data_dir, port)
+    _print_duplicates(parse_metrics(last))
     return 130 if interrupted else 0
 
 
@@ -205,12 +208,16 @@ def _drive(settings: Settings, bootstrap: str, procs: tuple[WorkerProcess, Worke
     from llmpulse.sdk import LlmPulseClient
     from llmpulse.simulator import simulate
 
+    # ids unique to this run: a re-run with the same --seed in the same folder sends the
+    # same traffic, but new calls rather than duplicates of the stored ones
+    run_id = secrets.token_hex(8)
+
     def produce() -> None:
         try:
             with LlmPulseClient(bootstrap, settings.topic_prefix) as client:
                 run.stats = simulate(client, rate=rate, duration=duration, seed=seed,
                                      malformed_ratio=MALFORMED_RATIO, stop=run.stop.is_set,
-                                     origin=origin)
+                                     origin=origin, run_id=run_id)
         except BaseException as exc:
             run.error = exc
 
@@ -332,3 +339,11 @@ def _print_summary(store_url: str, started: datetime, stats: Any, data_dir: Path
     print(f"data: {data_dir} (ClickHouse store, worker.log, scorer.log, last-metrics.prom)")
     print(f"metrics were served at http://127.0.0.1:{port}/metrics; the last scrape is in "
           f"{data_dir / 'last-metrics.prom'}")
+
+
+def _print_duplicates(values: dict[str, float]) -> None:
+    """Say so when calls were not stored because the store already had their ids."""
+    stored = int(values.get("llmpulse_duplicate_events_total{topic=stored}", 0))
+    if stored:
+        print(f"note: {stored} events had the request id of a call already in the store "
+              "and were not stored again (llmpulse_duplicate_events_total{topic=\"stored\"})")

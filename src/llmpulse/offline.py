@@ -16,6 +16,7 @@ from typing import IO, Any
 import orjson
 
 from llmpulse.detectors import cheap_path_detectors
+from llmpulse.detectors.cost import CostDetector
 from llmpulse.errors import InvalidEvent
 from llmpulse.ingest import ROLE_EVENT_TYPE, decode
 from llmpulse.records import InferenceRecord, from_inference, from_parts
@@ -98,11 +99,13 @@ def read_records(lines: Iterator[bytes], report: Report) -> Iterator[InferenceRe
 
 
 def score_file(source: IO[bytes], out: IO[bytes], scorer: QualityScorer, redactor: Redactor,
-               now: datetime | None = None, progress: Callable[[int], None] | None = None
-               ) -> Report:
+               now: datetime | None = None, progress: Callable[[int], None] | None = None,
+               cost: CostDetector | None = None) -> Report:
+    """Score every call of ``source``; ``cost`` prices them as the worker does (with the
+    operator's price overrides), default genai-prices only."""
     report = Report()
     when = now or datetime.now(UTC)
-    cheap = cheap_path_detectors()
+    cheap = cheap_path_detectors(cost)
     chunk: list[InferenceRecord] = []
     pii: dict[str, dict[str, int]] = {}
 

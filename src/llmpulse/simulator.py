@@ -15,6 +15,7 @@ calls, and labelled :class:`Incident` windows that hit only the targeted traffic
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 import time
@@ -170,13 +171,17 @@ class TrafficModel:
     response first in ``response_first_ratio`` of those), the rest as one
     inference event; ``feedback_ratio`` of calls carry feedback on an earlier
     call.  Incident offsets count from ``origin`` (modulo ``repeat_s`` when set).
+    ``run_id`` is mixed into the request and feedback ids (not into the draws: the
+    traffic's shape stays the seed's), so two runs of one seed do not share ids.
     """
 
     def __init__(self, seed: int = 7, *, origin: float, incidents: Sequence[Incident] = (),
                  split_ratio: float = 0.2, response_first_ratio: float = 0.3,
                  feedback_ratio: float = 0.05, error_rate: float = 0.01,
-                 repeat_s: float | None = None) -> None:
+                 repeat_s: float | None = None, run_id: str | None = None) -> None:
         self.rng = random.Random(seed)
+        self._salt = 0 if run_id is None else int.from_bytes(
+            hashlib.blake2b(run_id.encode(), digest_size=16).digest(), "big")
         self.origin = origin
         self.incidents = tuple(incidents)
         self.split_ratio, self.response_first_ratio = split_ratio, response_first_ratio
@@ -197,7 +202,7 @@ class TrafficModel:
             spec = replace(spec, model=f"{spec.model}-preview",
                            response_model=f"{spec.model}-preview")
         outcome = self._outcome(route, spec, active)
-        rid = _new_id(rng)
+        rid = self._id()
         text = content(rng, route.name, *_quality_odds(active))
         req, resp = self._fields(rid, now, route, spec, tenant, outcome, text)
         events = self._shape(req, resp) + self._feedback(now)
@@ -205,6 +210,9 @@ class TrafficModel:
         self._recent.append((rid, bad))
         return SimulatedCall(rid, spec.model, route.name, tenant, events,
                              tuple(i.name for i in active), outcome.error_type is not None)
+
+    def _id(self) -> str:
+        return _new_id(self.rng, self._salt)
 
     def _offset(self, now: float) -> float:
         offset = now - self.origin
@@ -278,7 +286,7 @@ class TrafficModel:
         }
         if o.error_type is None:
             resp |= {"response_model": spec.response_model,
-                     "response_id": spec.id_prefix + _new_id(rng)[:24]}
+                     "response_id": spec.id_prefix + self._id()[:24]}
             if with_text:
                 resp["output_messages"] = (Message(role="assistant", content=text.answer),)
         return req, resp
@@ -301,7 +309,7 @@ class TrafficModel:
         if not self._recent or rng.random() >= self.feedback_ratio:
             return ()
         rid, bad = rng.choice(self._recent)
-        fields: dict[str, Any] = {"request_id": rid, "feedback_id": _new_id(rng),
+        fields: dict[str, Any] = {"request_id": rid, "feedback_id": self._id(),
                                   "time": _utc(now)}
         kind = rng.random()
         if kind < 0.6:
@@ -335,8 +343,8 @@ def _lognormal(rng: random.Random, median: float, sigma: float) -> float:
     return median * math.exp(rng.gauss(0.0, sigma))
 
 
-def _new_id(rng: random.Random) -> str:
-    return uuid.UUID(int=rng.getrandbits(128), version=4).hex
+def _new_id(rng: random.Random, salt: int = 0) -> str:
+    return uuid.UUID(int=rng.getrandbits(128) ^ salt, version=4).hex
 
 
 def _utc(clock_value: float) -> datetime:
@@ -451,16 +459,17 @@ def simulate(sink: EventSink, *, rate: float | None = 200.0, duration: float | N
              count: int | None = None, seed: int = 7, malformed_ratio: float = 0.0,
              incidents: Sequence[Incident] | None = None,
              clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep,
-             stop: Callable[[], bool] | None = None, origin: float | None = None
-             ) -> SimulationStats:
+             stop: Callable[[], bool] | None = None, origin: float | None = None,
+             run_id: str | None = None) -> SimulationStats:
     """A run with the default incidents scaled to its length (``duration``, else
     ``count / rate``); an open-ended run repeats a 600 s schedule.  Incident offsets
-    count from ``origin`` (default: now), e.g. the start the drills were set from."""
+    count from ``origin`` (default: now), e.g. the start the drills were set from.
+    The same seed sends the same request ids, unless a ``run_id`` is mixed in."""
     length = duration if duration is not None else (
         count / rate if count is not None and rate else None)
     schedule = default_incidents(length or 600.0) if incidents is None else incidents
     model = TrafficModel(seed, origin=clock() if origin is None else origin,
                          incidents=schedule,
-                         repeat_s=None if length else 600.0)
+                         repeat_s=None if length else 600.0, run_id=run_id)
     runner = Simulator(sink, model, clock=clock, sleep=sleep, malformed_ratio=malformed_ratio)
     return runner.run(rate, duration, count, stop=stop)

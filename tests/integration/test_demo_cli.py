@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -30,6 +32,31 @@ def test_demo_runs_the_whole_path_and_prints_a_summary(tmp_path: Path) -> None:
     assert "llmpulse_events_in_total" in (tmp_path / "llmpulse-data" / "last-metrics.prom"
                                           ).read_text()
     assert time.monotonic() - started < 200
+
+
+def test_a_demo_rerun_with_the_same_seed_stores_its_own_calls(tmp_path: Path) -> None:
+    """Issue 20: a second `demo --seed N` in the same folder sent the request ids the
+    store already had, and the worker dropped most of its calls as duplicates."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMPULSE_")}
+    sent = []
+    for _ in range(2):
+        done = subprocess.run([sys.executable, "-m", "llmpulse", "demo", "--duration", "6",
+                               "--rate", "50", "--seed", "7"], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=240)
+        assert done.returncode == 0, done.stdout + done.stderr
+        stored = re.search(r"^stored: (\d+) calls", done.stdout, re.MULTILINE)
+        calls = re.search(r"^sent: (\d+) calls", done.stdout, re.MULTILINE)
+        assert stored and calls, done.stdout
+        assert stored[1] == calls[1], done.stdout  # every call of this run stored
+        assert "already in the store" not in done.stdout
+        sent.append(int(calls[1]))
+    query = subprocess.run(
+        [sys.executable, "-m", "llmpulse", "sql",
+         "SELECT count(), uniqExact(request_id) FROM inference_events FINAL"],
+        cwd=tmp_path, env={**env, "LLMPULSE_CLICKHOUSE_URL": "chdb://./llmpulse-data/chdb"},
+        capture_output=True, text=True, timeout=120)
+    assert query.returncode == 0, query.stderr
+    assert json.loads(query.stdout) == [sum(sent), sum(sent)]
 
 
 def test_second_process_on_an_embedded_store_gets_a_clear_error(broker: str,

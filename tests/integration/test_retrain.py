@@ -10,19 +10,24 @@ second trigger.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
 import time
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
+from llmpulse.alerting.message import AlertMessage
+from llmpulse.alerting.rules import parse_rules
 from llmpulse.procs import WorkerProcess
-from llmpulse.retrain.trigger import RetrainTrigger
+from llmpulse.retrain.trigger import RetrainTrigger, build_trigger
 from llmpulse.simulator import Incident, SimulationStats
-from tests.harness.receiver import Receiver
+from tests.harness.receiver import Receiver, Reply
 from tests.integration.stack import Stack, make_stack, wait_metrics
 
 MODEL = "acme-llama-3-70b-ft"
@@ -168,3 +173,91 @@ def test_a_quality_drop_triggers_retraining_exactly_once(broker: str, tmp_path: 
         resent = ci.received("/dispatch")
         assert len(resent) == 2 and RetrainTrigger.from_wire(resent[1].body).id == trigger.id
         assert len(read_topic(stack, "retrain")) == 1
+
+
+TWO_HOOKS = """
+channels:
+  ci: {{type: webhook, url: "{ci}", secret_env: IT_WEBHOOK_SECRET, retries: 0}}
+  deadci: {{type: webhook, url: "{dead}", secret_env: IT_WEBHOOK_SECRET, retries: 0}}
+rules:
+  - name: reviewed_drop
+    metric: thumbs_down_rate
+    threshold: 0.3
+    window: 5m
+    group_by: [model]
+    retrain: {{approval: required, cooldown: 0s, forward: [ci, deadci]}}
+"""
+
+
+def pending_trigger(rules_text: str) -> RetrainTrigger:
+    since = datetime.now().astimezone() - timedelta(minutes=10)
+    alert = AlertMessage(
+        id=f"{MODEL}\x1e*\x1e*\x1ereviewed_drop:trigger:{int(since.timestamp() * 1000)}",
+        dedup_key=f"{MODEL}\x1ereviewed_drop", kind="trigger", state="firing",
+        rule="reviewed_drop", severity="warning", summary="thumbs-down rate is 0.4",
+        metric="thumbs_down_rate", operator=">", value=0.4, threshold=0.3,
+        group={"model": MODEL}, count=40, window_s=300, window_start=since,
+        window_end=since + timedelta(minutes=5), since=since, time=since, evidence=())
+    rule = parse_rules(rules_text, "test").rule("reviewed_drop")
+    return build_trigger(alert, rule, "pending_approval", since + timedelta(minutes=5))
+
+
+def store_trigger(stack: Stack, trigger: RetrainTrigger) -> None:
+    """Write a trigger into the stack's store from a process of its own (as the worker
+    would have)."""
+    code = ("import sys\n"
+            "from llmpulse.config import load_settings\n"
+            "from llmpulse.retrain.trigger import RetrainTrigger\n"
+            "from llmpulse.sinks import retrain_store\n"
+            "from llmpulse.sinks.clickhouse import ClickHouseStore\n"
+            "store = ClickHouseStore.open(load_settings())\n"
+            "retrain_store.write(store, RetrainTrigger.from_wire(sys.stdin.read()), 1)\n"
+            "store.close()\n")
+    done = subprocess.run([sys.executable, "-c", code], input=trigger.to_wire().decode(),
+                          env=stack.env_for_cli(), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_resend_to_one_webhook_keeps_retrying_the_other(broker: str, tmp_path: Path
+                                                          ) -> None:
+    """Issue 20: after `approve` failed to reach ci and deadci, `resend --channel ci` must
+    leave deadci to reach (on its schedule), and a plain `resend` must then try deadci."""
+    stack = make_stack(broker, tmp_path)
+    with Receiver() as hooks:
+        text = TWO_HOOKS.format(ci=hooks.url("/ci"), dead=hooks.url("/dead"))
+        rules = tmp_path / "rules.yml"
+        rules.write_text(text)
+        env = {"LLMPULSE_RULES_FILE": str(rules), "IT_WEBHOOK_SECRET": "s"}
+        hooks.script("/ci", Reply(status=503))  # ci is down at first, then back
+        hooks.defaults["/dead"] = Reply(status=503)
+        trigger = pending_trigger(text)
+        store_trigger(stack, trigger)
+
+        approved = stack.cli("retrain", "approve", trigger.id, "--by", "dana", env_extra=env)
+        assert approved.returncode == 1, approved.stdout + approved.stderr
+        assert "forwarded to ci: FAILED" in approved.stdout
+        assert "forwarded to deadci: FAILED" in approved.stdout
+
+        def shown() -> dict[str, Any]:
+            done = stack.cli("retrain", "show", trigger.id, env_extra=env)
+            assert done.returncode == 0, done.stderr
+            return dict(json.loads(done.stdout))
+
+        before = shown()
+        assert before["forward_failed"] == ["ci", "deadci"] and before["next_forward_at"]
+
+        one = stack.cli("retrain", "resend", trigger.id, "--channel", "ci", env_extra=env)
+        assert one.returncode == 0, one.stdout + one.stderr
+        assert one.stdout.splitlines()[0] == "forwarded to ci: ok"
+        assert "still to reach: deadci" in one.stdout
+        after = shown()
+        assert after["forward_failed"] == ["deadci"]
+        assert after["next_forward_at"] == before["next_forward_at"]
+        assert after["forward_attempts"] == before["forward_attempts"]
+
+        rest = stack.cli("retrain", "resend", trigger.id, env_extra=env)
+        assert rest.returncode == 1, rest.stdout + rest.stderr
+        assert "forwarded to deadci: FAILED" in rest.stdout
+        assert "reached all its webhooks" not in rest.stdout
+        assert len(hooks.received("/ci")) == 2 and len(hooks.received("/dead")) == 2
+        assert shown()["forward_failed"] == ["deadci"]

@@ -249,3 +249,50 @@ def test_a_policy_per_prompt_version_selects_that_version_only(store: ClickHouse
     other_version = t.model_copy(update={"id": "x", "prompt_version": "support@v8"})
     assert retrain_store.last_live(store, other_version) is None  # cooldown is per version
     assert retrain_store.last_live(store, t.model_copy(update={"id": "y"})) is not None
+
+
+async def test_a_resend_to_some_webhooks_keeps_the_others_to_reach(
+        store: ClickHouseStore) -> None:
+    """Issue 20: `resend --channel ci` must not drop `deadci` from the webhooks to reach,
+    nor its retry schedule."""
+    with Receiver() as hook:
+        text = RULES.replace("http://127.0.0.1:1/hook", hook.url("/hook")).replace(
+            "  chat:", f"  deadci: {{type: webhook, url: \"{hook.url('/dead')}\", "
+            f"secret: {SECRET}, retries: 0}}\n  chat:").replace(
+            "retrain: {approval: required, cooldown: 0s}",
+            "retrain: {approval: required, cooldown: 0s, forward: [ci, deadci]}")
+        loaded = parse_rules(text, "test")
+        hook.script("/hook", *[Reply(status=503)] * (loaded.channels["ci"].retries + 1))
+        hook.defaults["/dead"] = Reply(status=503)
+        producer, clock = Producer(), Clock()
+        notifier = Notifier(loaded.channels, {}, backoff_initial_s=0.01)
+        desk = RetrainDesk("llm.retrain", loaded, store, producer, notifier,  # type: ignore[arg-type]
+                           None, clock)
+        waiting = await desk.on_alert(alert("reviewed_drop"))
+        assert waiting is not None
+        approved = await desk.approve(waiting, "dana")
+        assert approved.forward_failed == ("ci", "deadci") and approved.forward_attempts == 1
+        schedule = approved.next_forward_at
+        assert schedule is not None
+
+        clock.now += 5
+        one = await desk.resend(approved, ["ci"])  # ci is back; deadci is not named
+        assert [(r.channel, r.ok) for r in desk.last_forward] == [("ci", True)]
+        assert one.forward_failed == ("deadci",)
+        assert one.forward_attempts == 1 and one.next_forward_at == schedule
+        stored = retrain_store.get(store, waiting.id)
+        assert stored is not None and stored.forward_failed == ("deadci",)
+        assert stored.next_forward_at == schedule
+
+        clock.now += 5
+        again = await desk.resend(stored)  # the default: the webhooks still to reach
+        assert [(r.channel, r.ok) for r in desk.last_forward] == [("deadci", False)]
+        assert again.forward_failed == ("deadci",) and again.forward_attempts == 2
+
+        clock.now += 5
+        hook.script("/hook", *[Reply(status=503)] * (loaded.channels["ci"].retries + 1))
+        both = await desk.resend(again, ["ci"])  # ci fails now too: it joins deadci
+        await notifier.aclose()
+    assert both.forward_failed == ("deadci", "ci") and both.forward_attempts == 2
+    assert both.next_forward_at == again.next_forward_at
+    assert len(hook.received("/dead")) == 2

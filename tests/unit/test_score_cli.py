@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -79,3 +82,81 @@ def test_quality_gates_fail_with_exit_code_3(events: Path, tmp_path: Path,
     grounded = run(["score", str(events), "-o", out, "--quiet", "--min-groundedness", "0.9"],
                    monkeypatch)
     assert grounded.exit_code == 3 and "gate failed: groundedness" in grounded.output
+
+
+PRICES = """
+overrides:
+  - model: gpt-4o
+    provider: openai
+    effective_from: 2020-01-01
+    input_per_mtok: 1000
+    output_per_mtok: 1000
+"""
+
+
+def test_score_prices_calls_with_the_operator_overrides(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 20: `score` runs the worker's cost detector, LLMPULSE_PRICES_FILE included."""
+    events = tmp_path / "one.jsonl"
+    events.write_text(line(inference("priced")) + "\n")
+    out = tmp_path / "scores.jsonl"
+    plain = run(["score", str(events), "-o", str(out), "--quiet"], monkeypatch)
+    assert plain.exit_code == 0, plain.output
+    listed = json.loads(out.read_text())["signals"]["cost.usd"]
+    assert 0 < listed < 0.1  # genai-prices' gpt-4o price
+    prices = tmp_path / "prices.yml"
+    prices.write_text(PRICES)
+    monkeypatch.setenv("LLMPULSE_PRICES_FILE", str(prices))
+    priced = run(["score", str(events), "-o", str(out), "--quiet"], monkeypatch)
+    assert priced.exit_code == 0, priced.output
+    row = json.loads(out.read_text())
+    assert row["signals"]["cost.usd"] == pytest.approx((1000 + 101) * 1000 / 1e6)
+
+
+def test_score_refuses_a_prices_file_it_cannot_read(tmp_path: Path) -> None:
+    events = tmp_path / "one.jsonl"
+    events.write_text(line(inference("priced")) + "\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMPULSE_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "llmpulse", "score", str(events), "-o", str(tmp_path / "o"),
+         "--quiet"], env={**env, "LLMPULSE_PRICES_FILE": str(tmp_path / "missing.yml"),
+                          "LLMPULSE_GROUNDEDNESS_BACKEND": "hashing"},
+        capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "missing.yml" in done.stderr and "No such file" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_every_failing_gate_is_reported(events: Path, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    both = run(["score", str(events), "-o", str(tmp_path / "o.jsonl"), "--quiet",
+                "--max-toxicity-rate", "0.1", "--min-groundedness", "0.9"], monkeypatch)
+    assert both.exit_code == 3
+    assert "gate failed: toxicity rate" in both.output
+    assert "gate failed: groundedness" in both.output
+
+
+def test_a_gate_with_nothing_to_judge_fails(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 20: an empty file passed both gates, and a file without RAG answers passed
+    --min-groundedness."""
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    out = str(tmp_path / "o.jsonl")
+    nothing = run(["score", str(empty), "-o", out, "--quiet", "--max-toxicity-rate", "0.1",
+                   "--min-groundedness", "0.5"], monkeypatch)
+    assert nothing.exit_code == 3, nothing.output
+    assert "no call was scored" in nothing.output
+    assert "gate failed: --max-toxicity-rate 0.1: no response was scored" in nothing.output
+    assert "gate failed: --min-groundedness 0.5: no RAG answer" in nothing.output
+    assert run(["score", str(empty), "-o", out, "--quiet"], monkeypatch).exit_code == 0
+
+    no_rag = tmp_path / "no-rag.jsonl"
+    no_rag.write_text(line(inference("plain", **{"gen_ai.output.messages": [
+        {"role": "assistant", "content": "Paris is the capital of France."}]})) + "\n")
+    ungated = run(["score", str(no_rag), "-o", out, "--quiet", "--max-toxicity-rate", "0.1",
+                   "--min-groundedness", "0.5"], monkeypatch)
+    assert ungated.exit_code == 3, ungated.output
+    assert "gate failed: --min-groundedness 0.5: no RAG answer" in ungated.output
+    assert "gate failed: toxicity" not in ungated.output  # 0 toxic: that gate passed
+    assert ungated.output.count("gate failed") == 1

@@ -231,6 +231,29 @@ def test_generation_is_deterministic_for_a_seed() -> None:
     assert run(3) != run(4)
 
 
+def test_a_run_id_gives_new_ids_to_the_same_traffic() -> None:
+    """Issue 20: a re-run of the demo with one seed sent the ids the store already had."""
+    def run(run_id: str | None) -> list[SimulatedCall]:
+        return generate(TrafficModel(3, origin=ORIGIN, incidents=default_incidents(30.0),
+                                     run_id=run_id), 500, 30.0)
+
+    def shape(calls: list[SimulatedCall]) -> list[tuple[object, ...]]:
+        return [(c.model, c.route, c.tenant, c.incidents, c.error, len(c.events),
+                 [e.event_type for e in c.events]) for c in calls]
+
+    def ids(calls: list[SimulatedCall]) -> set[str]:
+        return {c.request_id for c in calls} | {
+            e.feedback_id for c in calls for e in c.events if e.event_type == "feedback"}
+
+    first, second, plain = run("a"), run("b"), run(None)
+    assert shape(first) == shape(second) == shape(plain)  # the seed's traffic
+    assert not ids(first) & ids(second) and not ids(first) & ids(plain)
+    assert _wire(run("a")) == _wire(first)  # a run id is deterministic too
+    # feedback still names calls of its own run
+    sent = {c.request_id for c in second}
+    assert all(e.request_id in sent for c in second for e in c.events)
+
+
 @pytest.mark.parametrize("kind", MALFORMED_KINDS)
 def test_malformed_payloads_fail_validation_on_every_topic(kind: str) -> None:
     rng = random.Random(kind)

@@ -202,12 +202,20 @@ def dlq_list(limit: int) -> None:
 @click.option("--reason", default=None, help="Only letters with this reason.")
 @click.option("--limit", type=click.IntRange(min=1), default=None)
 def dlq_replay(reason: str | None, limit: int | None) -> None:
-    """Send dead letters back to their source topics (after the producer is fixed)."""
+    """Send dead letters not replayed yet back to their source topics (after the
+    producer is fixed); --limit: at most that many."""
     from llmpulse.dlq import replay_dead_letters
 
     settings = _settings()
-    sent = replay_dead_letters(settings, reason=reason, limit=limit)
-    click.echo(f"replayed {sent} dead letters")
+    done = replay_dead_letters(settings, reason=reason, limit=limit)
+    earlier = (f" ({done.skipped} replayed earlier with their --reason, skipped)"
+               if done.skipped else "")
+    if not done.sent:
+        with_reason = f" with reason {reason}" if reason else ""
+        click.echo(f"nothing to replay: no dead letter{with_reason} left that was not "
+                   f"replayed already{earlier}")
+        return
+    click.echo(f"replayed {done.sent} dead letters{earlier}")
 
 
 cli.add_command(rules)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from llmpulse.alerting.rules import RulesFile
     from llmpulse.config import Settings
     from llmpulse.retrain.desk import RetrainDesk
+    from llmpulse.retrain.trigger import RetrainTrigger
     from llmpulse.sinks.clickhouse import ClickHouseStore
     from llmpulse.sinks.kafka import BurstProducer
 
@@ -130,11 +131,15 @@ def retrain_resend(trigger_id: str, channels: tuple[str, ...]) -> None:
         if not channels and not trigger.forward_failed:
             click.echo(f"{trigger_id} reached all its webhooks; name one with --channel")
             return
-        forwarded = _with_desk(settings, rules, store, None,
-                               lambda desk: desk.resend(trigger, list(channels) or None))
+        after: list[RetrainTrigger] = []
+
+        async def resend(desk: RetrainDesk) -> None:
+            after.append(await desk.resend(trigger, list(channels) or None))
+
+        forwarded = _with_desk(settings, rules, store, None, resend)
     finally:
         store.close()
-    _report(forwarded)
+    _report(forwarded, after[0] if after else None)
 
 
 def _with_desk(settings: Settings, rules: RulesFile, store: ClickHouseStore,
@@ -159,9 +164,17 @@ def _with_desk(settings: Settings, rules: RulesFile, store: ClickHouseStore,
     return asyncio.run(run())
 
 
-def _report(forwarded: list[Any]) -> None:
-    """One line per webhook; exit 1 if one was not reached."""
+def _report(forwarded: list[Any], trigger: RetrainTrigger | None = None) -> None:
+    """One line per webhook, and the webhooks not named that are still to reach; exit 1
+    if one was not reached."""
     for r in forwarded:
         click.echo(f"forwarded to {r.channel}: " + ("ok" if r.ok else f"FAILED: {r.error}"))
+    tried = {r.channel for r in forwarded}
+    others = [c for c in (trigger.forward_failed if trigger else ()) if c not in tried]
+    if trigger is not None and others:
+        when = (f"the worker tries again after {trigger.next_forward_at:%Y-%m-%d %H:%M:%S} UTC"
+                if trigger.next_forward_at else "the worker no longer retries")
+        click.echo(f"still to reach: {', '.join(others)} ({when}; `llmpulse retrain resend "
+                   f"{trigger.id}` sends to them now)")
     if not all(r.ok for r in forwarded):
         sys.exit(1)

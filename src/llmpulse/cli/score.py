@@ -41,14 +41,20 @@ def score(source: Path, output: Path | None, max_toxicity_rate: float | None,
     """Score a JSONL file of events: toxicity, groundedness, PII, cost, latency, lengths.
 
     Exit codes: 0 all lines scored; 1 some lines were bad (reported with their line
-    numbers, the rest scored); 3 a --max-toxicity-rate / --min-groundedness gate failed.
+    numbers, the rest scored); 2 bad settings (e.g. LLMPULSE_PRICES_FILE); 3 a
+    --max-toxicity-rate / --min-groundedness gate failed, or had nothing to judge (no
+    response scored for toxicity, no RAG answer for groundedness).
     """
     from llmpulse.cli.main import _settings
+    from llmpulse.detectors.cost import CostDetector
     from llmpulse.offline import score_file
+    from llmpulse.prices import load_overrides
     from llmpulse.redaction import Redactor
     from llmpulse.scoring.scorer import load_scorer
 
     settings = _settings()
+    # the worker's prices: LLMPULSE_PRICES_FILE overrides win (a bad file is an error, exit 2)
+    cost = CostDetector(load_overrides(settings.prices_file) if settings.prices_file else None)
     quality = load_scorer(settings)
     click.echo(f"scorers: {quality.describe()}", err=True)
     total = _count_lines(source)
@@ -56,24 +62,40 @@ def score(source: Path, output: Path | None, max_toxicity_rate: float | None,
             length=total, label="scoring", file=sys.stderr,
             hidden=quiet or not sys.stderr.isatty()) as bar:
         report = score_file(inp, out, quality, Redactor.from_settings(settings),
-                            progress=bar.update)
+                            progress=bar.update, cost=cost)
     for number, why in report.bad[:50]:
         click.echo(f"{source}:{number}: {why}", err=True)
     if len(report.bad) > 50:
         click.echo(f"... and {len(report.bad) - 50} more bad lines", err=True)
     summary = report.summary()
     click.echo(json.dumps(summary), err=True)
+    if not report.scored:
+        click.echo(f"{source}: no call was scored", err=True)
     sys.exit(_exit_code(summary, max_toxicity_rate, min_groundedness))
 
 
 def _exit_code(summary: dict[str, Any], max_toxicity_rate: float | None,
                min_groundedness: float | None) -> int:
+    """3 if a gate failed (every failed gate is printed; a gate with nothing to judge
+    fails), else 1 if lines were bad, else 0."""
     tox, grounded = summary["toxicity_rate"], summary["groundedness_mean"]
-    if max_toxicity_rate is not None and tox is not None and tox > max_toxicity_rate:
-        click.echo(f"gate failed: toxicity rate {tox:.3f} > {max_toxicity_rate}", err=True)
-        return 3
-    if min_groundedness is not None and grounded is not None and grounded < min_groundedness:
-        click.echo(f"gate failed: groundedness {grounded:.3f} < {min_groundedness}", err=True)
+    failed = []
+    if max_toxicity_rate is not None:
+        if tox is None:
+            failed.append(f"--max-toxicity-rate {max_toxicity_rate}: no response was scored "
+                          "for toxicity (nothing to judge)")
+        elif tox > max_toxicity_rate:
+            failed.append(f"toxicity rate {tox:.3f} > {max_toxicity_rate}")
+    if min_groundedness is not None:
+        if grounded is None:
+            failed.append(f"--min-groundedness {min_groundedness}: no RAG answer (a response "
+                          "with context documents) was scored for groundedness (nothing to "
+                          "judge)")
+        elif grounded < min_groundedness:
+            failed.append(f"groundedness {grounded:.3f} < {min_groundedness}")
+    for why in failed:
+        click.echo(f"gate failed: {why}", err=True)
+    if failed:
         return 3
     return 1 if summary["bad_lines"] else 0
 

@@ -148,10 +148,21 @@ class RetrainDesk:
     async def resend(self, trigger: RetrainTrigger, channels: Sequence[str] | None = None
                      ) -> RetrainTrigger:
         """POST a released trigger again to the webhooks it did not reach (or ``channels``)
-        and store the outcome."""
+        and store the outcome.
+
+        Webhooks still to reach that ``channels`` leaves out stay to reach, on their retry
+        schedule (attempts and next time unchanged); a named webhook that fails joins them.
+        """
         now = datetime.fromtimestamp(self.clock(), UTC)
-        again = self._forwarded(trigger, await self._forward(
-            trigger, trigger.forward_failed if channels is None else channels), now)
+        targets = trigger.forward_failed if channels is None else tuple(channels)
+        results = await self._forward(trigger, targets)
+        untouched = tuple(c for c in trigger.forward_failed if c not in targets)
+        if untouched:
+            failed = untouched + tuple(r.channel for r in results
+                                       if not r.ok and r.channel not in untouched)
+            again = trigger.model_copy(update={"forward_failed": failed})
+        else:
+            again = self._forwarded(trigger, results, now)
         version = max(_version(now), _version(trigger.created_at) + 1 + again.forward_attempts)
         await self._retrying(lambda: retrain_store.write(self.store, again, version))
         if again.forward_attempts and not again.forward_failed:
