@@ -51,14 +51,14 @@ def rules() -> None:
               help="Pane width in seconds to check the windows against "
                    "(default: LLMPULSE_WINDOW_PANE_S).")
 def rules_check(path: Path, pane: float | None) -> None:
-    """Validate a rules file: fields, metrics, channels, windows and channel secrets."""
-    from llmpulse.alerting.channels import resolve_credential
+    """Validate a rules file: fields, metrics, channels, windows and channel secrets.
+
+    Every problem is reported at once, each as FILE:LINE:COLUMN: FIELD: PROBLEM (exit 2).
+    """
     from llmpulse.alerting.rules import load_rules
 
-    loaded = load_rules(path)
-    loaded.check_panes(pane if pane is not None else _settings().window_pane_s)
-    for name, channel in loaded.channels.items():
-        resolve_credential(name, channel, os.environ)
+    loaded = load_rules(path, pane_s=pane if pane is not None else _settings().window_pane_s,
+                        env=os.environ)
     click.echo(f"{path}: {len(loaded.rules)} rules, {len(loaded.channels)} channels, "
                f"{len(loaded.budgets)} budgets: OK")
     for rule in loaded.rules:
