@@ -21,7 +21,7 @@ from llmpulse.cli.drift_store import baseline, report
 from llmpulse.cli.models import models
 from llmpulse.cli.retrain import retrain
 from llmpulse.cli.score import score, scorer
-from llmpulse.errors import LlmpulseError
+from llmpulse.errors import ConfigError, LlmpulseError
 
 
 def _settings(**overrides: Any) -> Any:
@@ -130,8 +130,15 @@ def schema(output: Path | None) -> None:
 @cli.command()
 @click.option("--markdown", is_flag=True, help="A Markdown table of every setting.")
 def config(markdown: bool) -> None:
-    """Show the effective settings (validated), or document them all."""
-    from llmpulse.config import ENV_PREFIX, Settings
+    """Show the effective settings and check them, or document them all.
+
+    Besides the values, the check reads what they name: the rules file (with the
+    pane and the channels' secrets), the prices file, the toxicity and NLI model
+    folders, the installed backends.  Every problem is listed (on stderr) and the
+    exit code is 2 if there is any.  Broker and store are not contacted.
+    """
+    from llmpulse.config import ENV_PREFIX, Settings, check_settings
+    from llmpulse.preflight import check, describe
 
     if markdown:
         click.echo("| variable | default | meaning |\n|---|---|---|")
@@ -139,9 +146,16 @@ def config(markdown: bool) -> None:
             default = "" if info.default is None else f"`{info.default}`"
             click.echo(f"| `{ENV_PREFIX}{name.upper()}` | {default} | {info.description or ''} |")
         return
-    settings = _settings()
-    for name in Settings.model_fields:
-        click.echo(f"{ENV_PREFIX}{name.upper()}={getattr(settings, name)}")
+    settings, problems = check_settings()
+    if settings is not None:
+        for name in Settings.model_fields:
+            click.echo(f"{ENV_PREFIX}{name.upper()}={getattr(settings, name)}")
+        report = check(settings)
+        problems += report.problems
+        if not problems:
+            click.echo("checked: " + "; ".join(report.checked), err=True)
+    if problems:
+        raise ConfigError(describe(problems))
 
 
 @cli.command()
