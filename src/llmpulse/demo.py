@@ -13,11 +13,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmpulse.config import Settings
 from llmpulse.errors import ConfigError
 from llmpulse.procs import WorkerProcess, parse_metrics
+
+if TYPE_CHECKING:
+    from llmpulse.simulator import Progress
 
 DEFAULT_STORE = "chdb://./llmpulse-data/chdb"
 #: Share of the demo's sends that are invalid payloads, below the dead-letter alert's
@@ -26,8 +29,10 @@ MALFORMED_RATIO = 0.002
 
 
 def run_simulation(settings: Settings, *, rate: float, duration: float | None,
-                   count: int | None, malformed_ratio: float, seed: int) -> dict[str, Any]:
-    """Produce simulated traffic to the configured broker; returns what was sent."""
+                   count: int | None, malformed_ratio: float, seed: int,
+                   progress: Progress | None = None) -> dict[str, Any]:
+    """Produce simulated traffic to the configured broker; returns what was sent
+    (``progress`` is called every second meanwhile)."""
     if settings.broker is None:
         raise ConfigError("LLMPULSE_BROKER: not set; `simulate` needs a broker to send to")
     from llmpulse.sdk import LlmPulseClient
@@ -37,7 +42,7 @@ def run_simulation(settings: Settings, *, rate: float, duration: float | None,
     ensure_llmpulse_topics(settings)  # as the worker makes them, not the broker's default
     with LlmPulseClient(settings.broker, settings.topic_prefix) as client:
         stats = simulate(client, rate=rate, duration=duration, count=count, seed=seed,
-                         malformed_ratio=malformed_ratio)
+                         malformed_ratio=malformed_ratio, progress=progress)
     return stats.as_dict()
 
 

@@ -103,13 +103,32 @@ def worker(ready_file: Path | None) -> None:
               help="Seed: the same seed sends the same request ids (default: a new one).")
 def simulate(rate: float, duration: float | None, count: int | None, malformed_ratio: float,
              seed: int | None) -> None:
-    """Produce realistic LLM traffic (with incidents) to LLMPULSE_BROKER."""
+    """Produce realistic LLM traffic (with incidents) to LLMPULSE_BROKER.
+
+    Progress goes to stderr: on a terminal one line updated every second, otherwise a
+    line every 10 s.  What was sent is printed as JSON on stdout at the end.
+    """
     from llmpulse.demo import run_simulation
+    from llmpulse.progress import ProgressLine
 
     settings = _settings()
     _logging(settings.log_level)
-    stats = run_simulation(settings, rate=rate, duration=duration, count=count,
-                           malformed_ratio=malformed_ratio, seed=_seed(seed))
+    line = ProgressLine()
+    planned = f" of {count:,}" if count is not None else ""
+    until = f" of {duration:.0f}s" if duration is not None else ""
+
+    def progress(sent: Any, elapsed: float) -> None:
+        incidents = ", ".join(sorted(sent.incidents)) or "none yet"
+        line.update(f"simulate: {elapsed:5.0f}s{until}  {sent.calls:,}{planned} calls sent "
+                    f"({sent.calls / max(elapsed, 1e-9):.0f}/s)  errors {sent.errors:,}  "
+                    f"malformed {sent.malformed:,}  incidents: {incidents}")
+
+    try:
+        stats = run_simulation(settings, rate=rate, duration=duration, count=count,
+                               malformed_ratio=malformed_ratio, seed=_seed(seed),
+                               progress=progress)
+    finally:
+        line.close()
     click.echo(json.dumps(stats, indent=2, default=str))
 
 
