@@ -257,6 +257,12 @@ class Settings(BaseSettings):
 
         return parse_drills(self.drills)
 
+    @field_validator("rules_file", "prices_file", "toxicity_model", "nli_model", mode="before")
+    @classmethod
+    def _empty_path_is_unset(cls, value: Any) -> Any:
+        """``LLMPULSE_RULES_FILE=`` means unset, not the current directory."""
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _lower_level(cls, value: Any) -> Any:

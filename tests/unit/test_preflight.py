@@ -104,3 +104,9 @@ def test_model_folders_must_hold_their_files(tmp_path: Path) -> None:
     (toxicity / "tokenizer.json").write_text("{}")
     (toxicity / "llmpulse-model.json").write_text("not json")
     assert "unreadable model manifest" in check(settings, "scorer").problems[1]
+
+
+def test_an_empty_path_setting_means_unset() -> None:
+    settings = load_settings({"LLMPULSE_RULES_FILE": "", "LLMPULSE_PRICES_FILE": " "})
+    assert settings.rules_file is None and settings.prices_file is None  # not "."
+    assert check(settings).problems == ()
