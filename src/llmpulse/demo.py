@@ -85,6 +85,8 @@ def run_demo(settings: Settings, *, duration: float, rate: float, seed: int) -> 
                          "LLMPULSE_TOPIC_PREFIX": f"llmpulse-demo-{tag}."}
             settings = settings.model_copy(update={"topic_prefix": isolation[
                 "LLMPULSE_TOPIC_PREFIX"]})
+            print(f"  {'topics':<16} {isolation['LLMPULSE_TOPIC_PREFIX']}* (consumer group "
+                  f"{isolation['LLMPULSE_APP_ID']}), kept on the broker after the demo")
         env = {
             **isolation,
             "LLMPULSE_BROKER": bootstrap,
@@ -120,6 +122,11 @@ def run_demo(settings: Settings, *, duration: float, rate: float, seed: int) -> 
         print(f"llmpulse demo: the simulator failed: {run.error}", file=sys.stderr)
         return 1
     _print_summary(store_url, started, run.stats, data_dir, port)
+    if isolation:  # what `retrain approve`, `dlq list` and `sql` need to find this run
+        names = ("LLMPULSE_BROKER", "LLMPULSE_TOPIC_PREFIX", "LLMPULSE_APP_ID",
+                 "LLMPULSE_CLICKHOUSE_URL")
+        print("this run's settings (for `llmpulse retrain approve`, `dlq list`, `sql`): "
+              + " ".join(f"{name}={env[name]}" for name in names))
     return 130 if interrupted else 0
 
 

@@ -193,26 +193,70 @@ def metrics(markdown: bool) -> None:
 
 @cli.command()
 @click.argument("query")
-def sql(query: str) -> None:
-    """Run a read query on the store and print the rows as JSON lines.
+@click.option("--format", "fmt", type=click.Choice(["table", "tsv", "jsonl", "arrays"]),
+              default="table", show_default=True,
+              help="table: aligned columns under a header; tsv: a header line, then "
+                   "tab-separated rows; jsonl: one JSON object per row, keyed by column; "
+                   "arrays: one JSON array per row, no header (for scripts).")
+@click.option("--json", "as_json", is_flag=True, help="The same as --format jsonl.")
+def sql(query: str, fmt: str, as_json: bool) -> None:
+    """Run a read query on the store and print the rows with their column names.
 
     With the embedded store, stop the worker first (chdb has one process per path).
     """
-    from llmpulse.cli.alerts import require_store
     from llmpulse.errors import StoreError
-    from llmpulse.sinks.clickhouse import ClickHouseStore, connect
 
-    settings = _settings()
-    require_store(settings)
-    store = ClickHouseStore(connect(settings.clickhouse_url), settings.clickhouse_url)
+    store = _read_store(_settings())
     try:
-        rows = store.query(query)
+        columns, rows = store.query_columns(query)
     except Exception as exc:
         raise StoreError(f"query failed: {str(exc).strip().splitlines()[0]}") from None
     finally:
         store.close()
-    for row in rows:
-        click.echo(json.dumps(list(row), default=str))
+    for line in format_rows(columns, rows, "jsonl" if as_json else fmt):
+        click.echo(line)
+
+
+def _read_store(settings: Any) -> Any:
+    """The configured store as it is (no migration: a read must not change it)."""
+    from llmpulse.cli.alerts import require_store
+    from llmpulse.sinks.clickhouse import ClickHouseStore, connect
+
+    require_store(settings)
+    return ClickHouseStore(connect(settings.clickhouse_url), settings.clickhouse_url)
+
+
+def format_rows(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> list[str]:
+    """The lines `llmpulse sql` prints for ``fmt`` (see its --format)."""
+    if fmt == "arrays":
+        return [json.dumps(list(row), default=str) for row in rows]
+    if fmt == "jsonl":
+        return [json.dumps(dict(zip(columns, row, strict=True)), default=str) for row in rows]
+    cells = [[_cell(value, exact=fmt == "tsv") for value in row] for row in rows]
+    if fmt == "tsv":
+        return ["\t".join(columns)] + ["\t".join(c.replace("\t", " ").replace("\n", " ")
+                                                 for c in row) for row in cells]
+    widths = [max([len(name)] + [len(row[i]) for row in cells]) for i, name in enumerate(columns)]
+    numeric = [bool(rows) and all(isinstance(row[i], int | float) or row[i] is None
+                                  for row in rows) for i in range(len(columns))]
+
+    def line(values: list[str]) -> str:
+        return "  ".join(v.rjust(w) if num else v.ljust(w)
+                         for v, w, num in zip(values, widths, numeric, strict=True)).rstrip()
+
+    out = [line(columns), line(["-" * w for w in widths])]
+    out += [line(row) for row in cells]
+    out.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+    return out
+
+
+def _cell(value: Any, exact: bool) -> str:
+    """A value as text on one line; floats to 6 significant digits unless ``exact``."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, float) and not exact:
+        return f"{value:.6g}"
+    return " ".join(str(value).splitlines())
 
 
 @cli.group()
@@ -221,14 +265,37 @@ def dlq() -> None:
 
 
 @dlq.command("list")
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True,
+              help="Print at most this many, oldest first.")
 def dlq_list(limit: int) -> None:
-    """Print dead letters (reason, source, original value) as JSON lines."""
+    """Print dead letters (reason, source, original value) as JSON lines.
+
+    The rest of the topic is still read, to say on stderr how many were left out.
+    """
     from llmpulse.dlq import read_dead_letters
 
     settings = _settings()
-    for letter in read_dead_letters(settings, limit=limit):
-        click.echo(json.dumps(letter))
+    shown = more = 0
+    for letter in read_dead_letters(settings):
+        if shown < limit:
+            click.echo(json.dumps(letter))
+            shown += 1
+            continue
+        more += 1
+        if more >= DLQ_COUNT_MAX:
+            break
+    topic = settings.topic("dlq")
+    if more:
+        many = f"at least {more}" if more >= DLQ_COUNT_MAX else str(more)
+        click.echo(f"... {many} more dead letters not shown ({shown + more}"
+                   f"{'+' if more >= DLQ_COUNT_MAX else ''} in {topic}); "
+                   f"--limit {shown + more} lists them all", err=True)
+    elif not shown:
+        click.echo(f"no dead letters in {topic}", err=True)
+
+
+#: Dead letters `dlq list` counts past its --limit before it stops counting.
+DLQ_COUNT_MAX = 1_000_000
 
 
 @dlq.command("replay")
