@@ -81,6 +81,55 @@ def _seed(seed: int | None) -> int:
 
 
 @cli.command()
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="Port on 127.0.0.1 to listen on (0: a free one).")
+@click.option("--log", "log_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Append the broker's own output to this file.")
+@click.option("--no-topics", is_flag=True,
+              help="Do not create llmpulse's topics at start (by default they are created "
+                   "with LLMPULSE_TOPIC_PREFIX and LLMPULSE_PARTITIONS, so the SDK can send "
+                   "before a worker runs).")
+def broker(port: int, log_path: Path | None, no_topics: bool) -> None:
+    """Run the embedded Kafka-protocol broker alone, in memory, until Ctrl-C.
+
+    Prints `export LLMPULSE_BROKER=127.0.0.1:PORT` on stdout: point the SDK, `worker`,
+    `scorer` and `simulate` at that address.  Everything it holds is lost when it
+    stops (restart the worker too then).  For trying llmpulse out, not for production.
+    """
+    import signal
+    import threading
+
+    from llmpulse.embedded_broker import EmbeddedBroker, log_tail
+    from llmpulse.topics import ensure_llmpulse_topics
+
+    settings = _settings()
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):  # also when started in the background
+        signal.signal(signum, lambda signum, frame: stop.set())
+    embedded = EmbeddedBroker(log_path=log_path, port=port or None)
+    embedded.start()
+    try:
+        address = embedded.bootstrap
+        if not no_topics:
+            ensure_llmpulse_topics(settings.model_copy(update={"broker": address}))
+        click.echo(f"export LLMPULSE_BROKER={address}")
+        topics = ("" if no_topics else f"; topics {settings.topic_prefix}* created with "
+                  f"{settings.partitions} partitions")
+        click.echo(f"llmpulse broker: listening on {address}, in memory{topics}; "
+                   "Ctrl-C stops it", err=True)
+        while embedded.running and not stop.wait(0.5):
+            pass
+        if not stop.is_set():
+            code = embedded.proc.returncode if embedded.proc is not None else None
+            click.echo(f"llmpulse broker: the broker exited with status {code}\n"
+                       + log_tail(log_path), err=True)
+            sys.exit(1)
+        click.echo("llmpulse broker: stopped", err=True)
+    finally:
+        embedded.stop()
+
+
+@cli.command()
 @click.option("--ready-file", type=click.Path(path_type=Path), hidden=True)
 def worker(ready_file: Path | None) -> None:
     """Consume the input topics and write signals (needs LLMPULSE_BROKER)."""
