@@ -354,6 +354,15 @@ class Settings(BaseSettings):
         return f"{self.topic_prefix}{role}"
 
 
+def markdown_table() -> str:
+    """Every setting as a Markdown table (``llmpulse config --markdown``, the README's)."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, info in Settings.model_fields.items():
+        default = "" if info.default is None else f"`{info.default}`"
+        rows.append(f"| `{ENV_PREFIX}{name.upper()}` | {default} | {info.description or ''} |")
+    return "\n".join(rows)
+
+
 def _lenient(info: ValidationInfo) -> bool:
     """Checks across settings are skipped when ``check_settings`` rebuilds settings
     without their wrong values (it has reported those already)."""

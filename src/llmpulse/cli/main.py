@@ -1,5 +1,6 @@
-"""Command line: ``llmpulse demo | worker | scorer | score | simulate | schema | sql | dlq |
-rules | alerts | budgets | models``.
+"""Command line: ``llmpulse demo | broker | worker | scorer | score | simulate | schema | sql |
+dlq | rules | alerts | budgets | models | drift | retrain | dashboards | config | metrics |
+commands`` (``llmpulse commands`` lists them all, generated from this tree).
 
 Heavy modules are imported inside the commands, so ``--help`` stays fast.
 """
@@ -205,14 +206,11 @@ def config(markdown: bool) -> None:
     folders, the installed backends.  Every problem is listed (on stderr) and the
     exit code is 2 if there is any.  Broker and store are not contacted.
     """
-    from llmpulse.config import ENV_PREFIX, Settings, check_settings
+    from llmpulse.config import ENV_PREFIX, Settings, check_settings, markdown_table
     from llmpulse.preflight import check, describe
 
     if markdown:
-        click.echo("| variable | default | meaning |\n|---|---|---|")
-        for name, info in Settings.model_fields.items():
-            default = "" if info.default is None else f"`{info.default}`"
-            click.echo(f"| `{ENV_PREFIX}{name.upper()}` | {default} | {info.description or ''} |")
+        click.echo(markdown_table())
         return
     settings, problems = check_settings()
     if settings is not None:
@@ -238,6 +236,26 @@ def metrics(markdown: bool) -> None:
     for spec in SPECS:
         by = ",".join(sorted(spec.processes))
         click.echo(f"{spec.exposed_name} {spec.kind} {{{','.join(spec.labels)}}} {by}")
+
+
+@cli.command()
+@click.option("--markdown", is_flag=True,
+              help="The full reference in Markdown (docs/commands.md).")
+@click.option("--summary", is_flag=True,
+              help="With --markdown: the one-line-per-command table of README.md.")
+def commands(markdown: bool, summary: bool) -> None:
+    """List every command, with its arguments, options, defaults and help.
+
+    Generated from the command line itself, so it is never out of date.
+    """
+    from llmpulse.cli.reference import plain, reference_markdown, summary_markdown
+
+    if summary and not markdown:
+        raise click.UsageError("--summary goes with --markdown")
+    if not markdown:
+        click.echo(plain(cli))
+    else:
+        click.echo((summary_markdown(cli) if summary else reference_markdown(cli)).rstrip())
 
 
 @cli.command()
