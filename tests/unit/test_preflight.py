@@ -110,3 +110,13 @@ def test_an_empty_path_setting_means_unset() -> None:
     settings = load_settings({"LLMPULSE_RULES_FILE": "", "LLMPULSE_PRICES_FILE": " "})
     assert settings.rules_file is None and settings.prices_file is None  # not "."
     assert check(settings).problems == ()
+
+
+def test_the_demo_refuses_before_it_starts_anything(tmp_path: Path) -> None:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("LLMPULSE_")}
+    done = subprocess.run([sys.executable, "-m", "llmpulse", "demo", "--duration", "1"],
+                          cwd=tmp_path, env={**clean, "LLMPULSE_PRICES_FILE": "prices.yml"},
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "LLMPULSE_PRICES_FILE: prices.yml does not exist" in done.stderr
+    assert not (tmp_path / "llmpulse-data").exists()  # no broker, store or worker started

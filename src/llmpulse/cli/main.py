@@ -62,10 +62,18 @@ def cli() -> None:
 @click.option("--seed", type=int, default=None,
               help="Seed of the simulated traffic (default: a new one each run).")
 def demo(duration: float, rate: float, seed: int | None) -> None:
-    """Run everything locally: embedded broker, worker, store and a traffic simulator."""
+    """Run everything locally: embedded broker, worker, store and a traffic simulator.
+
+    With LLMPULSE_BROKER set, on that broker instead, on topics and a consumer group of
+    its own (printed, with the settings to reach them afterwards).
+    """
     from llmpulse.demo import run_demo
+    from llmpulse.preflight import check, describe
 
     settings = _settings()
+    problems = check(settings).problems  # before anything starts, as the services would
+    if problems:
+        raise ConfigError(describe(problems))
     _logging("warning")
     sys.exit(run_demo(settings, duration=duration, rate=rate, seed=_seed(seed)))
 
