@@ -15,7 +15,14 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from llmpulse.errors import ConfigError
@@ -250,6 +257,12 @@ class Settings(BaseSettings):
 
         return parse_drills(self.drills)
 
+    @field_validator("rules_file", "prices_file", "toxicity_model", "nli_model", mode="before")
+    @classmethod
+    def _empty_path_is_unset(cls, value: Any) -> Any:
+        """``LLMPULSE_RULES_FILE=`` means unset, not the current directory."""
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _lower_level(cls, value: Any) -> Any:
@@ -285,7 +298,9 @@ class Settings(BaseSettings):
         return ",".join(hosts)
 
     @model_validator(mode="after")
-    def _one_chdb_writer(self) -> Settings:
+    def _one_chdb_writer(self, info: ValidationInfo) -> Settings:
+        if _lenient(info):
+            return self
         if self.workers > 1 and self.embedded_store:
             raise ValueError(
                 "the embedded chdb store has exactly one writer process; with "
@@ -295,7 +310,9 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
-    def _hash_needs_key(self) -> Settings:
+    def _hash_needs_key(self, info: ValidationInfo) -> Settings:
+        if _lenient(info):
+            return self
         hashed = [f for f in ("prompt", "response", "context", "feedback")
                   if getattr(self, f"pii_{f}") == "hash"]
         key = self.pii_hash_key.get_secret_value() if self.pii_hash_key is not None else ""
@@ -337,6 +354,21 @@ class Settings(BaseSettings):
         return f"{self.topic_prefix}{role}"
 
 
+def markdown_table() -> str:
+    """Every setting as a Markdown table (``llmpulse config --markdown``, the README's)."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, info in Settings.model_fields.items():
+        default = "" if info.default is None else f"`{info.default}`"
+        rows.append(f"| `{ENV_PREFIX}{name.upper()}` | {default} | {info.description or ''} |")
+    return "\n".join(rows)
+
+
+def _lenient(info: ValidationInfo) -> bool:
+    """Checks across settings are skipped when ``check_settings`` rebuilds settings
+    without their wrong values (it has reported those already)."""
+    return bool(info.context and info.context.get("lenient"))
+
+
 def _yaml_values(path: Path) -> dict[str, Any]:
     try:
         loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -351,7 +383,7 @@ def _yaml_values(path: Path) -> dict[str, Any]:
     return {str(k).lower(): v for k, v in loaded.items()}
 
 
-def _describe(exc: ValidationError, from_env: set[str]) -> str:
+def _describe_lines(exc: ValidationError, from_env: set[str]) -> list[str]:
     lines = []
     for err in exc.errors():
         msg = str(err["msg"]).removeprefix("Value error, ")
@@ -366,31 +398,66 @@ def _describe(exc: ValidationError, from_env: set[str]) -> str:
         got = err.get("input")
         shown = f" got {got!r} from the {where};" if not isinstance(got, dict) else ""
         lines.append(f"{name}:{shown} {msg}{hint}")
+    return lines
+
+
+def _describe(lines: list[str]) -> str:
     return "invalid settings:\n  " + "\n  ".join(lines)
 
 
-def load_settings(
-    environ: Mapping[str, str] | None = None, **overrides: Any
-) -> Settings:
-    """Read the settings once; ``overrides`` win over everything (used by the CLI)."""
+def _gather(environ: Mapping[str, str] | None, overrides: Mapping[str, Any]
+            ) -> tuple[dict[str, Any], set[str], list[str]]:
+    """(values by field, the fields set by the environment, problems found meanwhile)."""
     env = dict(os.environ if environ is None else environ)
     values: dict[str, Any] = {}
+    problems: list[str] = []
     config_file = env.get(ENV_PREFIX + "CONFIG")
     if config_file:
-        values.update(_yaml_values(Path(config_file)))
+        try:
+            values.update(_yaml_values(Path(config_file)))
+        except ConfigError as exc:
+            problems.append(str(exc))
     from_env = set()
     for key, value in env.items():
         if key.upper().startswith(ENV_PREFIX) and key.upper() != ENV_PREFIX + "CONFIG":
             field = key[len(ENV_PREFIX):].lower()
             if field not in Settings.model_fields:
-                raise ConfigError(
+                problems.append(
                     f"{key.upper()}: unknown setting; known: "
-                    + ", ".join(ENV_PREFIX + f.upper() for f in Settings.model_fields)
-                )
+                    + ", ".join(ENV_PREFIX + f.upper() for f in Settings.model_fields))
+                continue
             values[field] = value
             from_env.add(field)
     values.update({k: v for k, v in overrides.items() if v is not None})
+    return values, from_env, problems
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, **overrides: Any
+) -> Settings:
+    """Read the settings once; ``overrides`` win over everything (used by the CLI).  Every
+    problem (unknown variables, wrong values) is reported in one ConfigError."""
+    settings, problems = check_settings(environ, **overrides)
+    if problems or settings is None:
+        raise ConfigError(_describe(problems))
+    return settings
+
+
+def check_settings(environ: Mapping[str, str] | None = None, **overrides: Any
+                   ) -> tuple[Settings | None, list[str]]:
+    """The settings and every problem with them.  Settings with problems are still
+    returned when the other values make a valid whole (the wrong ones at their
+    defaults), so that ``llmpulse config`` can check the files they name too."""
+    values, from_env, problems = _gather(environ, overrides)
     try:
-        return Settings.model_validate(values)
+        settings = Settings.model_validate(values)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, from_env)) from None
+        problems.extend(_describe_lines(exc, from_env))
+        wrong = {str(err["loc"][0]) for err in exc.errors() if err["loc"]}
+        defaults = {k: Settings.model_fields[k].get_default(call_default_factory=True)
+                    for k in wrong if k in Settings.model_fields}
+        try:  # the defaults given explicitly: pydantic-settings would read the environment
+            settings = Settings.model_validate({**values, **defaults}, context={"lenient": True})
+        except ValidationError:
+            settings = None
+    return settings, problems

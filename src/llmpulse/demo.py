@@ -14,11 +14,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmpulse.config import Settings
 from llmpulse.errors import ConfigError
 from llmpulse.procs import WorkerProcess, parse_metrics
+
+if TYPE_CHECKING:
+    from llmpulse.simulator import Progress
 
 DEFAULT_STORE = "chdb://./llmpulse-data/chdb"
 #: Share of the demo's sends that are invalid payloads, below the dead-letter alert's
@@ -27,8 +30,10 @@ MALFORMED_RATIO = 0.002
 
 
 def run_simulation(settings: Settings, *, rate: float, duration: float | None,
-                   count: int | None, malformed_ratio: float, seed: int) -> dict[str, Any]:
-    """Produce simulated traffic to the configured broker; returns what was sent."""
+                   count: int | None, malformed_ratio: float, seed: int,
+                   progress: Progress | None = None) -> dict[str, Any]:
+    """Produce simulated traffic to the configured broker; returns what was sent
+    (``progress`` is called every second meanwhile)."""
     if settings.broker is None:
         raise ConfigError("LLMPULSE_BROKER: not set; `simulate` needs a broker to send to")
     from llmpulse.sdk import LlmPulseClient
@@ -38,7 +43,7 @@ def run_simulation(settings: Settings, *, rate: float, duration: float | None,
     ensure_llmpulse_topics(settings)  # as the worker makes them, not the broker's default
     with LlmPulseClient(settings.broker, settings.topic_prefix) as client:
         stats = simulate(client, rate=rate, duration=duration, count=count, seed=seed,
-                         malformed_ratio=malformed_ratio)
+                         malformed_ratio=malformed_ratio, progress=progress)
     return stats.as_dict()
 
 
@@ -81,6 +86,8 @@ def run_demo(settings: Settings, *, duration: float, rate: float, seed: int) -> 
                          "LLMPULSE_TOPIC_PREFIX": f"llmpulse-demo-{tag}."}
             settings = settings.model_copy(update={"topic_prefix": isolation[
                 "LLMPULSE_TOPIC_PREFIX"]})
+            print(f"  {'topics':<16} {isolation['LLMPULSE_TOPIC_PREFIX']}* (consumer group "
+                  f"{isolation['LLMPULSE_APP_ID']}), kept on the broker after the demo")
         env = {
             **isolation,
             "LLMPULSE_BROKER": bootstrap,
@@ -118,6 +125,11 @@ def run_demo(settings: Settings, *, duration: float, rate: float, seed: int) -> 
         return 1
     _print_summary(store_url, started, run.stats, data_dir, port)
     _print_duplicates(parse_metrics(last))
+    if isolation:  # what `retrain approve`, `dlq list` and `sql` need to find this run
+        names = ("LLMPULSE_BROKER", "LLMPULSE_TOPIC_PREFIX", "LLMPULSE_APP_ID",
+                 "LLMPULSE_CLICKHOUSE_URL")
+        print("this run's settings (for `llmpulse retrain approve`, `dlq list`, `sql`): "
+              + " ".join(f"{name}={env[name]}" for name in names))
     return 130 if interrupted else 0
 
 

@@ -55,6 +55,15 @@ def free_loopback_port() -> int:
         return port
 
 
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 def log_tail(path: Path | None, lines: int = 40) -> str:
     """The last ``lines`` lines of a log file, or a note when there is none."""
     if path is None:
@@ -80,8 +89,9 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float) -> None:
 class EmbeddedBroker:
     """A Tansu broker child process on a free loopback port with in-memory storage."""
 
-    def __init__(self, log_path: Path | None = None) -> None:
+    def __init__(self, log_path: Path | None = None, port: int | None = None) -> None:
         self.log_path = log_path
+        self.port = port  # None: a free one
         self.proc: subprocess.Popen[bytes] | None = None
         self._bootstrap: str | None = None
         self._last_bootstrap: str | None = None
@@ -103,6 +113,11 @@ class EmbeddedBroker:
         if self.running:
             return self.bootstrap
         binary = _broker_binary()
+        if self.port is not None:  # a port asked for: no retry on another one
+            if not _port_free(self.port):
+                raise BrokerError(f"port {self.port} on 127.0.0.1 is in use; choose another "
+                                  "or let the broker pick a free one")
+            return self._start_on(binary, f"127.0.0.1:{self.port}", timeout)
         for _ in range(_START_ATTEMPTS - 1):  # a lost race for the port ends the process
             with contextlib.suppress(_ExitedEarly):
                 return self._start_once(binary, timeout)

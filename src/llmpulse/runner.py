@@ -1,7 +1,9 @@
-"""Start a worker process: topics, store, /metrics, then the Faust worker.
+"""Start a worker process: checks, broker and topics, /metrics, store, then the Faust worker.
 
 ``run_worker`` runs the cheap path (ingest, join, windows, alerts, storage);
 ``run_scorer`` runs the quality scorer, a separate consumer group with no store.
+Both refuse a configuration mistake (:mod:`llmpulse.preflight`) and an unreachable
+broker before they open their /metrics port or load a model.
 """
 
 from __future__ import annotations
@@ -26,14 +28,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def _require_broker(settings: Settings) -> str:
-    if settings.broker is None:
-        raise ConfigError(
-            "LLMPULSE_BROKER: not set; give the Kafka bootstrap servers (host:port), "
-            "or run `llmpulse demo` for the embedded broker"
-        )
+def _checked_broker(settings: Settings, process: Process) -> str:
+    """Refuse a configuration mistake, then wait for the broker (BROKER_WAIT_S) and
+    create the topics: all before a port is opened or a model loaded."""
+    from llmpulse.preflight import require
     from llmpulse.topics import ensure_llmpulse_topics
 
+    require(settings, process)
     return ensure_llmpulse_topics(settings)
 
 
@@ -43,11 +44,11 @@ def run_worker(settings: Settings, ready_file: Path | None = None) -> int:
     from llmpulse.sinks.store_wait import open_store
     from llmpulse.streams.app import build_app
 
+    broker = _checked_broker(settings, "worker")
     metrics = build_metrics(process="worker")
     readiness = worker_readiness(metrics)
     server = start_metrics_server(settings, metrics, "worker")
     try:
-        broker = _require_broker(settings)
         store = open_store(settings, readiness)
         if settings.drills:
             from llmpulse.drills import DrillClient
@@ -89,11 +90,11 @@ def run_scorer(settings: Settings, ready_file: Path | None = None) -> int:
     from llmpulse.scoring.scorer import load_scorer
     from llmpulse.streams.scorer import build_scorer_app
 
-    scorer = load_scorer(settings)  # configuration errors first, before any waiting
+    broker = _checked_broker(settings, "scorer")
+    scorer = load_scorer(settings)
     metrics = build_metrics(process="scorer")
     server = start_metrics_server(settings, metrics, "scorer")
     try:
-        broker = _require_broker(settings)
         worker = build_scorer_app(settings, metrics, scorer)
         log.info("llmpulse scorer: broker %s, %s", broker, scorer.describe())
         with _watching_broker(broker, settings.topic("scoring"), metrics):
@@ -147,8 +148,16 @@ def _serve(app: Any, settings: Settings, port: int, ready_file: Path | None) -> 
         ready_file.write_text(f"{port}\n", encoding="utf-8")
     faust_worker = FaustWorker(app, loglevel=settings.log_level.upper(), quiet=True,
                                redirect_stdouts=False, override_logging=False)
+    quiet_terminal(faust_worker)
     try:
         faust_worker.execute_from_commandline()
     except SystemExit as done:
         return done.code if isinstance(done.code, int) else 0
     return 0
+
+
+def quiet_terminal(faust_worker: Any) -> None:
+    """No progress spinner: Faust's writes backspaces and cursor escape codes
+    (``ESC[?25h``) to stdout when startup ends, terminal or not, which end up in
+    log files and collectors; the log says when the worker is ready instead."""
+    faust_worker.spinner = None

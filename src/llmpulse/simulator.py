@@ -395,6 +395,10 @@ class SimulationStats:
         return {k: dict(v) if isinstance(v, Counter) else v for k, v in values.items()}
 
 
+#: Called now and then during a run with what was sent so far and the seconds elapsed.
+Progress = Callable[[SimulationStats, float], None]
+
+
 class Simulator:
     """Sends a :class:`TrafficModel`'s calls through a sink at a steady rate.
 
@@ -417,18 +421,24 @@ class Simulator:
 
     def run(self, rate: float | None = None, duration: float | None = None,
             count: int | None = None, *, stop: Callable[[], bool] | None = None,
-            flush_timeout: float = 30.0) -> SimulationStats:
-        """Send until ``duration`` s passed, ``count`` calls were sent, ``stop()`` or Ctrl-C."""
+            flush_timeout: float = 30.0, progress: Progress | None = None,
+            progress_every_s: float = 1.0) -> SimulationStats:
+        """Send until ``duration`` s passed, ``count`` calls were sent, ``stop()`` or Ctrl-C;
+        ``progress(stats, elapsed_s)`` is called every ``progress_every_s`` meanwhile."""
         if rate is not None and rate <= 0:
             raise ValueError("rate must be positive (or None for no pacing)")
         stats = SimulationStats(request_ids=[] if self.keep_request_ids else None)
         start = self.clock()
+        reported = start
         sent = 0
         try:
             while count is None or sent < count:
                 now = self.clock()
                 if (duration is not None and now - start >= duration) or (stop and stop()):
                     break
+                if progress is not None and now - reported >= progress_every_s:
+                    reported = now
+                    progress(stats, now - start)
                 due = start + sent / rate if rate is not None else now
                 if now < due:
                     self.sleep(due - now)
@@ -460,7 +470,8 @@ def simulate(sink: EventSink, *, rate: float | None = 200.0, duration: float | N
              incidents: Sequence[Incident] | None = None,
              clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep,
              stop: Callable[[], bool] | None = None, origin: float | None = None,
-             run_id: str | None = None) -> SimulationStats:
+             run_id: str | None = None, progress: Progress | None = None,
+             progress_every_s: float = 1.0) -> SimulationStats:
     """A run with the default incidents scaled to its length (``duration``, else
     ``count / rate``); an open-ended run repeats a 600 s schedule.  Incident offsets
     count from ``origin`` (default: now), e.g. the start the drills were set from.
@@ -472,4 +483,5 @@ def simulate(sink: EventSink, *, rate: float | None = 200.0, duration: float | N
                          incidents=schedule,
                          repeat_s=None if length else 600.0, run_id=run_id)
     runner = Simulator(sink, model, clock=clock, sleep=sleep, malformed_ratio=malformed_ratio)
-    return runner.run(rate, duration, count, stop=stop)
+    return runner.run(rate, duration, count, stop=stop, progress=progress,
+                      progress_every_s=progress_every_s)

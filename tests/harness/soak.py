@@ -537,7 +537,8 @@ class Soak:
 
     # -- reconciliation -----------------------------------------------------------------
     def _sql(self, query: str) -> list[list[Any]]:
-        done = subprocess.run([sys.executable, "-m", "llmpulse", "sql", query],
+        done = subprocess.run([sys.executable, "-m", "llmpulse", "sql", "--format", "arrays",
+                               query],
                               env={**os.environ, **self.env()}, capture_output=True, text=True,
                               timeout=300, check=False)
         if done.returncode != 0:

@@ -71,7 +71,8 @@ class Stack:
 
     def sql(self, query: str) -> list[list[Any]]:
         """Query the store from another process (chdb allows one process per path)."""
-        done = subprocess.run([sys.executable, "-m", "llmpulse", "sql", query],
+        done = subprocess.run([sys.executable, "-m", "llmpulse", "sql", "--format", "arrays",
+                               query],
                               env=self.env_for_cli(), capture_output=True, text=True,
                               timeout=120)
         if done.returncode != 0:

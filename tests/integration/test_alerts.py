@@ -218,6 +218,6 @@ def test_rules_check_and_a_test_notification_from_the_command_line(
     bad.write_text("rules:\n  - name: x\n    metric: p95\n    threshold: 1\n")
     refused = stack.cli("rules", "check", str(bad))
     assert refused.returncode == 2
-    assert f"{bad}:3: rules.0.metric: unknown metric 'p95'" in refused.stderr
+    assert f"{bad}:3:13: rules.0.metric: unknown metric 'p95'" in refused.stderr
     missing = stack.cli("rules", "check", str(path))  # the webhook secret is not set
     assert missing.returncode == 2 and "IT_WEBHOOK_SECRET" in missing.stderr

@@ -69,7 +69,7 @@ def test_second_process_on_an_embedded_store_gets_a_clear_error(broker: str,
         assert "exactly one writer" in other.stderr and "LLMPULSE_CLICKHOUSE_URL" in other.stderr
     finally:
         worker.stop()
-    assert stack.cli("sql", "SELECT 1").stdout.strip() == "[1]"
+    assert stack.cli("sql", "--format", "arrays", "SELECT 1").stdout.strip() == "[1]"
 
 
 def test_worker_refuses_bad_settings_with_the_name(tmp_path: Path) -> None:

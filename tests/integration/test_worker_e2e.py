@@ -91,3 +91,5 @@ def test_dead_letters_replay_to_their_source(broker: str, tmp_path: Path) -> Non
         assert values["llmpulse_events_in_total"] == 4
     finally:
         worker.stop()
+    # a log file, not a terminal: no spinner, no cursor codes from Faust
+    assert b"\x1b" not in worker.log_path.read_bytes()

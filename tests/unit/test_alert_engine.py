@@ -84,6 +84,7 @@ def test_latency_spike_on_one_route_fires_for_that_route_and_resolves() -> None:
     assert trigger.severity == "critical" and trigger.count >= 5
     assert {ev.request_id for ev in trigger.evidence} <= {f"r{i}" for i in range(1, e.i + 1)}
     assert all((ev.value or 0) >= 4.9 for ev in trigger.evidence)  # the slow calls
+    assert all(ev.detail.startswith("duration ") for ev in trigger.evidence)  # says what
     for t in range(31, 51):
         e.second(t, route="chat")
         e.second(t, route="search")

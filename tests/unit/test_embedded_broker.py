@@ -105,3 +105,19 @@ def _alive(pid: int) -> bool:
             return stat.read().split(")")[-1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_a_chosen_port_is_used_and_a_taken_one_refused() -> None:
+    import socket
+
+    from llmpulse.embedded_broker import free_loopback_port
+
+    port = free_loopback_port()
+    with EmbeddedBroker(port=port) as broker:
+        assert broker.bootstrap == f"127.0.0.1:{port}"
+        with pytest.raises(BrokerError, match=f"port {port} on 127.0.0.1 is in use"):
+            EmbeddedBroker(port=port).start()
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        with pytest.raises(BrokerError, match="is in use"):
+            EmbeddedBroker(port=held.getsockname()[1]).start()

@@ -77,7 +77,7 @@ def test_a_policy_is_a_rule_with_a_retrain_section() -> None:
     policy = loaded.rule("grounding_drop")
     assert policy.retrain is not None and policy.retrain.cooldown == 3600
     assert policy.retrain.forward == ("ci",)
-    with pytest.raises(ConfigError, match="must be webhook channels"):
+    with pytest.raises(ConfigError, match="must be a webhook channel"):
         parse_rules(RULES.replace("forward: [ci]", "forward: [chat]"), "test")
 
 

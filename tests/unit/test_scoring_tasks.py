@@ -144,6 +144,12 @@ rules:
     agg.add_quality(result("polite-but-ungrounded", 1.0, 0.01, 0.05))
     assert [e.request_id for e in evidence(toxic, agg)] == ["rude-but-grounded"]
     assert [e.request_id for e in evidence(ungrounded, agg)] == ["polite-but-ungrounded"]
+    # each answer carries its own score as the scorer gave it, and says what it is
+    [rude] = evidence(toxic, agg)
+    assert rude.value == pytest.approx(0.99) and rude.detail.startswith("toxicity 0.990")
+    [ungrounded_answer] = evidence(ungrounded, agg)
+    assert ungrounded_answer.value == pytest.approx(0.05)  # not 1 - groundedness
+    assert ungrounded_answer.detail.startswith("groundedness 0.050")
 
 
 def test_malformed_score_results_are_invalid_events_not_crashes() -> None:

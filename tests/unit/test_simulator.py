@@ -435,3 +435,40 @@ def test_runs_of_half_an_hour_get_the_oncall_schedule() -> None:
     assert all(i.start_s == 360.0 and i.duration_s == 720.0 for i in schedule)
     assert all(i.start_s == 720.0 for i in default_incidents(3600.0))
     assert default_incidents(1799.0)[0].duration_s < 720.0  # the short demo's schedule
+
+
+def test_a_run_reports_its_progress_every_second() -> None:
+    _, simulator, _ = _run(3)
+    seen: list[tuple[int, float]] = []
+    stats = simulator.run(rate=50.0, duration=10.0,
+                          progress=lambda sent, elapsed: seen.append((sent.calls, elapsed)))
+    assert [round(elapsed) for _, elapsed in seen] == list(range(1, 10))
+    assert [calls for calls, _ in seen] == [50 * s for s in range(1, 10)]
+    assert stats.calls == 500
+
+
+def test_the_progress_line_updates_in_place_on_a_terminal_and_is_sparse_when_piped() -> None:
+    import io
+
+    from llmpulse.progress import ProgressLine
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    now = [0.0]
+    for stream, every in ((Terminal(), 1.0), (io.StringIO(), 10.0)):
+        now[0] = 0.0
+        line = ProgressLine(stream, clock=lambda: now[0])
+        assert line.every_s == every
+        for second in range(1, 31):
+            now[0] = float(second)
+            line.update(f"{second}s sent")
+        line.close()
+        text = stream.getvalue()
+        if isinstance(stream, Terminal):  # one line, rewritten every second
+            assert text.count("\r") == 30 and text.count("\n") == 1
+            assert text.endswith("\r30s sent\n")
+        else:  # a line every 10 s, no control characters
+            assert text.splitlines() == ["1s sent", "11s sent", "21s sent"]
+            assert "\r" not in text

@@ -239,17 +239,39 @@ def _iso(ts: float) -> datetime:
 
 
 def evidence(rule: Rule, agg: WindowAggregate) -> tuple[Evidence, ...]:
-    """The calls that best show what the rule saw."""
+    """The calls that best show what the rule saw, worst first; ``value`` is the call's
+    own measure (seconds, USD, toxicity, groundedness, dislike score) and ``detail``
+    says which it is."""
     if rule.metric.startswith(("duration", "ttft", "tpot")):
         slowest = sorted(agg.slowest, reverse=True)
-        return tuple(Evidence(request_id=r, value=v) for v, r in slowest)
+        return tuple(Evidence(request_id=r, value=v,
+                              detail=f"duration {v:.3g}s, among the slowest calls of the window")
+                     for v, r in slowest)
     if rule.metric in ("cost_usd", "tokens_in", "tokens_out"):
-        return tuple(Evidence(request_id=r, value=v)
+        return tuple(Evidence(request_id=r, value=v,
+                              detail=f"cost ${v:.4g}, among the costliest calls of the window")
                      for v, r in sorted(agg.costliest, reverse=True))
-    if rule.metric in QUALITY_EVIDENCE:  # most toxic / least grounded answers
-        heap: list[tuple[float, str]] = getattr(agg, QUALITY_EVIDENCE[rule.metric])
-        return tuple(Evidence(request_id=r, value=v) for v, r in sorted(heap, reverse=True))
+    if rule.metric in QUALITY_EVIDENCE:  # most toxic / least grounded / most disliked
+        heap_name = QUALITY_EVIDENCE[rule.metric]
+        heap: list[tuple[float, str]] = getattr(agg, heap_name)
+        return tuple(_quality_evidence(heap_name, v, r) for v, r in sorted(heap, reverse=True))
     return tuple(Evidence(request_id=r, detail=why) for r, why in agg.failed)
+
+
+def _quality_evidence(heap: str, kept: float, request_id: str) -> Evidence:
+    """One answer of a quality heap, with its score as the scorer gave it (the heaps keep
+    the worst on top: 1 - groundedness for the least grounded)."""
+    if heap == "least_grounded":
+        grounded = 1.0 - kept
+        return Evidence(request_id=request_id, value=grounded,
+                        detail=f"groundedness {grounded:.3f} (ungrounded; 1 = fully supported "
+                               "by its context)")
+    if heap == "most_toxic":
+        return Evidence(request_id=request_id, value=kept,
+                        detail=f"toxicity {kept:.3f} (toxic; 0 = harmless, 1 = toxic)")
+    return Evidence(request_id=request_id, value=kept,
+                    detail=f"dislike score {kept:g} (thumbs down 1 + correction 1 + "
+                           "(3 - rating) / 2)")
 
 
 def build_message(rule: Rule, rs: RuleStatus, note: Notification,

@@ -316,6 +316,11 @@ class RawDelivery:
 Payload = AlertMessage | RawDelivery
 
 
+#: Told of each failed attempt that will be retried: (channel, attempt number, error,
+#: seconds until the next attempt).
+OnRetry = Callable[[str, int, str, float], None]
+
+
 class Notifier:
     """Sends each alert to its channels, concurrently; never raises for a failed delivery.
 
@@ -327,8 +332,9 @@ class Notifier:
     def __init__(self, channels: Mapping[str, ChannelConfig], env: Mapping[str, str], *,
                  client: httpx.AsyncClient | None = None, sleep: Sleep = asyncio.sleep,
                  clock: Callable[[], float] = time.time, backoff_initial_s: float = 0.5,
-                 backoff_max_s: float = 30.0) -> None:
+                 backoff_max_s: float = 30.0, on_retry: OnRetry | None = None) -> None:
         self.channels = dict(channels)
+        self._on_retry = on_retry
         self._secrets = {n: resolve_credential(n, ch, env) for n, ch in self.channels.items()}
         self._owns_client = client is None
         self._client = client if client is not None else httpx.AsyncClient()
@@ -373,7 +379,7 @@ class Notifier:
         attempts = 0
         response: httpx.Response | None = None
         try:
-            async for attempt in self._retrying(channel):
+            async for attempt in self._retrying(name, channel):
                 with attempt:
                     attempts += 1
                     response = await self._attempt(name, channel, alert)
@@ -386,10 +392,20 @@ class Notifier:
             return attempts, response.status_code, None
         return attempts, response.status_code, str(_BadStatus.of(response, None))
 
-    def _retrying(self, channel: ChannelConfig) -> AsyncRetrying:
+    def _retrying(self, name: str, channel: ChannelConfig) -> AsyncRetrying:
+        on_retry = self._on_retry
+
+        def before_sleep(state: RetryCallState) -> None:
+            if on_retry is not None and state.outcome is not None:
+                exc = state.outcome.exception()
+                wait = state.next_action.sleep if state.next_action is not None else 0.0
+                on_retry(name, state.attempt_number,
+                         _describe(exc) if exc is not None else "failed", wait)
+
         return AsyncRetrying(stop=stop_after_attempt(channel.retries + 1),
                              wait=_Backoff(*self._backoff), sleep=self._sleep,
-                             retry=retry_if_exception_type(RETRY_ON), reraise=True)
+                             retry=retry_if_exception_type(RETRY_ON), reraise=True,
+                             before_sleep=before_sleep)
 
     async def _attempt(self, name: str, channel: ChannelConfig, alert: Payload
                        ) -> httpx.Response:

@@ -2,14 +2,16 @@
 
 A rule watches one windowed metric per group and compares it with a static
 threshold, a baseline learnt from the group's own past windows (EWMA, or
-median + k*MAD), or both (the larger/smaller wins).  Errors name the file, the
-line and the field.  The format is documented in README.md ("Alert rules").
+median + k*MAD), or both (the larger/smaller wins).  Every problem of a file is
+reported at once, each as ``file:line:column: field: what is wrong`` (the YAML
+node of the field, else of the nearest enclosing one).  The format is documented
+in README.md ("Alert rules").
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -21,6 +23,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -182,24 +185,13 @@ class RulesFile(BaseModel):
     budgets: tuple[Budget, ...] = ()
 
     @model_validator(mode="after")
-    def _consistent(self) -> RulesFile:
-        names = [r.name for r in self.rules] + [b.name for b in self.budgets]
-        twice = sorted({n for n in names if names.count(n) > 1})
-        if twice:
-            raise ValueError(f"rule and budget names must be unique: {', '.join(twice)}")
-        used = [(r.name, r.channels) for r in self.rules]
-        used += [(b.name, b.channels) for b in self.budgets]
-        for name, channels in used:
-            missing = [c for c in channels if c not in self.channels]
-            if missing:
-                raise ValueError(f"{name}: unknown channel(s) {', '.join(missing)}; "
-                                 f"defined: {', '.join(self.channels) or 'none'}")
-        for rule in self.rules:
-            forward = rule.retrain.forward if rule.retrain else ()
-            wrong = [c for c in forward if getattr(self.channels.get(c), "type", "") != "webhook"]
-            if wrong:
-                raise ValueError(f"{rule.name}: retrain.forward names {', '.join(wrong)}, "
-                                 "which must be webhook channels defined under channels")
+    def _consistent(self, info: ValidationInfo) -> RulesFile:
+        if info.context and info.context.get("located"):
+            return self  # parse_rules checks these on the YAML, with positions
+        data = self.model_dump(by_alias=True)
+        problems = [msg for _, msg in cross_reference_problems(data)]
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     def rule(self, name: str) -> Rule:
@@ -210,72 +202,199 @@ class RulesFile(BaseModel):
                           + ", ".join(r.name for r in self.rules))
 
     def check_panes(self, pane_s: float) -> None:
-        """Every rule window must be a whole number of panes."""
-        for rule in self.rules:
-            panes = rule.window / pane_s
-            if abs(panes - round(panes)) > 1e-9 or round(panes) < 1:
-                raise ConfigError(f"rule {rule.name}: window {rule.window:g}s is not a multiple "
-                                  f"of LLMPULSE_WINDOW_PANE_S={pane_s:g}")
+        """Every rule window must be a whole number of panes (all offenders in one error;
+        :func:`load_rules` with ``pane_s`` gives their positions in the file)."""
+        wrong = [f"rule {rule.name}: window {rule.window:g}s is not a multiple of "
+                 f"LLMPULSE_WINDOW_PANE_S={pane_s:g}" for rule in self.rules
+                 if abs(rule.window / pane_s - round(rule.window / pane_s)) > 1e-9
+                 or round(rule.window / pane_s) < 1]
+        if wrong:
+            raise ConfigError("; ".join(wrong))
 
 
 DEFAULT_RULES = "default_rules.yml"
+
+#: A field's path in the file, as pydantic reports it: keys and list indices.
+Loc = tuple[Any, ...]
 
 
 def default_rules_text() -> str:
     return files("llmpulse.alerting").joinpath(DEFAULT_RULES).read_text(encoding="utf-8")
 
 
-def load_rules(path: Path | None) -> RulesFile:
-    """The rules file at ``path`` (None: the shipped defaults); ConfigError on any problem."""
+def load_rules(path: Path | None, *, pane_s: float | None = None,
+               env: Mapping[str, str] | None = None) -> RulesFile:
+    """The rules file at ``path`` (None: the shipped defaults); one ConfigError listing
+    every problem.  With ``pane_s`` the rule windows are checked against the pane, with
+    ``env`` the channels' secrets are looked up in it."""
     if path is None:
-        return parse_rules(default_rules_text(), "<default rules>")
+        return parse_rules(default_rules_text(), "<default rules>", pane_s=pane_s, env=env)
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"rules file {path}: cannot read it: {exc.strerror}") from exc
-    return parse_rules(text, str(path))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"rules file {path}: not UTF-8 text: {exc}") from exc
+    return parse_rules(text, str(path), pane_s=pane_s, env=env)
 
 
-def parse_rules(text: str, source: str) -> RulesFile:
+def parse_rules(text: str, source: str, *, pane_s: float | None = None,
+                env: Mapping[str, str] | None = None) -> RulesFile:
+    """Validate a rules file; every problem (fields, names, channel references, windows
+    against ``pane_s``, secrets missing from ``env``) is reported in one ConfigError, each
+    at its ``source:line:column``."""
     try:
         node = yaml.compose(text)
         data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        raise ConfigError(f"invalid rules file:\n  {where}: not valid YAML: "
+                          f"{exc.problem or exc.context}") from exc
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
+        raise ConfigError(f"invalid rules file:\n  {source}: not valid YAML: {exc}") from exc
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{source}: must be a mapping with channels, rules and budgets")
+        raise ConfigError(f"invalid rules file:\n  {source}:1:1: (top level): must be a "
+                          "mapping with channels, rules and budgets")
+    problems: list[tuple[Loc, str]] = []
+    loaded: RulesFile | None = None
     try:
-        return RulesFile.model_validate(data)
+        loaded = RulesFile.model_validate(data, context={"located": True})
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, node, source)) from None
+        problems.extend(_validation_problems(exc))
+    problems.extend(cross_reference_problems(data))
+    if pane_s is not None:
+        problems.extend(pane_problems(data, pane_s))
+    if env is not None:
+        problems.extend(secret_problems(data, env))
+    if problems or loaded is None:
+        raise ConfigError(_describe(problems, node, source))
+    return loaded
 
 
-def _describe(exc: ValidationError, node: yaml.Node | None, source: str) -> str:
-    lines = []
+def _validation_problems(exc: ValidationError) -> Iterator[tuple[Loc, str]]:
     for err in exc.errors():
-        loc = [p for p in err["loc"] if not (isinstance(p, str) and p in _UNION_TAGS)]
-        line = _line_of(node, loc)
-        where = f"{source}:{line}" if line else source
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in _UNION_TAGS))
+        yield loc, str(err["msg"]).removeprefix("Value error, ")
+
+
+def _entries(data: Mapping[str, Any], section: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(index, entry) of the well-formed entries of a list section (the others are
+    reported by the field validation)."""
+    items = data.get(section)
+    if isinstance(items, list | tuple):
+        for index, item in enumerate(items):
+            if isinstance(item, dict):
+                yield index, item
+
+
+def _names(value: Any) -> list[tuple[int, str]]:
+    return [(i, v) for i, v in enumerate(value) if isinstance(v, str)] \
+        if isinstance(value, list | tuple) else []
+
+
+def cross_reference_problems(data: Mapping[str, Any]) -> list[tuple[Loc, str]]:
+    """Unique rule and budget names, channels that exist, retraining forwards that are
+    webhooks: each problem at the entry that has it."""
+    raw_channels = data.get("channels")
+    channels = ({str(k): (v.get("type") if isinstance(v, dict) else None)
+                 for k, v in raw_channels.items()} if isinstance(raw_channels, dict) else {})
+    defined = ", ".join(channels) or "none"
+    problems: list[tuple[Loc, str]] = []
+    seen: dict[str, str] = {}
+    for section in ("rules", "budgets"):
+        for index, entry in _entries(data, section):
+            name = entry.get("name")
+            if isinstance(name, str):
+                if name in seen:
+                    problems.append(((section, index, "name"),
+                                     f"name {name!r} is already used by {seen[name]}; "
+                                     "rule and budget names must be unique"))
+                else:
+                    seen[name] = f"{section}.{index}"
+            for j, channel in _names(entry.get("channels")):
+                if channel not in channels:
+                    problems.append(((section, index, "channels", j),
+                                     f"unknown channel {channel!r}; defined: {defined}"))
+            retrain = entry.get("retrain") if section == "rules" else None
+            forward = retrain.get("forward") if isinstance(retrain, dict) else None
+            for j, channel in _names(forward):
+                kind = channels.get(channel, "missing")
+                if kind != "webhook":
+                    what = "not defined under channels" if kind == "missing" else \
+                        f"a {kind} channel"
+                    problems.append(((section, index, "retrain", "forward", j),
+                                     f"retrain.forward names {channel!r}, {what}; it must "
+                                     "be a webhook channel defined under channels"))
+    return problems
+
+
+def pane_problems(data: Mapping[str, Any], pane_s: float) -> list[tuple[Loc, str]]:
+    """Rule windows that are not a whole number of panes of ``pane_s`` seconds."""
+    problems: list[tuple[Loc, str]] = []
+    default = Rule.model_fields["window"].default
+    for index, entry in _entries(data, "rules"):
+        try:
+            window = parse_duration(entry.get("window", default))
+        except ValueError:
+            continue  # reported by the field validation
+        panes = window / pane_s
+        if window > 0 and (abs(panes - round(panes)) > 1e-9 or round(panes) < 1):
+            where: Loc = ("rules", index, "window") if "window" in entry else ("rules", index)
+            problems.append((where, f"window {window:g}s is not a multiple of "
+                                    f"LLMPULSE_WINDOW_PANE_S={pane_s:g}"))
+    return problems
+
+
+#: Channel type -> (inline secret, the key naming its environment variable, what it is).
+_SECRETS = {"pagerduty": ("routing_key", "routing_key_env", "PagerDuty routing key"),
+            "webhook": ("secret", "secret_env", "webhook secret")}
+
+
+def secret_problems(data: Mapping[str, Any], env: Mapping[str, str]) -> list[tuple[Loc, str]]:
+    """Channel secrets named by an environment variable that is not set (or empty)."""
+    raw = data.get("channels")
+    problems: list[tuple[Loc, str]] = []
+    for name, channel in (raw.items() if isinstance(raw, dict) else ()):
+        if not isinstance(channel, dict) or channel.get("type") not in _SECRETS:
+            continue
+        inline, env_key, what = _SECRETS[channel["type"]]
+        variable = channel.get(env_key)
+        if channel.get(inline) is None and isinstance(variable, str) and variable \
+                and not env.get(variable):
+            problems.append((("channels", name, env_key),
+                             f"channel {name!r}: {what}: environment variable {variable} is "
+                             "not set or empty"))
+    return problems
+
+
+def _describe(problems: list[tuple[Loc, str]], node: yaml.Node | None, source: str) -> str:
+    located = []
+    for loc, msg in problems:
+        line, column = _position(node, loc)
         path = ".".join(str(p) for p in loc) or "(top level)"
-        msg = str(err["msg"]).removeprefix("Value error, ")
-        lines.append(f"{where}: {path}: {msg}")
-    return "invalid rules file:\n  " + "\n  ".join(lines)
+        located.append(((line, column), f"{source}:{line}:{column}: {path}: {msg}"))
+    located.sort(key=lambda item: item[0])  # in file order, stable for one position
+    count = f"{len(located)} problems" if len(located) != 1 else "1 problem"
+    return f"invalid rules file ({count}):\n  " + "\n  ".join(text for _, text in located)
 
 
 _UNION_TAGS = {"slack", "pagerduty", "webhook"}
 
 
-def _line_of(node: yaml.Node | None, loc: list[Any]) -> int | None:
-    """The 1-based line of the deepest YAML node on the error's path."""
+def _position(node: yaml.Node | None, loc: Loc) -> tuple[int, int]:
+    """1-based (line, column) of the deepest YAML node on the path ``loc``."""
     found = node
     for part in loc:
         child = _child(found, part)
         if child is None:
             break
         found = child
-    return found.start_mark.line + 1 if found is not None else None
+    if found is None:
+        return 1, 1
+    return found.start_mark.line + 1, found.start_mark.column + 1
 
 
 def _child(node: yaml.Node | None, part: Any) -> yaml.Node | None:

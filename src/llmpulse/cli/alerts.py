@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import sys
 from datetime import UTC, datetime
@@ -51,14 +52,14 @@ def rules() -> None:
               help="Pane width in seconds to check the windows against "
                    "(default: LLMPULSE_WINDOW_PANE_S).")
 def rules_check(path: Path, pane: float | None) -> None:
-    """Validate a rules file: fields, metrics, channels, windows and channel secrets."""
-    from llmpulse.alerting.channels import resolve_credential
+    """Validate a rules file: fields, metrics, channels, windows and channel secrets.
+
+    Every problem is reported at once, each as FILE:LINE:COLUMN: FIELD: PROBLEM (exit 2).
+    """
     from llmpulse.alerting.rules import load_rules
 
-    loaded = load_rules(path)
-    loaded.check_panes(pane if pane is not None else _settings().window_pane_s)
-    for name, channel in loaded.channels.items():
-        resolve_credential(name, channel, os.environ)
+    loaded = load_rules(path, pane_s=pane if pane is not None else _settings().window_pane_s,
+                        env=os.environ)
     click.echo(f"{path}: {len(loaded.rules)} rules, {len(loaded.channels)} channels, "
                f"{len(loaded.budgets)} budgets: OK")
     for rule in loaded.rules:
@@ -78,9 +79,13 @@ def alerts() -> None:
 @alerts.command("list")
 @click.option("--all", "show_all", is_flag=True,
               help="Also the resolved and OK ones (default: pending and firing).")
-@click.option("--json", "as_json", is_flag=True, help="JSON lines instead of a table.")
+@click.option("--json", "as_json", is_flag=True,
+              help="JSON lines instead of a table (since: null for states that never fired).")
 def alerts_list(show_all: bool, as_json: bool) -> None:
-    """The state of every (rule, group) from storage (stop the worker first with chdb)."""
+    """The state of every (rule, group) from storage (stop the worker first with chdb).
+
+    A state that never left OK shows "never fired" instead of a time.
+    """
     from llmpulse.sinks.alert_store import current_alerts
 
     store = open_store(_settings())
@@ -92,7 +97,9 @@ def alerts_list(show_all: bool, as_json: bool) -> None:
              "threshold", "since", "dedup_key")
     if as_json:
         for row in rows:
-            click.echo(json.dumps(dict(zip(names, row, strict=True)), default=str))
+            record = dict(zip(names, row, strict=True))
+            record["since"] = None if _never(record["since"]) else record["since"]
+            click.echo(json.dumps(record, default=str))
         return
     if not rows:
         click.echo("no alerts" + ("" if show_all else " pending or firing"))
@@ -101,8 +108,26 @@ def alerts_list(show_all: bool, as_json: bool) -> None:
         group = ",".join(f"{k}={v}" for k, v in (("model", model), ("route", route),
                                                   ("tenant", tenant), ("prompt_version", prompt))
                          if v != "*")
+        when = "never fired" if _never(since) else f"since {since:%Y-%m-%d %H:%M:%S} UTC"
         click.echo(f"{state.upper():9} {severity:8} {rule} [{group}] value={_num(value)} "
-                   f"threshold={_num(limit)} since {since}")
+                   f"threshold={_num(limit)} {when}")
+
+
+def _never(since: Any) -> bool:
+    """An OK state that never changed keeps the epoch as its 'since'."""
+    return isinstance(since, datetime) and since.replace(tzinfo=None) <= _EPOCH_PLUS_1S
+
+
+_EPOCH_PLUS_1S = datetime(1970, 1, 1, 0, 0, 1)
+
+
+def _where(channel: Any) -> str:
+    """A channel's receiver without its secrets: Slack's URL is the credential itself."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(channel.url)
+    shown = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+    return f"{channel.type} {shown}" + ("/..." if parts.path not in ("", "/") else "")
 
 
 def _num(value: float | None) -> str:
@@ -112,7 +137,11 @@ def _num(value: float | None) -> str:
 @alerts.command("test")
 @click.argument("rule_name")
 def alerts_test(rule_name: str) -> None:
-    """Send a test notification for RULE to its channels and report each delivery."""
+    """Send a test notification for RULE to its channels and report each delivery.
+
+    Says on stderr where it sends and each failed attempt it retries; exit 1 if a
+    delivery failed.
+    """
     from llmpulse.alerting.engine import build_test_message
     from llmpulse.alerting.notifiers import Notifier
     from llmpulse.alerting.rules import load_rules
@@ -123,25 +152,37 @@ def alerts_test(rule_name: str) -> None:
     if not rule.channels:
         raise click.ClickException(f"rule {rule_name} has no channels to notify")
     message = build_test_message(rule, datetime.now(UTC))
+    for name in rule.channels:
+        channel = loaded.channels[name]
+        click.echo(f"{name}: sending a test notification to {_where(channel)} (timeout "
+                   f"{channel.timeout_s:g}s, up to {channel.retries + 1} attempts) ...",
+                   err=True)
+
+    def retrying(name: str, attempt: int, error: str, wait_s: float) -> None:
+        click.echo(f"{name}: attempt {attempt} failed ({error}); retrying in {wait_s:.1f}s",
+                   err=True)
 
     async def send() -> list[Any]:
-        notifier = Notifier(loaded.channels, os.environ)
+        notifier = Notifier(loaded.channels, os.environ, on_retry=retrying)
         try:
             return await notifier.deliver(message)
         finally:
             await notifier.aclose()
 
+    logging.getLogger("llmpulse.alerting.notifiers").setLevel(logging.ERROR)  # said above
     results = asyncio.run(send())
     for r in results:
         outcome = "ok" if r.ok else f"FAILED: {r.error}"
-        click.echo(f"{r.channel}: {outcome} (HTTP {r.status}, {r.attempts} attempt(s), "
+        status = f"HTTP {r.status}" if r.status is not None else "no HTTP answer"
+        click.echo(f"{r.channel}: {outcome} ({status}, {r.attempts} attempt(s), "
                    f"{r.elapsed_s:.2f}s)")
     if not all(r.ok for r in results):
         sys.exit(1)
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="JSON lines instead of text.")
+@click.option("--json", "as_json", is_flag=True,
+              help="One JSON array of budget states instead of text ([] without budgets).")
 def budgets(as_json: bool) -> None:
     """Spend so far against each budget of the rules file, with the burn-rate projection."""
     from llmpulse.alerting.rules import load_rules
@@ -151,21 +192,36 @@ def budgets(as_json: bool) -> None:
     settings = _settings()
     loaded = load_rules(settings.rules_file)
     if not loaded.budgets:
-        click.echo("no budgets in the rules file")
+        if as_json:
+            click.echo("[]")
+        click.echo(f"no budgets in {settings.rules_file or 'the default rules'}",
+                   err=as_json)
         return
     now = datetime.now(UTC)
     store = open_store(settings)
+    report: list[dict[str, Any]] = []
     try:
         for budget in loaded.budgets:
             start, _ = period_bounds(budget.period, now)
             spend = spend_by(store, budget.group_by, start, now)
             for status in evaluate(budget, spend, now):
                 if as_json:
-                    click.echo(json.dumps({
-                        "budget": budget.name, "group": status.group, "state": status.state,
-                        "spent_usd": status.spent_usd, "projected_usd": status.projected_usd,
-                        "amount_usd": budget.amount_usd}))
+                    report.append(_budget_json(status))
                 else:
                     click.echo(f"{status.state.upper():5} {budget.name}: {status.describe()}")
     finally:
         store.close()
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+
+
+def _budget_json(status: Any) -> dict[str, Any]:
+    budget, projection = status.budget, status.projection
+    exhausted = projection.exhausted_at
+    return {"budget": budget.name, "group_by": budget.group_by, "group": status.group,
+            "period": budget.period, "period_start": projection.start.isoformat(),
+            "period_end": projection.end.isoformat(), "state": status.state,
+            "spent_usd": status.spent_usd, "amount_usd": budget.amount_usd,
+            "fraction": status.fraction, "projected_usd": status.projected_usd,
+            "exhausted_at": exhausted.isoformat() if exhausted is not None else None,
+            "summary": status.describe()}

@@ -30,20 +30,25 @@ def export(out: Path, provisioning_path: str | None, folder: str) -> None:
 
 
 @dashboards.command("push")
-@click.option("--url", required=True, envvar="GRAFANA_URL",
-              help="Grafana's base URL, e.g. http://grafana:3000 (env GRAFANA_URL).")
-@click.option("--token", envvar="GRAFANA_TOKEN", default=None,
-              help="Service-account token (env GRAFANA_TOKEN).")
+@click.option("--url", required=True, envvar="GRAFANA_URL", show_envvar=True,
+              help="Grafana's base URL, e.g. http://grafana:3000.")
+@click.option("--token", envvar="GRAFANA_TOKEN", show_envvar=True, default=None,
+              help="Service-account token (Editor role); --user on the command line wins "
+                   "over GRAFANA_TOKEN.")
 @click.option("--user", default=None, help="Basic-auth user (instead of a token).")
-@click.option("--password", envvar="GRAFANA_PASSWORD", default=None,
-              help="Basic-auth password (env GRAFANA_PASSWORD).")
+@click.option("--password", envvar="GRAFANA_PASSWORD", show_envvar=True, default=None,
+              help="Basic-auth password (asked for when --user is given without it).")
 @click.option("--folder", default="llmpulse", show_default=True,
               help="Folder to put the dashboards in (created if missing; 'General': none).")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
               help="Seconds per HTTP request.")
 def push(url: str, token: str | None, user: str | None, password: str | None, folder: str,
          timeout: float) -> None:
-    """Upload every dashboard to Grafana, replacing the ones with the same uid."""
+    """Upload every dashboard to Grafana, replacing the ones with the same uid.
+
+    GRAFANA_URL, GRAFANA_TOKEN and GRAFANA_PASSWORD stand in for --url, --token and
+    --password, so secrets need not be on the command line.
+    """
     from llmpulse.dashboards import all_dashboards
     from llmpulse.dashboards.push import push_dashboards
 

@@ -1,5 +1,6 @@
-"""Command line: ``llmpulse demo | worker | scorer | score | simulate | schema | sql | dlq |
-rules | alerts | budgets | models``.
+"""Command line: ``llmpulse demo | broker | worker | scorer | score | simulate | schema | sql |
+dlq | rules | alerts | budgets | models | drift | retrain | dashboards | config | metrics |
+commands`` (``llmpulse commands`` lists them all, generated from this tree).
 
 Heavy modules are imported inside the commands, so ``--help`` stays fast.
 """
@@ -21,7 +22,7 @@ from llmpulse.cli.drift_store import baseline, report
 from llmpulse.cli.models import models
 from llmpulse.cli.retrain import retrain
 from llmpulse.cli.score import score, scorer
-from llmpulse.errors import LlmpulseError
+from llmpulse.errors import ConfigError, LlmpulseError
 
 
 def _settings(**overrides: Any) -> Any:
@@ -61,10 +62,18 @@ def cli() -> None:
 @click.option("--seed", type=int, default=None,
               help="Seed of the simulated traffic (default: a new one each run).")
 def demo(duration: float, rate: float, seed: int | None) -> None:
-    """Run everything locally: embedded broker, worker, store and a traffic simulator."""
+    """Run everything locally: embedded broker, worker, store and a traffic simulator.
+
+    With LLMPULSE_BROKER set, on that broker instead, on topics and a consumer group of
+    its own (printed, with the settings to reach them afterwards).
+    """
     from llmpulse.demo import run_demo
+    from llmpulse.preflight import check, describe
 
     settings = _settings()
+    problems = check(settings).problems  # before anything starts, as the services would
+    if problems:
+        raise ConfigError(describe(problems))
     _logging("warning")
     sys.exit(run_demo(settings, duration=duration, rate=rate, seed=_seed(seed)))
 
@@ -78,6 +87,55 @@ def _seed(seed: int | None) -> int:
     fresh = secrets.randbelow(1_000_000)
     click.echo(f"seed {fresh} (repeat this traffic with --seed {fresh})", err=True)
     return fresh
+
+
+@cli.command()
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="Port on 127.0.0.1 to listen on (0: a free one).")
+@click.option("--log", "log_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Append the broker's own output to this file.")
+@click.option("--no-topics", is_flag=True,
+              help="Do not create llmpulse's topics at start (by default they are created "
+                   "with LLMPULSE_TOPIC_PREFIX and LLMPULSE_PARTITIONS, so the SDK can send "
+                   "before a worker runs).")
+def broker(port: int, log_path: Path | None, no_topics: bool) -> None:
+    """Run the embedded Kafka-protocol broker alone, in memory, until Ctrl-C.
+
+    Prints `export LLMPULSE_BROKER=127.0.0.1:PORT` on stdout: point the SDK, `worker`,
+    `scorer` and `simulate` at that address.  Everything it holds is lost when it
+    stops (restart the worker too then).  For trying llmpulse out, not for production.
+    """
+    import signal
+    import threading
+
+    from llmpulse.embedded_broker import EmbeddedBroker, log_tail
+    from llmpulse.topics import ensure_llmpulse_topics
+
+    settings = _settings()
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):  # also when started in the background
+        signal.signal(signum, lambda signum, frame: stop.set())
+    embedded = EmbeddedBroker(log_path=log_path, port=port or None)
+    embedded.start()
+    try:
+        address = embedded.bootstrap
+        if not no_topics:
+            ensure_llmpulse_topics(settings.model_copy(update={"broker": address}))
+        click.echo(f"export LLMPULSE_BROKER={address}")
+        topics = ("" if no_topics else f"; topics {settings.topic_prefix}* created with "
+                  f"{settings.partitions} partitions")
+        click.echo(f"llmpulse broker: listening on {address}, in memory{topics}; "
+                   "Ctrl-C stops it", err=True)
+        while embedded.running and not stop.wait(0.5):
+            pass
+        if not stop.is_set():
+            code = embedded.proc.returncode if embedded.proc is not None else None
+            click.echo(f"llmpulse broker: the broker exited with status {code}\n"
+                       + log_tail(log_path), err=True)
+            sys.exit(1)
+        click.echo("llmpulse broker: stopped", err=True)
+    finally:
+        embedded.stop()
 
 
 @cli.command()
@@ -103,13 +161,32 @@ def worker(ready_file: Path | None) -> None:
               help="Seed: the same seed sends the same request ids (default: a new one).")
 def simulate(rate: float, duration: float | None, count: int | None, malformed_ratio: float,
              seed: int | None) -> None:
-    """Produce realistic LLM traffic (with incidents) to LLMPULSE_BROKER."""
+    """Produce realistic LLM traffic (with incidents) to LLMPULSE_BROKER.
+
+    Progress goes to stderr: on a terminal one line updated every second, otherwise a
+    line every 10 s.  What was sent is printed as JSON on stdout at the end.
+    """
     from llmpulse.demo import run_simulation
+    from llmpulse.progress import ProgressLine
 
     settings = _settings()
     _logging(settings.log_level)
-    stats = run_simulation(settings, rate=rate, duration=duration, count=count,
-                           malformed_ratio=malformed_ratio, seed=_seed(seed))
+    line = ProgressLine()
+    planned = f" of {count:,}" if count is not None else ""
+    until = f" of {duration:.0f}s" if duration is not None else ""
+
+    def progress(sent: Any, elapsed: float) -> None:
+        incidents = ", ".join(sorted(sent.incidents)) or "none yet"
+        line.update(f"simulate: {elapsed:5.0f}s{until}  {sent.calls:,}{planned} calls sent "
+                    f"({sent.calls / max(elapsed, 1e-9):.0f}/s)  errors {sent.errors:,}  "
+                    f"malformed {sent.malformed:,}  incidents: {incidents}")
+
+    try:
+        stats = run_simulation(settings, rate=rate, duration=duration, count=count,
+                               malformed_ratio=malformed_ratio, seed=_seed(seed),
+                               progress=progress)
+    finally:
+        line.close()
     click.echo(json.dumps(stats, indent=2, default=str))
 
 
@@ -130,18 +207,29 @@ def schema(output: Path | None) -> None:
 @cli.command()
 @click.option("--markdown", is_flag=True, help="A Markdown table of every setting.")
 def config(markdown: bool) -> None:
-    """Show the effective settings (validated), or document them all."""
-    from llmpulse.config import ENV_PREFIX, Settings
+    """Show the effective settings and check them, or document them all.
+
+    Besides the values, the check reads what they name: the rules file (with the
+    pane and the channels' secrets), the prices file, the toxicity and NLI model
+    folders, the installed backends.  Every problem is listed (on stderr) and the
+    exit code is 2 if there is any.  Broker and store are not contacted.
+    """
+    from llmpulse.config import ENV_PREFIX, Settings, check_settings, markdown_table
+    from llmpulse.preflight import check, describe
 
     if markdown:
-        click.echo("| variable | default | meaning |\n|---|---|---|")
-        for name, info in Settings.model_fields.items():
-            default = "" if info.default is None else f"`{info.default}`"
-            click.echo(f"| `{ENV_PREFIX}{name.upper()}` | {default} | {info.description or ''} |")
+        click.echo(markdown_table())
         return
-    settings = _settings()
-    for name in Settings.model_fields:
-        click.echo(f"{ENV_PREFIX}{name.upper()}={getattr(settings, name)}")
+    settings, problems = check_settings()
+    if settings is not None:
+        for name in Settings.model_fields:
+            click.echo(f"{ENV_PREFIX}{name.upper()}={getattr(settings, name)}")
+        report = check(settings)
+        problems += report.problems
+        if not problems:
+            click.echo("checked: " + "; ".join(report.checked), err=True)
+    if problems:
+        raise ConfigError(describe(problems))
 
 
 @cli.command()
@@ -159,27 +247,91 @@ def metrics(markdown: bool) -> None:
 
 
 @cli.command()
+@click.option("--markdown", is_flag=True,
+              help="The full reference in Markdown (docs/commands.md).")
+@click.option("--summary", is_flag=True,
+              help="With --markdown: the one-line-per-command table of README.md.")
+def commands(markdown: bool, summary: bool) -> None:
+    """List every command, with its arguments, options, defaults and help.
+
+    Generated from the command line itself, so it is never out of date.
+    """
+    from llmpulse.cli.reference import plain, reference_markdown, summary_markdown
+
+    if summary and not markdown:
+        raise click.UsageError("--summary goes with --markdown")
+    if not markdown:
+        click.echo(plain(cli))
+    else:
+        click.echo((summary_markdown(cli) if summary else reference_markdown(cli)).rstrip())
+
+
+@cli.command()
 @click.argument("query")
-def sql(query: str) -> None:
-    """Run a read query on the store and print the rows as JSON lines.
+@click.option("--format", "fmt", type=click.Choice(["table", "tsv", "jsonl", "arrays"]),
+              default="table", show_default=True,
+              help="table: aligned columns under a header; tsv: a header line, then "
+                   "tab-separated rows; jsonl: one JSON object per row, keyed by column; "
+                   "arrays: one JSON array per row, no header (for scripts).")
+@click.option("--json", "as_json", is_flag=True, help="The same as --format jsonl.")
+def sql(query: str, fmt: str, as_json: bool) -> None:
+    """Run a read query on the store and print the rows with their column names.
 
     With the embedded store, stop the worker first (chdb has one process per path).
     """
-    from llmpulse.cli.alerts import require_store
     from llmpulse.errors import StoreError
-    from llmpulse.sinks.clickhouse import ClickHouseStore, connect
 
-    settings = _settings()
-    require_store(settings)
-    store = ClickHouseStore(connect(settings.clickhouse_url), settings.clickhouse_url)
+    store = _read_store(_settings())
     try:
-        rows = store.query(query)
+        columns, rows = store.query_columns(query)
     except Exception as exc:
         raise StoreError(f"query failed: {str(exc).strip().splitlines()[0]}") from None
     finally:
         store.close()
-    for row in rows:
-        click.echo(json.dumps(list(row), default=str))
+    for line in format_rows(columns, rows, "jsonl" if as_json else fmt):
+        click.echo(line)
+
+
+def _read_store(settings: Any) -> Any:
+    """The configured store as it is (no migration: a read must not change it)."""
+    from llmpulse.cli.alerts import require_store
+    from llmpulse.sinks.clickhouse import ClickHouseStore, connect
+
+    require_store(settings)
+    return ClickHouseStore(connect(settings.clickhouse_url), settings.clickhouse_url)
+
+
+def format_rows(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> list[str]:
+    """The lines `llmpulse sql` prints for ``fmt`` (see its --format)."""
+    if fmt == "arrays":
+        return [json.dumps(list(row), default=str) for row in rows]
+    if fmt == "jsonl":
+        return [json.dumps(dict(zip(columns, row, strict=True)), default=str) for row in rows]
+    cells = [[_cell(value, exact=fmt == "tsv") for value in row] for row in rows]
+    if fmt == "tsv":
+        return ["\t".join(columns)] + ["\t".join(c.replace("\t", " ").replace("\n", " ")
+                                                 for c in row) for row in cells]
+    widths = [max([len(name)] + [len(row[i]) for row in cells]) for i, name in enumerate(columns)]
+    numeric = [bool(rows) and all(isinstance(row[i], int | float) or row[i] is None
+                                  for row in rows) for i in range(len(columns))]
+
+    def line(values: list[str]) -> str:
+        return "  ".join(v.rjust(w) if num else v.ljust(w)
+                         for v, w, num in zip(values, widths, numeric, strict=True)).rstrip()
+
+    out = [line(columns), line(["-" * w for w in widths])]
+    out += [line(row) for row in cells]
+    out.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+    return out
+
+
+def _cell(value: Any, exact: bool) -> str:
+    """A value as text on one line; floats to 6 significant digits unless ``exact``."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, float) and not exact:
+        return f"{value:.6g}"
+    return " ".join(str(value).splitlines())
 
 
 @cli.group()
@@ -188,14 +340,37 @@ def dlq() -> None:
 
 
 @dlq.command("list")
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True,
+              help="Print at most this many, oldest first.")
 def dlq_list(limit: int) -> None:
-    """Print dead letters (reason, source, original value) as JSON lines."""
+    """Print dead letters (reason, source, original value) as JSON lines.
+
+    The rest of the topic is still read, to say on stderr how many were left out.
+    """
     from llmpulse.dlq import read_dead_letters
 
     settings = _settings()
-    for letter in read_dead_letters(settings, limit=limit):
-        click.echo(json.dumps(letter))
+    shown = more = 0
+    for letter in read_dead_letters(settings):
+        if shown < limit:
+            click.echo(json.dumps(letter))
+            shown += 1
+            continue
+        more += 1
+        if more >= DLQ_COUNT_MAX:
+            break
+    topic = settings.topic("dlq")
+    if more:
+        many = f"at least {more}" if more >= DLQ_COUNT_MAX else str(more)
+        click.echo(f"... {many} more dead letters not shown ({shown + more}"
+                   f"{'+' if more >= DLQ_COUNT_MAX else ''} in {topic}); "
+                   f"--limit {shown + more} lists them all", err=True)
+    elif not shown:
+        click.echo(f"no dead letters in {topic}", err=True)
+
+
+#: Dead letters `dlq list` counts past its --limit before it stops counting.
+DLQ_COUNT_MAX = 1_000_000
 
 
 @dlq.command("replay")

@@ -200,6 +200,12 @@ class ClickHouseStore:
     def query(self, sql: str, parameters: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         return [tuple(row) for row in self.client.query(sql, parameters=parameters).result_rows]
 
+    def query_columns(self, sql: str, parameters: dict[str, Any] | None = None
+                      ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """The column names and rows of a query."""
+        result = self.client.query(sql, parameters=parameters)
+        return list(result.column_names), [tuple(row) for row in result.result_rows]
+
     def close(self) -> None:
         self.client.close()
 
