@@ -33,7 +33,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the webhook receiver lives with the tests
 
-from llmpulse.simulator import ONCALL_SCHEDULE_S, default_incidents  # noqa: E402
+from llmpulse.drills import parse_drills  # noqa: E402
+from llmpulse.simulator import ONCALL_SCHEDULE_S, default_incidents, oncall_drills  # noqa: E402
 from tests.harness.receiver import Receiver  # noqa: E402
 
 RULES = ROOT / "deploy" / "prometheus" / "llmpulse-rules.yml"
@@ -61,7 +62,6 @@ def _free_port() -> int:
 
 def causes(origin: float, duration: float) -> list[Cause]:
     """What the demo injects (simulator.oncall_incidents and oncall_drills)."""
-    k = duration / ONCALL_SCHEDULE_S
     found: list[Cause] = []
     for incident in default_incidents(duration):
         start, end = origin + incident.start_s, origin + incident.start_s + incident.duration_s
@@ -89,15 +89,18 @@ def causes(origin: float, duration: float) -> list[Cause]:
                 "gen_ai_request_model": f"{incident.model}-preview"}},
                 ("LlmUnknownPriceCalls",)))
         # ungrounded and toxic answers are the alert engine's (no Prometheus rule)
-    slow, down, length = origin + 360 * k, origin + 1050 * k, 720 * k
-    found.append(Cause("scorer_slow drill", slow, slow + length, {
-        "LlmpulseScorerShedding": {}, "LlmpulseScorerFallingBehind": {}},
-        ("LlmpulseScorerShedding",)))
-    found.append(Cause("store_down drill", down, down + length, {
-        "LlmpulseSinkFailing": {}, "LlmpulseConsumerLagGrowing": {},
-        "LlmpulseWorkerNotConsuming": {}, "LlmpulseStoreDown": {},
-        "LlmpulseScorerNotConsuming": {}},
-        ("LlmpulseSinkFailing", "LlmpulseConsumerLagGrowing")))
+    for drill in parse_drills(oncall_drills(duration, origin)):
+        end = drill.start + drill.duration_s
+        if drill.kind == "scorer_slow":
+            found.append(Cause("scorer_slow drill", drill.start, end, {
+                "LlmpulseScorerShedding": {}, "LlmpulseScorerFallingBehind": {}},
+                ("LlmpulseScorerShedding",)))
+        else:
+            found.append(Cause("store_down drill", drill.start, end, {
+                "LlmpulseSinkFailing": {}, "LlmpulseConsumerLagGrowing": {},
+                "LlmpulseWorkerNotConsuming": {}, "LlmpulseStoreDown": {},
+                "LlmpulseScorerNotConsuming": {}},
+                ("LlmpulseSinkFailing", "LlmpulseConsumerLagGrowing")))
     return found
 
 

@@ -111,16 +111,16 @@ def default_incidents(duration_s: float) -> list[Incident]:
 
 def oncall_incidents(duration_s: float) -> list[Incident]:
     """Incidents for a run of at least 30 minutes, each long enough for the alert meant
-    for it (Prometheus rules and default engine rules) to fire and resolve, scaled
-    with the run.  The first 20 % is normal traffic, the history the relative alerts
-    compare with; the store and scorer drills of :func:`oncall_drills` follow in the
-    last 40 %, when the traffic incidents are over."""
+    for it (Prometheus rules and default engine rules) to fire, scaled with the run.
+    The first 40 % (12 minutes) is normal traffic, the history the relative alerts
+    compare with; the incidents take the next 8 minutes; the store drill of
+    :func:`oncall_drills` follows, when the traffic incidents are over."""
     k = duration_s / ONCALL_SCHEDULE_S
-    start, length = 360 * k, 720 * k  # 6 and 12 minutes in a 30-minute run
+    start, length = 720 * k, 480 * k  # minutes 12-20 of a 30-minute run
     return [
         Incident("latency_spike", start, length, model="claude-sonnet-4-5", factor=5.0),
         Incident("errors", start, length, model="gpt-4o-mini", route="classify", factor=0.6),
-        Incident("prompt_bloat", start, length, tenant="acme", factor=6.0),
+        Incident("prompt_bloat", start, length, tenant="acme", factor=10.0),
         Incident("malformed", start, length, factor=0.05),
         Incident("unpriced", start, length, model="gemini-2.0-flash"),
         Incident("ungrounded", start, length, model="acme-llama-3-70b-ft", factor=0.8),
@@ -130,12 +130,13 @@ def oncall_incidents(duration_s: float) -> list[Incident]:
 
 def oncall_drills(duration_s: float, origin: float) -> str:
     """The ``LLMPULSE_DRILLS`` of a run of :func:`oncall_incidents` starting at epoch
-    ``origin``: the scorer slowed with the traffic incidents (minutes 6-18 of a
-    30-minute run), then the store down (minutes 17.5-29.5; the workers stop, so
+    ``origin``: the scorer slowed with the traffic incidents (minutes 12-21 of a
+    30-minute run), then the store down (minutes 21-29.5; the workers stop, so
     nothing else can be seen meanwhile)."""
     k = duration_s / ONCALL_SCHEDULE_S
-    slow, down, length = origin + 360 * k, origin + 1050 * k, 720 * k
-    return f"scorer_slow@{slow:.0f}+{length:.0f},store_down@{down:.0f}+{length:.0f}"
+    slow, down = origin + 720 * k, origin + 1260 * k
+    return (f"scorer_slow@{slow:.0f}+{540 * k:.0f},"
+            f"store_down@{down:.0f}+{510 * k:.0f}")
 
 
 @dataclass(frozen=True, slots=True)

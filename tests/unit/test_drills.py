@@ -75,7 +75,8 @@ def test_demo_sets_drills_and_prices_for_long_runs_only() -> None:
     assert kept == {}
     drills = parse_drills(oncall_drills(1800.0, 1000.0))
     slow, down = (next(d for d in drills if d.kind == k) for k in ("scorer_slow", "store_down"))
-    assert slow.start == 1360.0 and down.start == 2050.0
+    assert slow.start == 1720.0 and down.start == 2260.0
+    assert slow.start + slow.duration_s <= down.start  # the scorer has tasks to shed
     assert down.start + down.duration_s < 1000.0 + 1800.0  # over before the traffic ends
 
 

@@ -431,10 +431,10 @@ def test_runs_of_half_an_hour_get_the_oncall_schedule() -> None:
     schedule = default_incidents(1800.0)
     kinds = {i.kind for i in schedule}
     assert {"latency_spike", "errors", "prompt_bloat", "malformed", "unpriced"} <= kinds
-    # normal traffic first (the history relative alerts compare with), then 12 minutes
-    assert all(i.start_s == 360.0 and i.duration_s == 720.0 for i in schedule)
-    assert all(i.start_s == 720.0 for i in default_incidents(3600.0))
-    assert default_incidents(1799.0)[0].duration_s < 720.0  # the short demo's schedule
+    # normal traffic first (the history relative alerts compare with), then 8 minutes
+    assert all(i.start_s == 720.0 and i.duration_s == 480.0 for i in schedule)
+    assert all(i.start_s == 1440.0 for i in default_incidents(3600.0))
+    assert default_incidents(1799.0)[0].duration_s < 480.0  # the short demo's schedule
 
 
 def test_a_run_reports_its_progress_every_second() -> None:
