@@ -309,7 +309,9 @@ def test_drift_guard_catches_renamed_metrics_and_labels() -> None:
         "sink:llmpulse_sink_failures:rate5m: `by (sink_name)` but llmpulse_sink_failures_total "
         "has no label 'sink_name'",
         "LlmpulseDeadLetterRateHigh: annotations use $labels.partition",
-        # the renamed grouping label no longer reaches the alert built on the rule
+        "LlmpulseSinkFailing: `by (sink_name)` but llmpulse_sink_failures_total has no label "
+        "'sink_name'",
+        # the renamed grouping label no longer reaches the alert's annotations
         "LlmpulseSinkFailing: annotations use $labels.sink",
     ]
     assert len(problems) == len(expected), problems

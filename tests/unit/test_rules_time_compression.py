@@ -76,7 +76,7 @@ def test_the_compressed_shipped_rules_differ_only_in_durations() -> None:
         changed += after["expr"] != before["expr"]
     assert changed > 20  # every rate window is compressed
     error_ratio = next(a for b, a in pairs if b.get("alert") == "LlmErrorRatioHigh")
-    assert error_ratio["for"] == "30s"
+    assert error_ratio["for"] == "15s"  # 5m / 20
 
 
 def test_promtool_accepts_the_compressed_rules(tmp_path: Path) -> None:
