@@ -260,21 +260,28 @@ def _drive(settings: Settings, bootstrap: str, procs: tuple[WorkerProcess, Worke
 
 
 def _drain(procs: tuple[WorkerProcess, WorkerProcess], run: _Run, started: float,
-           interrupted: threading.Event, timeout: float = 60.0) -> None:
+           interrupted: threading.Event, stall_s: float = 60.0, cap_s: float = 900.0
+           ) -> None:
     """Wait until the worker has read and stored everything the simulator sent, and
-    the scores of every call it sent to the scorer."""
+    the scores of every call it sent to the scorer: as long as it makes progress (a
+    backlog after the store drill takes a while), at most ``stall_s`` without any and
+    ``cap_s`` in all.  What it has not read then is reported by the summary."""
     if run.stats is None:
         return
     worker, scorer = procs
     sent = sum(run.stats.events.values()) + run.stats.malformed
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not interrupted.is_set():
+    now = time.monotonic()
+    cap, deadline, seen = now + cap_s, now + stall_s, -1.0
+    while time.monotonic() < min(deadline, cap) and not interrupted.is_set():
         values = _scrape(worker)
         scores = _scores_expected(values, scorer)
-        if values.get("llmpulse_events_in_total", 0) >= sent + scores:
+        read = values.get("llmpulse_events_in_total", 0)
+        if read >= sent + scores:
             time.sleep(1.5)  # one more flush interval
             _progress(worker, time.monotonic() - started)
             return
+        if read > seen:  # progress: wait on
+            seen, deadline = read, time.monotonic() + stall_s
         _progress(worker, time.monotonic() - started)
         time.sleep(0.5)
 
