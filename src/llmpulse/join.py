@@ -220,8 +220,10 @@ def _lone_half(record: InferenceRecord) -> dict[str, Any]:
 
 def sweep(table: JoinTable, now: float, join_timeout: float, dedup_horizon: float,
           in_flight: InFlight, owns: Callable[[str], bool] = lambda rid: True,
-          full: bool = True) -> Expired:
+          full: bool = True, expire_halves: bool = True) -> Expired:
     """Records for halves older than the join timeout; done markers past the horizon.
+    ``expire_halves=False`` only forgets done markers (the worker is behind its input,
+    where the other halves may still be).
 
     ``owns`` says whether this worker still owns a request_id's partition: after a
     rebalance the local store may hold entries another worker now answers for.
@@ -237,6 +239,8 @@ def sweep(table: JoinTable, now: float, join_timeout: float, dedup_horizon: floa
         entries = [(rid, table[rid]) for rid in list(table.pending) if rid in table]
     for rid, state in entries:
         if rid in in_flight:
+            continue
+        if state["k"] == "p" and not expire_halves:
             continue
         age = now - float(state["t"])
         expired = age >= (join_timeout if state["k"] == "p" else dedup_horizon)

@@ -244,12 +244,16 @@ class Pipeline:
                     f"{ratio:.0%} of the last {len(self._recent)} events were invalid "
                     f"(LLMPULSE_DLQ_MAX_RATIO={limit}); see the dead-letter topic")
 
-    def sweep(self, owned_partitions: set[int] | None = None) -> None:
+    def sweep(self, owned_partitions: set[int] | None = None, *,
+              keeping_up: bool = True) -> None:
         """Record timed-out halves; forget done markers past the dedup horizon.
 
         Only entries of ``owned_partitions`` (None: all) are touched.  Skipped while
-        the store refuses writes: the stream is paused then, and the other halves
-        are waiting in Kafka, not missing.
+        the store refuses writes, and no half times out while the worker is not
+        ``keeping_up`` with its input (far behind the end of a partition: after a
+        store outage, a restart or an overload): the other halves are then waiting
+        in Kafka, not missing, and would be read moments after a timeout that
+        filed their calls as request_only or response_only.
         """
         if owned_partitions != self._owned:
             self._hold(owned_partitions)
@@ -265,7 +269,7 @@ class Pipeline:
         if full:
             self._last_full_sweep = now
         expired = join.sweep(self.table, now, s.join_timeout_s, s.dedup_horizon_s,
-                             self.in_flight, owns, full=full)
+                             self.in_flight, owns, full=full, expire_halves=keeping_up)
         for record in expired.records:
             self.metrics.join_timeouts.labels(record.join_status).inc()
             self._add(record, "full", self._pii_pending.pop(record.request_id, None))

@@ -507,3 +507,28 @@ async def test_feedback_windows_are_per_prompt_version_too(store: ClickHouseStor
     calls_by_version = {g.prompt_version: a.calls for (g, _), a in outbox.partials.items()
                         if g.prompt_version != "*" and a.calls}
     assert calls_by_version == {"support@v1": 1, "support@v2": 2, "none": 1}
+
+
+async def test_no_half_times_out_while_the_worker_is_behind_its_input(
+        store: ClickHouseStore) -> None:
+    # After a store outage (or a restart) the response is still unread in Kafka: the
+    # request waited far longer than the timeout on the wall clock, but must not be
+    # filed as request_only before the worker has caught up.
+    pipe, _, _, clock = make(store, LLMPULSE_JOIN_TIMEOUT_S="30")
+    await feed(pipe, "requests", [request("late")])
+    await pipe.flush()
+    clock.now += 600
+    pipe.sweep(keeping_up=False)
+    await pipe.flush()
+    assert store.query("SELECT count() FROM inference_events FINAL") == [(0,)]
+    await feed(pipe, "responses", [response("late")], start=1)
+    await pipe.flush()
+    assert store.query("SELECT request_id, join_status FROM inference_events FINAL") == [
+        ("late", "joined")]
+    # caught up, a half whose partner never comes still times out
+    await feed(pipe, "requests", [request("alone")], start=2)
+    clock.now += 31
+    pipe.sweep(keeping_up=True)
+    await pipe.flush()
+    assert store.query("SELECT join_status FROM inference_events FINAL "
+                       "WHERE request_id = 'alone'") == [("request_only",)]

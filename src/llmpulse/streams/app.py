@@ -36,6 +36,7 @@ from llmpulse.sinks.rows import StoredCall
 from llmpulse.streams.alerting import EVALUATE_EVERY_S, AlertStage, partials_messages
 from llmpulse.streams.changelog import send_changes
 from llmpulse.streams.fetch import use_short_fetch_wait
+from llmpulse.streams.keeping_up import PartitionPosition, keeping_up
 from llmpulse.streams.metadata_backoff import use_metadata_backoff
 from llmpulse.topics import all_topics as all_topics  # where callers used to find it
 from llmpulse.windows import GroupKey, WindowAggregate
@@ -243,6 +244,8 @@ def build_app(settings: Settings, store: ClickHouseStore, metrics: Metrics,
                                 beacon=app.tables.beacon, partitions=settings.partitions)
     app.tables.add(table)
     last_offsets: dict[Any, int] = {}
+    join_topics = {settings.topic(role) for role in ("requests", "responses", "inference")}
+    last_times: dict[Any, float] = {}  # Kafka timestamp of the last message read
     lag_reported: set[tuple[str, str]] = set()
     commits_held: dict[Any, CommitHeld] = {}
 
@@ -260,7 +263,7 @@ def build_app(settings: Settings, store: ClickHouseStore, metrics: Metrics,
     for role in (*INPUT_ROLES, "scores"):
         topic = app.topic(settings.topic(role), **raw)
         worker.agents[role] = app.agent(topic, name=f"ingest-{role}")(
-            _ingest(role, worker, last_offsets))
+            _ingest(role, worker, last_offsets, last_times))
     _attach_alerting(app, settings, worker, raw)
 
     @app.timer(interval=settings.batch_max_s)  # type: ignore[untyped-decorator]
@@ -274,8 +277,10 @@ def build_app(settings: Settings, store: ClickHouseStore, metrics: Metrics,
                      if tp.topic == settings.topic("inference")}
         except Exception:  # consumer not started yet: nothing is ours
             owned = set()
-        pipeline.sweep(owned)
-        await _report_lag(app, metrics, last_offsets, lag_reported, commits_held)
+        positions = await _report_lag(app, metrics, last_offsets, lag_reported, commits_held,
+                                      join_topics, last_times)
+        pipeline.sweep(owned, keeping_up=keeping_up(positions, time.time(),
+                                                    settings.join_timeout_s / 2))
 
     async def flush_on_revoke(sender: Any, revoked: Any, **_: Any) -> None:
         await pipeline.flush()
@@ -351,8 +356,8 @@ def _attach_alerting(app: faust.App, settings: Settings, worker: Worker,
                 log.warning("could not forward retraining triggers again: %s", exc)
 
 
-def _ingest(role: str, worker: Worker, last_offsets: dict[Any, int]
-            ) -> Callable[[Any], Awaitable[None]]:
+def _ingest(role: str, worker: Worker, last_offsets: dict[Any, int],
+            last_times: dict[Any, float]) -> Callable[[Any], Awaitable[None]]:
     """The agent body for one input topic: hand each message to the pipeline."""
 
     async def ingest(stream: Any) -> None:
@@ -361,6 +366,8 @@ def _ingest(role: str, worker: Worker, last_offsets: dict[Any, int]
             async for event in manual.events():
                 message = event.message
                 last_offsets[message.tp] = message.offset
+                if message.timestamp:
+                    last_times[message.tp] = float(message.timestamp)
                 await worker.pipeline.handle(role, message.topic, message.partition,
                                              message.offset, message.key, message.value,
                                              (manual, event))
@@ -374,15 +381,22 @@ def _ingest(role: str, worker: Worker, last_offsets: dict[Any, int]
 
 async def _report_lag(app: faust.App, metrics: Metrics, last_offsets: dict[Any, int],
                       reported: set[tuple[str, str]],
-                      held: dict[Any, CommitHeld] | None = None) -> None:
+                      held: dict[Any, CommitHeld] | None = None,
+                      joined: set[str] | frozenset[str] = frozenset(),
+                      last_times: dict[Any, float] | None = None
+                      ) -> list[PartitionPosition]:
     """Messages behind the end of each assigned partition, from the committed offset and
     from the last message read; partitions no longer assigned (moved to another worker)
-    stop being reported.  ``held`` remembers commits that stopped moving, across calls."""
+    stop being reported.  ``held`` remembers commits that stopped moving, across calls.
+    Returns where the worker stands on each partition of the ``joined`` topics (what
+    :func:`keeping_up` decides on; empty when unknown)."""
     held = {} if held is None else held
+    positions: list[PartitionPosition] = []
+    times = {} if last_times is None else last_times
     try:
         assigned = app.consumer.assignment()
     except Exception:  # not started yet
-        return
+        return positions
     current = {(tp.topic, str(tp.partition)) for tp in assigned}
     for gone in reported - current:
         metrics.consumer_lag.remove(*gone)
@@ -403,10 +417,13 @@ async def _report_lag(app: faust.App, metrics: Metrics, last_offsets: dict[Any, 
             continue
         labels = (tp.topic, str(tp.partition))
         metrics.read_lag.labels(*labels).set(max(0, high - done))
+        if tp.topic in joined:
+            positions.append(PartitionPosition(max(0, high - done), times.get(tp)))
         metrics.consumer_lag.labels(*labels).set(max(0, high - (committed.get(tp) or 0)))
         reported.add(labels)
         _watch_commit(app, tp, committed.get(tp),
                       behind=high == done and (committed.get(tp) or 0) < high, held=held)
+    return positions
 
 
 async def _end_offsets(app: faust.App, partitions: list[Any]) -> dict[Any, int]:
