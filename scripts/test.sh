@@ -31,7 +31,7 @@ if ! ls .cache/kafka-libs/kafka_2.13-*.jar >/dev/null 2>&1; then
 fi
 export KAFKA_TEST_LIBS="$PWD/.cache/kafka-libs"
 
-# docker-compose for the deployment checks (built from the Go module
+# docker-compose, helm and k8scheck for the deployment checks (built from the Go module
 # proxy into .cache/bin). Without them those tests fail and say how to build them.
 bash scripts/deploy-tools.sh || echo "scripts/deploy-tools.sh failed: the deployment tests will fail" >&2
 
