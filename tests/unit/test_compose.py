@@ -196,3 +196,10 @@ def test_grafana_gets_both_data_sources_and_the_three_dashboards() -> None:
     folder = mounts[provider["options"]["path"]]
     assert {p.name for p in folder.glob("*.json")} == {
         "llmpulse-oncall.json", "llmpulse-quality.json", "llmpulse-clickhouse.json"}
+
+
+def test_the_readme_links_every_deployment_document() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Deploying\n", 1)[1].split("\n## ", 1)[0]
+    for target in ("Dockerfile", "deploy/compose/README.md", "deploy/helm/llmpulse/README.md"):
+        assert f"]({target})" in section and (ROOT / target).is_file(), target
