@@ -15,6 +15,10 @@ COMPOSE_VERSION=v5.6.0
 BIN="$PWD/.cache/bin"
 mkdir -p "$BIN"
 export GOFLAGS=-buildvcs=false
+# Go keeps its caches under $HOME; without one (a bare CI environment), under .cache.
+if [ -z "${HOME:-}" ]; then
+  export GOCACHE="${GOCACHE:-$PWD/.cache/go-build}" GOPATH="${GOPATH:-$PWD/.cache/go}"
+fi
 
 if ! command -v go >/dev/null 2>&1; then
   echo "deploy-tools: Go is not installed; helm, docker-compose and k8scheck are built" \
