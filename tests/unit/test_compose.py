@@ -13,6 +13,7 @@ runs here (no container engine on these machines).
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -34,37 +35,51 @@ from tests.unit.deploy_support import (
 )
 
 COMPOSE = ROOT / "deploy" / "compose" / "compose.yaml"
-LLMPULSE_SERVICES = {"topics", "worker", "scorer", "scorer-gpu", "simulator"}
+GPU_OVERRIDE = ROOT / "deploy" / "compose" / "compose.gpu.yaml"
+LLMPULSE_SERVICES = {"topics", "worker", "scorer", "simulator"}
 DEFAULT_SERVICES = {"kafka", "clickhouse", "topics", "worker", "scorer", "prometheus",
                     "alertmanager", "grafana"}
 APT_HINT = "apt-get install prometheus prometheus-alertmanager (scripts/test.sh does)"
 
 
 @cache
-def config(*profiles: str) -> dict[str, Any]:
-    """`docker-compose config` of the stack, resolved, as JSON (no variables set)."""
+def config(*profiles: str, gpu: bool = False) -> dict[str, Any]:
+    """`docker-compose config` of the stack (and the GPU override), resolved, as JSON, with
+    no variables set."""
     env = {k: v for k, v in os.environ.items()
            if k in ("PATH", "HOME", "TMPDIR", "LANG", "LC_ALL")}
     args = [tool("docker-compose"), "-f", str(COMPOSE)]
+    if gpu:
+        args += ["-f", str(GPU_OVERRIDE)]
     for profile in profiles:
         args += ["--profile", profile]
     done = subprocess.run([*args, "config", "--format", "json"], capture_output=True,
                           text=True, timeout=120, env=env, cwd=ROOT)
-    assert done.returncode == 0, f"docker-compose config rejects {COMPOSE}:\n{done.stderr}"
+    assert done.returncode == 0, f"docker-compose config rejects the stack:\n{done.stderr}"
     project: dict[str, Any] = json.loads(done.stdout)
     return project
 
 
-@pytest.mark.parametrize("profiles,extra", [((), set()), (("simulator",), {"simulator"}),
-                                            (("gpu",), {"scorer-gpu"})],
-                         ids=["default", "simulator", "gpu"])
+@pytest.mark.parametrize("profiles,extra", [((), set()), (("simulator",), {"simulator"})],
+                         ids=["default", "simulator"])
 def test_docker_compose_config_accepts_the_stack(profiles: tuple[str, ...],
                                                  extra: set[str]) -> None:
     assert set(config(*profiles)["services"]) == DEFAULT_SERVICES | extra
 
 
+def test_the_gpu_override_puts_the_scorer_on_a_gpu_image_and_device() -> None:
+    services = config(gpu=True)["services"]
+    assert set(services) == DEFAULT_SERVICES
+    scorer = services["scorer"]
+    assert scorer["build"]["target"] == "gpu" and scorer["image"] == "llmpulse:gpu"
+    (device,) = scorer["deploy"]["resources"]["reservations"]["devices"]
+    assert device["capabilities"] == ["gpu"] and device["driver"] == "nvidia"
+    assert scorer["command"] == ["scorer"]
+    assert services["worker"]["build"]["target"] == "cpu"
+
+
 def _all_services() -> dict[str, dict[str, Any]]:
-    services: dict[str, dict[str, Any]] = config("simulator", "gpu")["services"]
+    services: dict[str, dict[str, Any]] = config("simulator")["services"]
     return services
 
 
@@ -83,7 +98,7 @@ def test_llmpulse_services_run_llmpulse_commands_from_the_image() -> None:
         assert is_command(service["command"]), f"{name}: {service['command']}"
         assert service["build"]["context"] == str(ROOT)
         assert (ROOT / service["build"]["dockerfile"]).is_file()
-        assert service["build"]["target"] == ("gpu" if name == "scorer-gpu" else "cpu")
+        assert service["build"]["target"] == "cpu"
     assert services["topics"]["command"] == ["topics", "create"]
     assert services["simulator"]["command"][0] == "simulate"
 
@@ -109,6 +124,8 @@ def test_workers_share_the_clickhouse_server_and_start_after_the_topics() -> Non
     assert worker["environment"]["LLMPULSE_BROKER"] == "kafka:9092"
     listeners = services["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
     assert "PLAINTEXT://kafka:9092" in listeners
+    cluster_id = services["kafka"]["environment"]["CLUSTER_ID"]  # a Kafka Uuid: 16 bytes
+    assert len(base64.urlsafe_b64decode(cluster_id + "==")) == 16
 
 
 def _binds() -> list[tuple[str, dict[str, Any]]]:
@@ -142,7 +159,7 @@ def test_prometheus_scrapes_the_jobs_the_rules_select_and_promtool_accepts_it(
     (workers,) = jobs["llmpulse"]["dns_sd_configs"]
     (scorers,) = jobs["llmpulse-scorer"]["dns_sd_configs"]
     assert workers["names"] == ["worker"] and workers["port"] == 9464
-    assert set(scorers["names"]) == {"scorer", "scorer-gpu"} and scorers["port"] == 9465
+    assert scorers["names"] == ["scorer"] and scorers["port"] == 9465
     assert {workers["port"], scorers["port"]} == METRICS_PORTS
     rules = [mounts[path] for path in conf["rule_files"]]
     assert rules == [ROOT / "deploy" / "prometheus" / "llmpulse-rules.yml"]
