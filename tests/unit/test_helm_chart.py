@@ -10,6 +10,7 @@ them these tests fail (never skip). No cluster runs here: nothing is applied.
 
 from __future__ import annotations
 
+import os
 import subprocess
 from functools import cache
 from pathlib import Path
@@ -43,9 +44,14 @@ CASES: dict[str, list[str]] = {
 NAMESPACE = "observability"
 
 
+#: helm's own folders, inside the checkout (whatever HOME is, or if there is none)
+HELM_HOMES = {f"HELM_{kind}_HOME": str(ROOT / ".cache" / "helm" / kind.lower())
+              for kind in ("CACHE", "CONFIG", "DATA")}
+
+
 def _run(args: list[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(args, input=stdin, capture_output=True, text=True, timeout=120,
-                          cwd=ROOT)
+                          cwd=ROOT, env={**os.environ, **HELM_HOMES})
 
 
 @cache
