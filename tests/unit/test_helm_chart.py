@@ -320,3 +320,13 @@ def test_gpu_values_put_the_scorer_on_a_gpu_with_its_model() -> None:
     worker = container("gpu", "worker")
     assert "nvidia.com/gpu" not in worker["resources"].get("limits", {})
     assert "-gpu" not in worker["image"]
+
+
+def test_probes_can_be_turned_off() -> None:
+    done = _run([tool("helm"), "template", "llmpulse", str(CHART), "--set", "probes.enabled=false"])
+    assert done.returncode == 0, done.stderr
+    assert _run([tool("k8scheck")], stdin=done.stdout).returncode == 0
+    deployments = [d for d in yaml.safe_load_all(done.stdout) if d and d["kind"] == "Deployment"]
+    for d in deployments:
+        (c,) = d["spec"]["template"]["spec"]["containers"]
+        assert not {"startupProbe", "livenessProbe", "readinessProbe"} & set(c)

@@ -110,7 +110,7 @@ app.kubernetes.io/component: {{ .component }}
 
 {{/* Probes on the metrics port (named "metrics"). */}}
 {{- define "llmpulse.probes" -}}
-{{- if .Values.probes.enabled }}
+{{- if .Values.probes.enabled -}}
 startupProbe:
   httpGet:
     path: /healthz
