@@ -2,7 +2,7 @@
 # Installs everything the test suite needs on a fresh machine, then runs it:
 # ruff, mypy, and pytest (unit tests, and integration tests on the embedded
 # broker and on Apache Kafka 4.x, with the real ClickHouse engine, Prometheus and
-# Alertmanager).
+# Alertmanager; the Dockerfile, compose stack and Helm chart checks).
 # Extra arguments go to pytest, e.g. `bash scripts/test.sh -k dlq`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +30,10 @@ if ! ls .cache/kafka-libs/kafka_2.13-*.jar >/dev/null 2>&1; then
   mvn -q -B -f deploy/kafka/pom.xml dependency:copy-dependencies -DoutputDirectory="$PWD/.cache/kafka-libs"
 fi
 export KAFKA_TEST_LIBS="$PWD/.cache/kafka-libs"
+
+# docker-compose, helm and k8scheck for the deployment checks (built from the Go module
+# proxy into .cache/bin). Without them those tests fail and say how to build them.
+bash scripts/deploy-tools.sh || echo "scripts/deploy-tools.sh failed: the deployment tests will fail" >&2
 
 .venv/bin/ruff check src tests bench
 .venv/bin/mypy

@@ -1,6 +1,6 @@
 """Command line: ``llmpulse demo | broker | worker | scorer | score | simulate | schema | sql |
-dlq | rules | alerts | budgets | models | drift | retrain | dashboards | config | metrics |
-commands`` (``llmpulse commands`` lists them all, generated from this tree).
+dlq | rules | alerts | budgets | models | drift | retrain | dashboards | topics | config |
+metrics | commands`` (``llmpulse commands`` lists them all, generated from this tree).
 
 Heavy modules are imported inside the commands, so ``--help`` stays fast.
 """
@@ -22,6 +22,7 @@ from llmpulse.cli.drift_store import baseline, report
 from llmpulse.cli.models import models
 from llmpulse.cli.retrain import retrain
 from llmpulse.cli.score import score, scorer
+from llmpulse.cli.topics import topics
 from llmpulse.errors import ConfigError, LlmpulseError
 
 
@@ -404,6 +405,7 @@ drift.add_command(report)
 cli.add_command(drift)
 cli.add_command(retrain)
 cli.add_command(dashboards)
+cli.add_command(topics)
 
 
 def main() -> None:

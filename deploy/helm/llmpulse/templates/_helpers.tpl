@@ -1,0 +1,135 @@
+{{- define "llmpulse.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "llmpulse.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "llmpulse.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+app.kubernetes.io/name: {{ include "llmpulse.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/* Selector labels of one component: (dict "root" $ "component" "worker") */}}
+{{- define "llmpulse.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "llmpulse.name" .root }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{- define "llmpulse.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "llmpulse.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* The image of a component: (dict "root" $ "image" .Values.scorer.image) */}}
+{{- define "llmpulse.image" -}}
+{{- $image := merge (deepCopy (default dict .image)) .root.Values.image }}
+{{- printf "%s:%s" $image.repository (default .root.Chart.AppVersion $image.tag) }}
+{{- end }}
+
+{{- define "llmpulse.secretName" -}}
+{{- printf "%s-env" (include "llmpulse.fullname" .) }}
+{{- end }}
+
+{{- define "llmpulse.checks" -}}
+{{- $partitions := int .Values.kafka.partitions }}
+{{- if not .Values.kafka.brokers }}
+{{- fail "kafka.brokers is required (LLMPULSE_BROKER)" }}
+{{- end }}
+{{- if and .Values.autoscaling.keda.enabled .Values.autoscaling.hpa.enabled }}
+{{- fail "enable at most one of autoscaling.keda and autoscaling.hpa" }}
+{{- end }}
+{{- if gt (int .Values.worker.replicas) $partitions }}
+{{- fail (printf "worker.replicas (%d) is more than kafka.partitions (%d): the extra workers would get no partition" (int .Values.worker.replicas) $partitions) }}
+{{- end }}
+{{- if and (or .Values.autoscaling.keda.enabled .Values.autoscaling.hpa.enabled) (gt (int .Values.autoscaling.maxReplicas) $partitions) }}
+{{- fail (printf "autoscaling.maxReplicas (%d) is more than kafka.partitions (%d): the extra workers would get no partition" (int .Values.autoscaling.maxReplicas) $partitions) }}
+{{- end }}
+{{- if and (or .Values.autoscaling.keda.enabled .Values.autoscaling.hpa.enabled) (lt (int .Values.autoscaling.minReplicas) 1) }}
+{{- fail "autoscaling.minReplicas must be at least 1: the lag metric comes from the workers" }}
+{{- end }}
+{{- if and (not .Values.clickhouse.existingSecret) (not (hasPrefix "http" (toString .Values.clickhouse.url))) }}
+{{- fail "clickhouse.url must be a ClickHouse server URL, http(s)://user:password@host:port/database (the embedded chdb store admits one process)" }}
+{{- end }}
+{{- end }}
+
+{{/* The settings of the topics: all the topics Job gets. It runs before the chart's
+     Secret exists, and a setting of `env` may need a secret (LLMPULSE_PII_*=hash). */}}
+{{- define "llmpulse.topicEnv" -}}
+- name: LLMPULSE_BROKER
+  value: {{ .Values.kafka.brokers | quote }}
+- name: LLMPULSE_APP_ID
+  value: {{ .Values.appId | quote }}
+- name: LLMPULSE_TOPIC_PREFIX
+  value: {{ .Values.kafka.topicPrefix | quote }}
+- name: LLMPULSE_PARTITIONS
+  value: {{ .Values.kafka.partitions | quote }}
+- name: LLMPULSE_REPLICATION_FACTOR
+  value: {{ .Values.kafka.replicationFactor | quote }}
+- name: LLMPULSE_LOG_LEVEL
+  value: {{ .Values.logLevel | quote }}
+{{- end }}
+
+{{/* Settings of the worker and the scorer: the topics' and `env`. */}}
+{{- define "llmpulse.commonEnv" -}}
+{{ include "llmpulse.topicEnv" . }}
+{{- range $name, $value := .Values.env }}
+- name: {{ $name }}
+  value: {{ $value | toString | quote }}
+{{- end }}
+{{- end }}
+
+{{/* Secrets as environment variables (worker and scorer). */}}
+{{- define "llmpulse.envFrom" -}}
+{{- if .Values.secretEnv }}
+- secretRef:
+    name: {{ include "llmpulse.secretName" . }}
+{{- end }}
+{{- if .Values.existingSecret }}
+- secretRef:
+    name: {{ .Values.existingSecret }}
+{{- end }}
+{{- end }}
+
+{{/* Probes on the metrics port (named "metrics"). */}}
+{{- define "llmpulse.probes" -}}
+{{- if .Values.probes.enabled -}}
+startupProbe:
+  httpGet:
+    path: /healthz
+    port: metrics
+  periodSeconds: 5
+  failureThreshold: 36
+livenessProbe:
+  httpGet:
+    path: /healthz
+    port: metrics
+  periodSeconds: 10
+  timeoutSeconds: 5
+  failureThreshold: 3
+readinessProbe:
+  httpGet:
+    path: /readyz
+    port: metrics
+  periodSeconds: 10
+  timeoutSeconds: 5
+  failureThreshold: 3
+{{- end }}
+{{- end }}
