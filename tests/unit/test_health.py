@@ -1,13 +1,20 @@
-"""/healthz and /readyz: the checks and their composition, and the drain's bound."""
+"""/healthz and /readyz: the checks, their composition, the HTTP routes next to /metrics,
+and the drain's bound."""
 
 from __future__ import annotations
 
+import gzip
 import io
 import threading
 import time
+import urllib.error
+import urllib.request
+from typing import Any
 
+import orjson
 import pytest
 
+from llmpulse.config import load_settings
 from llmpulse.health import (
     BatchState,
     Membership,
@@ -22,6 +29,8 @@ from llmpulse.health import (
     store_check,
 )
 from llmpulse.lifecycle import ABANDONED_EXIT, Drain, reserve_s
+from llmpulse.metrics import build_metrics
+from llmpulse.runner import start_metrics_server
 
 
 class Clock:
@@ -205,3 +214,80 @@ def test_a_drain_that_finishes_stops_its_watchdog() -> None:
     time.sleep(0.2)
     assert exited == []
     assert "drained in" in drain.summary("left the consumer group")
+
+
+# --- the HTTP routes -----------------------------------------------------------------
+
+
+def _get(url: str, headers: dict[str, str] | None = None, method: str = "GET"
+         ) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(url, headers=headers or {}, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+@pytest.fixture
+def served() -> Any:
+    settings = load_settings({"LLMPULSE_METRICS_HOST": "127.0.0.1",
+                              "LLMPULSE_METRICS_PORT": "0"})
+    metrics = build_metrics(process="worker")
+    metrics.store_up.set(1)
+    clock = Clock()
+    health = _health(clock, Clock(), Readiness())
+    server = start_metrics_server(settings, metrics, "worker", health)
+    try:
+        yield f"http://127.0.0.1:{server.port}", health, clock
+    finally:
+        server.stop()
+
+
+def test_healthz_and_readyz_answer_json_on_the_metrics_port(served: Any) -> None:
+    base, health, clock = served
+    status, headers, body = _get(base + "/readyz")
+    assert status == 503 and headers["Content-Type"] == "application/json"
+    assert orjson.loads(body)["status"] == "starting"
+    health.readiness.set("store", True)
+    health.heartbeat.beat(clock.now)
+    health.membership.assigned([("llm.requests", 2)])
+    health.membership.completed()
+    status, _, body = _get(base + "/readyz")
+    assert status == 200 and orjson.loads(body)["checks"]["partitions"]["state"] == "assigned"
+    status, _, body = _get(base + "/healthz")
+    assert status == 200 and orjson.loads(body) == {
+        "process": "worker", "status": "alive", "failing": [],
+        "checks": {"loop": {"ok": True, "state": "running",
+                            "reason": "the event loop ran 0.0 s ago", "heartbeat_age_s": 0.0}}}
+    status, _, body = _get(base + "/healthz", method="HEAD")
+    assert status == 200 and body == b""
+    status, headers, _ = _get(base + "/readyz", method="POST")
+    assert status == 405 and headers["Allow"] == "GET, HEAD"
+
+
+def test_metrics_are_served_as_before(served: Any) -> None:
+    base, _, _ = served
+    status, headers, body = _get(base + "/metrics")
+    assert status == 200 and headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    assert b"llmpulse_store_up 1.0" in body
+    status, headers, body = _get(base + "/metrics",
+                                 {"Accept": "application/openmetrics-text; version=1.0.0"})
+    assert headers["Content-Type"].startswith("application/openmetrics-text")
+    assert body.endswith(b"# EOF\n")
+    status, headers, body = _get(base + "/metrics", {"Accept-Encoding": "gzip"})
+    assert headers["Content-Encoding"] == "gzip"
+    assert b"llmpulse_store_up 1.0" in gzip.decompress(body)
+    status, _, body = _get(base + "/")  # any other path is /metrics, as prometheus_client's
+    assert status == 200 and b"llmpulse_store_up" in body
+
+
+def test_a_failing_health_check_still_answers(served: Any) -> None:
+    base, health, _ = served
+
+    def broken() -> None:
+        raise RuntimeError("bug")
+
+    health.batch = broken
+    status, _, body = _get(base + "/readyz")
+    assert status == 500 and "RuntimeError: bug" in orjson.loads(body)["error"]
