@@ -334,9 +334,20 @@ class Pipeline:
     async def flush(self) -> None:
         """Write everything buffered so far and wait until it is acknowledged."""
         await self._rotate()
-        if self._writing is not None:
-            writing, self._writing = self._writing, None
-            await writing
+        await self._wait_for_write()
+
+    async def _wait_for_write(self) -> None:
+        """Wait for the write in flight, which stays :attr:`_writing` until it is done:
+        whoever waits next (another flush, a full batch, the final flush of a drain)
+        waits for it too, and a waiter that is cancelled does not cancel it."""
+        writing = self._writing
+        if writing is None:
+            return
+        try:
+            await asyncio.shield(writing)  # a failed write raises here, then the next runs
+        finally:
+            if writing.done() and self._writing is writing:
+                self._writing = None
 
     async def _rotate(self) -> None:
         """Hand the current batch to the writer; at most one batch is written at a time.
@@ -345,9 +356,7 @@ class Pipeline:
         a full batch waits for the write in flight (backpressure).
         """
         async with self._lock:
-            if self._writing is not None:
-                writing, self._writing = self._writing, None
-                await writing  # a failed write raises here once, then the next batch runs
+            await self._wait_for_write()
             batch, self._batch = self._batch, Batch()
             if batch.acks or batch.calls:
                 self._writing = self._write_task = asyncio.ensure_future(

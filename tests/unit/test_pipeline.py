@@ -219,6 +219,40 @@ async def test_a_closed_pipeline_takes_nothing_and_an_abort_leaves_the_batch_una
     assert pipe.unacknowledged() == "nothing"
 
 
+async def test_a_second_flush_waits_for_the_write_another_one_started(
+        store: ClickHouseStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The timer's flush waits for a held write when the final flush of a drain comes: the
+    final flush must wait for that write too (not return at once, nor write the next
+    batch alongside), even when the timer's wait is cancelled."""
+    pipe, _, acked, _ = make(store)
+    real = store.insert_calls
+    back = asyncio.Event()
+    writing: list[int] = []
+
+    def held(calls: Any, now: Any) -> int:
+        writing.append(len(calls))
+        if not back.is_set():
+            raise ConnectionError("ClickHouse is down")
+        return real(calls, now)
+
+    monkeypatch.setattr(store, "insert_calls", held)
+    await feed(pipe, "inference", [inference("a")])
+    timer = asyncio.ensure_future(pipe.flush())
+    while not writing:
+        await asyncio.sleep(0.01)
+    await feed(pipe, "inference", [inference("b"), inference("c")], start=1)
+    final = asyncio.ensure_future(pipe.flush())
+    await asyncio.sleep(0.1)
+    timer.cancel()  # the timer's wait goes; the write it waited for does not
+    await asyncio.sleep(0.5)
+    assert not final.done() and set(writing) == {1}  # batch "a" only, still held
+    back.set()
+    await asyncio.wait_for(final, 10)
+    assert acked == [("inference", 0), ("inference", 1), ("inference", 2)]
+    assert writing[-2:] == [1, 2]  # "a", then "b" and "c": one write at a time
+    assert store.query("SELECT count() FROM inference_events FINAL") == [(3,)]
+
+
 def _refuse(calls: Any, now: Any) -> int:
     raise ConnectionError("ClickHouse is down")
 
