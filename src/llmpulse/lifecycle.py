@@ -28,8 +28,9 @@ ABANDONED_EXIT = 1
 
 
 def reserve_s(timeout_s: float) -> float:
-    """Time kept, out of the drain's bound, for what follows the batch in flight."""
-    return min(5.0, timeout_s / 5)
+    """Time kept, out of the drain's bound, for what follows the batch in flight: the
+    commit, the producers, leaving the group and Faust's own stop (about 2 s)."""
+    return min(5.0, max(2.0, timeout_s / 5), timeout_s / 2)
 
 
 class Drain:

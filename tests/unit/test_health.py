@@ -189,8 +189,9 @@ def test_the_drain_budget_leaves_a_reserve_and_the_watchdog_says_what_it_abandon
         done.set()
 
     drain = Drain("worker", 0.2, clock=clock, exit=exit_, stderr=err)
-    assert drain.remaining() == 0.2 and drain.batch_budget() == pytest.approx(0.2 - 0.04)
-    assert reserve_s(25) == 5 and reserve_s(10) == 2
+    assert drain.remaining() == 0.2 and drain.batch_budget() == pytest.approx(0.1)
+    assert (reserve_s(60), reserve_s(25), reserve_s(10), reserve_s(4), reserve_s(1)) == (
+        5, 5, 2, 2, 0.5)
     assert drain.state() == (None, "", "")
     drain.begin("SIGTERM")
     drain.begin("SIGINT")  # a second signal changes nothing

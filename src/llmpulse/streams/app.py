@@ -334,7 +334,7 @@ def build_app(settings: Settings, store: ClickHouseStore, metrics: Metrics,
             await alerts.close()
             drain.at("closing the producer")
             await asyncio.to_thread(producer.close, max(1.0, drain.remaining() / 2))
-            drain.at("committing offsets and leaving the group")
+            drain.at("committing offsets, leaving the group and stopping")
 
     app.on_partitions_revoked.connect(flush_on_revoke)  # type: ignore[arg-type]
     app.on_before_shutdown.connect(flush_on_shutdown)  # type: ignore[arg-type]

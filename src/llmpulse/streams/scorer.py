@@ -293,7 +293,7 @@ def build_scorer_app(settings: Settings, metrics: Metrics, scorer: QualityScorer
                           else "the batch in flight")
         drain.at("closing the producer")
         await asyncio.to_thread(producer.close, max(1.0, drain.remaining() / 2))
-        drain.at("committing offsets and leaving the group")
+        drain.at("committing offsets, leaving the group and stopping")
 
     app.on_partitions_revoked.connect(forget_revoked)  # type: ignore[arg-type]
     app.on_before_shutdown.connect(close)  # type: ignore[arg-type]
