@@ -18,9 +18,11 @@ import orjson
 import pytest
 from confluent_kafka import Consumer, Producer
 
+from llmpulse.config import load_settings
 from llmpulse.embedded_broker import EmbeddedBroker
 from llmpulse.procs import WorkerProcess, parse_metrics
 from llmpulse.scoring.tasks import CallRef, ScoreResult, ScoringTask
+from llmpulse.topics import all_topics, ensure_topics
 from tests.integration.stack import Stack, make_stack, wait_metrics
 
 #: How long a worker may take to be ready after its launch (drills start after it).
@@ -253,3 +255,42 @@ def test_scorer_readiness_and_a_drain_with_a_batch_in_flight(
         assert again.stop() == 0, again.log_tail()
     every = scores(stack, TASKS)
     assert sorted(r.call.request_id for r in every) == sorted(ids)  # each once: none lost
+
+
+def test_a_member_the_group_gives_no_partition_is_ready_and_idle(
+        embedded_broker: EmbeddedBroker, tmp_path: Path) -> None:
+    """One partition, two workers: one holds it, the other is ready and says idle, and
+    takes the partition over when the first stops (it leaves the group on SIGTERM)."""
+    stack = make_stack(embedded_broker.bootstrap, tmp_path)
+    one = {"LLMPULSE_PARTITIONS": "1", "LLMPULSE_TOPIC_PREFIX": f"{stack.prefix}one."}
+    settings = load_settings(stack.env(**one))
+    ensure_topics(stack.broker, all_topics(settings), settings.replication_factor)
+
+    def member(name: str) -> WorkerProcess:  # its own store: chdb has one writer
+        return launch(stack, name, LLMPULSE_CLICKHOUSE_URL=f"chdb://{tmp_path / name}", **one)
+
+    first = member("first")
+    try:
+        wait_health(first, lambda s, _: s == 200, 90, "the first worker ready")
+        second = member("second")
+        try:
+            def settled(status: int, body: Body) -> bool:  # both ready, the partition held
+                held = first.health()[1]["checks"]["partitions"]
+                return (status == 200 and body["status"] == "idle"
+                        and held["state"] == "assigned" and len(held["input_partitions"]) == 5)
+
+            _, body = wait_health(second, settled, 90, "the group to settle: the second "
+                                  "worker ready and idle, the first holding the partition")
+            partitions = body["checks"]["partitions"]
+            assert partitions["state"] == "idle" and partitions["input_partitions"] == []
+            assert "more members than partitions" in partitions["reason"]
+            code, _ = first.terminate(timeout=60)
+            assert code == 0, first.log_tail()
+            _, body = wait_health(second, lambda s, b: s == 200 and b["status"] == "ready"
+                                  and b["checks"]["partitions"]["state"] == "assigned", 60,
+                                  "the idle worker to take the partition over")
+            assert len(body["checks"]["partitions"]["input_partitions"]) == 5
+        finally:
+            assert second.stop() == 0, second.log_tail()
+    finally:
+        first.kill()
