@@ -147,6 +147,23 @@ class Settings(BaseSettings):
         "LLMPULSE_METRICS_PORT is not 0 (stable per host and StatefulSet pod, distinct for "
         "two processes on one host); none = dynamic membership; else the id itself, unique "
         "in the group.")
+    drain_timeout_s: float = Field(
+        default=25.0, ge=1, le=3600,
+        description="On SIGTERM (or SIGINT) the worker and the scorer finish and acknowledge "
+        "the batch in flight, commit, close their producers and leave the group (a static "
+        "member, see LLMPULSE_INSTANCE_ID, stays) within this bound; past it they exit with "
+        "status 1 saying what they abandoned (nothing "
+        "accepted is lost: unacknowledged messages are redelivered). Keep it below the "
+        "pod's terminationGracePeriodSeconds (30 s by default).")
+    live_stall_s: float = Field(
+        default=60.0, ge=2, le=3600,
+        description="/healthz answers 503 when the event loop has not run its "
+        "once-a-second heartbeat for this long (a blocked or hung process).")
+    ready_stuck_s: float = Field(
+        default=300.0, ge=1, le=86_400,
+        description="/readyz answers 503 when a batch has been in flight (its failing "
+        "step retried) for longer than this, or when an assigned input partition has had "
+        "messages waiting with nothing read from it for this long.")
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="debug, info, warning or error.")
     data_dir: Path = Field(default=Path("./llmpulse-data"),

@@ -24,6 +24,7 @@ from llmpulse.config import Settings
 from llmpulse.detectors import Detector, cheap_path_detectors
 from llmpulse.detectors.cost import CostDetector
 from llmpulse.errors import InvalidEvent, LlmpulseError
+from llmpulse.health import BatchState, Trouble
 from llmpulse.ingest import decode_event, partition_of
 from llmpulse.join import RANK
 from llmpulse.metrics import Metrics
@@ -73,6 +74,9 @@ MAX_UNJOINED = 100_000
 WINDOWED_REASONS = frozenset({"sampled", "new_version"})
 #: At most one log line per this many seconds about calls stored without their bodies.
 OLD_CALLS_LOG_S = 60.0
+#: Longest wait between two attempts of a failing step once the pipeline is closed (a
+#: drain after SIGTERM: the store or broker coming back must not be missed by a backoff).
+DRAIN_RETRY_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +150,14 @@ class Pipeline:
         self._batch = Batch()
         self._lock = asyncio.Lock()
         self._writing: asyncio.Future[None] | None = None
+        self._write_task: asyncio.Future[None] | None = None  # the latest, even when awaited
         self._store_failing = False
+        #: the batch being written, its step and since when it fails (for /readyz)
+        self.in_write: BatchState | None = None
+        #: store operations failing now: since when, attempts, the last error (for /readyz)
+        self.store_trouble: Trouble | None = None
+        self._closed = False
+        self._closing = asyncio.Event()
         self._last_full_sweep = float("-inf")
         self._recent: deque[bool] = deque(maxlen=1000)
         self._recent_invalid = 0
@@ -164,7 +175,12 @@ class Pipeline:
 
     async def handle(self, role: str, topic: str, partition: int, offset: int,
                      key: bytes | None, value: bytes | None, token: Any) -> None:
-        """Process one input message; ``token`` is acknowledged after the next flush."""
+        """Process one input message; ``token`` is acknowledged after the next flush.
+
+        Once :meth:`close` was called, messages are left alone: not acknowledged, they
+        are redelivered at the next start."""
+        if self._closed:
+            return
         self.metrics.events_in.labels(topic).inc()
         valid = True
         try:
@@ -257,7 +273,7 @@ class Pipeline:
         """
         if owned_partitions != self._owned:
             self._hold(owned_partitions)
-        if self._store_failing:
+        if self._store_failing or self._closed:
             return
         s = self.settings
 
@@ -295,12 +311,47 @@ class Pipeline:
         held = self._owned if self._owned is not None else set(range(self.settings.partitions))
         self._hold(held - partitions)
 
+    def close(self) -> None:
+        """Take no more messages (a drain: what is buffered is written by the final
+        :meth:`flush`; what arrives later is redelivered at the next start)."""
+        self._closed = True
+        self._closing.set()
+
+    def unacknowledged(self) -> str:
+        """What is not acknowledged yet: the batch being written and the buffered one."""
+        parts = []
+        writing = self.in_write
+        if writing is not None:
+            parts.append(writing.describe(self.clock()))
+        if self._batch.acks:
+            parts.append(f"{len(self._batch.acks)} buffered message(s) not written yet")
+        return "; ".join(parts) or "nothing"
+
+    def abort(self) -> str:
+        """Stop the write in flight (its messages stay unacknowledged: redelivered at the
+        next start) and say what is left unacknowledged."""
+        what = self.unacknowledged()
+        if self._write_task is not None and not self._write_task.done():
+            self._write_task.cancel()
+        return what
+
     async def flush(self) -> None:
         """Write everything buffered so far and wait until it is acknowledged."""
         await self._rotate()
-        if self._writing is not None:
-            writing, self._writing = self._writing, None
-            await writing
+        await self._wait_for_write()
+
+    async def _wait_for_write(self) -> None:
+        """Wait for the write in flight, which stays :attr:`_writing` until it is done:
+        whoever waits next (another flush, a full batch, the final flush of a drain)
+        waits for it too, and a waiter that is cancelled does not cancel it."""
+        writing = self._writing
+        if writing is None:
+            return
+        try:
+            await asyncio.shield(writing)  # a failed write raises here, then the next runs
+        finally:
+            if writing.done() and self._writing is writing:
+                self._writing = None
 
     async def _rotate(self) -> None:
         """Hand the current batch to the writer; at most one batch is written at a time.
@@ -309,14 +360,25 @@ class Pipeline:
         a full batch waits for the write in flight (backpressure).
         """
         async with self._lock:
-            if self._writing is not None:
-                writing, self._writing = self._writing, None
-                await writing  # a failed write raises here once, then the next batch runs
+            await self._wait_for_write()
             batch, self._batch = self._batch, Batch()
             if batch.acks or batch.calls:
-                self._writing = asyncio.ensure_future(self._write_batch(batch))
+                self._writing = self._write_task = asyncio.ensure_future(
+                    self._write_batch(batch))
 
     async def _write_batch(self, batch: Batch) -> None:
+        """Write one batch (see :meth:`_write_steps`), kept in :attr:`in_write` meanwhile."""
+        self.in_write = BatchState(len(batch.acks), self.clock(), "starting")
+        try:
+            await self._write_steps(batch)
+        finally:
+            self.in_write = None
+
+    def _at(self, step: str) -> None:
+        if self.in_write is not None:
+            self.in_write = self.in_write.at(step)
+
+    async def _write_steps(self, batch: Batch) -> None:
         """Write one batch; each step is retried until it succeeds, in this order:
 
         dead letters; stored rows; scoring tasks, signals and evaluations (at least
@@ -327,10 +389,12 @@ class Pipeline:
         never skipped: the stream waits behind it and Kafka keeps the data.
         """
         if batch.dead:
+            self._at("dead letters")
             await self._until_sent("dead letters", lambda: self.outbox.dead_letters(batch.dead))
             for letter in batch.dead:
                 self.metrics.dlq.labels(letter.topic, letter.reason).inc()
         every = [call for call, _ in batch.calls]
+        self._at("store lookups")
         stored = await self._retrying(lambda: self.store.stored_ranks(
             [call.record.request_id for call in every]))
         batch.calls = [(call, mode) for call, mode in batch.calls
@@ -352,23 +416,29 @@ class Pipeline:
         quality = [s for r in batch.scores for s in result_signals(r)]
         tasks = self._sample(batch) + await self._feedback_tasks(batch, [f for f, _ in joined])
         waiting = set(self._unjoined)  # stored as such: a restarted worker takes them up
+        self._at("store rows, scoring tasks")
         await asyncio.gather(
             self._retrying(lambda: self._write(calls, signals, [*batch.feedback, *settled],
                                                batch.scores, quality, waiting)),
             self._until_sent("scoring tasks", lambda: self.outbox.scoring(tasks)))
         self._count_old(calls)
+        self._at("signals")
         await self._until_sent("signals", lambda: self.outbox.signals(calls, signals))
+        self._at("evaluations")
         await self._until_sent("evaluations", lambda: self.outbox.evaluations(batch.scores))
         now = self.clock()
         for call in every:
             self.table[call.record.request_id] = join.done_marker(call.record, now)
+        self._at("join table")
         await self._until_sent("join table", self.table.persist)
+        self._at("partial windows")
         await self._until_sent("partial windows", lambda: self.outbox.windows(partials))
         for call in every:
             rid = call.record.request_id
             if self.in_flight.get(rid) == join.halves_of(call.record):
                 del self.in_flight[rid]  # a late upgrade still in flight stays
         self._observe(batch, folded, fresh)
+        self._at("acknowledgements")
         for token in batch.acks:
             await self._ack(token)
 
@@ -537,11 +607,14 @@ class Pipeline:
         while True:
             try:
                 await send()
+                self._step_ok()
                 return
             except Exception as exc:
+                self._step_failed(f"publishing {what}: {type(exc).__name__}: {exc}")
                 self.metrics.sink_failures.labels("kafka").inc()
-                log.warning("could not publish %s (%s); retrying in %.1fs", what, exc, delay)
-                await asyncio.sleep(delay)
+                log.warning("could not publish %s (%s); retrying in %.1fs", what, exc,
+                            self._delay(delay))
+                await self._backoff(delay)
                 delay = min(delay * 2, 10.0)
 
     async def _retrying(self, work: Callable[[], T]) -> T:
@@ -551,13 +624,44 @@ class Pipeline:
             try:
                 result = await asyncio.to_thread(work)
                 self._store_failing = False
+                self.store_trouble = None
+                self._step_ok()
                 return result
             except Exception as exc:  # the store is down or refusing: hold, retry
                 self._store_failing = True
+                error = _short(exc)
+                self.store_trouble = (Trouble(self.clock(), 1, error)
+                                      if self.store_trouble is None
+                                      else self.store_trouble.again(error))
+                self._step_failed(f"store: {error}")
                 self.metrics.sink_failures.labels("clickhouse").inc()
-                log.warning("ClickHouse write failed (%s); retrying in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
+                log.warning("ClickHouse write failed (%s); retrying in %.1fs", exc,
+                            self._delay(delay))
+                await self._backoff(delay)
                 delay = min(delay * 2, 30.0)
+
+    def _delay(self, delay: float) -> float:
+        return min(delay, DRAIN_RETRY_S) if self._closed else delay
+
+    async def _backoff(self, delay: float) -> None:
+        """Wait before the next attempt; once closed (a drain, with little time left) at
+        most :data:`DRAIN_RETRY_S`, and a wait in progress when it closes ends then."""
+        if self._closed:
+            await asyncio.sleep(self._delay(delay))
+            return
+        closing = asyncio.ensure_future(self._closing.wait())
+        try:
+            await asyncio.wait({closing}, timeout=delay)
+        finally:
+            closing.cancel()
+
+    def _step_failed(self, error: str) -> None:
+        if self.in_write is not None:
+            self.in_write = self.in_write.failed(error, self.clock())
+
+    def _step_ok(self) -> None:
+        if self.in_write is not None:
+            self.in_write = self.in_write.recovered()
 
     def _sample(self, batch: Batch) -> list[ScoringTask]:
         """Scoring tasks for the calls the sampler picks (first recordings with text)."""
@@ -638,3 +742,10 @@ class Pipeline:
             observe_feedback(self.metrics, event)
         for result in quality:
             observe_quality(self.metrics, result)
+
+
+def _short(exc: BaseException) -> str:
+    """``Type: first line`` of an error (store errors carry whole queries)."""
+    text = str(exc).strip()
+    first = text.splitlines()[0][:300] if text else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__

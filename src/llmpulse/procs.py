@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from llmpulse.embedded_broker import preexec_die_with_parent
 
@@ -73,6 +75,27 @@ class WorkerProcess:
         url = f"http://127.0.0.1:{self.metrics_port}/metrics"
         with urllib.request.urlopen(url, timeout=timeout) as response:
             return str(response.read().decode("utf-8"))
+
+    def health(self, path: str = "/readyz", timeout: float = 5.0) -> tuple[int, dict[str, Any]]:
+        """(HTTP status, JSON body) of /healthz or /readyz."""
+        url = f"http://127.0.0.1:{self.metrics_port}{path}"
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response:
+                return int(response.status), json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return int(error.code), json.loads(error.read())
+
+    def terminate(self, timeout: float = 60.0) -> tuple[int | None, float]:
+        """SIGTERM, as Kubernetes stops a pod: (exit status or None when it did not exit
+        within ``timeout``, seconds until it exited)."""
+        assert self.proc is not None, "launch() first"
+        began = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            code: int | None = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            code = None
+        return code, time.monotonic() - began
 
     def stop(self, timeout: float = 60.0) -> int:
         """SIGINT (a clean Faust shutdown: final flush), then SIGKILL after ``timeout``."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,7 +14,7 @@ from aiokafka.partitioner import murmur2
 from llmpulse.config import load_settings
 from llmpulse.join import MemoryJoinTable
 from llmpulse.metrics import build_metrics
-from llmpulse.pipeline import DeadLetter, DeadLetterRatioExceeded, Pipeline
+from llmpulse.pipeline import DRAIN_RETRY_S, DeadLetter, DeadLetterRatioExceeded, Pipeline
 from llmpulse.signals import Signal
 from llmpulse.sinks.clickhouse import ClickHouseStore
 from llmpulse.sinks.rows import StoredCall
@@ -161,6 +163,98 @@ async def test_store_outage_holds_the_batch_until_it_lands(
     assert store.query("SELECT count() FROM inference_events FINAL") == [(1,)]
     assert pipe.metrics.registry.get_sample_value("llmpulse_sink_failures_total",
                                                   {"sink": "clickhouse"}) == 2
+
+
+async def test_a_held_batch_says_since_when_and_where_it_fails(
+        store: ClickHouseStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What /readyz reads: the batch in flight, its step, since when it fails; the store's
+    trouble; both cleared once the store answers again."""
+    pipe, _, acked, clock = make(store)
+    real = store.insert_calls
+    seen: list[Any] = []
+
+    def failing(calls: Any, now: Any) -> int:
+        seen.append((pipe.in_write, pipe.store_trouble))
+        if len(seen) <= 2:
+            clock.now += 5
+            raise ConnectionError("ClickHouse is down")
+        return real(calls, now)
+
+    monkeypatch.setattr(store, "insert_calls", failing)
+    assert pipe.in_write is None
+    await feed(pipe, "inference", [inference("x"), inference("y")])
+    await pipe.flush()
+    assert len(acked) == 2 and pipe.in_write is None and pipe.store_trouble is None
+    first, _ = seen[0]
+    assert first.messages == 2 and first.step == "store rows, scoring tasks"
+    assert first.failing is None  # the first attempt had not failed yet
+    batch, trouble = seen[-1]  # as the third attempt began: two failures
+    assert batch.failing is not None and batch.failing.attempts == 2
+    assert batch.failing.since == first.since + 5  # the first failure, not the last
+    assert "ConnectionError: ClickHouse is down" in batch.failing.error
+    assert trouble.attempts == 2 and trouble.since == batch.failing.since
+
+
+async def test_a_closed_pipeline_takes_nothing_and_an_abort_leaves_the_batch_unacked(
+        store: ClickHouseStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    pipe, _, acked, _ = make(store)
+    monkeypatch.setattr(store, "insert_calls", _refuse)
+    await feed(pipe, "inference", [inference("a")])
+    writing = asyncio.ensure_future(pipe.flush())
+    while pipe.in_write is None or pipe.in_write.failing is None:
+        await asyncio.sleep(0.01)
+    pipe.close()
+    await feed(pipe, "inference", [inference("b")], start=1)  # after close: left alone
+    assert pipe.metrics.registry.get_sample_value(
+        "llmpulse_events_in_total", {"topic": "llm.inference"}) == 1
+    started = time.monotonic()
+    while pipe.in_write.failing.attempts < 5:  # closed: retried every DRAIN_RETRY_S at most
+        await asyncio.sleep(0.05)
+    assert time.monotonic() - started < 4 * DRAIN_RETRY_S + 1
+    what = pipe.abort()
+    assert "a batch of 1 message(s)" in what and "ConnectionError" in what
+    with pytest.raises(asyncio.CancelledError):
+        await writing
+    assert acked == [] and pipe.in_write is None  # redelivered at the next start
+    assert pipe.unacknowledged() == "nothing"
+
+
+async def test_a_second_flush_waits_for_the_write_another_one_started(
+        store: ClickHouseStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The timer's flush waits for a held write when the final flush of a drain comes: the
+    final flush must wait for that write too (not return at once, nor write the next
+    batch alongside), even when the timer's wait is cancelled."""
+    pipe, _, acked, _ = make(store)
+    real = store.insert_calls
+    back = asyncio.Event()
+    writing: list[int] = []
+
+    def held(calls: Any, now: Any) -> int:
+        writing.append(len(calls))
+        if not back.is_set():
+            raise ConnectionError("ClickHouse is down")
+        return real(calls, now)
+
+    monkeypatch.setattr(store, "insert_calls", held)
+    await feed(pipe, "inference", [inference("a")])
+    timer = asyncio.ensure_future(pipe.flush())
+    while not writing:
+        await asyncio.sleep(0.01)
+    await feed(pipe, "inference", [inference("b"), inference("c")], start=1)
+    final = asyncio.ensure_future(pipe.flush())
+    await asyncio.sleep(0.1)
+    timer.cancel()  # the timer's wait goes; the write it waited for does not
+    await asyncio.sleep(0.5)
+    assert not final.done() and set(writing) == {1}  # batch "a" only, still held
+    back.set()
+    await asyncio.wait_for(final, 10)
+    assert acked == [("inference", 0), ("inference", 1), ("inference", 2)]
+    assert writing[-2:] == [1, 2]  # "a", then "b" and "c": one write at a time
+    assert store.query("SELECT count() FROM inference_events FINAL") == [(3,)]
+
+
+def _refuse(calls: Any, now: Any) -> int:
+    raise ConnectionError("ClickHouse is down")
 
 
 async def test_dead_letter_ratio_cap(store: ClickHouseStore) -> None:

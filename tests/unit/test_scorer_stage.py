@@ -25,7 +25,7 @@ from llmpulse.scoring.tasks import (
 )
 from llmpulse.simdata import TOXIC_ANSWERS
 from llmpulse.sinks.kafka import OutMessage
-from llmpulse.streams.scorer import EventBatches, ScoringStage, score_batch
+from llmpulse.streams.scorer import BATCH_WAIT_S, EventBatches, ScoringStage, score_batch
 
 POLITE = "Refunds take five business days. Let me know if you need anything else."
 POISON = "this text makes the model fail"
@@ -293,3 +293,44 @@ def test_wire_evaluation_names_the_requested_and_the_answering_model() -> None:
     wire = wire_evaluation(ScoreResult(unknown, "sampled", 2.0, (e,)), e)
     assert wire["gen_ai.request.model"] == "gpt-4o" and "gen_ai.response.model" not in wire
     assert "gen_ai.response.id" not in wire
+
+
+async def test_a_draining_scorer_finishes_its_batch_and_starts_no_other() -> None:
+    """The drain after SIGTERM: the batch in flight is delivered and acknowledged (its
+    failing delivery is visible to /readyz meanwhile); the next batch is left unread."""
+    log: list[str] = []
+    stream = FakeStream(log)
+    publish = Publisher(log, failures=2)
+    scoring = stage(publish)
+    gate = asyncio.Event()
+    seen: list[Any] = []
+
+    async def sleep(seconds: float) -> None:
+        seen.append(scoring.in_flight)
+        await gate.wait()
+
+    scoring.sleep = sleep
+    stream.put(task("a", POLITE).encode(), task("b", POLITE).encode())
+    running = asyncio.create_task(scoring.run(stream))
+    while not seen:
+        await asyncio.sleep(0.01)
+    batch = seen[0]
+    assert batch.messages == 2 and batch.step == "delivering results"
+    assert batch.failing is not None and "broker unavailable" in batch.failing.error
+    drained = asyncio.create_task(scoring.drained())
+    await asyncio.sleep(0.01)
+    assert not drained.done()  # the batch in flight is not given up
+    stream.put(task("c", POLITE).encode())  # arrives during the drain
+    gate.set()
+    await asyncio.wait_for(drained, 5)
+    assert stream.acked == [0, 1] and scoring.in_flight is None
+    await asyncio.sleep(BATCH_WAIT_S + 0.1)
+    assert stream.acked == [0, 1]  # "c" is redelivered at the next start
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+
+
+async def test_an_idle_scorer_drains_at_once() -> None:
+    scoring = stage(Publisher([]))
+    await asyncio.wait_for(scoring.drained(), 1)

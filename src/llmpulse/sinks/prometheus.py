@@ -1,9 +1,14 @@
-"""Prometheus side of the sink: metric observations per stored call, and /metrics."""
+"""Prometheus side of the sink: metric observations per stored call, and the HTTP server of
+/metrics (with /healthz and /readyz)."""
 
 from __future__ import annotations
 
 import threading
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+from wsgiref.simple_server import WSGIRequestHandler
+
+import orjson
 
 from llmpulse.detectors.latency import duration_s, tpot_s
 from llmpulse.detectors.usage import is_error
@@ -11,6 +16,9 @@ from llmpulse.metrics import Metrics
 from llmpulse.schema import FeedbackEvent
 from llmpulse.scoring.tasks import ScoreResult
 from llmpulse.sinks.rows import StoredCall
+
+if TYPE_CHECKING:
+    from llmpulse.health import ProcessHealth
 
 
 def observe_call(metrics: Metrics, call: StoredCall, mode: str = "full") -> None:
@@ -82,20 +90,41 @@ def observe_quality(metrics: Metrics, result: ScoreResult) -> None:
 
 
 class MetricsServer:
-    """/metrics over HTTP in a daemon thread, for the given registry."""
+    """/metrics, /healthz and /readyz over HTTP in a daemon thread.
 
-    def __init__(self, metrics: Metrics, host: str, port: int) -> None:
+    /metrics is prometheus_client's own WSGI app, as ``start_http_server`` serves it
+    (every path but the two health ones, content negotiation for OpenMetrics, gzip
+    when asked); /healthz and /readyz answer JSON from ``health`` (200 or 503)."""
+
+    def __init__(self, metrics: Metrics, host: str, port: int,
+                 health: ProcessHealth | None = None) -> None:
         self.metrics = metrics
         self.host = host
         self.port = port
+        self.health = health
         self._server: Any = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> int:
-        from prometheus_client import start_http_server
+        import socket
+        from wsgiref.simple_server import make_server
 
-        self._server, self._thread = start_http_server(self.port, self.host,
-                                                       registry=self.metrics.registry)
+        from prometheus_client import make_wsgi_app
+        from prometheus_client.exposition import ThreadingWSGIServer
+
+        infos = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM,
+                                   flags=socket.AI_PASSIVE)
+        family, _, _, _, sockaddr = infos[0]
+
+        class Server(ThreadingWSGIServer):
+            address_family = family
+
+        app = health_routes(make_wsgi_app(self.metrics.registry), self.health)
+        self._server = make_server(str(sockaddr[0]), self.port, app, Server,
+                                   handler_class=_QuietHandler)
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        name="metrics-http", daemon=True)
+        self._thread.start()
         self.port = int(self._server.server_address[1])
         return self.port
 
@@ -104,3 +133,39 @@ class MetricsServer:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No log line per request (as prometheus_client's server)."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+_REASONS = {200: "OK", 405: "Method Not Allowed", 500: "Internal Server Error",
+            503: "Service Unavailable"}
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def health_routes(metrics_app: WsgiApp, health: ProcessHealth | None) -> WsgiApp:
+    """``metrics_app`` with /healthz and /readyz answered from ``health`` in front."""
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if health is None or path not in ("/healthz", "/readyz"):
+            return metrics_app(environ, start_response)
+        method = environ.get("REQUEST_METHOD", "GET")
+        if method not in ("GET", "HEAD"):
+            status, body = 405, {"error": f"{method} not allowed; use GET"}
+        else:
+            try:
+                status, body = health.healthz() if path == "/healthz" else health.readyz()
+            except Exception as exc:  # a probe must get an answer, and a failing one
+                status, body = 500, {"status": "error", "error": f"{type(exc).__name__}: {exc}"}
+        data = orjson.dumps(body, option=orjson.OPT_INDENT_2) + b"\n"
+        start_response(f"{status} {_REASONS.get(status, '')}", [
+            ("Content-Type", "application/json"), ("Content-Length", str(len(data))),
+            ("Cache-Control", "no-store")] + ([("Allow", "GET, HEAD")] if status == 405 else []))
+        return [b"" if method == "HEAD" else data]
+
+    return app

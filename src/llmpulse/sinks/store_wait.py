@@ -77,11 +77,11 @@ def open_store(settings: Settings, readiness: Readiness, *,
                 store = opener(settings)
             except Exception as exc:
                 if not transient(exc):
-                    readiness.set(STORE, False)
+                    readiness.set(STORE, False, describe(exc))
                     raise exc if isinstance(exc, LlmpulseError) else StoreError(
                         f"cannot open the store: {describe(exc)}") from exc
                 now = clock()
-                readiness.set(STORE, False)
+                readiness.set(STORE, False, describe(exc))
                 line = outage.failed(now, describe(exc))
                 if line:
                     log.warning("%s", line)

@@ -7,6 +7,7 @@ settings.  The pipeline logic lives in :mod:`llmpulse.pipeline`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -22,8 +23,10 @@ from llmpulse.alerting.rules import RulesFile, groupings, load_rules
 from llmpulse.config import Settings
 from llmpulse.detectors.cost import CostDetector
 from llmpulse.errors import LlmpulseError
+from llmpulse.health import ProcessHealth, ProgressWatch
 from llmpulse.ingest import INPUT_ROLES, MAX_EVENT_BYTES
 from llmpulse.join import DurableJoinTable
+from llmpulse.lifecycle import Drain
 from llmpulse.metric_zeros import zero_worker_series
 from llmpulse.metrics import Metrics
 from llmpulse.pipeline import DeadLetter, Pipeline
@@ -37,6 +40,8 @@ from llmpulse.streams.alerting import EVALUATE_EVERY_S, AlertStage, partials_mes
 from llmpulse.streams.changelog import send_changes
 from llmpulse.streams.fetch import use_short_fetch_wait
 from llmpulse.streams.keeping_up import PartitionPosition, keeping_up
+from llmpulse.streams.lifecycle import end_offsets as _end_offsets
+from llmpulse.streams.lifecycle import follow_membership, partition_name
 from llmpulse.streams.metadata_backoff import use_metadata_backoff
 from llmpulse.topics import all_topics as all_topics  # where callers used to find it
 from llmpulse.windows import GroupKey, WindowAggregate
@@ -50,6 +55,8 @@ class Worker:
     app: faust.App
     pipeline: Pipeline
     alerts: AlertStage
+    health: ProcessHealth
+    drain: Drain
     crashed: BaseException | None = None
     agents: dict[str, Any] = field(default_factory=dict)
 
@@ -119,7 +126,6 @@ class KafkaOutbox:
 
 SIGNALS_PER_MESSAGE = 500
 DLQ_TRUNCATED_BYTES = 64 * 1024
-SHUTDOWN_FLUSH_S = 30.0
 
 
 def _signal_entry(call: StoredCall, by_request: dict[str, dict[str, float]]) -> dict[str, Any]:
@@ -200,8 +206,22 @@ class BatchedChangelogTable(DurableJoinTable):
             for key, value in changes.items()))
 
 
+def worker_input_topics(settings: Settings) -> frozenset[str]:
+    """The topics the cheap path reads (what /readyz counts as input partitions)."""
+    return frozenset(settings.topic(role) for role in (*INPUT_ROLES, "scores"))
+
+
 def build_app(settings: Settings, store: ClickHouseStore, metrics: Metrics,
-              rules: RulesFile | None = None) -> Worker:
+              rules: RulesFile | None = None, health: ProcessHealth | None = None,
+              drain: Drain | None = None) -> Worker:
+    """The worker's app; ``health`` (what /readyz answers from) and ``drain`` (the stop
+    after SIGTERM) are the runner's, or made here."""
+    inputs = worker_input_topics(settings)
+    if health is None:
+        health = ProcessHealth("worker", stall_s=settings.live_stall_s,
+                               stuck_s=settings.ready_stuck_s, input_topics=inputs)
+    if drain is None:
+        drain = Drain("worker", settings.drain_timeout_s)
     if rules is None:
         rules = load_rules(settings.rules_file)
     rules.check_panes(settings.window_pane_s)
@@ -259,7 +279,10 @@ def build_app(settings: Settings, store: ClickHouseStore, metrics: Metrics,
                         BatchedChangelogTable(table), ack, clock=time.time,
                         groupings=groupings(rules), cost=cost)
     alerts = AlertStage(app, settings, rules, store, metrics, producer)
-    worker = Worker(app=app, pipeline=pipeline, alerts=alerts)
+    worker = Worker(app=app, pipeline=pipeline, alerts=alerts, health=health, drain=drain)
+    health.batch = lambda: pipeline.in_write
+    health.store_writes = lambda: pipeline.store_trouble
+    follow_membership(app, health)
     for role in (*INPUT_ROLES, "scores"):
         topic = app.topic(settings.topic(role), **raw)
         worker.agents[role] = app.agent(topic, name=f"ingest-{role}")(
@@ -278,25 +301,45 @@ def build_app(settings: Settings, store: ClickHouseStore, metrics: Metrics,
         except Exception:  # consumer not started yet: nothing is ours
             owned = set()
         positions = await _report_lag(app, metrics, last_offsets, lag_reported, commits_held,
-                                      join_topics, last_times)
+                                      join_topics, last_times, progress=health.progress,
+                                      watched=inputs)
         pipeline.sweep(owned, keeping_up=keeping_up(positions, time.time(),
                                                     settings.join_timeout_s / 2))
 
     async def flush_on_revoke(sender: Any, revoked: Any, **_: Any) -> None:
         await pipeline.flush()
+        for tp in revoked:  # read again from the committed offset if it comes back
+            last_offsets.pop(tp, None)
         pipeline.release({tp.partition for tp in revoked
                           if tp.topic == settings.topic("feedback")})
         alerts.on_revoked({tp.partition for tp in revoked
                            if tp.topic == settings.topic("windows")})
 
     async def flush_on_shutdown(sender: Any, **_: Any) -> None:
+        """The drain (the consumer has stopped fetching): take no more messages, write and
+        acknowledge the batch in flight and the buffered one within the drain's bound."""
+        pipeline.close()
+        drain.at("finishing the batch in flight")
+        budget = drain.batch_budget()
+        flushing = asyncio.ensure_future(pipeline.flush())
         try:
-            await asyncio.wait_for(pipeline.flush(), timeout=SHUTDOWN_FLUSH_S)
-        except Exception:  # unflushed messages are unacknowledged and will be replayed
+            await asyncio.wait({flushing}, timeout=budget)
+            if flushing.done():
+                flushing.result()
+            else:  # unacknowledged: redelivered at the next start
+                drain.abandon(f"{pipeline.abort()} (unfinished after {budget:.0f} s)")
+                flushing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await flushing
+        except Exception as exc:
             log.exception("final flush failed; the next start replays the rest")
+            drain.abandon(f"{pipeline.abort()} (the final flush failed: {exc})")
         finally:
+            drain.at("closing the alert stage")
             await alerts.close()
-            await asyncio.to_thread(producer.close)
+            drain.at("closing the producer")
+            await asyncio.to_thread(producer.close, max(1.0, drain.remaining() / 2))
+            drain.at("committing offsets, leaving the group and stopping")
 
     app.on_partitions_revoked.connect(flush_on_revoke)  # type: ignore[arg-type]
     app.on_before_shutdown.connect(flush_on_shutdown)  # type: ignore[arg-type]
@@ -383,11 +426,13 @@ async def _report_lag(app: faust.App, metrics: Metrics, last_offsets: dict[Any, 
                       reported: set[tuple[str, str]],
                       held: dict[Any, CommitHeld] | None = None,
                       joined: set[str] | frozenset[str] = frozenset(),
-                      last_times: dict[Any, float] | None = None
-                      ) -> list[PartitionPosition]:
+                      last_times: dict[Any, float] | None = None,
+                      progress: ProgressWatch | None = None,
+                      watched: frozenset[str] = frozenset()) -> list[PartitionPosition]:
     """Messages behind the end of each assigned partition, from the committed offset and
     from the last message read; partitions no longer assigned (moved to another worker)
-    stop being reported.  ``held`` remembers commits that stopped moving, across calls.
+    stop being reported.  ``held`` remembers commits that stopped moving, across calls;
+    ``progress`` gets the read position of the partitions of ``watched`` (for /readyz).
     Returns where the worker stands on each partition of the ``joined`` topics (what
     :func:`keeping_up` decides on; empty when unknown)."""
     held = {} if held is None else held
@@ -423,20 +468,11 @@ async def _report_lag(app: faust.App, metrics: Metrics, last_offsets: dict[Any, 
         reported.add(labels)
         _watch_commit(app, tp, committed.get(tp),
                       behind=high == done and (committed.get(tp) or 0) < high, held=held)
+        if progress is not None and tp.topic in watched:
+            progress.observe(partition_name(tp), high, done)
+    if progress is not None:
+        progress.keep(partition_name(tp) for tp in inputs if tp.topic in watched)
     return positions
-
-
-async def _end_offsets(app: faust.App, partitions: list[Any]) -> dict[Any, int]:
-    """The end of each partition, asked of the broker: the high watermark of the last
-    fetch goes stale while the worker is paused (a store outage holds its batch, and it
-    stops fetching), which is exactly when the lag must keep growing.  Empty (the
-    caller falls back to the last fetch) when the broker does not answer."""
-    if not partitions:
-        return {}
-    try:
-        return dict(await asyncio.wait_for(app.consumer.highwaters(*partitions), 5.0))
-    except Exception:  # broker away or partitions moving: the last fetch's values
-        return {}
 
 
 #: How long a partition may be read to its end with its commit not moving before the

@@ -32,12 +32,15 @@ from tenacity.wait import wait_base, wait_exponential, wait_random
 from llmpulse.config import Settings
 from llmpulse.drills import SLOW_SCORE_S, active
 from llmpulse.errors import InvalidEvent
+from llmpulse.health import BatchState, ProcessHealth
+from llmpulse.lifecycle import Drain
 from llmpulse.metric_zeros import zero_scorer_series
 from llmpulse.metrics import Metrics
 from llmpulse.scoring.scorer import QualityScorer
 from llmpulse.scoring.tasks import ScoreResult, ScoringTask
 from llmpulse.sinks.kafka import BurstProducer, OutMessage
 from llmpulse.streams.fetch import use_short_fetch_wait
+from llmpulse.streams.lifecycle import follow_membership, watch_progress
 from llmpulse.streams.metadata_backoff import use_metadata_backoff
 
 log = logging.getLogger(__name__)
@@ -133,23 +136,54 @@ class ScoringStage:
     publish: Publish
     backoff: wait_base = field(default_factory=lambda: DELIVERY_BACKOFF)
     sleep: Sleep = asyncio.sleep
+    #: the batch being scored and delivered (for /readyz), None between batches
+    in_flight: BatchState | None = None
+    #: per partition, the offset of the last task read (for /readyz)
+    last_offsets: dict[Any, int] = field(default_factory=dict)
+    draining: bool = False
+    _idle: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._idle.set()  # no batch in flight
 
     async def run(self, stream: ManualAckStream) -> None:
         """Consume the stream in micro-batches until it ends or the agent is cancelled;
-        events not yet acknowledged then are redelivered to the next scorer."""
+        events not yet acknowledged then are redelivered to the next scorer.  Once
+        draining, no new batch is started."""
         batches = EventBatches(stream.events(), self.settings.score_batch_size, BATCH_WAIT_S)
         try:
             async for events in batches:
-                await self.handle(stream, events)
+                if self.draining:  # left unacknowledged: redelivered at the next start
+                    await asyncio.Event().wait()  # until the agent is cancelled
+                self._idle.clear()
+                try:
+                    await self.handle(stream, events)
+                finally:
+                    self._idle.set()
         finally:
             await batches.aclose()
 
+    async def drained(self) -> None:
+        """Stop taking batches; return once the batch in flight (if any) is handled."""
+        self.draining = True
+        await self._idle.wait()
+
     async def handle(self, stream: ManualAckStream, events: Sequence[Any]) -> None:
-        results = await score_batch([e.message.value for e in events], self.settings,
-                                    self.metrics, self.scorer)
-        await self.deliver(results)
-        for event in events:  # scored, shed, invalid or failed: all handled now
-            await stream.ack(event)
+        for event in events:
+            tp = getattr(event.message, "tp", None)
+            if tp is not None:
+                self.last_offsets[tp] = event.message.offset
+        self.in_flight = BatchState(len(events), time.time(), "scoring")
+        try:
+            results = await score_batch([e.message.value for e in events], self.settings,
+                                        self.metrics, self.scorer)
+            self.in_flight = self.in_flight.at("delivering results")
+            await self.deliver(results)
+            self.in_flight = self.in_flight.at("acknowledgements")
+            for event in events:  # scored, shed, invalid or failed: all handled now
+                await stream.ack(event)
+        finally:
+            self.in_flight = None
 
     async def deliver(self, results: Sequence[ScoreResult]) -> None:
         """Publish the results, retrying with backoff until the broker has all of them."""
@@ -158,10 +192,19 @@ class ScoringStage:
         if not messages:
             return
         retrying = AsyncRetrying(wait=self.backoff, retry=retry_if_exception_type(Exception),
-                                 before_sleep=_log_retry, sleep=self.sleep, reraise=True)
+                                 before_sleep=self._retry, sleep=self.sleep, reraise=True)
         async for attempt in retrying:
             with attempt:
                 await self.publish(messages)
+        if self.in_flight is not None:
+            self.in_flight = self.in_flight.recovered()
+
+    def _retry(self, state: RetryCallState) -> None:
+        _log_retry(state)
+        error = state.outcome.exception() if state.outcome is not None else None
+        if self.in_flight is not None:
+            self.in_flight = self.in_flight.failed(
+                f"publishing scores: {type(error).__name__}: {error}", time.time())
 
 
 def _log_retry(state: RetryCallState) -> None:
@@ -177,11 +220,25 @@ class ScorerWorker:
     scorer: QualityScorer
     producer: BurstProducer
     stage: ScoringStage
+    health: ProcessHealth
+    drain: Drain
 
 
-def build_scorer_app(settings: Settings, metrics: Metrics, scorer: QualityScorer
+#: How often the scorer looks at its read progress (for /readyz).
+PROGRESS_EVERY_S = 5.0
+
+
+def build_scorer_app(settings: Settings, metrics: Metrics, scorer: QualityScorer,
+                     health: ProcessHealth | None = None, drain: Drain | None = None
                      ) -> ScorerWorker:
+    """The scorer's app; ``health`` and ``drain`` are the runner's, or made here."""
     assert settings.broker is not None
+    tasks_topic = settings.topic("scoring")
+    if health is None:
+        health = ProcessHealth("scorer", stall_s=settings.live_stall_s,
+                               stuck_s=settings.ready_stuck_s, input_topics=[tasks_topic])
+    if drain is None:
+        drain = Drain("scorer", settings.drain_timeout_s)
     zero_scorer_series(metrics)
     (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
     app = faust.App(
@@ -205,7 +262,9 @@ def build_scorer_app(settings: Settings, metrics: Metrics, scorer: QualityScorer
     use_metadata_backoff(app)
     producer = BurstProducer(settings.broker, max_message_bytes=4 * 1024 * 1024)
     stage = ScoringStage(settings, metrics, scorer, producer.send_all)
-    topic = app.topic(settings.topic("scoring"), key_type=bytes, value_type=bytes,
+    health.batch = lambda: stage.in_flight
+    follow_membership(app, health)
+    topic = app.topic(tasks_topic, key_type=bytes, value_type=bytes,
                       key_serializer="raw", value_serializer="raw", internal=False)
 
     async def score(stream: Any) -> None:
@@ -213,11 +272,32 @@ def build_scorer_app(settings: Settings, metrics: Metrics, scorer: QualityScorer
 
     app.agent(topic, name="score")(score)
 
-    async def close(sender: Any, **_: Any) -> None:
-        await asyncio.to_thread(producer.close)
+    @app.timer(interval=PROGRESS_EVERY_S)  # type: ignore[untyped-decorator]
+    async def progress_timer() -> None:
+        await watch_progress(app, [tasks_topic], stage.last_offsets, health.progress)
 
+    async def forget_revoked(sender: Any, revoked: Any, **_: Any) -> None:
+        for tp in revoked:
+            stage.last_offsets.pop(tp, None)
+
+    async def close(sender: Any, **_: Any) -> None:
+        """The drain: finish the batch in flight (scored, delivered, acknowledged) within
+        the drain's bound, then deliver what the producer holds."""
+        drain.at("finishing the batch in flight")
+        budget = drain.batch_budget()
+        try:
+            await asyncio.wait_for(stage.drained(), timeout=budget)
+        except TimeoutError:  # unacknowledged: scored again at the next start
+            batch = stage.in_flight
+            drain.abandon(batch.describe(time.time()) if batch is not None
+                          else "the batch in flight")
+        drain.at("closing the producer")
+        await asyncio.to_thread(producer.close, max(1.0, drain.remaining() / 2))
+        drain.at("committing offsets, leaving the group and stopping")
+
+    app.on_partitions_revoked.connect(forget_revoked)  # type: ignore[arg-type]
     app.on_before_shutdown.connect(close)  # type: ignore[arg-type]
-    return ScorerWorker(app, scorer, producer, stage)
+    return ScorerWorker(app, scorer, producer, stage, health, drain)
 
 
 async def score_batch(values: Sequence[bytes | None], settings: Settings, metrics: Metrics,
