@@ -5,6 +5,7 @@ join timeout for a response that was only waiting unread in Kafka.  (This short
 outage's backlog is read in well under the join timeout; the case where reading a
 long backlog runs one topic ahead of the other is the unit test of
 ``Pipeline.sweep(keeping_up=False)``, and the store drill of ``bench/alert_precision.py``.)
+The broker kind does not matter here, so this runs on the embedded broker only.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import threading
 import time
 from pathlib import Path
 
+from llmpulse.embedded_broker import EmbeddedBroker
 from llmpulse.simulator import SimulationStats
 from tests.integration.stack import make_stack, wait_metrics
 
@@ -20,9 +22,9 @@ OUTAGE_S = 25.0
 JOIN_TIMEOUT_S = 5.0
 
 
-def test_a_store_outage_loses_nothing_and_times_out_no_join(broker: str, tmp_path: Path
-                                                           ) -> None:
-    stack = make_stack(broker, tmp_path)
+def test_a_store_outage_loses_nothing_and_times_out_no_join(
+        embedded_broker: EmbeddedBroker, tmp_path: Path) -> None:
+    stack = make_stack(embedded_broker.bootstrap, tmp_path)
     down_at = time.time() + 25  # the worker is up and reading by then
     worker = stack.worker(LLMPULSE_DRILLS=f"store_down@{down_at:.0f}+{OUTAGE_S:.0f}",
                           LLMPULSE_JOIN_TIMEOUT_S=str(JOIN_TIMEOUT_S))
