@@ -51,7 +51,7 @@ def test_a_demo_rerun_with_the_same_seed_stores_its_own_calls(tmp_path: Path) ->
         assert "already in the store" not in done.stdout
         sent.append(int(calls[1]))
     query = subprocess.run(
-        [sys.executable, "-m", "llmpulse", "sql",
+        [sys.executable, "-m", "llmpulse", "sql", "--format", "arrays",
          "SELECT count(), uniqExact(request_id) FROM inference_events FINAL"],
         cwd=tmp_path, env={**env, "LLMPULSE_CLICKHOUSE_URL": "chdb://./llmpulse-data/chdb"},
         capture_output=True, text=True, timeout=120)
