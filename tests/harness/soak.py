@@ -620,10 +620,16 @@ class Soak:
 
 
 def input_lag(values: dict[str, float]) -> float:
-    """Committed lag summed over the input topics' partitions (``llmpulse_consumer_lag``)."""
-    ends = tuple(f'.{role}"}}' for role in INPUT_ROLES)
-    return sum(v for k, v in values.items()
-               if k.startswith("llmpulse_consumer_lag{") and k.endswith(ends))
+    """Committed lag summed over the input topics' partitions (``llmpulse_consumer_lag``;
+    :func:`llmpulse.procs.parse_metrics` keys it ``name{partition=0,topic=llm.inference}``)."""
+    head = "llmpulse_consumer_lag{"
+    total = 0.0
+    for key, value in values.items():
+        if key.startswith(head) and key.endswith("}"):
+            labels = dict(label.partition("=")[::2] for label in key[len(head):-1].split(","))
+            if labels.get("topic", "").rsplit(".", 1)[-1] in INPUT_ROLES:
+                total += value
+    return total
 
 
 def _rss_mb(pid: int) -> float | None:
