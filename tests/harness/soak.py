@@ -520,14 +520,13 @@ class Soak:
     def _settle(self) -> None:
         """Wait until the worker is idle: nothing pending, committed offsets at the end."""
         deadline = time.monotonic() + self.config.settle_timeout_s
-        parts = load_settings(self.env()).partitions * len(INPUT_ROLES)
+        partitions = load_settings(self.env()).partitions
         last: dict[str, float] = {}
         while time.monotonic() < deadline:
             values = self._metrics() or {}
-            series = sum(k.startswith("llmpulse_consumer_lag{") for k in values)
             steady = values.get("llmpulse_events_in_total") == last.get("llmpulse_events_in_total")
             last = values
-            if (series >= parts and steady and input_lag(values) == 0
+            if (steady and input_caught_up(values, partitions)
                     and values.get("llmpulse_pending_joins", 1) == 0):
                 return
             time.sleep(2.0)
@@ -619,17 +618,29 @@ class Soak:
         return behind
 
 
-def input_lag(values: dict[str, float]) -> float:
-    """Committed lag summed over the input topics' partitions (``llmpulse_consumer_lag``;
+def input_lag_series(values: dict[str, float]) -> dict[str, float]:
+    """Committed lag of each input partition the worker reports (``llmpulse_consumer_lag``;
     :func:`llmpulse.procs.parse_metrics` keys it ``name{partition=0,topic=llm.inference}``)."""
     head = "llmpulse_consumer_lag{"
-    total = 0.0
+    found: dict[str, float] = {}
     for key, value in values.items():
         if key.startswith(head) and key.endswith("}"):
             labels = dict(label.partition("=")[::2] for label in key[len(head):-1].split(","))
             if labels.get("topic", "").rsplit(".", 1)[-1] in INPUT_ROLES:
-                total += value
-    return total
+                found[key] = value
+    return found
+
+
+def input_lag(values: dict[str, float]) -> float:
+    """Committed lag summed over the input partitions the worker reports."""
+    return sum(input_lag_series(values).values())
+
+
+def input_caught_up(values: dict[str, float], partitions: int) -> bool:
+    """Every input partition reported, with no committed lag (a partition not reported
+    yet must not read as caught up)."""
+    series = input_lag_series(values)
+    return len(series) >= partitions * len(INPUT_ROLES) and not any(series.values())
 
 
 def _rss_mb(pid: int) -> float | None:

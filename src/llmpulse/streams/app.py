@@ -41,7 +41,7 @@ from llmpulse.streams.changelog import send_changes
 from llmpulse.streams.fetch import use_short_fetch_wait
 from llmpulse.streams.keeping_up import PartitionPosition, keeping_up
 from llmpulse.streams.lifecycle import end_offsets as _end_offsets
-from llmpulse.streams.lifecycle import follow_membership, partition_name
+from llmpulse.streams.lifecycle import follow_membership, partition_end, partition_name
 from llmpulse.streams.metadata_backoff import use_metadata_backoff
 from llmpulse.topics import all_topics as all_topics  # where callers used to find it
 from llmpulse.windows import GroupKey, WindowAggregate
@@ -453,19 +453,23 @@ async def _report_lag(app: faust.App, metrics: Metrics, last_offsets: dict[Any, 
               if not (tp.topic.endswith("-changelog") or "__assignor" in tp.topic)]
     ends = await _end_offsets(app, inputs)
     for tp in inputs:
-        try:
-            high = ends[tp] if tp in ends else app.consumer.highwater(tp)
-            done = last_offsets[tp] + 1 if tp in last_offsets else await app.consumer.position(tp)
-        except Exception:  # partition moving in a rebalance
-            continue
-        if high is None or done is None:
+        high = partition_end(app, tp, ends, last_offsets)
+        if high is None:
             continue
         labels = (tp.topic, str(tp.partition))
+        # the committed lag needs no read position: reported even while a partition is
+        # being sought (a partition left out would make the sum look caught up)
+        metrics.consumer_lag.labels(*labels).set(max(0, high - (committed.get(tp) or 0)))
+        reported.add(labels)
+        try:
+            done = last_offsets[tp] + 1 if tp in last_offsets else await app.consumer.position(tp)
+        except Exception:  # no read position yet (being sought, or moving in a rebalance)
+            done = None
+        if done is None:
+            continue
         metrics.read_lag.labels(*labels).set(max(0, high - done))
         if tp.topic in joined:
             positions.append(PartitionPosition(max(0, high - done), times.get(tp)))
-        metrics.consumer_lag.labels(*labels).set(max(0, high - (committed.get(tp) or 0)))
-        reported.add(labels)
         _watch_commit(app, tp, committed.get(tp),
                       behind=high == done and (committed.get(tp) or 0) < high, held=held)
         if progress is not None and tp.topic in watched:

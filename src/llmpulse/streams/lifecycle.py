@@ -60,6 +60,24 @@ async def end_offsets(app: faust.App, partitions: list[Any]) -> dict[Any, int]:
         return {}
 
 
+def partition_end(app: faust.App, tp: Any, ends: Mapping[Any, int],
+                  last_offsets: Mapping[Any, int]) -> int | None:
+    """The end of ``tp``: the broker's answer, but never below the last fetch's high
+    watermark nor one past the last message read.  The embedded broker answers a
+    ListOffsets request with the start of the partition's last multi-record batch (1
+    for a partition written in one batch), which made a backlog's lag read 0."""
+    known = [ends[tp]] if tp in ends else []
+    try:
+        fetched = app.consumer.highwater(tp)
+    except Exception:  # partition moving in a rebalance
+        fetched = None
+    if fetched is not None:
+        known.append(fetched)
+    if tp in last_offsets:
+        known.append(last_offsets[tp] + 1)
+    return max(known) if known else None
+
+
 async def watch_progress(app: faust.App, topics: Iterable[str],
                          last_offsets: Mapping[Any, int], watch: ProgressWatch) -> None:
     """One observation of every assigned partition of ``topics``: its end and the next
@@ -72,8 +90,8 @@ async def watch_progress(app: faust.App, topics: Iterable[str],
     partitions = [tp for tp in assigned if tp.topic in wanted]
     ends = await end_offsets(app, partitions)
     for tp in partitions:
+        end = partition_end(app, tp, ends, last_offsets)
         try:
-            end = ends[tp] if tp in ends else app.consumer.highwater(tp)
             done = last_offsets[tp] + 1 if tp in last_offsets else await app.consumer.position(tp)
         except Exception:  # partition moving in a rebalance
             continue
