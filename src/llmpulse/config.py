@@ -8,6 +8,7 @@ at start-up with a :class:`~llmpulse.errors.ConfigError` naming the variable.
 from __future__ import annotations
 
 import os
+import re
 import socket
 from collections.abc import Mapping
 from pathlib import Path
@@ -46,6 +47,35 @@ class Settings(BaseSettings):
         description="Kafka bootstrap servers, e.g. 'kafka-0:9092,kafka-1:9092'. "
         "Unset: `demo` starts the embedded broker; `worker` refuses to start.",
     )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT",
+        description="How every Kafka client connects (worker, scorer, CLI, simulator): "
+        "PLAINTEXT, SSL (TLS), SASL_PLAINTEXT or SASL_SSL (SASL over TLS: managed Kafka).")
+    kafka_ssl_ca_file: Path | None = Field(
+        default=None,
+        description="PEM file of the CA(s) the brokers' certificates are checked against; "
+        "unset: the system's CAs.")
+    kafka_ssl_cert_file: Path | None = Field(
+        default=None,
+        description="PEM client certificate (mutual TLS), with LLMPULSE_KAFKA_SSL_KEY_FILE.")
+    kafka_ssl_key_file: Path | None = Field(
+        default=None, description="PEM private key of LLMPULSE_KAFKA_SSL_CERT_FILE.")
+    kafka_ssl_key_password: SecretStr | None = Field(
+        default=None, description="Password of an encrypted LLMPULSE_KAFKA_SSL_KEY_FILE.")
+    kafka_ssl_check_hostname: bool = Field(
+        default=True,
+        description="Check that a broker's certificate names the host connected to.")
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        default="PLAIN", description="SASL mechanism with a SASL_* security protocol.")
+    kafka_sasl_username: str | None = Field(
+        default=None, description="SASL user name (e.g. a Confluent Cloud API key).")
+    kafka_sasl_password: SecretStr | None = Field(
+        default=None,
+        description="SASL password; or LLMPULSE_KAFKA_SASL_PASSWORD_FILE (not both).")
+    kafka_sasl_password_file: Path | None = Field(
+        default=None,
+        description="File holding the SASL password (e.g. a mounted Kubernetes Secret); "
+        "read at start-up, surrounding whitespace ignored.")
     app_id: str = Field(default="llmpulse", pattern=r"^[A-Za-z0-9._-]+$",
                         description="Consumer group id and prefix of internal topics.")
     topic_prefix: str = Field(default="llm.", pattern=r"^[A-Za-z0-9._-]*$",
@@ -327,6 +357,35 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _kafka_security(self, info: ValidationInfo) -> Settings:
+        if _lenient(info):
+            return self
+        protocol = self.kafka_security_protocol
+        if protocol.startswith("SASL_"):
+            if not self.kafka_sasl_username:
+                raise ValueError(f"LLMPULSE_KAFKA_SECURITY_PROTOCOL={protocol} needs "
+                                 "LLMPULSE_KAFKA_SASL_USERNAME")
+            if (self.kafka_sasl_password is None) == (self.kafka_sasl_password_file is None):
+                raise ValueError(f"LLMPULSE_KAFKA_SECURITY_PROTOCOL={protocol} needs exactly one "
+                                 "of LLMPULSE_KAFKA_SASL_PASSWORD and "
+                                 "LLMPULSE_KAFKA_SASL_PASSWORD_FILE")
+        elif self.kafka_sasl_username or self.kafka_sasl_password is not None \
+                or self.kafka_sasl_password_file is not None:
+            raise ValueError("LLMPULSE_KAFKA_SASL_* credentials are set but "
+                             f"LLMPULSE_KAFKA_SECURITY_PROTOCOL={protocol} does not use SASL "
+                             "(SASL_SSL or SASL_PLAINTEXT)")
+        tls_files = [name for name in ("ca", "cert", "key")
+                     if getattr(self, f"kafka_ssl_{name}_file") is not None]
+        if tls_files and not protocol.endswith("SSL"):
+            raise ValueError(f"LLMPULSE_KAFKA_SSL_{tls_files[0].upper()}_FILE is set but "
+                             f"LLMPULSE_KAFKA_SECURITY_PROTOCOL={protocol} does not use TLS "
+                             "(SSL or SASL_SSL)")
+        if (self.kafka_ssl_cert_file is None) != (self.kafka_ssl_key_file is None):
+            raise ValueError("LLMPULSE_KAFKA_SSL_CERT_FILE and LLMPULSE_KAFKA_SSL_KEY_FILE go "
+                             "together (a client certificate and its key)")
+        return self
+
+    @model_validator(mode="after")
     def _hash_needs_key(self, info: ValidationInfo) -> Settings:
         if _lenient(info):
             return self
@@ -478,3 +537,8 @@ def check_settings(environ: Mapping[str, str] | None = None, **overrides: Any
         except ValidationError:
             settings = None
     return settings, problems
+
+
+def redacted_url(url: str) -> str:
+    """``url`` without the password of its user part (for logs and ``llmpulse config``)."""
+    return re.sub(r"(//[^:/@]+:)[^@/]*@", r"\1***@", url)

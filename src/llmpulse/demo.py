@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from llmpulse.config import Settings
 from llmpulse.errors import ConfigError
+from llmpulse.kafka_security import librdkafka_security
 from llmpulse.procs import WorkerProcess, parse_metrics
 
 if TYPE_CHECKING:
@@ -41,7 +42,8 @@ def run_simulation(settings: Settings, *, rate: float, duration: float | None,
     from llmpulse.topics import ensure_llmpulse_topics
 
     ensure_llmpulse_topics(settings)  # as the worker makes them, not the broker's default
-    with LlmPulseClient(settings.broker, settings.topic_prefix) as client:
+    with LlmPulseClient(settings.broker, settings.topic_prefix,
+                        producer_config=librdkafka_security(settings)) as client:
         stats = simulate(client, rate=rate, duration=duration, count=count, seed=seed,
                          malformed_ratio=malformed_ratio, progress=progress)
     return stats.as_dict()
@@ -226,7 +228,8 @@ def _drive(settings: Settings, bootstrap: str, procs: tuple[WorkerProcess, Worke
 
     def produce() -> None:
         try:
-            with LlmPulseClient(bootstrap, settings.topic_prefix) as client:
+            with LlmPulseClient(bootstrap, settings.topic_prefix,
+                                producer_config=librdkafka_security(settings)) as client:
                 run.stats = simulate(client, rate=rate, duration=duration, seed=seed,
                                      malformed_ratio=MALFORMED_RATIO, stop=run.stop.is_set,
                                      origin=origin, run_id=run_id)

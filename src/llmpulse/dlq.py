@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from llmpulse.config import Settings
 from llmpulse.errors import BrokerError, ConfigError
+from llmpulse.kafka_security import librdkafka_security
 
 HEADER_PREFIX = "llmpulse."
 T = TypeVar("T")
@@ -33,7 +34,8 @@ def _reader(settings: Settings, group: str,
     from confluent_kafka import Consumer, TopicPartition
 
     consumer = Consumer({"bootstrap.servers": _broker(settings), "group.id": group,
-                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+                         "enable.auto.commit": False, "auto.offset.reset": "earliest",
+                         **librdkafka_security(settings)})
     topic = settings.topic("dlq")
     try:
         meta = consumer.list_topics(timeout=15).topics.get(topic)
@@ -121,7 +123,7 @@ def _committed(settings: Settings, group: str, parts: list[Any]) -> dict[int, in
     from confluent_kafka import Consumer, TopicPartition
 
     consumer = Consumer({"bootstrap.servers": _broker(settings), "group.id": group,
-                         "enable.auto.commit": False})
+                         "enable.auto.commit": False, **librdkafka_security(settings)})
     try:
         done = _coordinated(lambda: consumer.committed(
             [TopicPartition(tp.topic, tp.partition) for tp in parts], timeout=15))
@@ -203,7 +205,7 @@ def replay_dead_letters(settings: Settings, reason: str | None = None,
         return bool(message.offset() < by_reason[letter_reason].get(message.partition(), 0))
 
     producer = Producer({"bootstrap.servers": _broker(settings), "partitioner": "murmur2_random",
-                         "enable.idempotence": True})
+                         "enable.idempotence": True, **librdkafka_security(settings)})
     failures: list[str] = []
 
     def delivered(err: Any, _: Any) -> None:

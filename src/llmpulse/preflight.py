@@ -205,8 +205,42 @@ def _missing_modules(names: tuple[str, ...]) -> list[str]:
 
 
 #: (the processes a check concerns, the check); `llmpulse config` runs them all.
+def _kafka_tls(settings: Settings, env: Mapping[str, str], process: Process | None) -> str:
+    """The TLS files can be read and the key matches the certificate (no broker contact)."""
+    from llmpulse.kafka_security import ssl_context
+
+    if not settings.kafka_security_protocol.endswith("SSL"):
+        return ""
+    for name in ("ca", "cert", "key"):
+        _readable_file(f"LLMPULSE_KAFKA_SSL_{name.upper()}_FILE",
+                       getattr(settings, f"kafka_ssl_{name}_file"))
+    ssl_context(settings)
+    where = settings.kafka_ssl_ca_file or "the system's CAs"
+    return f"kafka TLS: brokers checked against {where}"
+
+
+def _kafka_sasl(settings: Settings, env: Mapping[str, str], process: Process | None) -> str:
+    from llmpulse.kafka_security import sasl_password
+
+    if not settings.kafka_security_protocol.startswith("SASL_"):
+        return ""
+    _readable_file("LLMPULSE_KAFKA_SASL_PASSWORD_FILE", settings.kafka_sasl_password_file)
+    if not sasl_password(settings):
+        raise ConfigError("LLMPULSE_KAFKA_SASL_PASSWORD_FILE: the file is empty")
+    return (f"kafka SASL: {settings.kafka_sasl_mechanism} as {settings.kafka_sasl_username} "
+            "(password set)")
+
+
+def _readable_file(name: str, path: Path | None) -> None:
+    if path is not None and not Path(path).is_file():
+        raise ConfigError(f"{name}: {path} "
+                          f"{'is not a file' if Path(path).exists() else 'does not exist'}")
+
+
 _CHECKS: tuple[tuple[frozenset[str], Check], ...] = (
     (frozenset({"worker", "scorer"}), _broker),
+    (frozenset({"worker", "scorer"}), _kafka_tls),
+    (frozenset({"worker", "scorer"}), _kafka_sasl),
     (frozenset({"worker"}), _rules),
     (frozenset({"worker"}), _prices),
     (frozenset({"worker"}), _drift_embedder),

@@ -19,8 +19,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from llmpulse.config import Process, Settings
+from llmpulse.config import Process, Settings, redacted_url
 from llmpulse.errors import ConfigError
+from llmpulse.kafka_security import describe as describe_security
 
 if TYPE_CHECKING:
     from llmpulse.health import ProcessHealth, Readiness
@@ -67,8 +68,9 @@ def run_worker(settings: Settings, ready_file: Path | None = None) -> int:
             log.warning("drills scheduled: %s", settings.drills)
         try:
             worker = build_app(settings, store, metrics, health=health, drain=drain)
-            log.info("llmpulse worker: broker %s, store %s", broker, settings.clickhouse_url)
-            with _watching_broker(broker, settings.topic("requests"), metrics):
+            log.info("llmpulse worker: broker %s (%s), store %s", broker,
+                     describe_security(settings), redacted_url(settings.clickhouse_url))
+            with _watching_broker(broker, settings.topic("requests"), metrics, settings):
                 code = _serve(worker.app, settings, server.port, ready_file, health, drain)
         finally:
             store.close()
@@ -114,8 +116,9 @@ def run_scorer(settings: Settings, ready_file: Path | None = None) -> int:
     server = start_metrics_server(settings, metrics, "scorer", health)
     try:
         worker = build_scorer_app(settings, metrics, scorer, health=health, drain=drain)
-        log.info("llmpulse scorer: broker %s, %s", broker, scorer.describe())
-        with _watching_broker(broker, settings.topic("scoring"), metrics):
+        log.info("llmpulse scorer: broker %s (%s), %s", broker, describe_security(settings),
+                 scorer.describe())
+        with _watching_broker(broker, settings.topic("scoring"), metrics, settings):
             code = _serve(worker.app, settings, server.port, ready_file, health, drain)
     finally:
         server.stop()
@@ -143,11 +146,14 @@ def _drained(settings: Settings, process: Process, drain: Drain, code: int) -> i
 
 
 @contextmanager
-def _watching_broker(broker: str, topic: str, metrics: Metrics) -> Iterator[None]:
+def _watching_broker(broker: str, topic: str, metrics: Metrics,
+                     settings: Settings) -> Iterator[None]:
     """``llmpulse_broker_up`` and the outage log (see streams.broker_health) meanwhile."""
+    from llmpulse.kafka_security import librdkafka_security
     from llmpulse.streams.broker_health import BrokerHealth, metadata_probe
 
-    health = BrokerHealth(metadata_probe(broker, topic), metrics.broker_up, broker)
+    probe = metadata_probe(broker, topic, librdkafka_security(settings))
+    health = BrokerHealth(probe, metrics.broker_up, broker)
     health.start()
     try:
         yield

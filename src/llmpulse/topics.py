@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from llmpulse.errors import BrokerError
 
@@ -40,49 +40,68 @@ def ensure_llmpulse_topics(settings: Settings) -> str:
     before any worker would otherwise let the broker auto-create the input topics
     with its own default partition count, which the worker then refuses.
     """
+    from llmpulse.kafka_security import librdkafka_security
+
     if settings.broker is None:
         raise BrokerError("no broker configured (LLMPULSE_BROKER)")
-    wait_for_broker(settings.broker, timeout=BROKER_WAIT_S)
-    ensure_topics(settings.broker, all_topics(settings), settings.replication_factor)
+    security = librdkafka_security(settings)
+    wait_for_broker(settings.broker, timeout=BROKER_WAIT_S, security=security)
+    ensure_topics(settings.broker, all_topics(settings), settings.replication_factor,
+                  security=security)
     return settings.broker
 
 
-def admin_client(bootstrap: str) -> AdminClient:
+def admin_client(bootstrap: str, security: Mapping[str, Any] | None = None,
+                 on_error: Callable[[Any], None] | None = None) -> AdminClient:
     """An AdminClient that reconnects quickly and leaves error reporting to its caller.
 
     librdkafka's own log lines (connection refused while a broker boots) are
     silenced: every failure surfaces as a :class:`BrokerError` instead.
+    ``security``: librdkafka's TLS/SASL properties (:mod:`llmpulse.kafka_security`);
+    ``on_error`` gets librdkafka's client-level errors (a refused login shows there).
     """
     from confluent_kafka.admin import AdminClient
 
-    return AdminClient({
+    config: dict[str, Any] = {
         "bootstrap.servers": bootstrap,
         "reconnect.backoff.ms": 50,
         "reconnect.backoff.max.ms": 500,
         "log_level": 0,
-    })
+        **(security or {}),
+    }
+    if on_error is not None:
+        config["error_cb"] = on_error
+    return AdminClient(config)
 
 
 def wait_for_broker(
-    bootstrap: str, timeout: float, check: Callable[[], None] | None = None
+    bootstrap: str, timeout: float, check: Callable[[], None] | None = None,
+    security: Mapping[str, Any] | None = None,
 ) -> None:
     """Block until a metadata request to ``bootstrap`` succeeds.
 
     ``check`` is called between attempts and may raise to abort early (used to
     notice that a broker child process died). Raises :class:`BrokerError` after
-    ``timeout`` seconds.
+    ``timeout`` seconds, and at once when the broker refuses the login or the TLS
+    handshake (waiting would not change that).
     """
     from confluent_kafka import KafkaException
 
     deadline = time.monotonic() + timeout
-    admin = admin_client(bootstrap)
+    refused: list[str] = []
+    admin = admin_client(bootstrap, security, on_error=_refusals(refused))
     last_error = "no answer"
     while True:
         if check is not None:
             check()
+        admin.poll(0)  # serves the error callback
+        if refused:
+            raise BrokerError(f"Kafka broker at {bootstrap} refused the connection: "
+                              f"{refused[0]}{_security_hint(security)}")
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise BrokerError(f"cannot reach Kafka broker at {bootstrap}: {last_error}")
+            raise BrokerError(f"cannot reach Kafka broker at {bootstrap}: {last_error}"
+                              + _security_hint(security))
         try:
             admin.list_topics(timeout=min(1.0, max(remaining, 0.05)))
             return
@@ -90,11 +109,33 @@ def wait_for_broker(
             last_error = _describe(exc)
 
 
+def _refusals(found: list[str]) -> Callable[[Any], None]:
+    """An ``error_cb`` keeping the errors that mean the broker will not let us in."""
+    from confluent_kafka import KafkaError
+
+    final = {KafkaError._AUTHENTICATION, KafkaError._SSL,
+             KafkaError.SASL_AUTHENTICATION_FAILED, KafkaError.ILLEGAL_SASL_STATE,
+             KafkaError.UNSUPPORTED_SASL_MECHANISM}
+
+    def on_error(error: Any) -> None:
+        if error.code() in final:
+            found.append(str(error.str()))
+
+    return on_error
+
+
+def _security_hint(security: Mapping[str, Any] | None) -> str:
+    protocol = (security or {}).get("security.protocol", "plaintext")
+    return (f" (connecting with security.protocol={protocol}; see "
+            "LLMPULSE_KAFKA_SECURITY_PROTOCOL)")
+
+
 def ensure_topics(
     bootstrap: str,
     topics: Mapping[str, int],
     replication_factor: int = 1,
     timeout: float = 30.0,
+    security: Mapping[str, Any] | None = None,
 ) -> None:
     """Create the missing ``topics`` (name -> partition count) and wait until they are usable.
 
@@ -107,7 +148,7 @@ def ensure_topics(
     if not topics:
         return
     deadline = time.monotonic() + timeout
-    admin = admin_client(bootstrap)
+    admin = admin_client(bootstrap, security)
     existing = _partition_counts(_metadata(admin, bootstrap, deadline))
     _check_matching(existing, topics)
     missing = {name: count for name, count in topics.items() if name not in existing}

@@ -9,13 +9,14 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from llmpulse.config import load_settings
+from llmpulse.kafka_security import librdkafka_security
 from llmpulse.procs import WorkerProcess, parse_metrics
 from llmpulse.sdk import LlmPulseClient
 from llmpulse.simulator import SimulationStats, simulate
@@ -31,6 +32,8 @@ class Stack:
     data_dir: Path
     prefix: str
     app_id: str
+    #: settings every process of this stack gets (e.g. the TLS/SASL ones)
+    common: dict[str, str] = field(default_factory=dict)
 
     @property
     def store_url(self) -> str:
@@ -47,6 +50,7 @@ class Stack:
             "LLMPULSE_BATCH_MAX_S": "0.5",
             "LLMPULSE_SESSION_TIMEOUT_S": "6",
             "LLMPULSE_DATA_DIR": str(self.data_dir),
+            **self.common,
             **extra,
         }
 
@@ -55,7 +59,8 @@ class Stack:
 
     def create_topics(self) -> None:
         settings = self.settings()
-        ensure_topics(self.broker, all_topics(settings), settings.replication_factor)
+        ensure_topics(self.broker, all_topics(settings), settings.replication_factor,
+                      security=librdkafka_security(settings))
 
     def worker(self, name: str = "worker", **extra: str) -> WorkerProcess:
         process = WorkerProcess(self.env(**extra), log_path=self.data_dir / f"{name}.log")
@@ -63,7 +68,8 @@ class Stack:
         return process
 
     def client(self) -> LlmPulseClient:
-        return LlmPulseClient(self.broker, self.prefix)
+        return LlmPulseClient(self.broker, self.prefix,
+                              producer_config=librdkafka_security(self.settings()))
 
     def simulate(self, **kwargs: Any) -> SimulationStats:
         with self.client() as client:
@@ -89,9 +95,10 @@ class Stack:
         return {**os.environ, **self.env()}
 
 
-def make_stack(broker: str, tmp_path: Path) -> Stack:
+def make_stack(broker: str, tmp_path: Path, common: dict[str, str] | None = None) -> Stack:
     tag = uuid.uuid4().hex[:8]
-    stack = Stack(broker=broker, data_dir=tmp_path, prefix=f"t{tag}.", app_id=f"it-{tag}")
+    stack = Stack(broker=broker, data_dir=tmp_path, prefix=f"t{tag}.", app_id=f"it-{tag}",
+                  common=dict(common or {}))
     stack.create_topics()
     return stack
 

@@ -40,6 +40,7 @@ CASES: dict[str, list[str]] = {
     "keda-kafka": ["--set", "autoscaling.keda.enabled=true,autoscaling.keda.trigger=kafka"],
     "hpa": ["--set", "autoscaling.hpa.enabled=true"],
     "full": ["-f", str(CHART / "ci" / "full-values.yaml")],
+    "kafka-security": ["-f", str(CHART / "ci" / "kafka-security-values.yaml")],
 }
 NAMESPACE = "observability"
 
@@ -246,7 +247,12 @@ def test_workers_scale_on_consumer_lag_up_to_the_partitions() -> None:
      "at most one of autoscaling.keda and autoscaling.hpa"),
     (["--set", "clickhouse.url=chdb:///data"], "the embedded chdb store admits one process"),
     (["--set", "kafka.brokers="], "kafka.brokers is required"),
-], ids=["replicas", "max-replicas", "two-autoscalers", "chdb", "no-broker"])
+    (["--set", "kafka.security.protocol=SASL_SSL"],
+     "needs kafka.security.saslUsername and kafka.security.passwordSecret"),
+    (["--set", "kafka.security.caSecret=ca"], "need a TLS protocol (SSL or SASL_SSL)"),
+    (["--set", "kafka.security.protocol=TLS"], "must be PLAINTEXT, SSL, SASL_PLAINTEXT"),
+], ids=["replicas", "max-replicas", "two-autoscalers", "chdb", "no-broker", "sasl-no-user",
+        "ca-without-tls", "bad-protocol"])
 def test_impossible_values_are_refused_with_a_reason(values: list[str], message: str) -> None:
     done = _run([tool("helm"), "template", "llmpulse", str(CHART), *values])
     assert done.returncode != 0 and message in done.stderr, done.stderr
@@ -330,3 +336,28 @@ def test_probes_can_be_turned_off() -> None:
     for d in deployments:
         (c,) = d["spec"]["template"]["spec"]["containers"]
         assert not {"startupProbe", "livenessProbe", "readinessProbe"} & set(c)
+
+
+def test_kafka_secrets_are_mounted_as_the_files_the_settings_name() -> None:
+    for name, template in pod_specs("kafka-security").items():
+        spec = template["spec"]
+        (c,) = spec["containers"]
+        env = _env(c)[0]
+        assert env["LLMPULSE_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL", name
+        assert env["LLMPULSE_KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
+        assert "LLMPULSE_KAFKA_SASL_PASSWORD" not in env, "secrets go in files"
+        mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        for variable, volume, secret, key in (
+                ("LLMPULSE_KAFKA_SASL_PASSWORD_FILE", "kafka-sasl", "llmpulse-kafka",
+                 "sasl-password"),
+                ("LLMPULSE_KAFKA_SSL_CA_FILE", "kafka-ca", "kafka-ca", "ca.crt"),
+                ("LLMPULSE_KAFKA_SSL_CERT_FILE", "kafka-client", "llmpulse-kafka-client",
+                 "tls.crt"),
+                ("LLMPULSE_KAFKA_SSL_KEY_FILE", "kafka-client", "llmpulse-kafka-client",
+                 "tls.key")):
+            folder, _, file = env[variable].rpartition("/")
+            assert mounts[volume] == folder, (name, variable)
+            source = volumes[volume]["secret"]
+            assert source["secretName"] == secret
+            assert {"key": key, "path": file} in source["items"], (name, variable)

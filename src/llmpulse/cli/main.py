@@ -215,7 +215,7 @@ def config(markdown: bool) -> None:
     folders, the installed backends.  Every problem is listed (on stderr) and the
     exit code is 2 if there is any.  Broker and store are not contacted.
     """
-    from llmpulse.config import ENV_PREFIX, Settings, check_settings, markdown_table
+    from llmpulse.config import ENV_PREFIX, Settings, check_settings, markdown_table, redacted_url
     from llmpulse.preflight import check, describe
 
     if markdown:
@@ -224,7 +224,10 @@ def config(markdown: bool) -> None:
     settings, problems = check_settings()
     if settings is not None:
         for name in Settings.model_fields:
-            click.echo(f"{ENV_PREFIX}{name.upper()}={getattr(settings, name)}")
+            value = getattr(settings, name)
+            if name == "clickhouse_url":
+                value = redacted_url(value)
+            click.echo(f"{ENV_PREFIX}{name.upper()}={value}")
         report = check(settings)
         problems += report.problems
         if not problems:

@@ -79,6 +79,7 @@ def retrain_approve(trigger_id: str, approver: str | None) -> None:
     """Release a trigger waiting for approval: publish it on llm.retrain and forward it."""
     from llmpulse.alerting.rules import load_rules
     from llmpulse.ingest import MAX_EVENT_BYTES
+    from llmpulse.kafka_security import librdkafka_security
     from llmpulse.sinks.kafka import BurstProducer
     from llmpulse.sinks.retrain_store import get
 
@@ -94,7 +95,7 @@ def retrain_approve(trigger_id: str, approver: str | None) -> None:
         if trigger.status != "pending_approval":
             raise click.ClickException(f"{trigger_id} is {trigger.status}, not pending_approval")
         producer = BurstProducer(settings.broker, max_message_bytes=2 * MAX_EVENT_BYTES,
-                                 timeout=30.0)
+                                 timeout=30.0, security=librdkafka_security(settings))
         by = approver or getpass.getuser()
         forwarded = _with_desk(settings, rules, store, producer,
                                lambda desk: desk.approve(trigger, by))

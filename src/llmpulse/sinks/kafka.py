@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,7 +53,8 @@ class BurstProducer:
     """
 
     def __init__(self, bootstrap: str, max_message_bytes: int,
-                 timeout: float | None = None) -> None:
+                 timeout: float | None = None,
+                 security: Mapping[str, Any] | None = None) -> None:
         self._config: dict[str, Any] = {
             "bootstrap.servers": bootstrap,
             "enable.idempotence": True,
@@ -65,6 +66,7 @@ class BurstProducer:
             "queue.buffering.max.messages": 1_000_000,
             "reconnect.backoff.max.ms": RECONNECT_BACKOFF_MAX_MS,
             "logger": logging.getLogger(LIBRDKAFKA_LOGGER),
+            **(security or {}),  # TLS/SASL: llmpulse.kafka_security
         }
         if timeout is None:
             self._config["message.timeout.ms"] = 0  # retried until delivered

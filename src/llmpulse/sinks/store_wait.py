@@ -19,7 +19,7 @@ import socket
 import time
 from collections.abc import Callable, Iterator
 
-from llmpulse.config import Settings
+from llmpulse.config import Settings, redacted_url
 from llmpulse.errors import LlmpulseError, StoreError, StoreLocked
 from llmpulse.health import Readiness
 from llmpulse.outage import OutageLog, backoff
@@ -68,7 +68,7 @@ def open_store(settings: Settings, readiness: Readiness, *,
                clock: Callable[[], float] = time.monotonic,
                sleep: Callable[[float], None] = time.sleep) -> ClickHouseStore:
     """The opened, migrated store; waits while it is unreachable (see the module doc)."""
-    outage = OutageLog(f"the ClickHouse store ({_redacted(settings.clickhouse_url)})")
+    outage = OutageLog(f"the ClickHouse store ({redacted_url(settings.clickhouse_url)})")
     delays = backoff()
     limit = settings.store_wait_s
     with _quiet("clickhouse_connect", "urllib3"):  # they log a warning per failed attempt
@@ -88,7 +88,7 @@ def open_store(settings: Settings, readiness: Readiness, *,
                 waited = outage.down_for(now)
                 if limit is not None and waited >= limit:
                     raise StoreError(
-                        f"the store {_redacted(settings.clickhouse_url)} is unreachable "
+                        f"the store {redacted_url(settings.clickhouse_url)} is unreachable "
                         f"({describe(exc)}); gave up after {waited:.0f}s "
                         f"(LLMPULSE_STORE_WAIT_S={limit:g})") from None
                 pause = next(delays)
@@ -99,11 +99,6 @@ def open_store(settings: Settings, readiness: Readiness, *,
             if line:
                 log.info("%s", line)
             return store
-
-
-def _redacted(url: str) -> str:
-    """The URL without a password."""
-    return re.sub(r"(//[^:/@]+:)[^@/]*@", r"\1***@", url)
 
 
 @contextlib.contextmanager

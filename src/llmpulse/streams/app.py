@@ -26,6 +26,7 @@ from llmpulse.errors import LlmpulseError
 from llmpulse.health import ProcessHealth, ProgressWatch
 from llmpulse.ingest import INPUT_ROLES, MAX_EVENT_BYTES
 from llmpulse.join import DurableJoinTable
+from llmpulse.kafka_security import faust_credentials, librdkafka_security
 from llmpulse.lifecycle import Drain
 from llmpulse.metric_zeros import zero_worker_series
 from llmpulse.metrics import Metrics
@@ -248,6 +249,7 @@ def build_app(settings: Settings, store: ClickHouseStore, metrics: Metrics,
         # Faust refuses a session timeout above its request timeout (90 s by default)
         broker_request_timeout=max(90.0, settings.session_timeout_s + 30),
         consumer_group_instance_id=settings.instance_id_for("worker"),  # static membership
+        broker_credentials=faust_credentials(settings),  # TLS/SASL
         broker_commit_every=max(1000, settings.batch_max_rows),
         stream_buffer_maxsize=max(4096, settings.batch_max_rows * 2),
         # Messages are acknowledged after their batch is stored; at shutdown the
@@ -259,7 +261,8 @@ def build_app(settings: Settings, store: ClickHouseStore, metrics: Metrics,
     raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw",
                            "value_serializer": "raw", "internal": False}
     assert settings.broker is not None
-    producer = BurstProducer(settings.broker, max_message_bytes=2 * MAX_EVENT_BYTES)
+    producer = BurstProducer(settings.broker, max_message_bytes=2 * MAX_EVENT_BYTES,
+                             security=librdkafka_security(settings))
     table = KeyPartitionedTable(app, name="join", default=None, key_type=bytes, value_type=None,
                                 beacon=app.tables.beacon, partitions=settings.partitions)
     app.tables.add(table)

@@ -27,7 +27,8 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from prometheus_client import Gauge
 
@@ -152,14 +153,15 @@ class BrokerHealth:
             self._stop.wait(wait)  # down or retrying: the client warnings change nothing
 
 
-def metadata_probe(bootstrap: str, topic: str) -> Probe:
+def metadata_probe(bootstrap: str, topic: str,
+                   security: Mapping[str, Any] | None = None) -> Probe:
     """A probe asking for ``topic``'s metadata (one small request) through its own
     librdkafka admin client, which logs nothing itself."""
     from confluent_kafka import KafkaException
 
     from llmpulse.topics import admin_client
 
-    admin = admin_client(bootstrap)
+    admin = admin_client(bootstrap, security)
 
     def probe() -> str | None:
         try:

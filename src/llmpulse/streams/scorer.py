@@ -33,6 +33,7 @@ from llmpulse.config import Settings
 from llmpulse.drills import SLOW_SCORE_S, active
 from llmpulse.errors import InvalidEvent
 from llmpulse.health import BatchState, ProcessHealth
+from llmpulse.kafka_security import faust_credentials, librdkafka_security
 from llmpulse.lifecycle import Drain
 from llmpulse.metric_zeros import zero_scorer_series
 from llmpulse.metrics import Metrics
@@ -256,11 +257,13 @@ def build_scorer_app(settings: Settings, metrics: Metrics, scorer: QualityScorer
         # Faust refuses a session timeout above its request timeout (90 s by default)
         broker_request_timeout=max(90.0, settings.session_timeout_s + 30),
         consumer_group_instance_id=settings.instance_id_for("scorer"),  # static membership
+        broker_credentials=faust_credentials(settings),  # TLS/SASL
         stream_wait_empty=False,
     )
     use_short_fetch_wait(app)
     use_metadata_backoff(app)
-    producer = BurstProducer(settings.broker, max_message_bytes=4 * 1024 * 1024)
+    producer = BurstProducer(settings.broker, max_message_bytes=4 * 1024 * 1024,
+                             security=librdkafka_security(settings))
     stage = ScoringStage(settings, metrics, scorer, producer.send_all)
     health.batch = lambda: stage.in_flight
     follow_membership(app, health)

@@ -65,6 +65,16 @@ app.kubernetes.io/component: {{ .component }}
 {{- if and (or .Values.autoscaling.keda.enabled .Values.autoscaling.hpa.enabled) (lt (int .Values.autoscaling.minReplicas) 1) }}
 {{- fail "autoscaling.minReplicas must be at least 1: the lag metric comes from the workers" }}
 {{- end }}
+{{- $security := .Values.kafka.security }}
+{{- if not (has $security.protocol (list "PLAINTEXT" "SSL" "SASL_PLAINTEXT" "SASL_SSL")) }}
+{{- fail (printf "kafka.security.protocol must be PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL, not %s" $security.protocol) }}
+{{- end }}
+{{- if and (hasPrefix "SASL_" $security.protocol) (or (not $security.saslUsername) (not $security.passwordSecret)) }}
+{{- fail (printf "kafka.security.protocol %s needs kafka.security.saslUsername and kafka.security.passwordSecret" $security.protocol) }}
+{{- end }}
+{{- if and (not (hasSuffix "SSL" $security.protocol)) (or $security.caSecret $security.clientCertSecret) }}
+{{- fail (printf "kafka.security.caSecret and clientCertSecret need a TLS protocol (SSL or SASL_SSL), not %s" $security.protocol) }}
+{{- end }}
 {{- if and (not .Values.clickhouse.existingSecret) (not (hasPrefix "http" (toString .Values.clickhouse.url))) }}
 {{- fail "clickhouse.url must be a ClickHouse server URL, http(s)://user:password@host:port/database (the embedded chdb store admits one process)" }}
 {{- end }}
@@ -85,6 +95,89 @@ app.kubernetes.io/component: {{ .component }}
   value: {{ .Values.kafka.replicationFactor | quote }}
 - name: LLMPULSE_LOG_LEVEL
   value: {{ .Values.logLevel | quote }}
+{{- include "llmpulse.kafkaSecurityEnv" . }}
+{{- end }}
+
+{{/* The Kafka TLS/SASL settings (every process that talks to Kafka). */}}
+{{- define "llmpulse.kafkaSecurityEnv" -}}
+{{- $security := .Values.kafka.security }}
+{{- if ne $security.protocol "PLAINTEXT" }}
+- name: LLMPULSE_KAFKA_SECURITY_PROTOCOL
+  value: {{ $security.protocol | quote }}
+{{- end }}
+{{- if hasPrefix "SASL_" $security.protocol }}
+- name: LLMPULSE_KAFKA_SASL_MECHANISM
+  value: {{ $security.saslMechanism | quote }}
+- name: LLMPULSE_KAFKA_SASL_USERNAME
+  value: {{ $security.saslUsername | quote }}
+- name: LLMPULSE_KAFKA_SASL_PASSWORD_FILE
+  value: /etc/llmpulse/kafka-sasl/password
+{{- end }}
+{{- if hasSuffix "SSL" $security.protocol }}
+{{- if $security.caSecret }}
+- name: LLMPULSE_KAFKA_SSL_CA_FILE
+  value: /etc/llmpulse/kafka-ca/ca.crt
+{{- end }}
+{{- if $security.clientCertSecret }}
+- name: LLMPULSE_KAFKA_SSL_CERT_FILE
+  value: /etc/llmpulse/kafka-client/tls.crt
+- name: LLMPULSE_KAFKA_SSL_KEY_FILE
+  value: /etc/llmpulse/kafka-client/tls.key
+{{- end }}
+- name: LLMPULSE_KAFKA_SSL_CHECK_HOSTNAME
+  value: {{ $security.checkHostname | toString | quote }}
+{{- end }}
+{{- end }}
+
+{{/* Mounts of the Kafka secrets (read-only files). */}}
+{{- define "llmpulse.kafkaSecurityMounts" -}}
+{{- $security := .Values.kafka.security }}
+{{- if hasPrefix "SASL_" $security.protocol }}
+- name: kafka-sasl
+  mountPath: /etc/llmpulse/kafka-sasl
+  readOnly: true
+{{- end }}
+{{- if and (hasSuffix "SSL" $security.protocol) $security.caSecret }}
+- name: kafka-ca
+  mountPath: /etc/llmpulse/kafka-ca
+  readOnly: true
+{{- end }}
+{{- if and (hasSuffix "SSL" $security.protocol) $security.clientCertSecret }}
+- name: kafka-client
+  mountPath: /etc/llmpulse/kafka-client
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{/* Volumes of the Kafka secrets. */}}
+{{- define "llmpulse.kafkaSecurityVolumes" -}}
+{{- $security := .Values.kafka.security }}
+{{- if hasPrefix "SASL_" $security.protocol }}
+- name: kafka-sasl
+  secret:
+    secretName: {{ $security.passwordSecret }}
+    items:
+      - key: {{ $security.passwordSecretKey }}
+        path: password
+{{- end }}
+{{- if and (hasSuffix "SSL" $security.protocol) $security.caSecret }}
+- name: kafka-ca
+  secret:
+    secretName: {{ $security.caSecret }}
+    items:
+      - key: {{ $security.caSecretKey }}
+        path: ca.crt
+{{- end }}
+{{- if and (hasSuffix "SSL" $security.protocol) $security.clientCertSecret }}
+- name: kafka-client
+  secret:
+    secretName: {{ $security.clientCertSecret }}
+    items:
+      - key: tls.crt
+        path: tls.crt
+      - key: tls.key
+        path: tls.key
+{{- end }}
 {{- end }}
 
 {{/* Settings of the worker and the scorer: the topics' and `env`. */}}

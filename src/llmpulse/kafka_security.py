@@ -1,0 +1,105 @@
+"""How llmpulse's Kafka clients authenticate and encrypt: one place turns the
+``LLMPULSE_KAFKA_*`` settings into librdkafka properties (producers, admin and
+consumers of confluent-kafka: the SDK, the outputs, the CLI) and into Faust
+credentials (the worker's and the scorer's consumers and table producers).
+
+Secrets come only from the environment or from files (the password file is read
+here, when a client is made, so a rotated Kubernetes Secret is picked up at the next
+start); nothing here logs them.
+"""
+
+from __future__ import annotations
+
+import ssl
+from pathlib import Path
+from typing import Any
+
+from llmpulse.config import Settings
+from llmpulse.errors import ConfigError
+
+
+def sasl_password(settings: Settings) -> str | None:
+    """The SASL password, from the setting or from the file it names."""
+    if settings.kafka_sasl_password is not None:
+        return settings.kafka_sasl_password.get_secret_value()
+    path = settings.kafka_sasl_password_file
+    if path is None:
+        return None
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"LLMPULSE_KAFKA_SASL_PASSWORD_FILE: cannot read {path}: "
+                          f"{exc.strerror or exc}") from None
+
+
+def librdkafka_security(settings: Settings) -> dict[str, Any]:
+    """librdkafka properties for ``settings`` (empty for PLAINTEXT), to layer over a
+    client's own configuration."""
+    protocol = settings.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return {}
+    config: dict[str, Any] = {"security.protocol": protocol.lower()}
+    if protocol.endswith("SSL"):
+        if settings.kafka_ssl_ca_file is not None:
+            config["ssl.ca.location"] = str(settings.kafka_ssl_ca_file)
+        if settings.kafka_ssl_cert_file is not None:
+            config["ssl.certificate.location"] = str(settings.kafka_ssl_cert_file)
+        if settings.kafka_ssl_key_file is not None:
+            config["ssl.key.location"] = str(settings.kafka_ssl_key_file)
+        if settings.kafka_ssl_key_password is not None:
+            config["ssl.key.password"] = settings.kafka_ssl_key_password.get_secret_value()
+        config["ssl.endpoint.identification.algorithm"] = (
+            "https" if settings.kafka_ssl_check_hostname else "none")
+    if protocol.startswith("SASL_"):
+        config["sasl.mechanism"] = settings.kafka_sasl_mechanism
+        config["sasl.username"] = settings.kafka_sasl_username
+        config["sasl.password"] = sasl_password(settings)
+    return config
+
+
+def ssl_context(settings: Settings) -> ssl.SSLContext:
+    """A client TLS context: the CA file (else the system's), the client certificate
+    when set, hostname checking as configured."""
+    try:
+        context = ssl.create_default_context(
+            cafile=str(settings.kafka_ssl_ca_file) if settings.kafka_ssl_ca_file else None)
+        if settings.kafka_ssl_cert_file is not None and settings.kafka_ssl_key_file is not None:
+            password = (settings.kafka_ssl_key_password.get_secret_value()
+                        if settings.kafka_ssl_key_password is not None else None)
+            context.load_cert_chain(str(settings.kafka_ssl_cert_file),
+                                    str(settings.kafka_ssl_key_file), password=password)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"LLMPULSE_KAFKA_SSL_*: cannot load the TLS files: {exc}") from None
+    context.check_hostname = settings.kafka_ssl_check_hostname
+    if not settings.kafka_ssl_check_hostname:
+        context.verify_mode = ssl.CERT_REQUIRED  # the chain is still checked
+    return context
+
+
+def faust_credentials(settings: Settings) -> Any:
+    """``broker_credentials`` for a Faust app (None for PLAINTEXT)."""
+    import faust
+
+    protocol = settings.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return None
+    context = ssl_context(settings) if protocol.endswith("SSL") else None
+    if protocol == "SSL":
+        return faust.SSLCredentials(context)
+    return faust.SASLCredentials(username=settings.kafka_sasl_username,
+                                 password=sasl_password(settings),
+                                 ssl_context=context,
+                                 mechanism=settings.kafka_sasl_mechanism)
+
+
+def describe(settings: Settings) -> str:
+    """How the clients connect, for logs (no secrets)."""
+    protocol = settings.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return "plaintext"
+    parts: list[str] = [protocol]
+    if protocol.startswith("SASL_"):
+        parts.append(f"{settings.kafka_sasl_mechanism} as {settings.kafka_sasl_username}")
+    if protocol.endswith("SSL") and not settings.kafka_ssl_check_hostname:
+        parts.append("hostname not checked")
+    return ", ".join(parts)
