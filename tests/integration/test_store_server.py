@@ -110,6 +110,7 @@ def test_errors_come_back_as_clickhouse_exceptions(server: StoreServerProcess) -
 
 def test_concurrent_queries_and_inserts_from_threads(server: StoreServerProcess) -> None:
     client = connect(server.url)  # one client shared by every thread, as the worker does
+    assert client.get_client_setting("session_id") is None  # a session admits one query
     client.command(TABLE.format(name="shared"))
     failures: list[BaseException] = []
 

@@ -145,3 +145,45 @@ def test_settings_change_only_when_no_statement_runs() -> None:
     with pytest.raises(ServerError, match="not a valid name"), gate.held({"a; DROP": "1"},
                                                                           setter):
         pass
+
+
+class FlakyClient:
+    """A client whose first ``failures`` reads cannot reach the server."""
+
+    def __init__(self, failures: int, error: Exception) -> None:
+        self.failures = failures
+        self.error = error
+        self.calls = 0
+
+    def query(self, sql: str, parameters: object = None) -> object:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise self.error
+
+        class Result:
+            result_rows = [(1,)]
+            column_names = ("x",)
+        return Result()
+
+
+def test_reads_from_a_server_are_tried_again_when_it_was_not_reached(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
+
+    from llmpulse.sinks import clickhouse
+
+    monkeypatch.setattr(clickhouse, "wait_exponential", lambda **_: lambda state: 0.0)
+    flaky = FlakyClient(2, OperationalError("Error ... Connection refused"))
+    store = clickhouse.ClickHouseStore(flaky, "http://127.0.0.1:1")
+    assert store.query("SELECT 1") == [(1,)] and flaky.calls == 3
+    refused = FlakyClient(1, DatabaseError("Code: 60. DB::Exception: Unknown table"))
+    with pytest.raises(DatabaseError):  # the server answered: no second try
+        clickhouse.ClickHouseStore(refused, "http://127.0.0.1:1").query("SELECT 1")
+    assert refused.calls == 1
+    down = FlakyClient(99, OperationalError("Connection refused"))
+    with pytest.raises(OperationalError):
+        clickhouse.ClickHouseStore(down, "http://127.0.0.1:1").query_columns("SELECT 1")
+    assert down.calls == clickhouse.READ_ATTEMPTS
+    embedded = FlakyClient(1, OperationalError("no"))
+    with pytest.raises(OperationalError):  # in process: nothing to reach
+        clickhouse.ClickHouseStore(embedded, "chdb:///tmp/x").query("SELECT 1")
