@@ -16,6 +16,13 @@ import pytest
 from llmpulse.embedded_broker import log_tail, stop_process
 
 READY_PREFIX = "export LLMPULSE_CLICKHOUSE_URL="
+#: Brokers whose integration stacks reach their store through ``llmpulse store serve``
+#: (the Apache Kafka runs, see tests/conftest.py): the suite runs once through
+#: ClickHouse's HTTP interface without running twice; the embedded-broker runs keep
+#: chdb://.
+HTTP_STORE_BROKERS: set[str] = set()
+#: Servers to stop when the current test ends (:func:`stop_started`).
+_STARTED: list[StoreServerProcess] = []
 
 
 class StoreServerProcess:
@@ -82,3 +89,14 @@ class StoreServerProcess:
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
                  traceback: TracebackType | None) -> None:
         self.stop()
+
+
+def started(server: StoreServerProcess) -> StoreServerProcess:
+    """``server`` started, and stopped by :func:`stop_started` (after each test)."""
+    _STARTED.append(server.start())
+    return server
+
+
+def stop_started() -> None:
+    while _STARTED:
+        _STARTED.pop().stop()

@@ -9,7 +9,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from llmpulse.sdk import LlmPulseClient
 from llmpulse.simulator import SimulationStats, simulate
 from llmpulse.streams.app import all_topics
 from llmpulse.topics import ensure_topics
+from tests.harness.store_server import HTTP_STORE_BROKERS, StoreServerProcess, started
 
 
 @dataclass
@@ -31,10 +32,18 @@ class Stack:
     data_dir: Path
     prefix: str
     app_id: str
+    #: Serves the store (in ``data_dir``) over HTTP; ``None``: the worker opens it (chdb).
+    store_server: StoreServerProcess | None = field(default=None, repr=False)
 
     @property
     def store_url(self) -> str:
+        if self.store_server is not None:
+            return self.store_server.url
         return f"chdb://{self.data_dir / 'chdb'}"
+
+    def serve_store(self) -> None:
+        """Put the store behind ``llmpulse store serve`` (stopped after the test)."""
+        self.store_server = started(StoreServerProcess(self.data_dir / "chdb", self.data_dir))
 
     def env(self, **extra: str) -> dict[str, str]:
         return {
@@ -70,7 +79,8 @@ class Stack:
             return simulate(client, **kwargs)
 
     def sql(self, query: str) -> list[list[Any]]:
-        """Query the store from another process (chdb allows one process per path)."""
+        """Query the store from another process (chdb allows one process per path: over
+        chdb:// only once the worker stopped; through the store server, at any time)."""
         done = subprocess.run([sys.executable, "-m", "llmpulse", "sql", "--format", "arrays",
                                query],
                               env=self.env_for_cli(), capture_output=True, text=True,
@@ -93,6 +103,8 @@ def make_stack(broker: str, tmp_path: Path) -> Stack:
     tag = uuid.uuid4().hex[:8]
     stack = Stack(broker=broker, data_dir=tmp_path, prefix=f"t{tag}.", app_id=f"it-{tag}")
     stack.create_topics()
+    if broker in HTTP_STORE_BROKERS:
+        stack.serve_store()
     return stack
 
 
