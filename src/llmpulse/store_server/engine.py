@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import queue
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -100,7 +101,15 @@ class Engine:
         finally:
             self._free.put(handle)
 
-    def close(self) -> None:
+    def close(self, timeout: float = 30.0) -> None:
+        """Close every connection once the statements running on them end (waiting up to
+        ``timeout`` seconds in all)."""
+        deadline = time.monotonic() + timeout
+        for _ in range(len(self._all)):
+            try:
+                self._free.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
         for handle in self._all:
             with suppress(Exception):  # best effort: the process is ending
                 handle.conn.close()
