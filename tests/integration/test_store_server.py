@@ -53,8 +53,8 @@ def test_tables_compressed_inserts_and_parameterised_selects(
     # clickhouse-connect's default: chunked LZ4 frames, statement in the body
     assert client.insert("kinds", rows(0, 5000), column_names=COLUMNS).written_rows == 5000
     for compress, first in (("gzip", 5000), ("zstd", 6000), (False, 7000)):
-        other = clickhouse_connect.get_client(dsn=server.url, compress=compress,
-                                              autogenerate_session_id=False)
+        # the library's defaults otherwise: a session id, accepted and ignored
+        other = clickhouse_connect.get_client(dsn=server.url, compress=compress)
         other.insert("kinds", rows(first, 1000), column_names=COLUMNS)
     assert client.command("SELECT count() FROM kinds") == 8000
     got = client.query("SELECT * FROM kinds WHERE id IN {ids:Array(UInt64)} ORDER BY id",
@@ -88,6 +88,12 @@ def test_raw_inserts_and_clickhouse_block_compression(server: StoreServerProcess
         assert b"written_rows" in reply.headers["X-ClickHouse-Summary"].encode()
     assert client.query("SELECT b FROM raw ORDER BY a").result_columns == [
         ["one", "two", "three"]]
+    client.command("CREATE DATABASE IF NOT EXISTS other")
+    in_other = connect(f"{server.url}/other")  # the database parameter
+    in_other.command("CREATE TABLE raw (x UInt8) ENGINE = Memory")
+    in_other.insert("raw", [[7]], column_names=["x"])
+    assert in_other.command("SELECT x FROM raw") == 7
+    assert client.command("SELECT count() FROM raw") == 3  # the default database's
     with urllib.request.urlopen(f"{server.url}/ping") as reply:
         assert reply.read() == b"Ok.\n"
     with urllib.request.urlopen(f"{server.url}/?query=SELECT+1+AS+x+FORMAT+JSONEachRow"
