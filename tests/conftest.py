@@ -9,6 +9,7 @@ import pytest
 from llmpulse.embedded_broker import EmbeddedBroker
 from llmpulse.errors import BrokerError
 from tests.harness.apache_kafka import ApacheKafka
+from tests.harness.store_server import HTTP_STORE_BROKERS, stop_started
 
 BROKER_KINDS = ["embedded", "kafka"]
 
@@ -34,11 +35,23 @@ def embedded_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedd
 
 @pytest.fixture(scope="session")
 def apache_kafka() -> Iterator[ApacheKafka]:
-    """A real Apache Kafka 4.x node (KRaft); jars are fetched with Maven on first use."""
+    """A real Apache Kafka 4.x node (KRaft); jars are fetched with Maven on first use.
+
+    Stacks on it keep their store behind `llmpulse store serve` (see
+    ``tests.harness.store_server.HTTP_STORE_BROKERS``)."""
     kafka = ApacheKafka()
     start_or_fail("Apache Kafka", kafka.start)
+    HTTP_STORE_BROKERS.add(kafka.bootstrap)
     yield kafka
+    HTTP_STORE_BROKERS.discard(kafka.bootstrap)
     kafka.stop()
+
+
+@pytest.fixture(autouse=True)
+def _stop_store_servers() -> Iterator[None]:
+    """A test's store servers stop when it ends, passed or failed."""
+    yield
+    stop_started()
 
 
 @pytest.fixture(scope="session", params=BROKER_KINDS, ids=BROKER_KINDS)

@@ -22,6 +22,7 @@ from llmpulse.sdk import LlmPulseClient
 from llmpulse.simulator import SimulationStats, simulate
 from llmpulse.streams.app import all_topics
 from llmpulse.topics import ensure_topics
+from tests.harness.store_server import HTTP_STORE_BROKERS, StoreServerProcess, started
 
 
 @dataclass
@@ -34,10 +35,18 @@ class Stack:
     app_id: str
     #: settings every process of this stack gets (e.g. the TLS/SASL ones)
     common: dict[str, str] = field(default_factory=dict)
+    #: Serves the store (in ``data_dir``) over HTTP; ``None``: the worker opens it (chdb).
+    store_server: StoreServerProcess | None = field(default=None, repr=False)
 
     @property
     def store_url(self) -> str:
+        if self.store_server is not None:
+            return self.store_server.url
         return f"chdb://{self.data_dir / 'chdb'}"
+
+    def serve_store(self) -> None:
+        """Put the store behind ``llmpulse store serve`` (stopped after the test)."""
+        self.store_server = started(StoreServerProcess(self.data_dir / "chdb", self.data_dir))
 
     def env(self, **extra: str) -> dict[str, str]:
         return {
@@ -76,7 +85,8 @@ class Stack:
             return simulate(client, **kwargs)
 
     def sql(self, query: str) -> list[list[Any]]:
-        """Query the store from another process (chdb allows one process per path)."""
+        """Query the store from another process (chdb allows one process per path: over
+        chdb:// only once the worker stopped; through the store server, at any time)."""
         done = subprocess.run([sys.executable, "-m", "llmpulse", "sql", "--format", "arrays",
                                query],
                               env=self.env_for_cli(), capture_output=True, text=True,
@@ -100,6 +110,8 @@ def make_stack(broker: str, tmp_path: Path, common: dict[str, str] | None = None
     stack = Stack(broker=broker, data_dir=tmp_path, prefix=f"t{tag}.", app_id=f"it-{tag}",
                   common=dict(common or {}))
     stack.create_topics()
+    if broker in HTTP_STORE_BROKERS:
+        stack.serve_store()
     return stack
 
 

@@ -63,13 +63,19 @@ def test_second_process_on_an_embedded_store_gets_a_clear_error(broker: str,
                                                                 tmp_path: Path) -> None:
     stack = make_stack(broker, tmp_path)
     worker = stack.worker()
+    embedded = {"LLMPULSE_CLICKHOUSE_URL": f"chdb://{tmp_path / 'chdb'}"}
     try:
-        other = stack.cli("sql", "SELECT 1")
+        other = stack.cli("sql", "SELECT 1", env_extra=embedded)
         assert other.returncode == 2
         assert "exactly one writer" in other.stderr and "LLMPULSE_CLICKHOUSE_URL" in other.stderr
+        assert "llmpulse store serve" in other.stderr
+        if stack.store_server is not None:  # the served store: others read it meanwhile
+            served = stack.cli("sql", "--format", "arrays", "SELECT 1")
+            assert served.stdout.strip() == "[1]", served.stderr
     finally:
         worker.stop()
-    assert stack.cli("sql", "--format", "arrays", "SELECT 1").stdout.strip() == "[1]"
+    if stack.store_server is None:
+        assert stack.cli("sql", "--format", "arrays", "SELECT 1").stdout.strip() == "[1]"
 
 
 def test_worker_refuses_bad_settings_with_the_name(tmp_path: Path) -> None:

@@ -82,7 +82,7 @@ def alerts() -> None:
 @click.option("--json", "as_json", is_flag=True,
               help="JSON lines instead of a table (since: null for states that never fired).")
 def alerts_list(show_all: bool, as_json: bool) -> None:
-    """The state of every (rule, group) from storage (stop the worker first with chdb).
+    """The state of every (rule, group) from storage (chdb: stop the worker or use `store serve`).
 
     A state that never left OK shows "never fired" instead of a time.
     """

@@ -1,6 +1,6 @@
 """Command line: ``llmpulse demo | broker | worker | scorer | score | simulate | schema | sql |
-dlq | rules | alerts | budgets | models | drift | retrain | dashboards | topics | config |
-metrics | commands`` (``llmpulse commands`` lists them all, generated from this tree).
+dlq | rules | alerts | budgets | models | drift | retrain | dashboards | topics | store |
+config | metrics | commands`` (``llmpulse commands`` lists them all, generated from this tree).
 
 Heavy modules are imported inside the commands, so ``--help`` stays fast.
 """
@@ -22,6 +22,7 @@ from llmpulse.cli.drift_store import baseline, report
 from llmpulse.cli.models import models
 from llmpulse.cli.retrain import retrain
 from llmpulse.cli.score import score, scorer
+from llmpulse.cli.store import store
 from llmpulse.cli.topics import topics
 from llmpulse.errors import ConfigError, LlmpulseError
 
@@ -281,7 +282,8 @@ def commands(markdown: bool, summary: bool) -> None:
 def sql(query: str, fmt: str, as_json: bool) -> None:
     """Run a read query on the store and print the rows with their column names.
 
-    With the embedded store, stop the worker first (chdb has one process per path).
+    With the embedded store (chdb has one process per path), stop the worker first, or
+    share the store with `llmpulse store serve` and query it while the worker runs.
     """
     from llmpulse.errors import StoreError
 
@@ -409,6 +411,7 @@ cli.add_command(drift)
 cli.add_command(retrain)
 cli.add_command(dashboards)
 cli.add_command(topics)
+cli.add_command(store)
 
 
 def main() -> None:

@@ -37,7 +37,7 @@ def retrain() -> None:
                                              "suppressed"]), default=None)
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
 def retrain_list(status: str | None, limit: int) -> None:
-    """Triggers from storage, newest first (stop the worker first with chdb)."""
+    """Triggers from storage, newest first (chdb: stop the worker or use `store serve`)."""
     from llmpulse.sinks.retrain_store import listing
 
     store = open_store(_settings())

@@ -10,11 +10,19 @@ from __future__ import annotations
 import fcntl
 import logging
 import re
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import UTC, datetime
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from tenacity import (
+    Retrying,
+    before_sleep_log,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+)
 
 from llmpulse.config import Settings
 from llmpulse.errors import StoreError, StoreLocked
@@ -37,6 +45,18 @@ _MIGRATION = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 PARTITION_COLUMNS = {"inference_events": "call_time", "signals": "time", "feedback": "time"}
 #: ClickHouse's default ``max_partitions_per_insert_block``.
 MAX_PARTITIONS_PER_INSERT = 100
+#: Options of every client of a ClickHouse server (a DSN's own query parameters win).
+#: No session: clickhouse-connect's default session id makes a second concurrent query of
+#: one client fail ("session is locked"), and the store's client is shared by threads.
+HTTP_CLIENT_OPTIONS: dict[str, Any] = {
+    "autogenerate_session_id": False,
+    "connect_timeout": 10,
+    "send_receive_timeout": 120,
+    "query_retries": 2,
+}
+#: A read that fails to reach the server is tried this many times in all.
+READ_ATTEMPTS = 4
+T = TypeVar("T")
 
 
 def _statements(sql: str) -> list[str]:
@@ -62,9 +82,9 @@ def connect(url: str) -> Any:
     try:
         if url.startswith("chdb://"):
             path = url.removeprefix("chdb://")
-            _check_not_locked(Path(path), url)
+            check_not_locked(Path(path), url)
             return clickhouse_connect.get_client(interface="chdb", path=path)
-        return clickhouse_connect.get_client(dsn=url)
+        return clickhouse_connect.get_client(dsn=url, **HTTP_CLIENT_OPTIONS)
     except StoreError:
         raise
     except Exception as exc:
@@ -76,7 +96,7 @@ def connect(url: str) -> Any:
         raise StoreError(f"cannot open ClickHouse at {url}: {text.splitlines()[0]}") from exc
 
 
-def _check_not_locked(path: Path, url: str) -> None:
+def check_not_locked(path: Path, url: str) -> None:
     """The embedded engine holds an exclusive lock on ``status``; fail clearly if taken."""
     status = path / "status"
     if not status.exists():
@@ -88,8 +108,8 @@ def _check_not_locked(path: Path, url: str) -> None:
             raise StoreLocked(
                 f"the embedded ClickHouse store {url} is in use by another process. An "
                 "embedded (chdb) store has exactly one writer: stop the other llmpulse process, "
-                "or, to run several workers, set LLMPULSE_CLICKHOUSE_URL to a ClickHouse server "
-                "(http(s)://...)"
+                "or share the store with `llmpulse store serve` and set LLMPULSE_CLICKHOUSE_URL "
+                "to the URL it prints (or to a ClickHouse server, http(s)://...)"
             ) from None
         fcntl.flock(handle, fcntl.LOCK_UN)
 
@@ -100,6 +120,9 @@ class ClickHouseStore:
     def __init__(self, client: Any, url: str) -> None:
         self.client = client
         self.url = url
+        #: Reads are idempotent: over the network, one that could not reach the server
+        #: (connection refused or reset, a timeout) is tried again.
+        self.retry_reads = url.startswith(("http://", "https://"))
 
     @classmethod
     def open(cls, settings: Settings) -> ClickHouseStore:
@@ -115,8 +138,7 @@ class ClickHouseStore:
             "CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String, "
             "applied_at DateTime64(3, 'UTC')) ENGINE = MergeTree ORDER BY version"
         )
-        done = {row[0] for row in self.client.query(
-            "SELECT version FROM schema_migrations").result_rows}
+        done = {row[0] for row in self.query("SELECT version FROM schema_migrations")}
         applied = []
         for version, name, sql in migrations():
             if version in done:
@@ -133,10 +155,10 @@ class ClickHouseStore:
         """The join rank (see ``join.RANK``) already stored for each of these calls."""
         if not request_ids:
             return {}
-        rows = self.client.query(
+        rows = self.query(
             "SELECT request_id, max(intDiv(version, 10000000000000)) FROM inference_events "
             "WHERE request_id IN {ids:Array(String)} GROUP BY request_id",
-            parameters={"ids": list(request_ids)}).result_rows
+            {"ids": list(request_ids)})
         return {str(rid): int(rank) for rid, rank in rows}
 
     def insert_calls(self, calls: Sequence[StoredCall], now: datetime) -> int:
@@ -198,16 +220,38 @@ class ClickHouseStore:
         return len(rows)
 
     def query(self, sql: str, parameters: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
-        return [tuple(row) for row in self.client.query(sql, parameters=parameters).result_rows]
+        return self._read(lambda: [tuple(row) for row in self.client.query(
+            sql, parameters=parameters).result_rows])
 
     def query_columns(self, sql: str, parameters: dict[str, Any] | None = None
                       ) -> tuple[list[str], list[tuple[Any, ...]]]:
         """The column names and rows of a query."""
-        result = self.client.query(sql, parameters=parameters)
-        return list(result.column_names), [tuple(row) for row in result.result_rows]
+        def run() -> tuple[list[str], list[tuple[Any, ...]]]:
+            result = self.client.query(sql, parameters=parameters)
+            return list(result.column_names), [tuple(row) for row in result.result_rows]
+        return self._read(run)
+
+    def _read(self, run: Callable[[], T]) -> T:
+        if not self.retry_reads:
+            return run()
+        for attempt in Retrying(stop=stop_after_attempt(READ_ATTEMPTS),
+                                wait=wait_exponential(multiplier=0.25, max=2),
+                                retry=retry_if_exception(unreachable), reraise=True,
+                                before_sleep=before_sleep_log(log, logging.WARNING)):
+            with attempt:
+                return run()
+        raise AssertionError("unreachable: Retrying reraises the last error")
 
     def close(self) -> None:
         self.client.close()
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Whether a client error means the server was not reached or did not answer (and a
+    read may be tried again), not that it refused the statement."""
+    from clickhouse_connect.driver.exceptions import OperationalError
+
+    return isinstance(exc, OperationalError)
 
 
 def _partition_blocks(rows: list[list[Any]], columns: Sequence[str], column: str | None
