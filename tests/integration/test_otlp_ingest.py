@@ -28,6 +28,7 @@ import pytest
 from confluent_kafka import Producer
 from google.protobuf import json_format
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -250,7 +251,8 @@ def test_genai_spans_become_the_same_calls(otlp_stack: Stack, tmp_path: Path) ->
         _emit(provider, "otlp_http")
         provider.shutdown()
         pinned = _provider(BatchSpanProcessor(OTLPSpanExporter(
-            endpoint=receiver.url, headers={"Authorization": f"Bearer {PINNED}"})))
+            endpoint=receiver.url, headers={"Authorization": f"Bearer {PINNED}"},
+            compression=Compression.Gzip)))
         _emit(pinned, "pinned")
         pinned.shutdown()
         refused = InMemorySpanExporter()
@@ -310,6 +312,11 @@ def test_genai_spans_become_the_same_calls(otlp_stack: Stack, tmp_path: Path) ->
         tenant = COMPARED.index("tenant")
         assert pinned_row[tenant] == "team-blue"
         assert pinned_row[:tenant] == reference[:tenant]
+    first = rows[_conversation("otlp_http", 0)]
+    assert first[COMPARED.index("cost_usd")] > 0
+    assert "capital of France" in str(first[COMPARED.index("input_messages")])
+    assert first[COMPARED.index("cache_read_tokens")] == 1000
+    assert rows[_conversation("kafka_json", 2)][COMPARED.index("error_type")] == "RateLimitError"
     assert not any(key.startswith("conv-refused") for key in rows)
     [[stored]] = stack.sql("SELECT count() FROM inference_events FINAL")
     assert stored == len(CALLS) * 5
