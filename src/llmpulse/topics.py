@@ -50,7 +50,7 @@ def ensure_llmpulse_topics(settings: Settings) -> str:
     security = librdkafka_security(settings)
     wait_for_broker(settings.broker, timeout=BROKER_WAIT_S, security=security)
     wanted = all_topics(settings)
-    if settings.otlp_topic and _exists(settings.broker, settings.otlp_topic, security):
+    if settings.otlp_topic and partition_count(settings.broker, settings.otlp_topic, security):
         # not joined with anything: kept with whatever partitions it has (e.g. made by
         # the Collector or auto-created by the broker)
         del wanted[settings.otlp_topic]
@@ -58,10 +58,11 @@ def ensure_llmpulse_topics(settings: Settings) -> str:
     return settings.broker
 
 
-def _exists(bootstrap: str, topic: str, security: Mapping[str, Any] | None) -> bool:
+def partition_count(bootstrap: str, topic: str, security: Mapping[str, Any] | None) -> int:
+    """Partitions of ``topic`` on the broker (0: no such topic)."""
     admin = admin_client(bootstrap, security)
     deadline = time.monotonic() + BROKER_WAIT_S
-    return _partition_counts(_metadata(admin, bootstrap, deadline)).get(topic, 0) > 0
+    return _partition_counts(_metadata(admin, bootstrap, deadline)).get(topic, 0)
 
 
 def admin_client(bootstrap: str, security: Mapping[str, Any] | None = None,
