@@ -18,9 +18,9 @@ def create() -> None:
     Each gets LLMPULSE_PARTITIONS partitions and LLMPULSE_REPLICATION_FACTOR replicas;
     topics that exist are kept, and one with another partition count is an error (exit
     2: the inputs must be co-partitioned).  With LLMPULSE_OTLP_TOPIC set, that topic too
-    (kept with whatever partitions it has when it exists).  Waits up to 30 s for the broker.  Prints each
-    topic and its partition count.  For deployments that create topics before services
-    produce to them (the SDK does not create topics).
+    (kept with whatever partitions it has when it exists).  Waits up to 30 s for the
+    broker.  Prints each topic and its partition count.  For deployments that create
+    topics before services produce to them (the SDK does not create topics).
     """
     from llmpulse.config import load_settings
     from llmpulse.kafka_security import librdkafka_security
