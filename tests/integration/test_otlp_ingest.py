@@ -40,6 +40,7 @@ from opentelemetry.sdk.trace.export import (
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, Status, StatusCode, set_span_in_context
 
+from llmpulse.embedded_broker import EmbeddedBroker
 from llmpulse.kafka_security import librdkafka_security
 from llmpulse.schema import InferenceEvent
 from tests.integration.stack import Stack, make_stack, wait_metrics
@@ -336,3 +337,27 @@ def proto_with_bad_span() -> bytes:
     tracer.start_span("GET /", start_time=start).end(end_time=end)
     provider.shutdown()
     return bytes(encode_spans(list(memory.get_finished_spans())).SerializeToString())
+
+
+def test_503_with_retry_after_while_the_broker_is_down(tmp_path: Path) -> None:
+    """A broker of its own, stopped under a running ``llmpulse otlp``: the exporter is
+    told to retry later (OTLP exporters do), and the receiver keeps serving."""
+    embedded = EmbeddedBroker(log_path=tmp_path / "broker.log")
+    embedded.start()
+    stack = make_stack(embedded.bootstrap, tmp_path, common={"LLMPULSE_OTLP_TOPIC": "otlp"})
+    receiver = Receiver(stack, tmp_path / "otlp.log")
+    body = _collector_messages("down")[0]
+    headers = {"Content-Type": "application/x-protobuf", "Authorization": f"Bearer {TOKEN}"}
+    try:
+        assert httpx.post(receiver.url, content=body, headers=headers).status_code == 200
+        embedded.stop()
+        answer = httpx.post(receiver.url, content=body, headers=headers, timeout=60)
+        assert answer.status_code == 503, answer.text
+        assert answer.headers["Retry-After"] == "5"
+        assert "broker is unavailable" in answer.text
+        refused = httpx.post(receiver.url, content=body,
+                             headers={"Content-Type": "application/x-protobuf"})
+        assert refused.status_code == 401
+    finally:
+        assert receiver.stop() == 0, receiver.log.read_text()
+        embedded.stop()
