@@ -209,3 +209,43 @@ def test_sniff_and_bad_payloads() -> None:
             decode(body, "json")
     assert translate(b"{nope").undecodable is not None
     assert translate(b"").events == []  # an empty protobuf request: no spans
+
+
+def test_an_event_too_large_for_the_topic_is_rejected() -> None:
+    huge = json.dumps([{"role": "user", "parts": [{"type": "text", "content": "x" * 900_000}]}
+                       for _ in range(5)])
+    out = translate(request([{"attributes": chat_attributes(
+        **{"gen_ai.input.messages": huge})}]).SerializeToString())
+    assert out.events == []
+    assert [r.reason for r in out.rejected] == ["otlp_too_large"]
+
+
+def test_the_translator_output_messages() -> None:
+    from types import SimpleNamespace
+
+    from llmpulse.config import load_settings
+    from llmpulse.pipeline import DeadLetter
+    from llmpulse.sinks.kafka import OutMessage
+    from llmpulse.streams.otlp import header, out_messages
+
+    settings = load_settings({"LLMPULSE_OTLP_TOPIC": "otlp_spans"})
+    message = SimpleNamespace(topic="otlp_spans", partition=2, offset=7, key=None,
+                              value=batch().SerializeToString())
+    letters: list[DeadLetter] = []
+
+    def letter(dead: DeadLetter) -> OutMessage:
+        letters.append(dead)
+        return OutMessage("llm.dlq", dead.key, dead.value)
+
+    out = out_messages(settings, message, translate(message.value), letter)
+    assert [m.topic for m in out] == ["llm.inference", "llm.inference", "llm.dlq"]
+    assert out[0].key == orjson.loads(out[0].value or b"")["request_id"].encode()
+    assert [(d.reason, d.topic, d.partition, d.offset) for d in letters] == [
+        ("otlp_bad_content", "otlp_spans", 2, 7)]
+    assert letters[0].key == f"otel-{TRACE.hex()}-{(bytes([3]) * 8).hex()}".encode()
+    letters.clear()
+    out = out_messages(settings, message, translate(b"{nope"), letter)
+    assert [d.reason for d in letters] == ["otlp_undecodable"] and len(out) == 1
+    assert header([("llmpulse.tenant", b" blue ")], "llmpulse.tenant") == "blue"
+    assert header({"llmpulse.tenant": b""}, "llmpulse.tenant") is None
+    assert header(None, "llmpulse.tenant") is None

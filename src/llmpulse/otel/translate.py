@@ -12,6 +12,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
 )
 
+from llmpulse.ingest import MAX_EVENT_BYTES
 from llmpulse.otel.attributes import attributes
 from llmpulse.otel.decode import Encoding, OtlpDecodeError, decode
 from llmpulse.otel.mapping import Span, Unmappable, is_genai, is_model_call, to_event
@@ -69,7 +70,13 @@ def translate_request(request: ExportTraceServiceRequest,
         except Unmappable as exc:
             out.rejected.append(Rejected(exc.reason, exc.detail, _identify(span)))
             continue
-        out.events.append((event["request_id"], orjson.dumps(event)))
+        value = orjson.dumps(event)
+        if len(value) > MAX_EVENT_BYTES:
+            out.rejected.append(Rejected(
+                "otlp_too_large", f"the event would be {len(value)} bytes, more than the "
+                f"{MAX_EVENT_BYTES} an event may have", _identify(span)))
+            continue
+        out.events.append((event["request_id"], value))
     return out
 
 

@@ -295,7 +295,7 @@ def build_app(settings: Settings, store: ClickHouseStore, metrics: Metrics,
     if settings.otlp_topic:  # OTLP trace batches -> inference events (streams.otlp)
         worker.agents["otlp"] = app.agent(app.topic(settings.otlp_topic, **raw),
                                           name="otlp-translate")(
-            translator(settings, producer, metrics, outbox.letter))
+            translator(settings, producer, metrics, outbox.letter, partial(_fatal, worker)))
     _attach_alerting(app, settings, worker, raw)
 
     @app.timer(interval=settings.batch_max_s)  # type: ignore[untyped-decorator]
@@ -408,6 +408,12 @@ def _attach_alerting(app: faust.App, settings: Settings, worker: Worker,
                 log.warning("could not forward retraining triggers again: %s", exc)
 
 
+async def _fatal(worker: Worker, exc: LlmpulseError) -> None:
+    """Stop the worker on a stop condition (its exit status tells why)."""
+    worker.crashed = exc
+    await worker.app.crash(exc)
+
+
 def _ingest(role: str, worker: Worker, last_offsets: dict[Any, int],
             last_times: dict[Any, float]) -> Callable[[Any], Awaitable[None]]:
     """The agent body for one input topic: hand each message to the pipeline."""
@@ -425,8 +431,7 @@ def _ingest(role: str, worker: Worker, last_offsets: dict[Any, int],
                                              (manual, event))
         except LlmpulseError as exc:  # a stop condition, not a bug: stop the worker
             log.error("%s", exc)
-            worker.crashed = exc
-            await worker.app.crash(exc)
+            await _fatal(worker, exc)
 
     return ingest
 

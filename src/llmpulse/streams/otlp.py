@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from llmpulse.config import Settings
+from llmpulse.errors import LlmpulseError
 from llmpulse.metrics import Metrics
 from llmpulse.otel.translate import TENANT_HEADER, Translation, translate
 from llmpulse.pipeline import DeadLetter
@@ -52,32 +53,43 @@ def out_messages(settings: Settings, message: Any, done: Translation,
 
 
 def translator(settings: Settings, producer: BurstProducer, metrics: Metrics,
-               letter: Callable[[DeadLetter], OutMessage]
+               letter: Callable[[DeadLetter], OutMessage],
+               fatal: Callable[[LlmpulseError], Awaitable[None]]
                ) -> Callable[[Any], Awaitable[None]]:
-    """The agent body reading LLMPULSE_OTLP_TOPIC."""
-    topic = settings.otlp_topic
+    """The agent body reading LLMPULSE_OTLP_TOPIC; ``fatal`` stops the worker (a delivery
+    the broker refuses: the message stays unacknowledged for the next start)."""
 
     async def translate_otlp(stream: Any) -> None:
-        manual = stream.noack()
-        async for event in manual.events():
-            message = event.message
-            body = message.value or b""
-            tenant = header(message.headers, TENANT_HEADER)
-            if len(body) > INLINE_BYTES:
-                done = await asyncio.to_thread(translate, body, tenant)
-            else:
-                done = translate(body, tenant)
-            await producer.send_all(out_messages(settings, message, done, letter))
-            metrics.events_in.labels(topic).inc()
-            metrics.otlp_spans.labels("mapped").inc(len(done.events))
-            metrics.otlp_spans.labels("ignored").inc(done.ignored)
-            metrics.otlp_spans.labels("rejected").inc(len(done.rejected))
-            for rejected in done.rejected:
-                metrics.dlq.labels(topic, rejected.reason).inc()
-            if done.undecodable is not None:
-                metrics.dlq.labels(topic, "otlp_undecodable").inc()
-                log.warning("%s[%d]@%d is not an OTLP trace batch: %s", message.topic,
-                            message.partition, message.offset, done.undecodable)
-            await manual.ack(event)
+        try:
+            await _translate_all(stream, settings, producer, metrics, letter)
+        except LlmpulseError as exc:
+            log.error("%s", exc)
+            await fatal(exc)
 
     return translate_otlp
+
+
+async def _translate_all(stream: Any, settings: Settings, producer: BurstProducer,
+                         metrics: Metrics, letter: Callable[[DeadLetter], OutMessage]) -> None:
+    topic = settings.otlp_topic
+    manual = stream.noack()
+    async for event in manual.events():
+        message = event.message
+        body = message.value or b""
+        tenant = header(message.headers, TENANT_HEADER)
+        if len(body) > INLINE_BYTES:
+            done = await asyncio.to_thread(translate, body, tenant)
+        else:
+            done = translate(body, tenant)
+        await producer.send_all(out_messages(settings, message, done, letter))
+        metrics.events_in.labels(topic).inc()
+        metrics.otlp_spans.labels("mapped").inc(len(done.events))
+        metrics.otlp_spans.labels("ignored").inc(done.ignored)
+        metrics.otlp_spans.labels("rejected").inc(len(done.rejected))
+        for rejected in done.rejected:
+            metrics.dlq.labels(topic, rejected.reason).inc()
+        if done.undecodable is not None:
+            metrics.dlq.labels(topic, "otlp_undecodable").inc()
+            log.warning("%s[%d]@%d is not an OTLP trace batch: %s", message.topic,
+                        message.partition, message.offset, done.undecodable)
+        await manual.ack(event)
