@@ -194,6 +194,30 @@ class Settings(BaseSettings):
         description="/readyz answers 503 when a batch has been in flight (its failing "
         "step retried) for longer than this, or when an assigned input partition has had "
         "messages waiting with nothing read from it for this long.")
+    otlp_topic: str = Field(
+        default="", pattern=r"^[A-Za-z0-9._-]*$",
+        description="Topic of OTLP trace batches (the OpenTelemetry Collector's Kafka "
+        "exporter writes `otlp_spans` by default; `llmpulse otlp` publishes there): the "
+        "worker turns their GenAI spans into inference events. Empty: not read.")
+    otlp_host: str = Field(
+        default="127.0.0.1",
+        description="Address `llmpulse otlp` listens on (loopback unless told otherwise: "
+        "anyone who can post spans can raise alerts).")
+    otlp_port: int = Field(default=4318, ge=0, le=65535,
+                           description="Port of `llmpulse otlp` (OTLP/HTTP; 0: a free one).")
+    otlp_max_bytes: int = Field(
+        default=4 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024,
+        description="Largest OTLP/HTTP request body `llmpulse otlp` takes, after gzip "
+        "(larger: 413).")
+    otlp_tokens: SecretStr | None = Field(
+        default=None,
+        description="Bearer tokens `llmpulse otlp` accepts, comma-separated; `TOKEN:TENANT` "
+        "pins a token to a tenant (its spans get that tenant). Set (or the file): requests "
+        "without a known token get 401.")
+    otlp_tokens_file: Path | None = Field(
+        default=None,
+        description="File of `llmpulse otlp` tokens, one `TOKEN` or `TOKEN:TENANT` a line "
+        "(# comments); read at start-up.")
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="debug, info, warning or error.")
     data_dir: Path = Field(default=Path("./llmpulse-data"),
@@ -304,7 +328,8 @@ class Settings(BaseSettings):
 
         return parse_drills(self.drills)
 
-    @field_validator("rules_file", "prices_file", "toxicity_model", "nli_model", mode="before")
+    @field_validator("rules_file", "prices_file", "toxicity_model", "nli_model",
+                     "otlp_tokens_file", mode="before")
     @classmethod
     def _empty_path_is_unset(cls, value: Any) -> Any:
         """``LLMPULSE_RULES_FILE=`` means unset, not the current directory."""

@@ -29,7 +29,10 @@ def all_topics(settings: Settings) -> dict[str, int]:
     """Every topic llmpulse owns, with its partition count (inputs co-partitioned)."""
     from llmpulse.ingest import INPUT_ROLES
 
-    return {settings.topic(role): settings.partitions for role in INPUT_ROLES + OUTPUT_ROLES}
+    topics = {settings.topic(role): settings.partitions for role in INPUT_ROLES + OUTPUT_ROLES}
+    if settings.otlp_topic:  # OTLP trace batches (the Collector's Kafka exporter)
+        topics[settings.otlp_topic] = settings.partitions
+    return topics
 
 
 def ensure_llmpulse_topics(settings: Settings) -> str:
@@ -46,9 +49,20 @@ def ensure_llmpulse_topics(settings: Settings) -> str:
         raise BrokerError("no broker configured (LLMPULSE_BROKER)")
     security = librdkafka_security(settings)
     wait_for_broker(settings.broker, timeout=BROKER_WAIT_S, security=security)
-    ensure_topics(settings.broker, all_topics(settings), settings.replication_factor,
-                  security=security)
+    wanted = all_topics(settings)
+    if settings.otlp_topic and partition_count(settings.broker, settings.otlp_topic, security):
+        # not joined with anything: kept with whatever partitions it has (e.g. made by
+        # the Collector or auto-created by the broker)
+        del wanted[settings.otlp_topic]
+    ensure_topics(settings.broker, wanted, settings.replication_factor, security=security)
     return settings.broker
+
+
+def partition_count(bootstrap: str, topic: str, security: Mapping[str, Any] | None) -> int:
+    """Partitions of ``topic`` on the broker (0: no such topic)."""
+    admin = admin_client(bootstrap, security)
+    deadline = time.monotonic() + BROKER_WAIT_S
+    return _partition_counts(_metadata(admin, bootstrap, deadline)).get(topic, 0)
 
 
 def admin_client(bootstrap: str, security: Mapping[str, Any] | None = None,

@@ -1,5 +1,5 @@
-"""Command line: ``llmpulse demo | broker | worker | scorer | score | simulate | schema | sql |
-dlq | rules | alerts | budgets | models | drift | retrain | dashboards | topics | store |
+"""Command line: ``llmpulse demo | broker | worker | scorer | score | otlp | simulate | schema |
+sql | dlq | rules | alerts | budgets | models | drift | retrain | dashboards | topics | store |
 config | metrics | commands`` (``llmpulse commands`` lists them all, generated from this tree).
 
 Heavy modules are imported inside the commands, so ``--help`` stays fast.
@@ -149,6 +149,25 @@ def worker(ready_file: Path | None) -> None:
     settings = _settings()
     _logging(settings.log_level)
     sys.exit(run_worker(settings, ready_file=ready_file))
+
+
+@cli.command()
+def otlp() -> None:
+    """Receive OpenTelemetry GenAI spans over OTLP/HTTP and publish them to Kafka.
+
+    Serves POST /v1/traces (protobuf or JSON, gzip or not) on LLMPULSE_OTLP_HOST:PORT
+    (127.0.0.1:4318 by default) and publishes each batch holding GenAI spans to
+    LLMPULSE_OTLP_TOPIC, answering 200 once the broker has it (503 with Retry-After while
+    it is unavailable, 413 above LLMPULSE_OTLP_MAX_BYTES, 400/415 for what is not OTLP).
+    The worker, with the same LLMPULSE_OTLP_TOPIC, turns the spans into calls.  With
+    LLMPULSE_OTLP_TOKENS (or _FILE) a bearer token is required (401 without); a token
+    pinned to a tenant forces the tenant of its spans.  Runs until Ctrl-C or SIGTERM.
+    """
+    from llmpulse.otel.serve import run_receiver
+
+    settings = _settings()
+    _logging(settings.log_level)
+    sys.exit(run_receiver(settings, lambda line: click.echo(line, err=True)))
 
 
 @cli.command()

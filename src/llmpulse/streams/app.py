@@ -44,6 +44,7 @@ from llmpulse.streams.keeping_up import PartitionPosition, keeping_up
 from llmpulse.streams.lifecycle import end_offsets as _end_offsets
 from llmpulse.streams.lifecycle import follow_membership, partition_end, partition_name
 from llmpulse.streams.metadata_backoff import use_metadata_backoff
+from llmpulse.streams.otlp import translator
 from llmpulse.topics import all_topics as all_topics  # where callers used to find it
 from llmpulse.windows import GroupKey, WindowAggregate
 
@@ -96,9 +97,10 @@ class KafkaOutbox:
             for i in range(0, len(entries), SIGNALS_PER_MESSAGE)])
 
     async def dead_letters(self, letters: Sequence[DeadLetter]) -> None:
-        await self._producer.send_all([self._letter(letter) for letter in letters])
+        await self._producer.send_all([self.letter(letter) for letter in letters])
 
-    def _letter(self, letter: DeadLetter) -> OutMessage:
+    def letter(self, letter: DeadLetter) -> OutMessage:
+        """A dead letter as the message for the DLQ (reason and source in headers)."""
         value = letter.value or b""
         headers = [
             ("llmpulse.reason", letter.reason.encode()),
@@ -290,6 +292,10 @@ def build_app(settings: Settings, store: ClickHouseStore, metrics: Metrics,
         topic = app.topic(settings.topic(role), **raw)
         worker.agents[role] = app.agent(topic, name=f"ingest-{role}")(
             _ingest(role, worker, last_offsets, last_times))
+    if settings.otlp_topic:  # OTLP trace batches -> inference events (streams.otlp)
+        worker.agents["otlp"] = app.agent(app.topic(settings.otlp_topic, **raw),
+                                          name="otlp-translate")(
+            translator(settings, producer, metrics, outbox.letter, partial(_fatal, worker)))
     _attach_alerting(app, settings, worker, raw)
 
     @app.timer(interval=settings.batch_max_s)  # type: ignore[untyped-decorator]
@@ -402,6 +408,12 @@ def _attach_alerting(app: faust.App, settings: Settings, worker: Worker,
                 log.warning("could not forward retraining triggers again: %s", exc)
 
 
+async def _fatal(worker: Worker, exc: LlmpulseError) -> None:
+    """Stop the worker on a stop condition (its exit status tells why)."""
+    worker.crashed = exc
+    await worker.app.crash(exc)
+
+
 def _ingest(role: str, worker: Worker, last_offsets: dict[Any, int],
             last_times: dict[Any, float]) -> Callable[[Any], Awaitable[None]]:
     """The agent body for one input topic: hand each message to the pipeline."""
@@ -419,8 +431,7 @@ def _ingest(role: str, worker: Worker, last_offsets: dict[Any, int],
                                              (manual, event))
         except LlmpulseError as exc:  # a stop condition, not a bug: stop the worker
             log.error("%s", exc)
-            worker.crashed = exc
-            await worker.app.crash(exc)
+            await _fatal(worker, exc)
 
     return ingest
 
