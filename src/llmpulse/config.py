@@ -90,6 +90,23 @@ class Settings(BaseSettings):
         description="chdb://PATH (embedded, one writer process) or "
         "http(s)://user:pass@host:port/db.",
     )
+    clickhouse_password_file: Path | None = Field(
+        default=None,
+        description="File holding the ClickHouse password (e.g. a mounted Kubernetes Secret), "
+        "used instead of a password in LLMPULSE_CLICKHOUSE_URL; read at start-up.")
+    clickhouse_ca_file: Path | None = Field(
+        default=None,
+        description="PEM file of the CA(s) an https:// ClickHouse server's certificate is "
+        "checked against; unset: the system's CAs.")
+    clickhouse_cert_file: Path | None = Field(
+        default=None,
+        description="PEM client certificate for an https:// ClickHouse server (mutual TLS), "
+        "with LLMPULSE_CLICKHOUSE_KEY_FILE.")
+    clickhouse_key_file: Path | None = Field(
+        default=None, description="PEM private key of LLMPULSE_CLICKHOUSE_CERT_FILE.")
+    clickhouse_verify: bool = Field(
+        default=True,
+        description="Check an https:// ClickHouse server's certificate (false only for tests).")
     store_wait_s: float | None = Field(
         default=None, ge=0, le=366 * 86_400,
         description="How long the worker waits at start-up for an unreachable store "
@@ -379,6 +396,23 @@ class Settings(BaseSettings):
                 f"LLMPULSE_WORKERS={self.workers} set LLMPULSE_CLICKHOUSE_URL to a ClickHouse "
                 "server (http(s)://...)"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _clickhouse_tls(self, info: ValidationInfo) -> Settings:
+        if _lenient(info):
+            return self
+        tls = [name for name in ("ca", "cert", "key")
+               if getattr(self, f"clickhouse_{name}_file") is not None]
+        if tls and not self.clickhouse_url.startswith("https://"):
+            raise ValueError(f"LLMPULSE_CLICKHOUSE_{tls[0].upper()}_FILE needs an https:// "
+                             "LLMPULSE_CLICKHOUSE_URL")
+        if (self.clickhouse_cert_file is None) != (self.clickhouse_key_file is None):
+            raise ValueError("LLMPULSE_CLICKHOUSE_CERT_FILE and LLMPULSE_CLICKHOUSE_KEY_FILE go "
+                             "together (a client certificate and its key)")
+        if self.clickhouse_password_file is not None and self.embedded_store:
+            raise ValueError("LLMPULSE_CLICKHOUSE_PASSWORD_FILE is for a ClickHouse server "
+                             "(http(s)://...), not the embedded store")
         return self
 
     @model_validator(mode="after")

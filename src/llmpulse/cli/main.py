@@ -320,10 +320,11 @@ def sql(query: str, fmt: str, as_json: bool) -> None:
 def _read_store(settings: Any) -> Any:
     """The configured store as it is (no migration: a read must not change it)."""
     from llmpulse.cli.alerts import require_store
-    from llmpulse.sinks.clickhouse import ClickHouseStore, connect
+    from llmpulse.sinks.clickhouse import ClickHouseStore, connect, server_options
 
     require_store(settings)
-    return ClickHouseStore(connect(settings.clickhouse_url), settings.clickhouse_url)
+    return ClickHouseStore(connect(settings.clickhouse_url, server_options(settings)),
+                           settings.clickhouse_url)
 
 
 def format_rows(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> list[str]:
