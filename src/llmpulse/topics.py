@@ -150,13 +150,15 @@ def ensure_topics(
     replication_factor: int = 1,
     timeout: float = 30.0,
     security: Mapping[str, Any] | None = None,
+    configs: Mapping[str, Mapping[str, str]] | None = None,
 ) -> None:
     """Create the missing ``topics`` (name -> partition count) and wait until they are usable.
 
     Existing topics must already have the wanted partition count: the inputs are
     joined per partition, so they must be co-partitioned. A topic created
     concurrently by someone else (TOPIC_ALREADY_EXISTS) is accepted if its
-    partition count matches.
+    partition count matches.  ``configs`` gives topic settings for the topics created
+    here (name -> {setting: value}); existing topics are left as they are.
     """
     _check_wanted(topics)
     if not topics:
@@ -167,7 +169,7 @@ def ensure_topics(
     _check_matching(existing, topics)
     missing = {name: count for name, count in topics.items() if name not in existing}
     if missing:
-        _create(admin, missing, replication_factor, deadline)
+        _create(admin, missing, replication_factor, deadline, configs or {})
     _await_topics(admin, bootstrap, topics, deadline)
 
 
@@ -210,13 +212,15 @@ def _partition_counts(metadata: ClusterMetadata) -> dict[str, int]:
 
 
 def _create(
-    admin: AdminClient, missing: Mapping[str, int], replication_factor: int, deadline: float
+    admin: AdminClient, missing: Mapping[str, int], replication_factor: int, deadline: float,
+    configs: Mapping[str, Mapping[str, str]],
 ) -> None:
     from confluent_kafka import KafkaError, KafkaException
     from confluent_kafka.cimpl import NewTopic
 
     remaining = max(deadline - time.monotonic(), 1.0)
-    new = [NewTopic(name, count, replication_factor) for name, count in missing.items()]
+    new = [NewTopic(name, count, replication_factor, config=dict(configs.get(name, {})))
+           for name, count in missing.items()]
     futures = admin.create_topics(new, request_timeout=remaining, operation_timeout=remaining)
     for name, future in futures.items():
         try:
