@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -133,6 +134,8 @@ def run_worker(broker: str, expected_calls: int, expected_dead: int, total: int,
 def _sampler(worker: WorkerProcess, out: Path) -> subprocess.Popen[bytes]:
     assert worker.proc is not None
     spy = Path(sys.executable).with_name("py-spy")
+    if not spy.exists():  # installed elsewhere (e.g. pip install --target): from PATH
+        spy = Path(shutil.which("py-spy") or spy)
     return subprocess.Popen([str(spy), "record", "--pid", str(worker.proc.pid), "--format",
                              "raw", "--rate", "250", "--nonblocking", "-o", str(out)],
                             stdout=subprocess.DEVNULL)
