@@ -335,9 +335,18 @@ def sketch_to_dict(sketch: DDSketch) -> dict[str, Any]:
 
 
 def sketch_from_dict(data: dict[str, Any]) -> DDSketch:
+    """The sketch :func:`sketch_to_dict` wrote.  Its store is sized once for the
+    lowest and highest key: adding the bins one by one re-centred the store's list
+    at every new extreme (about 170 µs for a sketch of 50 bins, a few per partial
+    aggregate read from ``llm.windows``)."""
     sketch = _sketch()
-    for key, count in data["bins"].items():
-        sketch._store.add(int(key), float(count))
+    bins = {int(key): float(count) for key, count in data["bins"].items()}
+    if bins:
+        store = sketch._store
+        store._extend_range(min(bins), max(bins))
+        for key, count in bins.items():
+            store.bins[key - store.offset] += count
+        store.count += sum(bins.values())
     sketch._zero_count = float(data["zero"])
     sketch._count = float(data["count"])
     sketch._min, sketch._max = float(data["min"]), float(data["max"])
