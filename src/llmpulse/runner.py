@@ -43,6 +43,7 @@ def _checked_broker(settings: Settings, process: Process) -> str:
 
 def run_worker(settings: Settings, ready_file: Path | None = None) -> int:
     """Run the cheap path until SIGINT/SIGTERM; returns the exit code."""
+    from llmpulse.gc_tuning import tune_for_throughput
     from llmpulse.health import ProcessHealth
     from llmpulse.lifecycle import Drain
     from llmpulse.metrics import build_metrics
@@ -67,6 +68,7 @@ def run_worker(settings: Settings, ready_file: Path | None = None) -> int:
             log.warning("drills scheduled: %s", settings.drills)
         try:
             worker = build_app(settings, store, metrics, health=health, drain=drain)
+            tune_for_throughput()  # after start-up: what exists now lives as long as we do
             log.info("llmpulse worker: broker %s, store %s", broker, settings.clickhouse_url)
             with _watching_broker(broker, settings.topic("requests"), metrics):
                 code = _serve(worker.app, settings, server.port, ready_file, health, drain)
