@@ -8,7 +8,10 @@ the backlog, as folded stacks; ``bench/profile_summary.py`` ranks where the time
 The sampler costs the worker some speed, so a profiled run's events/s is not a result.
 
 Both read the same simulated traffic (1% malformed) that is produced before
-either starts, so each measures consumption from a full topic.  Results are
+either starts, so each measures consumption from a full topic.  Next to events/s
+(wall clock: on a shared machine it moves with the load) each process's CPU time
+over the same span is reported, as µs per event and as events per CPU-second
+against the bare agent's ("x bare CPU"), which moves much less with the load.  Results are
 printed and written to bench/results/throughput.json.
 """
 
@@ -17,6 +20,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -110,6 +115,7 @@ def run_worker(broker: str, expected_calls: int, expected_dead: int, total: int,
             now = time.perf_counter()
             if first is None and m.get("llmpulse_events_in_total", 0) > 0:
                 first = now
+                cpu_first = _cpu_s(worker)
             done = m.get("llmpulse_calls_total", 0)
             if done >= expected_calls and m.get("llmpulse_dlq_events_total", 0) >= expected_dead:
                 break
@@ -120,6 +126,7 @@ def run_worker(broker: str, expected_calls: int, expected_dead: int, total: int,
             time.sleep(0.05 if first is None or near_end else 1.0)
         assert first is not None
         elapsed = now - first
+        cpu = _cpu_s(worker) - cpu_first
         rss = _peak_rss_mb(worker)
     finally:
         if sampler is not None:
@@ -127,15 +134,24 @@ def run_worker(broker: str, expected_calls: int, expected_dead: int, total: int,
             sampler.wait(60)
         worker.stop()
     return {"events": total, "seconds": elapsed, "events_per_s": total / elapsed,
-            "peak_rss_mb": rss}
+            "cpu_s": cpu, "peak_rss_mb": rss}
 
 
 def _sampler(worker: WorkerProcess, out: Path) -> subprocess.Popen[bytes]:
     assert worker.proc is not None
     spy = Path(sys.executable).with_name("py-spy")
+    if not spy.exists():  # installed elsewhere (e.g. pip install --target): from PATH
+        spy = Path(shutil.which("py-spy") or spy)
     return subprocess.Popen([str(spy), "record", "--pid", str(worker.proc.pid), "--format",
                              "raw", "--rate", "250", "--nonblocking", "-o", str(out)],
                             stdout=subprocess.DEVNULL)
+
+
+def _cpu_s(worker: WorkerProcess) -> float:
+    """CPU seconds the worker process has used so far (all its threads, user + system)."""
+    assert worker.proc is not None
+    fields = Path(f"/proc/{worker.proc.pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _peak_rss_mb(worker: WorkerProcess) -> float | None:
@@ -161,13 +177,15 @@ def run_raw(broker: str, topic: str, count: int) -> dict[str, Any]:
                 continue
             if first is None:
                 first = time.perf_counter()
+                cpu_first = time.process_time()
             with contextlib.suppress(ValueError):
                 json.loads(message.value())
             n += 1
     assert first is not None
     elapsed = time.perf_counter() - first
+    cpu = time.process_time() - cpu_first
     consumer.close()
-    return {"events": n, "seconds": elapsed, "events_per_s": n / elapsed}
+    return {"events": n, "seconds": elapsed, "events_per_s": n / elapsed, "cpu_s": cpu}
 
 
 def main() -> None:
@@ -201,11 +219,20 @@ def main() -> None:
         results["llmpulse_worker"] = run_worker(broker, stats.calls, stats.malformed, total,
                                                 Path(tmp), args.profile)
     base = results["bare_faust_agent"]["events_per_s"]
-    print(f"{'consumer':<26}{'events':>9}{'seconds':>9}{'events/s':>11}{'x bare':>8}")
+    base_cpu = results["bare_faust_agent"].get("cpu_s")
+    print(f"{'consumer':<26}{'events':>9}{'seconds':>9}{'events/s':>11}{'x bare':>8}"
+          f"{'CPU us/event':>14}{'x bare CPU':>12}")
     for name, result in results.items():
         result["ratio_to_bare_faust"] = result["events_per_s"] / base
-        print(f"{name:<26}{result['events']:>9}{result['seconds']:>9.2f}"
-              f"{result['events_per_s']:>11.0f}{result['ratio_to_bare_faust']:>8.2f}")
+        cpu = result.get("cpu_s")
+        line = (f"{name:<26}{result['events']:>9}{result['seconds']:>9.2f}"
+                f"{result['events_per_s']:>11.0f}{result['ratio_to_bare_faust']:>8.2f}")
+        if cpu and base_cpu:  # events per CPU-second, against the bare agent's
+            result["cpu_us_per_event"] = cpu / result["events"] * 1e6
+            result["cpu_ratio_to_bare_faust"] = base_cpu / cpu
+            line += (f"{result['cpu_us_per_event']:>14.0f}"
+                     f"{result['cpu_ratio_to_bare_faust']:>12.2f}")
+        print(line)
     out = ROOT / "results" / "throughput.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({"events": total, "calls": stats.calls,

@@ -42,7 +42,7 @@ from llmpulse.scoring.sampling import SamplingPolicy, ScoringSampler
 from llmpulse.scoring.tasks import CallRef, ScoreResult, ScoringTask, call_ref
 from llmpulse.signals import Signal
 from llmpulse.sinks.clickhouse import ClickHouseStore
-from llmpulse.sinks.prometheus import observe_call, observe_feedback, observe_quality
+from llmpulse.sinks.prometheus import observe_calls, observe_feedback, observe_quality
 from llmpulse.sinks.rows import BODY_TTL_DAYS, StoredCall
 from llmpulse.windows import (
     STANDARD_GROUPINGS,
@@ -736,8 +736,7 @@ class Pipeline:
 
     def _observe(self, batch: Batch, quality: Sequence[ScoreResult],
                  feedback: Sequence[FeedbackEvent]) -> None:
-        for call, mode in batch.calls:
-            observe_call(self.metrics, call, mode)
+        observe_calls(self.metrics, batch.calls)
         for event in feedback:
             observe_feedback(self.metrics, event)
         for result in quality:

@@ -47,15 +47,20 @@ class Redactor:
 
     def text(self, field: str, text: str, counts: Counts) -> str:
         action = self.policies.get(field, "redact")
-        cleaned, found = redact(text, {kind: action for kind in KINDS}, self.key)
+        cleaned, found = redact(text, _RULES[action], self.key)
         for kind, n in found.items():
             counts[(field, kind)] += n
         return cleaned
 
     def _messages(self, field: str, messages: tuple[Message, ...], counts: Counts
-                  ) -> tuple[Message, ...]:
-        return tuple(m.model_copy(update={"content": self.text(field, m.content, counts)})
-                     for m in messages)
+                  ) -> tuple[Message, ...] | None:
+        """The messages with their texts cleaned; None when nothing changed (most calls:
+        no copy is made then)."""
+        cleaned = [self.text(field, m.content, counts) for m in messages]
+        if all(c == m.content for c, m in zip(cleaned, messages, strict=True)):
+            return None
+        return tuple(m if c == m.content else m.model_copy(update={"content": c})
+                     for c, m in zip(cleaned, messages, strict=True))
 
     def record(self, record: InferenceRecord) -> tuple[InferenceRecord, Counts]:
         """The record with its prompt, system, response and context texts cleaned."""
@@ -75,16 +80,20 @@ class Redactor:
         update: dict[str, object] = {}
         system = getattr(call, "system_instructions", None)
         if system:
-            update["system_instructions"] = self.text("prompt", system, counts)
+            cleaned = self.text("prompt", system, counts)
+            if cleaned != system:
+                update["system_instructions"] = cleaned
         for name, field in (("input_messages", "prompt"), ("output_messages", "response")):
             messages: tuple[Message, ...] = getattr(call, name, ())
-            if messages:
-                update[name] = self._messages(field, messages, counts)
+            if messages and (changed := self._messages(field, messages, counts)) is not None:
+                update[name] = changed
         docs: tuple[ContextDocument, ...] = getattr(call, "context_documents", ())
         if docs:
-            update["context_documents"] = tuple(
-                d.model_copy(update={"content": self.text("context", d.content, counts)})
-                for d in docs)
+            texts = [self.text("context", d.content, counts) for d in docs]
+            if any(t != d.content for t, d in zip(texts, docs, strict=True)):
+                update["context_documents"] = tuple(
+                    d if t == d.content else d.model_copy(update={"content": t})
+                    for t, d in zip(texts, docs, strict=True))
         return update
 
     def feedback(self, event: FeedbackEvent) -> tuple[FeedbackEvent, Counts]:
@@ -94,6 +103,11 @@ class Redactor:
                   for name in ("correction", "comment")
                   if (value := getattr(event, name)) is not None}
         return (event.model_copy(update=update) if update else event), counts
+
+
+#: ``redact``'s policy per kind for each field policy (every kind gets the field's).
+_RULES: dict[str, dict[str, Policy]] = {
+    action: dict.fromkeys(KINDS, action) for action in ("redact", "hash", "keep")}
 
 
 def total(counts: Counts) -> dict[str, int]:

@@ -44,6 +44,7 @@ def _checked_broker(settings: Settings, process: Process) -> str:
 
 def run_worker(settings: Settings, ready_file: Path | None = None) -> int:
     """Run the cheap path until SIGINT/SIGTERM; returns the exit code."""
+    from llmpulse.gc_tuning import tune_for_throughput
     from llmpulse.health import ProcessHealth
     from llmpulse.kafka_security import librdkafka_security
     from llmpulse.lifecycle import Drain
@@ -74,6 +75,7 @@ def run_worker(settings: Settings, ready_file: Path | None = None) -> int:
             ensure_changelog_topics(broker, worker.app.tables.values(),
                                     settings.replication_factor,
                                     librdkafka_security(settings))
+            tune_for_throughput()  # after start-up: what exists now lives as long as we do
             log.info("llmpulse worker: broker %s (%s), store %s", broker,
                      describe_security(settings), redacted_url(settings.clickhouse_url))
             with _watching_broker(broker, settings.topic("requests"), metrics, settings):

@@ -21,7 +21,31 @@ if TYPE_CHECKING:
     from llmpulse.health import ProcessHealth
 
 
-def observe_call(metrics: Metrics, call: StoredCall, mode: str = "full") -> None:
+class Children:
+    """Labelled children of the metrics, each looked up once: ``prometheus_client``'s
+    ``labels()`` takes a lock and validates the labels at every call, about a dozen
+    times per stored call; a batch has few distinct label sets."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[int, tuple[str, ...]], Any] = {}
+
+    def __call__(self, metric: Any, *labels: str) -> Any:
+        key = (id(metric), labels)
+        child = self._cache.get(key)
+        if child is None:
+            child = self._cache[key] = metric.labels(*labels)
+        return child
+
+
+def observe_calls(metrics: Metrics, calls: Iterable[tuple[StoredCall, str]]) -> None:
+    """:func:`observe_call` for each ``(call, mode)`` of a batch."""
+    children = Children()
+    for call, mode in calls:
+        observe_call(metrics, call, mode, children)
+
+
+def observe_call(metrics: Metrics, call: StoredCall, mode: str = "full",
+                 children: Children | None = None) -> None:
     """Count one stored call.
 
     ``mode``: "full" for a new call; "response" for a late response completing a
@@ -30,29 +54,31 @@ def observe_call(metrics: Metrics, call: StoredCall, mode: str = "full") -> None
     """
     if mode == "none":
         return
+    child = Children() if children is None else children
     r = call.record
     labels = (r.provider, r.request_model, r.operation, r.route)
     if mode == "full":
-        metrics.calls.labels(*labels, r.join_status).inc()
+        child(metrics.calls, *labels, r.join_status).inc()
     error_type = r.error_type or ("error" if is_error(r) else "")
     if error_type:
-        metrics.errors.labels(*labels, error_type).inc()
+        child(metrics.errors, *labels, error_type).inc()
     duration = duration_s(r)
     if duration is not None:
-        metrics.duration.labels(*labels, error_type).observe(duration)
+        child(metrics.duration, *labels, error_type).observe(duration)
     if r.time_to_first_chunk is not None:
-        metrics.ttft.labels(*labels).observe(r.time_to_first_chunk)
+        child(metrics.ttft, *labels).observe(r.time_to_first_chunk)
     tpot = tpot_s(r)
     if tpot is not None:
-        metrics.tpot.labels(*labels).observe(tpot)
-    _tokens(metrics, labels, call)
+        child(metrics.tpot, *labels).observe(tpot)
+    _tokens(metrics, labels, call, child)
     if call.cost.usd is None:
-        metrics.unknown_price.labels(*labels).inc()
+        child(metrics.unknown_price, *labels).inc()
     else:
-        metrics.cost.labels(*labels, call.cost.source).inc(call.cost.usd)
+        child(metrics.cost, *labels, call.cost.source).inc(call.cost.usd)
 
 
-def _tokens(metrics: Metrics, labels: tuple[str, ...], call: StoredCall) -> None:
+def _tokens(metrics: Metrics, labels: tuple[str, ...], call: StoredCall,
+            child: Children) -> None:
     r = call.record
     for token_type, count, histogram in (
         ("input", r.input_tokens, True),
@@ -64,9 +90,9 @@ def _tokens(metrics: Metrics, labels: tuple[str, ...], call: StoredCall) -> None
         if count is None:
             continue
         if histogram:
-            metrics.token_usage.labels(*labels, token_type).observe(count)
+            child(metrics.token_usage, *labels, token_type).observe(count)
         if count:
-            metrics.tokens.labels(*labels, token_type).inc(count)
+            child(metrics.tokens, *labels, token_type).inc(count)
 
 
 def observe_feedback(metrics: Metrics, event: FeedbackEvent) -> None:

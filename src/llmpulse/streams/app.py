@@ -38,7 +38,7 @@ from llmpulse.sinks.clickhouse import ClickHouseStore
 from llmpulse.sinks.kafka import BurstProducer, OutMessage
 from llmpulse.sinks.rows import StoredCall
 from llmpulse.streams.alerting import EVALUATE_EVERY_S, AlertStage, partials_messages
-from llmpulse.streams.changelog import send_changes
+from llmpulse.streams.changelog import burst_changes
 from llmpulse.streams.fetch import use_short_fetch_wait
 from llmpulse.streams.keeping_up import PartitionPosition, keeping_up
 from llmpulse.streams.lifecycle import end_offsets as _end_offsets
@@ -164,12 +164,14 @@ class BatchedChangelogTable(DurableJoinTable):
     Faust's own table writes go one message at a time through its producer
     buffer, which stalls the stream once a batch marks thousands of calls done.
     Here reads and writes hit the local store directly, and :meth:`persist` sends
-    the accumulated changes to the changelog as one awaited burst, before the
-    pipeline acknowledges the messages that caused them.
+    the accumulated changes to the changelog as one awaited burst through the
+    outputs' librdkafka producer (:func:`burst_changes`), before the pipeline
+    acknowledges the messages that caused them.
     """
 
-    def __init__(self, table: KeyPartitionedTable) -> None:
+    def __init__(self, table: KeyPartitionedTable, producer: BurstProducer) -> None:
         self._table = table
+        self._producer = producer
         self._data = table.data
         self._changes: dict[str, dict[str, Any] | None] = {}
         self.pending = set()
@@ -207,9 +209,9 @@ class BatchedChangelogTable(DurableJoinTable):
 
     async def send(self, changes: dict[str, dict[str, Any] | None]) -> None:
         """The changes as changelog records: raw key, JSON value (None deletes)."""
-        await send_changes(self._table.changelog_topic, (
-            (key.encode(), value, self._table.partition_for_key(key.encode()))
-            for key, value in changes.items()))
+        await burst_changes(self._producer, self._table.changelog_topic.get_topic_name(), (
+            (raw, value, self._table.partition_for_key(raw))
+            for raw, value in ((key.encode(), value) for key, value in changes.items())))
 
 
 def worker_input_topics(settings: Settings) -> frozenset[str]:
@@ -284,7 +286,7 @@ def build_app(settings: Settings, store: ClickHouseStore, metrics: Metrics,
     outbox = KafkaOutbox(producer, settings)
     cost = CostDetector(load_overrides(settings.prices_file) if settings.prices_file else None)
     pipeline = Pipeline(settings, store, outbox, metrics,
-                        BatchedChangelogTable(table), ack, clock=time.time,
+                        BatchedChangelogTable(table, producer), ack, clock=time.time,
                         groupings=groupings(rules), cost=cost)
     alerts = AlertStage(app, settings, rules, store, metrics, producer)
     worker = Worker(app=app, pipeline=pipeline, alerts=alerts, health=health, drain=drain,
