@@ -12,6 +12,7 @@ broker the test starts it); in the supervisor test the supervisor starts it.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import threading
 import time
@@ -193,8 +194,9 @@ rules:
 def test_a_worker_killed_mid_stream_loses_nothing_and_counts_nothing_twice(
         broker: str, tmp_path: Path) -> None:
     """3 workers; one is killed (SIGKILL) with a batch in flight, its partitions move to
-    the other two.  The store, the stored windows, the counters, the alert and the
-    retraining trigger of a latency incident after the kill: each exactly once."""
+    the other two.  The store, the alert and the retraining trigger of a latency
+    incident after the kill: each exactly once; stored windows never above the stored
+    calls; over the group each call counted once (see ``wait_counted``)."""
     stack = fleet_stack(broker, tmp_path)
     rules = tmp_path / "rules.yml"
     rules.write_text(RULES)
@@ -309,6 +311,58 @@ def test_workers_setting_runs_a_supervised_pair_on_the_embedded_store(
     assert (tmp_path / "worker-0").is_dir() and (tmp_path / "worker-1").is_dir()
     assert took < 40
     stored_once(stack, stats.calls)  # the store server has closed the store
+
+
+def logged_pid(fleet: WorkerProcess, pattern: str) -> int:
+    """The pid the supervisor logged last for ``pattern`` (a regex with one group)."""
+    found = re.findall(pattern, fleet.log_path.read_text(encoding="utf-8"))
+    assert found, f"no {pattern!r} in the supervisor's log:\n{fleet.log_tail()}"
+    return int(found[-1])
+
+
+def ready_ports(fleet: WorkerProcess) -> list[int]:
+    """The workers' /metrics ports the supervisor lists now."""
+    try:
+        return [int(p) for p in fleet.ready_file.read_text(encoding="utf-8").split()]
+    except (OSError, ValueError):
+        return []
+
+
+# The supervisor's behaviour does not depend on the broker: one is enough.
+@pytest.mark.parametrize("broker", ["kafka"], indirect=True)
+def test_the_supervisor_restarts_a_dead_worker_and_stops_when_the_store_server_dies(
+        broker: str, tmp_path: Path) -> None:
+    stack = make_stack(broker, tmp_path, common={"LLMPULSE_PARTITIONS": str(PARTITIONS)})
+    store = tmp_path / "embedded" / "chdb"
+    stack.common["LLMPULSE_CLICKHOUSE_URL"] = f"chdb://{store}"
+    fleet = WorkerProcess(stack.env(LLMPULSE_WORKERS="2", LLMPULSE_DRAIN_TIMEOUT_S="5"),
+                          log_path=tmp_path / "fleet.log")
+    fleet.start(timeout=120)
+    try:
+        old = ready_ports(fleet)
+        members = [_Member(fleet, port) for port in old]
+        wait_shared(stack, members)  # type: ignore[arg-type]
+        first = stack.simulate(rate=None, count=1000, seed=93, incidents=[])
+        wait_counted(members, first.calls)  # type: ignore[arg-type]
+        [kept] = calls(members[:1])  # type: ignore[arg-type]
+        os.kill(logged_pid(fleet, r"worker-1 started \(pid (\d+)"), signal.SIGKILL)
+        wait_until(lambda: len(ready_ports(fleet)) == 2 and ready_ports(fleet) != old, 90,
+                   "the supervisor to restart worker-1", [fleet])
+        assert "worker-1 exited unexpectedly with status -9" in fleet.log_path.read_text()
+        members = [_Member(fleet, port) for port in ready_ports(fleet)]
+        wait_shared(stack, members)  # type: ignore[arg-type]
+        second = stack.simulate(rate=None, count=1000, seed=94, incidents=[])
+        # worker-0 keeps its count; the restarted worker-1 counts from 0
+        wait_counted(members, second.calls, before=-kept)  # type: ignore[arg-type]
+
+        os.kill(logged_pid(fleet, r"store server for .* \(pid (\d+)\)"), signal.SIGKILL)
+        assert fleet.proc is not None
+        code = fleet.proc.wait(60)
+    finally:
+        fleet.kill()
+    assert code == 1, fleet.log_tail()
+    assert "the store server exited with status -9" in fleet.log_path.read_text()
+    stored_once(stack, first.calls + second.calls)
 
 
 class _Member:

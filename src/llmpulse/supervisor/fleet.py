@@ -235,7 +235,7 @@ class Fleet:
             status = member.child.poll()
             if status not in (0, None) and code == 0:
                 code = status if status > 0 else 1
-        log.info("llmpulse fleet stopped (exit status %d)", code)
+        log.info("workers stopped (exit status %d)", code)
         return code
 
 
