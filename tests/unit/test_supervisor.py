@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import io
+import os
+import signal
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -69,3 +73,63 @@ def test_child_output_is_prefixed_line_by_line() -> None:
     assert sorted(out.getvalue().decode().splitlines()) == [
         "[worker-7] one", "[worker-7] three", "[worker-7] two"]
     assert sorted(seen) == ["one", "three", "two"]
+
+
+#: A stand-in worker: writes a port to its ready file, exits 0 on SIGTERM (noting it).
+FAKE_WORKER = """
+import os, signal, sys, time
+from pathlib import Path
+ready = Path(sys.argv[1])
+def stop(signum, frame):
+    Path(os.environ["LLMPULSE_DATA_DIR"] + ".stopped").write_text(
+        os.environ["LLMPULSE_INSTANCE_ID"])
+    sys.exit(0)
+signal.signal(signal.SIGTERM, stop)
+ready.write_text(f"{40000 + os.getpid() % 20000}\\n")
+while True:
+    time.sleep(0.05)
+"""
+
+
+def test_the_fleet_restarts_a_dead_worker_and_passes_the_stop_on(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from llmpulse.supervisor import fleet as module
+
+    script = tmp_path / "fake_worker.py"
+    script.write_text(FAKE_WORKER)
+    monkeypatch.setattr(module, "worker_argv", lambda ready: [sys.executable, str(script),
+                                                              str(ready)])
+    settings = load_settings({"LLMPULSE_WORKERS": "2", "LLMPULSE_INSTANCE_ID": "node",
+                              "LLMPULSE_CLICKHOUSE_URL": "http://127.0.0.1:9/db",
+                              "LLMPULSE_DRAIN_TIMEOUT_S": "5",
+                              "LLMPULSE_DATA_DIR": str(tmp_path)})
+    ready = tmp_path / "fleet.ready"
+    fleet = module.Fleet(settings, ready)
+    result: list[int] = []
+    runner = threading.Thread(target=lambda: result.append(fleet.run()))
+    runner.start()
+    try:
+        def until(check: Callable[[], bool], what: str) -> None:
+            deadline = time.monotonic() + 30
+            while not check():
+                assert time.monotonic() < deadline, what
+                time.sleep(0.05)
+
+        until(lambda: ready.exists() and len(ready.read_text().split()) == 2, "ready")
+        first = ready.read_text().split()
+        dead = fleet.members[1].child.pid
+        assert dead is not None
+        os.kill(dead, signal.SIGKILL)
+        until(lambda: fleet.members[1].restarts == 1 and fleet.members[1].child.running(),
+              "worker-1 restarted")
+        assert fleet.members[1].child.pid != dead
+        until(lambda: ready.read_text().split()[1] != first[1], "the new port listed")
+        assert fleet.members[0].restarts == 0
+        fleet.stop_signal = signal.SIGTERM
+        runner.join(30)
+    finally:
+        fleet.stop_signal = signal.SIGTERM
+        runner.join(30)
+    assert result == [0]
+    stopped = sorted(p.read_text() for p in tmp_path.glob("worker-*.stopped"))
+    assert stopped == ["node-0", "node-1"]  # each got the SIGTERM, with its own id

@@ -153,9 +153,8 @@ class Fleet:
 
     def _member(self, index: int, url: str) -> Member:
         ready = self._ready_dir / f"{member_name(index)}.ready"
-        argv = [sys.executable, "-m", "llmpulse", "worker", "--ready-file", str(ready)]
         env = {**os.environ, **member_env(self.settings, index, url)}
-        return Member(index, Child(member_name(index), argv, env), ready)
+        return Member(index, Child(member_name(index), worker_argv(ready), env), ready)
 
     def _start(self, member: Member) -> None:
         member.ready_file.unlink(missing_ok=True)
@@ -237,6 +236,11 @@ class Fleet:
                 code = status if status > 0 else 1
         log.info("workers stopped (exit status %d)", code)
         return code
+
+
+def worker_argv(ready_file: Path) -> list[str]:
+    """The command of one worker of the fleet."""
+    return [sys.executable, "-m", "llmpulse", "worker", "--ready-file", str(ready_file)]
 
 
 def run_fleet(settings: Settings, ready_file: Path | None = None) -> int:
