@@ -16,7 +16,7 @@ import pytest
 from llmpulse.config import load_settings
 from llmpulse.errors import ConfigError
 from llmpulse.supervisor.child import Backoff, Child
-from llmpulse.supervisor.members import check_fleet, member_env
+from llmpulse.supervisor.members import check_fleet, fleet_warnings, member_env
 
 
 def test_each_worker_gets_its_port_instance_id_and_data_dir(tmp_path: Path) -> None:
@@ -50,6 +50,14 @@ def test_ports_past_65535_are_refused() -> None:
     with pytest.raises(ConfigError, match="past 65535"):
         check_fleet(load_settings({"LLMPULSE_WORKERS": "4", "LLMPULSE_METRICS_PORT": "65533"}))
     check_fleet(load_settings({"LLMPULSE_WORKERS": "3", "LLMPULSE_METRICS_PORT": "65533"}))
+
+
+def test_a_port_shared_with_the_scorer_and_idle_workers_are_warned_of() -> None:
+    warned = fleet_warnings(load_settings({"LLMPULSE_WORKERS": "6"}))
+    assert any("9465, the scorer's" in w for w in warned)
+    assert any("2 worker(s) will stay idle" in w for w in warned)  # 4 partitions
+    assert fleet_warnings(load_settings({"LLMPULSE_WORKERS": "2",
+                                         "LLMPULSE_METRICS_PORT": "9500"})) == []
 
 
 def test_restart_backoff_doubles_and_resets_after_a_steady_run() -> None:

@@ -25,6 +25,7 @@ from llmpulse.errors import StoreError
 from llmpulse.supervisor.child import Backoff, Child
 from llmpulse.supervisor.members import (
     check_fleet,
+    fleet_warnings,
     member_env,
     member_instance_id,
     member_name,
@@ -248,6 +249,8 @@ def run_fleet(settings: Settings, ready_file: Path | None = None) -> int:
     from llmpulse.runner import checked_broker
 
     check_fleet(settings)
+    for warning in fleet_warnings(settings):
+        log.warning("%s", warning)
     checked_broker(settings, "worker")  # one clear failure, before any process starts
     fleet = Fleet(settings, ready_file)
     previous = {s: signal.signal(s, fleet.on_signal) for s in (signal.SIGTERM, signal.SIGINT)}

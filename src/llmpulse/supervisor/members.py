@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from llmpulse.config import Settings
+from llmpulse.config import DEFAULT_METRICS_PORTS, Settings
 from llmpulse.errors import ConfigError
 
 #: The longest instance id the settings accept.
@@ -60,3 +60,19 @@ def check_fleet(settings: Settings) -> None:
         raise ConfigError(
             f"LLMPULSE_INSTANCE_ID: the workers' ids ({instance}) are longer than "
             f"{MAX_INSTANCE_ID} characters; choose a shorter id")
+
+
+def fleet_warnings(settings: Settings) -> list[str]:
+    """What may go wrong with these settings without being an error."""
+    found = []
+    ports = {member_port(settings, i) for i in range(settings.workers)}
+    scorer = DEFAULT_METRICS_PORTS["scorer"]
+    if settings.metrics_port is None and settings.scorer_metrics_port is None \
+            and scorer in ports:  # the defaults: worker-1 takes the scorer's default
+        found.append(f"a worker's /metrics port is {scorer}, the scorer's: a scorer on this "
+                     "host needs another LLMPULSE_SCORER_METRICS_PORT")
+    if settings.workers > settings.partitions:
+        found.append(f"LLMPULSE_WORKERS={settings.workers} is more than "
+                     f"LLMPULSE_PARTITIONS={settings.partitions}: "
+                     f"{settings.workers - settings.partitions} worker(s) will stay idle")
+    return found
