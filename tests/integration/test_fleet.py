@@ -239,7 +239,9 @@ def test_a_worker_killed_mid_stream_loses_nothing_and_counts_nothing_twice(
         # victim's last batch, when the store wrote it after all) as a stored replay.
         per_worker = wait_counted(survivors, stats.calls, before=counted, replays=True)
         caught_up = time.time()
-        assert per_worker[-1] <= stack.settings().batch_max_rows  # the victim's last batch
+        assert per_worker[-1] <= stack.settings().batch_max_rows, (  # its last batch
+            f"victim counted {counted:.0f}, survivors {per_worker[:-1]}, stored replays "
+            f"{per_worker[-1]:.0f} of {stats.calls} calls")
     stored_once(stack, stats.calls)
 
     alerts = [AlertMessage.from_wire(m.value()) for m in read_topic(stack, "alerts")]
