@@ -37,6 +37,10 @@ def main() -> int:
     parser.add_argument("--loaded", action="store_true",
                         help="run the workers as on a loaded machine (slower agent and "
                         "committed-offset lookup: tests/harness/loaded_worker)")
+    parser.add_argument("--stale-first-assignment", action="store_true",
+                        help="the first assignment each worker computes leaves out the changelog "
+                        "topics, as from a group leader's stale metadata "
+                        "(tests/harness/stale_assignment); not with --loaded")
     args = parser.parse_args()
     from llmpulse.embedded_broker import EmbeddedBroker
     from tests.harness.apache_kafka import ApacheKafka
@@ -51,7 +55,7 @@ def main() -> int:
             tmp = Path(tempfile.mkdtemp(prefix="llmpulse-backlog-"))
             try:
                 result = run_backlog(bootstrap, tmp, batch_rows=args.batch_rows,
-                                     loaded=args.loaded)
+                                     loaded=args.loaded, stale=args.stale_first_assignment)
             except BaseException as exc:  # the harness giving up (a timeout, a crash)
                 failed += 1
                 print(f"run {run + 1}: FAILED {str(exc)[:500]} ({tmp})", flush=True)

@@ -90,6 +90,23 @@ class Settings(BaseSettings):
         description="chdb://PATH (embedded: one process opens it; several share it through "
         "`llmpulse store serve` or LLMPULSE_WORKERS) or http(s)://user:pass@host:port/db.",
     )
+    clickhouse_password_file: Path | None = Field(
+        default=None,
+        description="File holding the ClickHouse password (e.g. a mounted Kubernetes Secret), "
+        "used instead of a password in LLMPULSE_CLICKHOUSE_URL; read at start-up.")
+    clickhouse_ca_file: Path | None = Field(
+        default=None,
+        description="PEM file of the CA(s) an https:// ClickHouse server's certificate is "
+        "checked against; unset: the system's CAs.")
+    clickhouse_cert_file: Path | None = Field(
+        default=None,
+        description="PEM client certificate for an https:// ClickHouse server (mutual TLS), "
+        "with LLMPULSE_CLICKHOUSE_KEY_FILE.")
+    clickhouse_key_file: Path | None = Field(
+        default=None, description="PEM private key of LLMPULSE_CLICKHOUSE_CERT_FILE.")
+    clickhouse_verify: bool = Field(
+        default=True,
+        description="Check an https:// ClickHouse server's certificate (false only for tests).")
     store_wait_s: float | None = Field(
         default=None, ge=0, le=366 * 86_400,
         description="How long the worker waits at start-up for an unreachable store "
@@ -200,6 +217,30 @@ class Settings(BaseSettings):
         description="/readyz answers 503 when a batch has been in flight (its failing "
         "step retried) for longer than this, or when an assigned input partition has had "
         "messages waiting with nothing read from it for this long.")
+    otlp_topic: str = Field(
+        default="", pattern=r"^[A-Za-z0-9._-]*$",
+        description="Topic of OTLP trace batches (the OpenTelemetry Collector's Kafka "
+        "exporter writes `otlp_spans` by default; `llmpulse otlp` publishes there): the "
+        "worker turns their GenAI spans into inference events. Empty: not read.")
+    otlp_host: str = Field(
+        default="127.0.0.1",
+        description="Address `llmpulse otlp` listens on (loopback unless told otherwise: "
+        "anyone who can post spans can raise alerts).")
+    otlp_port: int = Field(default=4318, ge=0, le=65535,
+                           description="Port of `llmpulse otlp` (OTLP/HTTP; 0: a free one).")
+    otlp_max_bytes: int = Field(
+        default=4 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024,
+        description="Largest OTLP/HTTP request body `llmpulse otlp` takes, after gzip "
+        "(larger: 413).")
+    otlp_tokens: SecretStr | None = Field(
+        default=None,
+        description="Bearer tokens `llmpulse otlp` accepts, comma-separated; `TOKEN:TENANT` "
+        "pins a token to a tenant (its spans get that tenant). Set (or the file): requests "
+        "without a known token get 401.")
+    otlp_tokens_file: Path | None = Field(
+        default=None,
+        description="File of `llmpulse otlp` tokens, one `TOKEN` or `TOKEN:TENANT` a line "
+        "(# comments); read at start-up.")
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="debug, info, warning or error.")
     data_dir: Path = Field(default=Path("./llmpulse-data"),
@@ -310,7 +351,8 @@ class Settings(BaseSettings):
 
         return parse_drills(self.drills)
 
-    @field_validator("rules_file", "prices_file", "toxicity_model", "nli_model", mode="before")
+    @field_validator("rules_file", "prices_file", "toxicity_model", "nli_model",
+                     "otlp_tokens_file", mode="before")
     @classmethod
     def _empty_path_is_unset(cls, value: Any) -> Any:
         """``LLMPULSE_RULES_FILE=`` means unset, not the current directory."""
@@ -349,6 +391,23 @@ class Settings(BaseSettings):
             if not sep or not name or not port.isdigit():
                 raise ValueError(f"'{host}' is not host:port (e.g. localhost:9092)")
         return ",".join(hosts)
+
+    @model_validator(mode="after")
+    def _clickhouse_tls(self, info: ValidationInfo) -> Settings:
+        if _lenient(info):
+            return self
+        tls = [name for name in ("ca", "cert", "key")
+               if getattr(self, f"clickhouse_{name}_file") is not None]
+        if tls and not self.clickhouse_url.startswith("https://"):
+            raise ValueError(f"LLMPULSE_CLICKHOUSE_{tls[0].upper()}_FILE needs an https:// "
+                             "LLMPULSE_CLICKHOUSE_URL")
+        if (self.clickhouse_cert_file is None) != (self.clickhouse_key_file is None):
+            raise ValueError("LLMPULSE_CLICKHOUSE_CERT_FILE and LLMPULSE_CLICKHOUSE_KEY_FILE go "
+                             "together (a client certificate and its key)")
+        if self.clickhouse_password_file is not None and self.embedded_store:
+            raise ValueError("LLMPULSE_CLICKHOUSE_PASSWORD_FILE is for a ClickHouse server "
+                             "(http(s)://...), not the embedded store")
+        return self
 
     @model_validator(mode="after")
     def _kafka_security(self, info: ValidationInfo) -> Settings:

@@ -125,7 +125,7 @@ def run_demo(settings: Settings, *, duration: float, rate: float, seed: int) -> 
     if run.error is not None:
         print(f"llmpulse demo: the simulator failed: {run.error}", file=sys.stderr)
         return 1
-    _print_summary(store_url, started, run.stats, data_dir, port)
+    _print_summary(store_url, started, run.stats, data_dir, port, settings)
     _print_duplicates(parse_metrics(last))
     if isolation:  # what `retrain approve`, `dlq list` and `sql` need to find this run
         names = ("LLMPULSE_BROKER", "LLMPULSE_TOPIC_PREFIX", "LLMPULSE_APP_ID",
@@ -324,8 +324,8 @@ def _progress(worker: WorkerProcess, elapsed: float) -> None:
 
 
 def _print_summary(store_url: str, started: datetime, stats: Any, data_dir: Path,
-                   port: int) -> None:
-    from llmpulse.sinks.clickhouse import ClickHouseStore, connect
+                   port: int, settings: Settings) -> None:
+    from llmpulse.sinks.clickhouse import ClickHouseStore, connect, server_options
     from llmpulse.summary import (
         alert_log,
         format_alerts,
@@ -336,7 +336,8 @@ def _print_summary(store_url: str, started: datetime, stats: Any, data_dir: Path
         table_counts,
     )
 
-    store = ClickHouseStore(connect(store_url), store_url)
+    options = server_options(settings) if store_url == settings.clickhouse_url else {}
+    store = ClickHouseStore(connect(store_url, options), store_url)
     try:
         models = model_summaries(store, started)
         counts = table_counts(store, started)

@@ -31,8 +31,13 @@ because every change it makes is safe to make durable early:
    durable first, the replayed inference record finds nothing and is recorded.
 
 So: store rows, then done marks (with everything else so far) to the changelog,
-then acknowledge.  ``tests/unit/test_crash_points.py`` crashes a batch at every
-step boundary and checks that the replay stores each call once, as what it is.
+then acknowledge.  All of this presumes that a worker reads no input before its
+table holds what the changelog holds for the input's partitions: the worker reads
+input only under an assignment that carries those changelog partitions, recovered
+first (``llmpulse.streams.table_guard``); with an empty table a replayed half was
+taken for news and written over its pending other half.
+``tests/unit/test_crash_points.py`` crashes a batch at every step boundary and checks
+that the replay stores each call once, as what it is.
 """
 
 from __future__ import annotations

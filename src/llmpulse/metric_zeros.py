@@ -33,6 +33,10 @@ RETRAIN_OUTCOMES = ("triggered", "pending_approval", "suppressed", "duplicate", 
                     "forward_failed", "forward_resent", "forward_abandoned")
 
 
+#: Outcomes of a span read from the OTLP topic (llmpulse_otlp_spans_total).
+OTLP_OUTCOMES = ("mapped", "ignored", "rejected")
+
+
 def zero_worker_series(metrics: Metrics, settings: Settings, channels: Iterable[str],
                        policies: Iterable[str] = ()) -> None:
     """Create the worker's labelled counter series at 0; ``channels`` are the
@@ -55,6 +59,10 @@ def zero_worker_series(metrics: Metrics, settings: Settings, channels: Iterable[
         metrics.late_calls.labels(reason)
     for reason in OLD_REASONS:
         metrics.old_calls.labels(reason)
+    if settings.otlp_topic:
+        metrics.events_in.labels(settings.otlp_topic)
+        for outcome in OTLP_OUTCOMES:
+            metrics.otlp_spans.labels(outcome)
     for policy in policies:
         for outcome in RETRAIN_OUTCOMES:
             metrics.retrain_triggers.labels(policy, outcome)

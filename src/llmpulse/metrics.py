@@ -78,6 +78,7 @@ class Metrics:
     window_tokens: Gauge
     late_calls: Counter
     old_calls: Counter
+    otlp_spans: Counter
     sanitized_fields: Counter
     alerts_firing: Gauge
     alert_notifications: Counter
@@ -209,6 +210,10 @@ SPECS: tuple[MetricSpec, ...] = (
     MetricSpec("late_calls", "counter", "llmpulse_window_late_calls",
                "Calls stored but left out of the in-stream windows: reason late (their window "
                "had closed) or future (dated more than 5 min ahead).", ("reason",)),
+    MetricSpec("otlp_spans", "counter", "llmpulse_otlp_spans",
+               "Spans read from LLMPULSE_OTLP_TOPIC, by outcome: mapped (a GenAI model call, "
+               "sent on as an inference event), ignored (not one), rejected (a GenAI span "
+               "that could not be mapped: dead-lettered).", ("outcome",)),
     MetricSpec("old_calls", "counter", "llmpulse_late_calls",
                "Calls stored with an event time older than a storage limit: reason "
                "past_body_ttl (older than the 30-day TTL of message bodies: stored without "

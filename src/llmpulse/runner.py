@@ -45,10 +45,12 @@ def checked_broker(settings: Settings, process: Process) -> str:
 def run_worker(settings: Settings, ready_file: Path | None = None) -> int:
     """Run the cheap path until SIGINT/SIGTERM; returns the exit code."""
     from llmpulse.health import ProcessHealth
+    from llmpulse.kafka_security import librdkafka_security
     from llmpulse.lifecycle import Drain
     from llmpulse.metrics import build_metrics
     from llmpulse.sinks.store_wait import open_store
     from llmpulse.streams.app import build_app, worker_input_topics
+    from llmpulse.streams.table_guard import ensure_changelog_topics
 
     broker = checked_broker(settings, "worker")
     metrics = build_metrics(process="worker")
@@ -68,6 +70,10 @@ def run_worker(settings: Settings, ready_file: Path | None = None) -> int:
             log.warning("drills scheduled: %s", settings.drills)
         try:
             worker = build_app(settings, store, metrics, health=health, drain=drain)
+            # before the consumer joins: see llmpulse.streams.table_guard
+            ensure_changelog_topics(broker, worker.app.tables.values(),
+                                    settings.replication_factor,
+                                    librdkafka_security(settings))
             log.info("llmpulse worker: broker %s (%s), store %s", broker,
                      describe_security(settings), redacted_url(settings.clickhouse_url))
             with _watching_broker(broker, settings.topic("requests"), metrics, settings):

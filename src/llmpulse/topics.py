@@ -29,7 +29,10 @@ def all_topics(settings: Settings) -> dict[str, int]:
     """Every topic llmpulse owns, with its partition count (inputs co-partitioned)."""
     from llmpulse.ingest import INPUT_ROLES
 
-    return {settings.topic(role): settings.partitions for role in INPUT_ROLES + OUTPUT_ROLES}
+    topics = {settings.topic(role): settings.partitions for role in INPUT_ROLES + OUTPUT_ROLES}
+    if settings.otlp_topic:  # OTLP trace batches (the Collector's Kafka exporter)
+        topics[settings.otlp_topic] = settings.partitions
+    return topics
 
 
 def ensure_llmpulse_topics(settings: Settings) -> str:
@@ -46,9 +49,20 @@ def ensure_llmpulse_topics(settings: Settings) -> str:
         raise BrokerError("no broker configured (LLMPULSE_BROKER)")
     security = librdkafka_security(settings)
     wait_for_broker(settings.broker, timeout=BROKER_WAIT_S, security=security)
-    ensure_topics(settings.broker, all_topics(settings), settings.replication_factor,
-                  security=security)
+    wanted = all_topics(settings)
+    if settings.otlp_topic and partition_count(settings.broker, settings.otlp_topic, security):
+        # not joined with anything: kept with whatever partitions it has (e.g. made by
+        # the Collector or auto-created by the broker)
+        del wanted[settings.otlp_topic]
+    ensure_topics(settings.broker, wanted, settings.replication_factor, security=security)
     return settings.broker
+
+
+def partition_count(bootstrap: str, topic: str, security: Mapping[str, Any] | None) -> int:
+    """Partitions of ``topic`` on the broker (0: no such topic)."""
+    admin = admin_client(bootstrap, security)
+    deadline = time.monotonic() + BROKER_WAIT_S
+    return _partition_counts(_metadata(admin, bootstrap, deadline)).get(topic, 0)
 
 
 def admin_client(bootstrap: str, security: Mapping[str, Any] | None = None,
@@ -136,13 +150,15 @@ def ensure_topics(
     replication_factor: int = 1,
     timeout: float = 30.0,
     security: Mapping[str, Any] | None = None,
+    configs: Mapping[str, Mapping[str, str]] | None = None,
 ) -> None:
     """Create the missing ``topics`` (name -> partition count) and wait until they are usable.
 
     Existing topics must already have the wanted partition count: the inputs are
     joined per partition, so they must be co-partitioned. A topic created
     concurrently by someone else (TOPIC_ALREADY_EXISTS) is accepted if its
-    partition count matches.
+    partition count matches.  ``configs`` gives topic settings for the topics created
+    here (name -> {setting: value}); existing topics are left as they are.
     """
     _check_wanted(topics)
     if not topics:
@@ -153,7 +169,7 @@ def ensure_topics(
     _check_matching(existing, topics)
     missing = {name: count for name, count in topics.items() if name not in existing}
     if missing:
-        _create(admin, missing, replication_factor, deadline)
+        _create(admin, missing, replication_factor, deadline, configs or {})
     _await_topics(admin, bootstrap, topics, deadline)
 
 
@@ -196,13 +212,15 @@ def _partition_counts(metadata: ClusterMetadata) -> dict[str, int]:
 
 
 def _create(
-    admin: AdminClient, missing: Mapping[str, int], replication_factor: int, deadline: float
+    admin: AdminClient, missing: Mapping[str, int], replication_factor: int, deadline: float,
+    configs: Mapping[str, Mapping[str, str]],
 ) -> None:
     from confluent_kafka import KafkaError, KafkaException
     from confluent_kafka.cimpl import NewTopic
 
     remaining = max(deadline - time.monotonic(), 1.0)
-    new = [NewTopic(name, count, replication_factor) for name, count in missing.items()]
+    new = [NewTopic(name, count, replication_factor, config=dict(configs.get(name, {})))
+           for name, count in missing.items()]
     futures = admin.create_topics(new, request_timeout=remaining, operation_timeout=remaining)
     for name, future in futures.items():
         try:

@@ -168,22 +168,31 @@ def _spans(offsets: list[int]) -> str:
 #: A worker as on a loaded machine (``loaded_worker/sitecustomize.py``): the ingest agent
 #: 5 ms slower per message, handing a message over 0.5 ms slower (the agent falls
 #: behind), the committed-offset lookup 1.5 s slower (longer than the second Faust
-#: waits between looks at paused partitions, shorter than handing over a fetched batch).
+#: waits between looks at paused partitions, shorter than handing over a fetched batch),
+#: and each partition's lookup in it 0.1 s slower (the fetcher reads the partitions
+#: sought first again before the seek is done).
 LOADED = {"LOADED_AGENT_DELAY_S": "0.005", "LOADED_DELIVERY_DELAY_S": "0.0005",
-          "LOADED_SEEK_DELAY_S": "1.5"}
+          "LOADED_SEEK_DELAY_S": "1.5", "LOADED_COMMITTED_DELAY_S": "0.1"}
 
 
 def run_backlog(broker: str, tmp_path: Path, batch_rows: int = 500,
-                loaded: bool = False) -> BacklogResult:
+                loaded: bool = False, stale: bool = False) -> BacklogResult:
     """``loaded``: the workers run as on a loaded machine (:data:`LOADED`), which opens
-    Faust's start-up race (see ``llmpulse.streams.commits``) on every start."""
+    Faust's start-up race (see ``llmpulse.streams.commits``) on every start.  ``stale``:
+    the first assignment a worker computes leaves out the changelog topics, as from a
+    group leader's stale metadata (``stale_assignment``; ``llmpulse.streams.table_guard``);
+    not with ``loaded`` (both are a ``sitecustomize``)."""
+    if loaded and stale:
+        raise ValueError("loaded and stale workers cannot be combined")
     stack = make_stack(broker, tmp_path)
     produced = produce_backlog(stack)
     env = {"LLMPULSE_BATCH_MAX_ROWS": str(batch_rows), "LLMPULSE_INSTANCE_ID": INSTANCE}
-    if loaded:
-        inject = str(Path(__file__).resolve().parent / "loaded_worker")
+    if loaded or stale:
+        inject = str(Path(__file__).resolve().parent
+                     / ("loaded_worker" if loaded else "stale_assignment"))
         path = [inject, *filter(None, [os.environ.get("PYTHONPATH")])]
-        env = {**env, **LOADED, "PYTHONPATH": os.pathsep.join(path)}
+        knobs = LOADED if loaded else {"STALE_FIRST_ASSIGNMENT": "1"}
+        env = {**env, **knobs, "PYTHONPATH": os.pathsep.join(path)}
     result = BacklogResult()
     worker = stack.worker("first", **env)
     result.timeouts += kill_at(stack, worker, 0.2)

@@ -28,10 +28,12 @@ _STARTED: list[StoreServerProcess] = []
 class StoreServerProcess:
     """Serves ``path`` (a chdb store directory); its output goes to ``log_dir``."""
 
-    def __init__(self, path: Path, log_dir: Path, handles: int = 4) -> None:
+    def __init__(self, path: Path, log_dir: Path, handles: int = 4,
+                 tls: tuple[Path, Path] | None = None) -> None:
         self.path = path
         self.log_dir = log_dir
         self.handles = handles
+        self.tls = tls  # (certificate, key): serve HTTPS
         self.proc: subprocess.Popen[bytes] | None = None
         self._url: str | None = None
         self._out: IO[bytes] | None = None
@@ -57,7 +59,9 @@ class StoreServerProcess:
         self._err = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "llmpulse", "store", "serve", "--path", str(self.path),
-             "--port", "0", "--handles", str(self.handles)],
+             "--port", "0", "--handles", str(self.handles),
+             *(["--tls-cert", str(self.tls[0]), "--tls-key", str(self.tls[1])]
+               if self.tls else [])],
             stdout=self._out, stderr=self._err, env=dict(os.environ))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -6,7 +6,10 @@ The workers run as on a loaded machine (``tests/harness/loaded_worker``), which 
 Faust's start-up race on every restart: input messages handed to the agents before
 the seek to the committed offsets were dropped from their buffers, and Faust
 committed over them (``llmpulse.streams.commits``).  Before the fix every run lost
-messages that way."""
+messages that way.  Each partition's committed-offset lookup is slowed too, so that the
+fetcher reads the partitions sought first again before the seek is done: before the
+consumer counted the fetcher's position as read, Faust dropped those batches and the
+partitions were never read again (2 of 2 runs stalled on every inference partition)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """llmpulse against Apache Kafka over SASL_SSL, as on a managed Kafka service: the
-worker, the scorer, the SDK and the CLI connect with TLS (the broker's certificate
+worker, the scorer, the SDK, `llmpulse otlp` and the CLI connect with TLS (the broker's certificate
 checked against a CA, and its name) and a SASL login (PLAIN, SCRAM-SHA-512); a wrong
 password or a missing CA is refused at once with the broker's reason."""
 
@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
@@ -23,6 +24,7 @@ from tests.harness.kafka_tls import (
     SecureApacheKafka,
 )
 from tests.integration.stack import make_stack, wait_metrics
+from tests.integration.test_otlp_ingest import CALLS, TOKEN, Receiver, _collector_messages
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -53,18 +55,27 @@ def test_worker_scorer_sdk_and_cli_over_sasl_ssl(secure_kafka: SecureApacheKafka
                                                  tmp_path: Path) -> None:
     security = sasl_ssl(secure_kafka, "PLAIN", PLAIN_USER, PLAIN_PASSWORD,
                         password_file=tmp_path / "kafka-password")
-    stack = make_stack(secure_kafka.secure_bootstrap, tmp_path, security)
+    stack = make_stack(secure_kafka.secure_bootstrap, tmp_path,
+                       {**security, "LLMPULSE_OTLP_TOPIC": "otlp-spans"})
     quality = {"LLMPULSE_SCORE_SAMPLE_RATE": "1", "LLMPULSE_SCORE_BUDGET_PER_S": "1000",
                "LLMPULSE_GROUNDEDNESS_BACKEND": "hashing"}
     worker = stack.worker(**quality)
     scorer = WorkerProcess(stack.env(**quality), log_path=tmp_path / "scorer.log",
                            command="scorer")
     scorer.start(timeout=120)
+    otlp = Receiver(stack, tmp_path / "otlp.log")
     try:
         stats = stack.simulate(rate=None, count=300, seed=11, malformed_ratio=0.02)
-        values = wait_metrics(worker, lambda v: v.get("llmpulse_calls_total", 0) >= stats.calls
+        # OpenTelemetry GenAI spans through `llmpulse otlp`, published over SASL_SSL too
+        spans, _ = _collector_messages("sasl")
+        answer = httpx.post(otlp.url, content=spans, timeout=60,
+                            headers={"Content-Type": "application/x-protobuf",
+                                     "Authorization": f"Bearer {TOKEN}"})
+        assert answer.status_code == 200, answer.text
+        calls = stats.calls + len(CALLS)
+        values = wait_metrics(worker, lambda v: v.get("llmpulse_calls_total", 0) >= calls
                               and v.get("llmpulse_dlq_events_total", 0) >= stats.malformed,
-                              120, f"{stats.calls} calls stored over SASL_SSL")
+                              120, f"{calls} calls stored over SASL_SSL")
         scored = wait_metrics(scorer, lambda v: v.get(
             "llmpulse_scorer_tasks_total{outcome=scored}", 0) > 0, 90,
             "the scorer to score over SASL_SSL")
@@ -72,11 +83,15 @@ def test_worker_scorer_sdk_and_cli_over_sasl_ssl(secure_kafka: SecureApacheKafka
         log = (tmp_path / "worker.log").read_text()
         assert "SASL_SSL, PLAIN as alice" in log and PLAIN_PASSWORD not in log
     finally:
+        otlp.stop()
         scorer.stop()
         worker.stop()
     [[stored]] = stack.sql("SELECT count() FROM inference_events FINAL")
-    assert stored == stats.calls
-    assert values["llmpulse_calls_total"] == stats.calls
+    assert stored == calls
+    assert values["llmpulse_calls_total"] == calls
+    [[from_spans]] = stack.sql("SELECT count() FROM inference_events FINAL "
+                               "WHERE startsWith(request_id, 'otel-')")
+    assert from_spans == len(CALLS)
     assert scored["llmpulse_scorer_tasks_total{outcome=scored}"] > 0
     # the CLI's Kafka clients: dead letters read back over SASL_SSL
     listed = stack.cli("dlq", "list", "--limit", "5")

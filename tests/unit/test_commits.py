@@ -46,6 +46,7 @@ class FakeThread:
         self.seeks: list[dict[TP, int]] = []
         self.fetches: list[dict[TP, list[Any]]] = []
         self.committed: dict[TP, int] = {}
+        self.positions: dict[TP, int] = {}
 
     async def seek_wait(self, partitions: dict[TP, int]) -> None:
         self.seeks.append(dict(partitions))
@@ -63,6 +64,10 @@ class FakeThread:
 
     async def earliest_offsets(self, *partitions: TP) -> dict[TP, int]:
         return {tp: self.log_start for tp in partitions}
+
+    def fetch_position(self, tp: TP) -> int | None:
+        """The fetcher's position (None: as if unknown, the tests that do not set it)."""
+        return self.positions.get(tp)
 
     log_start = 0
 
@@ -319,3 +324,56 @@ async def test_a_revoked_partition_forgets_what_was_read() -> None:
     deliver(consumer, range(10, 12), tracked=False)
     await consumer.on_partitions_revoked({T})
     assert consumer._delivered == {} and consumer._next == {}
+
+
+async def test_a_batch_read_during_the_seek_to_the_committed_offsets_is_read_again() -> None:
+    """The last worker of bench/crash_backlog.py: the seek to the committed offsets (650)
+    looks the partitions up one after another.  The fetcher reads this one again from
+    650 to its end (728) before the others are done; Faust, whose read offset still says
+    728, drops 650..727 and hands over 728, which the flow's resume then clears from the
+    buffer.  Once the seek is done nothing delivered since counts, and the fetcher is at
+    the end: before, the partition was never read again (neither processed nor committed
+    past 650)."""
+    consumer = consumer_with([])
+    thread = consumer._thread
+
+    async def seek_to_committed() -> dict[TP, int]:
+        thread.positions[T] = 650
+        deliver(consumer, range(728, 729), tracked=False)  # read again, dropped, but 728
+        thread.positions[T] = 729
+        return {T: 650}
+
+    thread.seek_to_committed = seek_to_committed
+    await consumer.perform_seek()
+    consumer.app.flow_control.resume()  # clears the buffers
+    await redeliver(consumer)
+    assert thread.seeks == [{T: 650}]
+    thread.positions[T] = 650
+    deliver(consumer, range(650, 729))
+    await redeliver(consumer)
+    assert thread.seeks == [{T: 650}]  # being processed now
+
+
+async def test_a_batch_faust_dropped_whole_is_read_again() -> None:
+    """A fetched batch none of whose records reached a stream (Faust stops handing a
+    batch over when the flow stops or a rebalance begins): the fetcher is past it."""
+    consumer = consumer_with([])
+    consumer._committed_offset[T] = 10
+    thread = consumer._thread
+    thread.positions[T] = 10
+    await consumer.seek_wait({T: 10})
+    thread.fetches.append(fetched(*range(10, 20)))
+    await consumer._getmany({T}, 1.0)
+    thread.positions[T] = 20  # handed over; none delivered
+    await redeliver(consumer)
+    assert thread.seeks == [{T: 10}, {T: 10}]
+
+
+async def test_nothing_is_read_again_while_a_seek_is_under_way() -> None:
+    consumer = consumer_with([])
+    consumer._committed_offset[T] = 10
+    consumer._thread.positions[T] = 20
+    await consumer.seek_wait({T: 10})
+    consumer._seeking += 1  # another task's seek, not done yet
+    await redeliver(consumer)
+    assert consumer._thread.seeks == [{T: 10}]

@@ -36,8 +36,8 @@ from tests.unit.deploy_support import (
 
 COMPOSE = ROOT / "deploy" / "compose" / "compose.yaml"
 GPU_OVERRIDE = ROOT / "deploy" / "compose" / "compose.gpu.yaml"
-LLMPULSE_SERVICES = {"topics", "worker", "scorer", "simulator"}
-DEFAULT_SERVICES = {"kafka", "clickhouse", "topics", "worker", "scorer", "prometheus",
+LLMPULSE_SERVICES = {"topics", "worker", "scorer", "otlp", "simulator"}
+DEFAULT_SERVICES = {"kafka", "clickhouse", "topics", "worker", "scorer", "otlp", "prometheus",
                     "alertmanager", "grafana"}
 APT_HINT = "apt-get install prometheus prometheus-alertmanager (scripts/test.sh does)"
 
@@ -220,3 +220,16 @@ def test_the_readme_links_every_deployment_document() -> None:
     section = readme.split("\n## Deploying\n", 1)[1].split("\n## ", 1)[0]
     for target in ("Dockerfile", "deploy/compose/README.md", "deploy/helm/llmpulse/README.md"):
         assert f"]({target})" in section and (ROOT / target).is_file(), target
+
+
+def test_the_otlp_receiver_publishes_where_the_workers_read_on_the_hosts_loopback() -> None:
+    services = _all_services()
+    otlp, worker = services["otlp"], services["worker"]
+    assert otlp["command"] == ["otlp"]
+    topic = worker["environment"]["LLMPULSE_OTLP_TOPIC"]
+    assert topic and otlp["environment"]["LLMPULSE_OTLP_TOPIC"] == topic
+    assert services["topics"]["environment"]["LLMPULSE_OTLP_TOPIC"] == topic  # created
+    (port,) = otlp["ports"]
+    assert (port["host_ip"], port["published"], port["target"]) == ("127.0.0.1", "4318", 4318)
+    assert otlp["environment"]["LLMPULSE_OTLP_HOST"] == "0.0.0.0"  # inside its container
+

@@ -207,10 +207,21 @@ def test_selectors_select_their_pods(case: str) -> None:
                    .items() <= d["spec"]["template"]["metadata"]["labels"].items()]
         assert matched == [name], f"PodDisruptionBudget {name} selects {matched}"
     for monitor in by_kind(case, "PodMonitor").values():
+        selector = monitor["spec"]["selector"]
         selected = [n for n, d in deployments.items()
-                    if monitor["spec"]["selector"]["matchLabels"].items()
-                    <= d["spec"]["template"]["metadata"]["labels"].items()]
+                    if _selects(selector, d["spec"]["template"]["metadata"]["labels"])]
         assert sorted(selected) == ["llmpulse-scorer", "llmpulse-worker"]
+
+
+def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    """A label selector's matchLabels and its `In` matchExpressions."""
+    if not selector.get("matchLabels", {}).items() <= labels.items():
+        return False
+    for expression in selector.get("matchExpressions", []):
+        assert expression["operator"] == "In", expression
+        if labels.get(expression["key"]) not in expression["values"]:
+            return False
+    return True
 
 
 def test_workers_scale_on_consumer_lag_up_to_the_partitions() -> None:
@@ -251,8 +262,9 @@ def test_workers_scale_on_consumer_lag_up_to_the_partitions() -> None:
      "needs kafka.security.saslUsername and kafka.security.passwordSecret"),
     (["--set", "kafka.security.caSecret=ca"], "need a TLS protocol (SSL or SASL_SSL)"),
     (["--set", "kafka.security.protocol=TLS"], "must be PLAINTEXT, SSL, SASL_PLAINTEXT"),
+    (["--set", "otlp.enabled=true"], "otlp.enabled needs kafka.otlpTopic"),
 ], ids=["replicas", "max-replicas", "two-autoscalers", "chdb", "no-broker", "sasl-no-user",
-        "ca-without-tls", "bad-protocol"])
+        "ca-without-tls", "bad-protocol", "otlp-no-topic"])
 def test_impossible_values_are_refused_with_a_reason(values: list[str], message: str) -> None:
     done = _run([tool("helm"), "template", "llmpulse", str(CHART), *values])
     assert done.returncode != 0 and message in done.stderr, done.stderr
@@ -361,3 +373,25 @@ def test_kafka_secrets_are_mounted_as_the_files_the_settings_name() -> None:
             source = volumes[volume]["secret"]
             assert source["secretName"] == secret
             assert {"key": key, "path": file} in source["items"], (name, variable)
+
+
+def test_the_otlp_receiver_publishes_where_the_workers_read() -> None:
+    otlp = deployment("full", "otlp")
+    (c,) = otlp["spec"]["template"]["spec"]["containers"]
+    env = _env(c)[0]
+    assert c["args"] == ["otlp"]
+    assert env["LLMPULSE_OTLP_TOPIC"] == _env(container("full", "worker"))[0][
+        "LLMPULSE_OTLP_TOPIC"] == "otlp_spans"
+    (job,) = by_kind("full", "Job").values()
+    assert _env(job["spec"]["template"]["spec"]["containers"][0])[0][
+        "LLMPULSE_OTLP_TOPIC"] == "otlp_spans"  # the topics Job creates it
+    settings = load_settings(env)
+    (port,) = c["ports"]
+    assert port["containerPort"] == settings.otlp_port
+    mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
+    assert env["LLMPULSE_OTLP_TOKENS_FILE"] == mounts["otlp-tokens"] + "/tokens"
+    service = by_kind("full", "Service")["llmpulse-otlp"]
+    assert service["spec"]["ports"][0]["targetPort"] == port["name"]
+    assert _selects({"matchLabels": service["spec"]["selector"]},
+                    otlp["spec"]["template"]["metadata"]["labels"])
+

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from confluent_kafka.admin import NewTopic
 
 from llmpulse.cli import cli
 from llmpulse.config import load_settings
@@ -60,3 +61,17 @@ def test_without_a_broker_it_exits_2_naming_the_setting(tmp_path: Path) -> None:
                           env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert "LLMPULSE_BROKER" in done.stderr and not done.stdout
+
+
+def test_the_otlp_topic_is_created_and_an_existing_one_kept(broker: str) -> None:
+    env = {**_env(broker, 3), "LLMPULSE_OTLP_TOPIC": "otlp_spans"}
+    result = CliRunner().invoke(cli, ["topics", "create"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "otlp_spans\t3" in result.stdout.splitlines()
+    # made elsewhere with another count (the Collector, auto-creation): kept as it is
+    env = {**_env(broker, 3), "LLMPULSE_OTLP_TOPIC": "otlp_other"}
+    admin = admin_client(broker)
+    admin.create_topics([NewTopic("otlp_other", 1, 1)])["otlp_other"].result(30)
+    result = CliRunner().invoke(cli, ["topics", "create"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "otlp_other\t1" in result.stdout.splitlines()

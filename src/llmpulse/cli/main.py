@@ -1,5 +1,5 @@
-"""Command line: ``llmpulse demo | broker | worker | scorer | score | simulate | schema | sql |
-dlq | rules | alerts | budgets | models | drift | retrain | dashboards | topics | store |
+"""Command line: ``llmpulse demo | broker | worker | scorer | score | otlp | simulate | schema |
+sql | dlq | rules | alerts | budgets | models | drift | retrain | dashboards | topics | store |
 config | metrics | commands`` (``llmpulse commands`` lists them all, generated from this tree).
 
 Heavy modules are imported inside the commands, so ``--help`` stays fast.
@@ -160,6 +160,25 @@ def worker(ready_file: Path | None) -> None:
 
 
 @cli.command()
+def otlp() -> None:
+    """Receive OpenTelemetry GenAI spans over OTLP/HTTP and publish them to Kafka.
+
+    Serves POST /v1/traces (protobuf or JSON, gzip or not) on LLMPULSE_OTLP_HOST:PORT
+    (127.0.0.1:4318 by default) and publishes each batch holding GenAI spans to
+    LLMPULSE_OTLP_TOPIC, answering 200 once the broker has it (503 with Retry-After while
+    it is unavailable, 413 above LLMPULSE_OTLP_MAX_BYTES, 400/415 for what is not OTLP).
+    The worker, with the same LLMPULSE_OTLP_TOPIC, turns the spans into calls.  With
+    LLMPULSE_OTLP_TOKENS (or _FILE) a bearer token is required (401 without); a token
+    pinned to a tenant forces the tenant of its spans.  Runs until Ctrl-C or SIGTERM.
+    """
+    from llmpulse.otel.serve import run_receiver
+
+    settings = _settings()
+    _logging(settings.log_level)
+    sys.exit(run_receiver(settings, lambda line: click.echo(line, err=True)))
+
+
+@cli.command()
 @click.option("--rate", type=click.FloatRange(min=0.1), default=200.0, show_default=True,
               help="LLM calls per second.")
 @click.option("--duration", type=click.FloatRange(min=0), default=None,
@@ -309,10 +328,11 @@ def sql(query: str, fmt: str, as_json: bool) -> None:
 def _read_store(settings: Any) -> Any:
     """The configured store as it is (no migration: a read must not change it)."""
     from llmpulse.cli.alerts import require_store
-    from llmpulse.sinks.clickhouse import ClickHouseStore, connect
+    from llmpulse.sinks.clickhouse import ClickHouseStore, connect, server_options
 
     require_store(settings)
-    return ClickHouseStore(connect(settings.clickhouse_url), settings.clickhouse_url)
+    return ClickHouseStore(connect(settings.clickhouse_url, server_options(settings)),
+                           settings.clickhouse_url)
 
 
 def format_rows(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import signal
+import ssl
 import sys
 import threading
 from pathlib import Path
@@ -29,7 +30,12 @@ def store() -> None:
               help="Port to listen on (0: a free one).")
 @click.option("--handles", type=click.IntRange(1, 64), default=4, show_default=True,
               help="Engine connections: how many statements run at once.")
-def serve(path: Path | None, host: str, port: int, handles: int) -> None:
+@click.option("--tls-cert", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              default=None, help="Serve HTTPS with this PEM certificate (chain).")
+@click.option("--tls-key", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              default=None, help="The PEM private key of --tls-cert.")
+def serve(path: Path | None, host: str, port: int, handles: int, tls_cert: Path | None,
+          tls_key: Path | None) -> None:
     """Serve the embedded store over ClickHouse's HTTP interface, until Ctrl-C.
 
     chdb lets one process open a store; this process opens it and every other one (N
@@ -48,13 +54,19 @@ def serve(path: Path | None, host: str, port: int, handles: int) -> None:
     if path is None:
         path = settings.chdb_path if settings.embedded_store else settings.data_dir / "chdb"
     check_not_locked(path, f"chdb://{path}")
+    tls = None
+    if (tls_cert is None) != (tls_key is None):
+        raise click.UsageError("--tls-cert and --tls-key go together")
+    if tls_cert is not None and tls_key is not None:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(str(tls_cert), str(tls_key))
     if not _loopback(host):
         click.echo(f"llmpulse store: warning: listening on {host} without authentication; "
                    "anyone who reaches it can read and change the store", err=True)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda signum, frame: stop.set())
-    server = StoreServer(path, host=host, port=port, handles=handles).start()
+    server = StoreServer(path, host=host, port=port, handles=handles, tls=tls).start()
     try:
         click.echo(f"export LLMPULSE_CLICKHOUSE_URL={server.url}")
         sys.stdout.flush()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import re
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from importlib.resources import files
 from pathlib import Path
@@ -24,7 +24,7 @@ from tenacity import (
     wait_exponential,
 )
 
-from llmpulse.config import Settings
+from llmpulse.config import Settings, redacted_url
 from llmpulse.errors import StoreError, StoreLocked
 from llmpulse.schema import FeedbackEvent
 from llmpulse.signals import Signal
@@ -75,8 +75,31 @@ def migrations() -> list[tuple[int, str, str]]:
     return sorted(found)
 
 
-def connect(url: str) -> Any:
-    """A clickhouse-connect client for ``chdb://PATH`` or ``http(s)://...``."""
+def server_options(settings: Settings) -> dict[str, Any]:
+    """clickhouse-connect options for a server from the settings: TLS (CA, client
+    certificate, verification) and the password from its file."""
+    options: dict[str, Any] = {}
+    if settings.clickhouse_url.startswith("https://"):
+        options["verify"] = settings.clickhouse_verify
+        if settings.clickhouse_ca_file is not None:
+            options["ca_cert"] = str(settings.clickhouse_ca_file)
+        if settings.clickhouse_cert_file is not None:
+            options["client_cert"] = str(settings.clickhouse_cert_file)
+            options["client_cert_key"] = str(settings.clickhouse_key_file)
+    if settings.clickhouse_password_file is not None:
+        try:
+            options["password"] = Path(settings.clickhouse_password_file).read_text(
+                encoding="utf-8").strip()
+        except OSError as exc:
+            raise StoreError(f"LLMPULSE_CLICKHOUSE_PASSWORD_FILE: cannot read "
+                             f"{settings.clickhouse_password_file}: {exc.strerror or exc}"
+                             ) from None
+    return options
+
+
+def connect(url: str, options: Mapping[str, Any] | None = None) -> Any:
+    """A clickhouse-connect client for ``chdb://PATH`` or ``http(s)://...`` (``options``:
+    :func:`server_options`)."""
     import clickhouse_connect
 
     try:
@@ -84,7 +107,11 @@ def connect(url: str) -> Any:
             path = url.removeprefix("chdb://")
             check_not_locked(Path(path), url)
             return clickhouse_connect.get_client(interface="chdb", path=path)
-        return clickhouse_connect.get_client(dsn=url, **HTTP_CLIENT_OPTIONS)
+        # the URL's scheme decides TLS: clickhouse-connect reads it from the port alone
+        # (443 and 8443), so https://host:9440 would otherwise go out in plain HTTP
+        scheme = "https" if url.startswith("https://") else "http"
+        return clickhouse_connect.get_client(dsn=url, interface=scheme,
+                                             **{**HTTP_CLIENT_OPTIONS, **(options or {})})
     except StoreError:
         raise
     except Exception as exc:
@@ -93,7 +120,8 @@ def connect(url: str) -> Any:
             raise StoreError(
                 f"cannot open {url}: this process already opened another embedded store "
                 "(chdb allows one path per process)") from exc
-        raise StoreError(f"cannot open ClickHouse at {url}: {text.splitlines()[0]}") from exc
+        raise StoreError(f"cannot open ClickHouse at {redacted_url(url)}: "
+                         f"{text.splitlines()[0]}") from exc
 
 
 def check_not_locked(path: Path, url: str) -> None:
@@ -128,7 +156,8 @@ class ClickHouseStore:
     def open(cls, settings: Settings) -> ClickHouseStore:
         if settings.embedded_store:
             settings.chdb_path.mkdir(parents=True, exist_ok=True)
-        store = cls(connect(settings.clickhouse_url), settings.clickhouse_url)
+        store = cls(connect(settings.clickhouse_url, server_options(settings)),
+                    settings.clickhouse_url)
         store.migrate()
         return store
 
@@ -255,7 +284,13 @@ class ClickHouseStore:
         raise AssertionError("unreachable: Retrying reraises the last error")
 
     def close(self) -> None:
-        self.client.close()
+        try:
+            self.client.close()
+        except AttributeError:
+            # grafana-client's niquests installs urllib3-future over urllib3; its pool manager
+            # lacks the lock clickhouse-connect takes to close a client's own pools (TLS
+            # options give a client its own): drop the connections without it
+            self.client.close_connections()
 
 
 def unreachable(exc: BaseException) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -128,7 +129,7 @@ class StoreServer:
     ``host:port`` (port 0: a free one, see :attr:`port`)."""
 
     def __init__(self, path: Path, host: str = "127.0.0.1", port: int = 0,
-                 handles: int = 4) -> None:
+                 handles: int = 4, tls: ssl.SSLContext | None = None) -> None:
         self.path = path
         self.engine = Engine(path, handles=handles)
         try:
@@ -136,6 +137,10 @@ class StoreServer:
         except OSError:
             self.engine.close()
             raise
+        if tls is not None:  # the handshake happens in the request's thread, at its first read
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True,
+                                                  do_handshake_on_connect=False)
+        self._tls = tls is not None
         self._server.engine = self.engine
         self._thread: threading.Thread | None = None
 
@@ -149,7 +154,7 @@ class StoreServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self._tls else 'http'}://{self.host}:{self.port}"
 
     def serve_forever(self) -> None:
         self._server.serve_forever(poll_interval=0.2)

@@ -104,6 +104,10 @@ class StatusTable:
     def __init__(self, table: GroupPartitionedTable) -> None:
         self._table = table
 
+    @property
+    def changelog_name(self) -> str:
+        return str(self._table.changelog_topic.get_topic_name())
+
     def get(self, key: str, default: Any = None) -> Any:
         return self._table.data.get(key.encode(), default)
 

@@ -44,6 +44,8 @@ from llmpulse.streams.keeping_up import PartitionPosition, keeping_up
 from llmpulse.streams.lifecycle import end_offsets as _end_offsets
 from llmpulse.streams.lifecycle import follow_membership, partition_end, partition_name
 from llmpulse.streams.metadata_backoff import use_metadata_backoff
+from llmpulse.streams.otlp import translator
+from llmpulse.streams.table_guard import TableAssignmentGuard, follow_assignments
 from llmpulse.topics import all_topics as all_topics  # where callers used to find it
 from llmpulse.windows import GroupKey, WindowAggregate
 
@@ -60,6 +62,8 @@ class Worker:
     drain: Drain
     crashed: BaseException | None = None
     agents: dict[str, Any] = field(default_factory=dict)
+    #: input waits while an assignment lacks the tables' changelog partitions
+    guard: TableAssignmentGuard = field(default_factory=lambda: TableAssignmentGuard({}))
 
 
 class KafkaOutbox:
@@ -96,9 +100,10 @@ class KafkaOutbox:
             for i in range(0, len(entries), SIGNALS_PER_MESSAGE)])
 
     async def dead_letters(self, letters: Sequence[DeadLetter]) -> None:
-        await self._producer.send_all([self._letter(letter) for letter in letters])
+        await self._producer.send_all([self.letter(letter) for letter in letters])
 
-    def _letter(self, letter: DeadLetter) -> OutMessage:
+    def letter(self, letter: DeadLetter) -> OutMessage:
+        """A dead letter as the message for the DLQ (reason and source in headers)."""
         value = letter.value or b""
         headers = [
             ("llmpulse.reason", letter.reason.encode()),
@@ -282,7 +287,11 @@ def build_app(settings: Settings, store: ClickHouseStore, metrics: Metrics,
                         BatchedChangelogTable(table), ack, clock=time.time,
                         groupings=groupings(rules), cost=cost)
     alerts = AlertStage(app, settings, rules, store, metrics, producer)
-    worker = Worker(app=app, pipeline=pipeline, alerts=alerts, health=health, drain=drain)
+    worker = Worker(app=app, pipeline=pipeline, alerts=alerts, health=health, drain=drain,
+                    guard=TableAssignmentGuard({
+                        table.changelog_topic.get_topic_name(): join_topics,
+                        alerts.table.changelog_name: {settings.topic("windows")}}))
+    follow_assignments(app, worker.guard)
     health.batch = lambda: pipeline.in_write
     health.store_writes = lambda: pipeline.store_trouble
     follow_membership(app, health)
@@ -290,6 +299,10 @@ def build_app(settings: Settings, store: ClickHouseStore, metrics: Metrics,
         topic = app.topic(settings.topic(role), **raw)
         worker.agents[role] = app.agent(topic, name=f"ingest-{role}")(
             _ingest(role, worker, last_offsets, last_times))
+    if settings.otlp_topic:  # OTLP trace batches -> inference events (streams.otlp)
+        worker.agents["otlp"] = app.agent(app.topic(settings.otlp_topic, **raw),
+                                          name="otlp-translate")(
+            translator(settings, producer, metrics, outbox.letter, partial(_fatal, worker)))
     _attach_alerting(app, settings, worker, raw)
 
     @app.timer(interval=settings.batch_max_s)  # type: ignore[untyped-decorator]
@@ -357,6 +370,8 @@ def _attach_alerting(app: faust.App, settings: Settings, worker: Worker,
     async def windows(stream: Any) -> None:
         manual = stream.noack()
         async for event in manual.events():
+            if not await _admitted(worker, event.message):
+                continue
             try:
                 await stage.on_partials(event.message.value)
             except Exception:  # an internal message; keep evaluating the rest
@@ -402,6 +417,12 @@ def _attach_alerting(app: faust.App, settings: Settings, worker: Worker,
                 log.warning("could not forward retraining triggers again: %s", exc)
 
 
+async def _fatal(worker: Worker, exc: LlmpulseError) -> None:
+    """Stop the worker on a stop condition (its exit status tells why)."""
+    worker.crashed = exc
+    await worker.app.crash(exc)
+
+
 def _ingest(role: str, worker: Worker, last_offsets: dict[Any, int],
             last_times: dict[Any, float]) -> Callable[[Any], Awaitable[None]]:
     """The agent body for one input topic: hand each message to the pipeline."""
@@ -411,6 +432,8 @@ def _ingest(role: str, worker: Worker, last_offsets: dict[Any, int],
         try:
             async for event in manual.events():
                 message = event.message
+                if not await _admitted(worker, message):
+                    continue
                 last_offsets[message.tp] = message.offset
                 if message.timestamp:
                     last_times[message.tp] = float(message.timestamp)
@@ -419,10 +442,19 @@ def _ingest(role: str, worker: Worker, last_offsets: dict[Any, int],
                                              (manual, event))
         except LlmpulseError as exc:  # a stop condition, not a bug: stop the worker
             log.error("%s", exc)
-            worker.crashed = exc
-            await worker.app.crash(exc)
+            await _fatal(worker, exc)
 
     return ingest
+
+
+async def _admitted(worker: Worker, message: Any) -> bool:
+    """Whether ``message`` may be processed now: it waits while the assignment lacks the
+    tables' changelog partitions (:mod:`llmpulse.streams.table_guard`); one read under
+    an earlier assignment is left unacknowledged, to be read again under the new one."""
+    if worker.guard.is_open:
+        return True
+    await worker.guard.wait()
+    return bool(message.generation_id == worker.app.consumer_generation_id)
 
 
 async def _report_lag(app: faust.App, metrics: Metrics, last_offsets: dict[Any, int],

@@ -288,8 +288,16 @@ class KeepAcksUntilCommitted:
             yield item
 
     async def _redeliver_dropped(self) -> None:
-        """Seek each input partition back to a message Faust read and dropped."""
-        if not self._next or not self.flow_active or self.app.rebalancing:
+        """Seek each input partition back to a message Faust read and dropped.
+
+        Called before each fetch, when Faust has handed over (or dropped) every record of
+        the previous one.  A partition counts as read up to the later of what was
+        delivered since its last seek and the fetcher's position (one past the last record
+        it handed to Faust): a seek to the committed offsets forgets the deliveries made
+        while it was under way, and a batch Faust dropped whole was delivered not at all,
+        yet the fetcher has moved past it and will not read it again by itself."""
+        if (not self._next or not self.flow_active or self.app.rebalancing
+                or self._seeking):
             return
         now = time.monotonic()
         if now - self._checked_at < REDELIVERY_CHECK_S:
@@ -301,10 +309,11 @@ class KeepAcksUntilCommitted:
             earliest = await self.earliest_offsets(*unknown)  # type: ignore[attr-defined]
             self._base.update({tp: offset for tp, offset in earliest.items()
                                if offset is not None and tp in self._next})
-        for tp, read_to in list(self._next.items()):
+        for tp, delivered_to in list(self._next.items()):
             start = self._start_of(tp)
-            if read_to is None or start is None or tp not in assigned:
+            if start is None or tp not in assigned:
                 continue
+            read_to = max(delivered_to or 0, self._fetch_position(tp) or 0)
             low = self._done_until(tp, start)
             if low >= read_to:
                 continue  # not read yet
@@ -315,6 +324,11 @@ class KeepAcksUntilCommitted:
                         "(read up to %d); reading again from there",
                         tp.topic, tp.partition, low, read_to - 1)
             await self.seek_wait({tp: low})
+
+    def _fetch_position(self, tp: TP) -> int | None:
+        """Where the fetcher reads ``tp`` next (None: not known)."""
+        position = getattr(getattr(self, "_thread", None), "fetch_position", None)
+        return position(tp) if position is not None else None
 
     def _alive(self, message: Any) -> bool:
         """Held by the application, or waiting in a stream's buffer."""

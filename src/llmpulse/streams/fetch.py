@@ -33,6 +33,19 @@ class _ShortWaitThread(faust_aiokafka.AIOKafkaConsumerThread):
         throttle_metadata_updates(consumer._client)
         return consumer
 
+    def fetch_position(self, tp: Any) -> int | None:
+        """The offset the fetcher hands over next for ``tp`` (one past the last record it
+        gave Faust, or where it was sought to); None when it has none.  Read from the
+        caller's thread, as Faust reads high watermarks."""
+        try:
+            assignment = self._ensure_consumer()._subscription.subscription.assignment
+            state = assignment.state_value(tp) if assignment is not None else None
+        except Exception:  # not started, or no subscription yet
+            return None
+        if state is None or not state.has_valid_position:
+            return None
+        return int(state.position)
+
 
 class ShortWaitConsumer(KeepAcksUntilCommitted, faust_aiokafka.Consumer):
     """The worker's consumer: short fetch waits, and acknowledgements kept until their

@@ -6,7 +6,10 @@
 * ``LOADED_DELIVERY_DELAY_S``: Faust takes this much longer to hand each message it
   read to the agents' buffers, so that handing over a fetched batch takes seconds;
 * ``LOADED_SEEK_DELAY_S``: looking up the committed offsets (the seek when a worker
-  starts or a rebalance ends) takes this much longer, as with a slow group coordinator.
+  starts or a rebalance ends) takes this much longer, as with a slow group coordinator;
+* ``LOADED_COMMITTED_DELAY_S``: that seek looks the partitions up one after another,
+  each this much slower, so that the fetcher reads the partitions sought first again
+  before the seek is done (the seek of ``bench/crash_backlog.py``'s last gap).
 
 Together they open Faust's start-up race on every start (see
 ``llmpulse.streams.commits``): the recovery resumes the input partitions, Faust reads
@@ -29,6 +32,7 @@ from typing import Any
 AGENT_DELAY = float(os.environ.get("LOADED_AGENT_DELAY_S") or 0)
 DELIVERY_DELAY = float(os.environ.get("LOADED_DELIVERY_DELAY_S") or 0)
 SEEK_DELAY = float(os.environ.get("LOADED_SEEK_DELAY_S") or 0)
+COMMITTED_DELAY = float(os.environ.get("LOADED_COMMITTED_DELAY_S") or 0)
 
 
 def _load() -> None:
@@ -68,6 +72,16 @@ def _load() -> None:
             return await seek(self)
 
         faust_aiokafka.AIOKafkaConsumerThread.seek_to_committed = slow_seek  # type: ignore[method-assign]
+    if COMMITTED_DELAY:
+        from aiokafka import AIOKafkaConsumer
+
+        committed = AIOKafkaConsumer.committed
+
+        async def slow_committed(self: Any, partition: Any) -> Any:
+            await asyncio.sleep(COMMITTED_DELAY)
+            return await committed(self, partition)
+
+        AIOKafkaConsumer.committed = slow_committed  # type: ignore[method-assign]
 
 
 class _AfterWorkerApp(importlib.abc.MetaPathFinder):
@@ -90,5 +104,5 @@ class _AfterWorkerApp(importlib.abc.MetaPathFinder):
         return spec
 
 
-if AGENT_DELAY or DELIVERY_DELAY or SEEK_DELAY:
+if AGENT_DELAY or DELIVERY_DELAY or SEEK_DELAY or COMMITTED_DELAY:
     sys.meta_path.insert(0, _AfterWorkerApp())

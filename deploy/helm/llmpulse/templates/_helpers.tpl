@@ -75,6 +75,9 @@ app.kubernetes.io/component: {{ .component }}
 {{- if and (not (hasSuffix "SSL" $security.protocol)) (or $security.caSecret $security.clientCertSecret) }}
 {{- fail (printf "kafka.security.caSecret and clientCertSecret need a TLS protocol (SSL or SASL_SSL), not %s" $security.protocol) }}
 {{- end }}
+{{- if and .Values.otlp.enabled (not .Values.kafka.otlpTopic) }}
+{{- fail "otlp.enabled needs kafka.otlpTopic (e.g. otlp_spans): the topic it publishes to and the workers read" }}
+{{- end }}
 {{- if and (not .Values.clickhouse.existingSecret) (not (hasPrefix "http" (toString .Values.clickhouse.url))) }}
 {{- fail "clickhouse.url must be a ClickHouse server URL, http(s)://user:password@host:port/database (the embedded chdb store admits one process)" }}
 {{- end }}
@@ -95,6 +98,10 @@ app.kubernetes.io/component: {{ .component }}
   value: {{ .Values.kafka.replicationFactor | quote }}
 - name: LLMPULSE_LOG_LEVEL
   value: {{ .Values.logLevel | quote }}
+{{- if .Values.kafka.otlpTopic }}
+- name: LLMPULSE_OTLP_TOPIC
+  value: {{ .Values.kafka.otlpTopic | quote }}
+{{- end }}
 {{- include "llmpulse.kafkaSecurityEnv" . }}
 {{- end }}
 
