@@ -87,8 +87,8 @@ class Settings(BaseSettings):
                                     description="Replication factor of topics llmpulse creates.")
     clickhouse_url: str = Field(
         default="chdb://./llmpulse-data/chdb",
-        description="chdb://PATH (embedded, one writer process) or "
-        "http(s)://user:pass@host:port/db.",
+        description="chdb://PATH (embedded: one process opens it; several share it through "
+        "`llmpulse store serve` or LLMPULSE_WORKERS) or http(s)://user:pass@host:port/db.",
     )
     clickhouse_password_file: Path | None = Field(
         default=None,
@@ -114,8 +114,14 @@ class Settings(BaseSettings):
         "retrying with backoff while /metrics reports llmpulse_store_up 0; unset: for ever "
         "(start order does not matter), 0: fail at once. A malformed URL or a refused login "
         "fails at once.")
-    workers: int = Field(default=1, ge=1, le=1024,
-                         description="Worker processes in the consumer group (chdb allows 1).")
+    workers: int = Field(
+        default=1, ge=1, le=1024,
+        description="Worker processes `llmpulse worker` starts and supervises in the consumer "
+        "group (restarting one that dies); each gets LLMPULSE_METRICS_PORT + its index "
+        "(0 stays 0), its own instance id (an explicit LLMPULSE_INSTANCE_ID + '-' + index) "
+        "and LLMPULSE_DATA_DIR/worker-<index>. With chdb://PATH they share PATH through a "
+        "store server process on loopback (as `llmpulse store serve`). Keep it at most "
+        "LLMPULSE_PARTITIONS.")
     metrics_host: str = Field(default="0.0.0.0", description="Address of the /metrics endpoint.")
     metrics_port: int | None = Field(
         default=None, ge=0, le=65535,
@@ -385,18 +391,6 @@ class Settings(BaseSettings):
             if not sep or not name or not port.isdigit():
                 raise ValueError(f"'{host}' is not host:port (e.g. localhost:9092)")
         return ",".join(hosts)
-
-    @model_validator(mode="after")
-    def _one_chdb_writer(self, info: ValidationInfo) -> Settings:
-        if _lenient(info):
-            return self
-        if self.workers > 1 and self.embedded_store:
-            raise ValueError(
-                "the embedded chdb store has exactly one writer process; with "
-                f"LLMPULSE_WORKERS={self.workers} set LLMPULSE_CLICKHOUSE_URL to a ClickHouse "
-                "server (http(s)://...)"
-            )
-        return self
 
     @model_validator(mode="after")
     def _clickhouse_tls(self, info: ValidationInfo) -> Settings:

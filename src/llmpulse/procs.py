@@ -30,6 +30,8 @@ class WorkerProcess:
         self.ready_file = log_path.with_suffix(".ready")
         self.proc: subprocess.Popen[bytes] | None = None
         self.metrics_port: int | None = None
+        #: Every worker's port when LLMPULSE_WORKERS > 1 (the first is ``metrics_port``).
+        self.metrics_ports: list[int] = []
         self._log: IO[bytes] | None = None
 
     def start(self, timeout: float = 60.0) -> int:
@@ -60,7 +62,8 @@ class WorkerProcess:
                 raise RuntimeError(f"{self.command} exited with {self.proc.returncode} during "
                                    "start:\n" + self.log_tail())
             if self.ready_file.exists() and self.ready_file.read_text().strip():
-                self.metrics_port = int(self.ready_file.read_text().strip())
+                self.metrics_ports = [int(p) for p in self.ready_file.read_text().split()]
+                self.metrics_port = self.metrics_ports[0]
                 return self.metrics_port
             time.sleep(0.1)
         self.kill()
@@ -71,8 +74,8 @@ class WorkerProcess:
         """Started and not exited (a crash included)."""
         return self.proc is not None and self.proc.poll() is None
 
-    def metrics_text(self, timeout: float = 5.0) -> str:
-        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+    def metrics_text(self, timeout: float = 5.0, port: int | None = None) -> str:
+        url = f"http://127.0.0.1:{port or self.metrics_port}/metrics"
         with urllib.request.urlopen(url, timeout=timeout) as response:
             return str(response.read().decode("utf-8"))
 

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def _checked_broker(settings: Settings, process: Process) -> str:
+def checked_broker(settings: Settings, process: Process) -> str:
     """Refuse a configuration mistake, then wait for the broker (BROKER_WAIT_S) and
     create the topics: all before a port is opened or a model loaded."""
     from llmpulse.preflight import require
@@ -53,7 +53,7 @@ def run_worker(settings: Settings, ready_file: Path | None = None) -> int:
     from llmpulse.streams.app import build_app, worker_input_topics
     from llmpulse.streams.table_guard import ensure_changelog_topics
 
-    broker = _checked_broker(settings, "worker")
+    broker = checked_broker(settings, "worker")
     metrics = build_metrics(process="worker")
     readiness = worker_readiness(metrics)
     health = ProcessHealth("worker", stall_s=settings.live_stall_s,
@@ -113,7 +113,7 @@ def run_scorer(settings: Settings, ready_file: Path | None = None) -> int:
     from llmpulse.scoring.scorer import load_scorer
     from llmpulse.streams.scorer import build_scorer_app
 
-    broker = _checked_broker(settings, "scorer")
+    broker = checked_broker(settings, "scorer")
     scorer = load_scorer(settings)
     metrics = build_metrics(process="scorer")
     health = ProcessHealth("scorer", stall_s=settings.live_stall_s,

@@ -18,7 +18,7 @@ import lz4.block
 import pytest
 from clickhouse_connect.driver.exceptions import DatabaseError
 
-from llmpulse.sinks.clickhouse import ClickHouseStore, connect
+from llmpulse.sinks.clickhouse import ClickHouseStore, connect, migrations
 from tests.harness.store_server import StoreServerProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -155,3 +155,31 @@ def test_the_store_migrates_and_other_processes_read_while_it_serves(
                              str(server.path), "--port", "0"],
                             env=dict(os.environ), capture_output=True, text=True, timeout=120)
     assert second.returncode != 0 and "in use by another process" in second.stderr
+
+
+def test_several_processes_migrate_a_fresh_store_at_once(tmp_path: Path) -> None:
+    """N workers starting together on a fresh store: each runs the migrations, none
+    fails, and the schema is what one of them alone makes."""
+    with StoreServerProcess(tmp_path / "chdb", tmp_path, handles=6) as fresh:
+        stores = [ClickHouseStore(connect(fresh.url), fresh.url) for _ in range(4)]
+        start = threading.Barrier(len(stores))
+        failures: list[BaseException] = []
+
+        def migrate(store: ClickHouseStore) -> None:
+            start.wait()
+            try:
+                store.migrate()
+            except BaseException as exc:  # reported below
+                failures.append(exc)
+
+        threads = [threading.Thread(target=migrate, args=(s,)) for s in stores]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        assert not failures, failures
+        store = stores[0]
+        assert store.migrate() == []
+        assert store.applied_migrations() == {v for v, _, _ in migrations()}
+        [[key]] = store.query("SELECT sorting_key FROM system.tables WHERE name = 'windows'")
+        assert key.endswith("prompt_version")

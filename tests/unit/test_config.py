@@ -26,7 +26,6 @@ def test_settings_are_frozen() -> None:
     ({"LLMPULSE_PARTITIONS": "0"}, "LLMPULSE_PARTITIONS"),
     ({"LLMPULSE_BROKER": "nohost"}, "not host:port"),
     ({"LLMPULSE_CLICKHOUSE_URL": "mysql://x"}, "chdb://, http:// or https://"),
-    ({"LLMPULSE_WORKERS": "3"}, "exactly one writer"),
     ({"LLMPULSE_NOPE": "1"}, "unknown setting"),
     ({"LLMPULSE_LOG_LEVEL": "loud"}, "LLMPULSE_LOG_LEVEL"),
 ])
@@ -39,6 +38,12 @@ def test_more_workers_with_a_server_store() -> None:
     settings = load_settings({"LLMPULSE_WORKERS": "3",
                               "LLMPULSE_CLICKHOUSE_URL": "http://ch:8123/default"})
     assert settings.workers == 3 and not settings.embedded_store
+
+
+def test_more_workers_on_the_embedded_store() -> None:
+    """They share it through a store server the supervisor starts (llmpulse.supervisor)."""
+    settings = load_settings({"LLMPULSE_WORKERS": "3"})
+    assert settings.workers == 3 and settings.embedded_store
 
 
 def test_yaml_file_under_env(tmp_path: Path) -> None:

@@ -143,11 +143,19 @@ def broker(port: int, log_path: Path | None, no_topics: bool) -> None:
 @cli.command()
 @click.option("--ready-file", type=click.Path(path_type=Path), hidden=True)
 def worker(ready_file: Path | None) -> None:
-    """Consume the input topics and write signals (needs LLMPULSE_BROKER)."""
+    """Consume the input topics and write signals (needs LLMPULSE_BROKER).
+
+    With LLMPULSE_WORKERS=N (N > 1) it starts and supervises N worker processes in the
+    consumer group; with chdb://PATH also a store server for PATH that they share.
+    """
     from llmpulse.runner import run_worker
 
     settings = _settings()
     _logging(settings.log_level)
+    if settings.workers > 1:
+        from llmpulse.supervisor import run_fleet
+
+        sys.exit(run_fleet(settings, ready_file=ready_file))
     sys.exit(run_worker(settings, ready_file=ready_file))
 
 

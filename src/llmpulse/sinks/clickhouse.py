@@ -162,23 +162,35 @@ class ClickHouseStore:
         return store
 
     def migrate(self) -> list[int]:
-        """Apply shipped migrations not yet applied; returns the versions applied now."""
+        """Apply shipped migrations not yet applied; returns the versions applied now.
+
+        Several processes may migrate one store at once (N workers starting on a fresh
+        store): every statement is idempotent (``IF NOT EXISTS``, a sorting key set to
+        what it already is), so a migration another process is applying, or has just
+        applied, is run again harmlessly, and its version is recorded unless another
+        process recorded it meanwhile (a version recorded twice reads as once)."""
         self.client.command(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String, "
             "applied_at DateTime64(3, 'UTC')) ENGINE = MergeTree ORDER BY version"
         )
-        done = {row[0] for row in self.query("SELECT version FROM schema_migrations")}
+        done = self.applied_migrations()
         applied = []
         for version, name, sql in migrations():
             if version in done:
                 continue
             for statement in _statements(sql):
                 self.client.command(statement)
-            self.client.insert("schema_migrations", [[version, name, datetime.now(UTC)]],
-                               column_names=["version", "name", "applied_at"])
-            log.info("applied ClickHouse migration %s", name)
+            if version not in self.applied_migrations():
+                self.client.insert("schema_migrations", [[version, name, datetime.now(UTC)]],
+                                   column_names=["version", "name", "applied_at"])
+                log.info("applied ClickHouse migration %s", name)
             applied.append(version)
         return applied
+
+    def applied_migrations(self) -> set[int]:
+        """The versions recorded in ``schema_migrations``."""
+        return {int(row[0]) for row in self.query(
+            "SELECT DISTINCT version FROM schema_migrations")}
 
     def stored_ranks(self, request_ids: Sequence[str]) -> dict[str, int]:
         """The join rank (see ``join.RANK``) already stored for each of these calls."""
