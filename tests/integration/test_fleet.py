@@ -166,7 +166,10 @@ def traffic(stack: Stack, **kwargs: Any) -> tuple[threading.Thread, dict[str, Si
     return thread, result
 
 
-@pytest.mark.parametrize("count", [2, 3])
+# two workers on Apache Kafka, three on both brokers (CI time: the kill test below covers
+# three workers on both)
+@pytest.mark.parametrize(("broker", "count"), [("kafka", 2), ("embedded", 3), ("kafka", 3)],
+                         indirect=["broker"], ids=["kafka-2", "embedded-3", "kafka-3"])
 def test_workers_share_the_partitions_and_count_each_call_once(
         broker: str, tmp_path: Path, count: int) -> None:
     stack = fleet_stack(broker, tmp_path)
@@ -275,6 +278,8 @@ def stored_windows_match(stack: Stack, began: float, caught_up: float) -> None:
             assert windowed == stored, (start, windowed, stored)
 
 
+# a rebalance is the same on both brokers: Apache Kafka (what a fleet runs on) is enough
+@pytest.mark.parametrize("broker", ["kafka"], indirect=True)
 def test_a_worker_added_mid_stream_takes_partitions_over(broker: str, tmp_path: Path) -> None:
     stack = fleet_stack(broker, tmp_path)
     with stopped_at_the_end(launch(stack, ["w0", "w1"])) as workers:
@@ -291,6 +296,8 @@ def test_a_worker_added_mid_stream_takes_partitions_over(broker: str, tmp_path: 
     stored_once(stack, stats.calls)
 
 
+# the default setup: the embedded broker with the embedded store
+@pytest.mark.parametrize("broker", ["embedded"], indirect=True)
 def test_workers_setting_runs_a_supervised_pair_on_the_embedded_store(
         broker: str, tmp_path: Path) -> None:
     """``LLMPULSE_WORKERS=2 llmpulse worker`` with chdb://: a store server and two workers
