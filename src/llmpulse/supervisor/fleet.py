@@ -249,9 +249,9 @@ def run_fleet(settings: Settings, ready_file: Path | None = None) -> int:
     from llmpulse.runner import checked_broker
 
     check_fleet(settings)
+    checked_broker(settings, "worker")  # one clear failure, before any process starts
     for warning in fleet_warnings(settings):
         log.warning("%s", warning)
-    checked_broker(settings, "worker")  # one clear failure, before any process starts
     fleet = Fleet(settings, ready_file)
     previous = {s: signal.signal(s, fleet.on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
