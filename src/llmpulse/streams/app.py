@@ -263,7 +263,12 @@ def build_app(settings: Settings, store: ClickHouseStore, metrics: Metrics,
         # final flush (below) does that, so Faust must not wait for them first.
         stream_wait_empty=False,
     )
-    use_short_fetch_wait(app, strict_topics={settings.topic(role) for role in INPUT_ROLES})
+    # the OTLP topic is an input as well: a batch read and dropped at start-up must be read
+    # again, not committed over (its replay is deduplicated by request id)
+    strict = {settings.topic(role) for role in INPUT_ROLES}
+    if settings.otlp_topic:
+        strict.add(settings.otlp_topic)
+    use_short_fetch_wait(app, strict_topics=strict)
     use_metadata_backoff(app)
     raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw",
                            "value_serializer": "raw", "internal": False}
