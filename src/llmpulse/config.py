@@ -595,3 +595,12 @@ def check_settings(environ: Mapping[str, str] | None = None, **overrides: Any
 def redacted_url(url: str) -> str:
     """``url`` without the password of its user part (for logs and ``llmpulse config``)."""
     return re.sub(r"(//[^:/@]+:)[^@/]*@", r"\1***@", url)
+
+
+def read_secret_file(path: Path, setting: str) -> str:
+    """The text of a secret file a setting names (a mounted Secret), read when it is used;
+    ConfigError naming the setting when it cannot be read."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{setting}: cannot read {path}: {exc.strerror or exc}") from None

@@ -11,10 +11,9 @@ start); nothing here logs them.
 from __future__ import annotations
 
 import ssl
-from pathlib import Path
 from typing import Any
 
-from llmpulse.config import Settings
+from llmpulse.config import Settings, read_secret_file
 from llmpulse.errors import ConfigError
 
 
@@ -25,11 +24,7 @@ def sasl_password(settings: Settings) -> str | None:
     path = settings.kafka_sasl_password_file
     if path is None:
         return None
-    try:
-        return Path(path).read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise ConfigError(f"LLMPULSE_KAFKA_SASL_PASSWORD_FILE: cannot read {path}: "
-                          f"{exc.strerror or exc}") from None
+    return read_secret_file(path, "LLMPULSE_KAFKA_SASL_PASSWORD_FILE").strip()
 
 
 def librdkafka_security(settings: Settings) -> dict[str, Any]:

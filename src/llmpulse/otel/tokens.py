@@ -6,7 +6,7 @@ import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from llmpulse.config import Settings
+from llmpulse.config import Settings, read_secret_file
 from llmpulse.errors import ConfigError
 
 
@@ -42,11 +42,7 @@ def load_tokens(settings: Settings) -> dict[str, str | None]:
         tokens.update(parse_tokens(settings.otlp_tokens.get_secret_value(),
                                    "LLMPULSE_OTLP_TOKENS"))
     if settings.otlp_tokens_file is not None:
-        try:
-            text = settings.otlp_tokens_file.read_text()
-        except OSError as exc:
-            raise ConfigError(f"LLMPULSE_OTLP_TOKENS_FILE: cannot read "
-                              f"{settings.otlp_tokens_file}: {exc.strerror}") from None
+        text = read_secret_file(settings.otlp_tokens_file, "LLMPULSE_OTLP_TOKENS_FILE")
         tokens.update(parse_tokens(text, "LLMPULSE_OTLP_TOKENS_FILE"))
     return tokens
 

@@ -24,8 +24,8 @@ from tenacity import (
     wait_exponential,
 )
 
-from llmpulse.config import Settings, redacted_url
-from llmpulse.errors import StoreError, StoreLocked
+from llmpulse.config import Settings, read_secret_file, redacted_url
+from llmpulse.errors import ConfigError, StoreError, StoreLocked
 from llmpulse.schema import FeedbackEvent
 from llmpulse.signals import Signal
 from llmpulse.sinks.rows import (
@@ -88,12 +88,10 @@ def server_options(settings: Settings) -> dict[str, Any]:
             options["client_cert_key"] = str(settings.clickhouse_key_file)
     if settings.clickhouse_password_file is not None:
         try:
-            options["password"] = Path(settings.clickhouse_password_file).read_text(
-                encoding="utf-8").strip()
-        except OSError as exc:
-            raise StoreError(f"LLMPULSE_CLICKHOUSE_PASSWORD_FILE: cannot read "
-                             f"{settings.clickhouse_password_file}: {exc.strerror or exc}"
-                             ) from None
+            options["password"] = read_secret_file(settings.clickhouse_password_file,
+                                                   "LLMPULSE_CLICKHOUSE_PASSWORD_FILE").strip()
+        except ConfigError as exc:  # a store that cannot be opened, as the store reports it
+            raise StoreError(str(exc)) from None
     return options
 
 
