@@ -76,7 +76,7 @@ def run_demo(settings: Settings, *, duration: float, rate: float, seed: int) -> 
     if store_url == DEFAULT_STORE:
         store_url = f"chdb://{data_dir / 'chdb'}"
     started = datetime.now(UTC)
-    origin = time.time()  # incidents and drills count from here
+    origin = time.time()  # the drills count from here (the workers get them at start)
     print(f"llmpulse demo: {duration:.0f}s of simulated traffic at {rate:.0f} calls/s")
     with _broker(settings, data_dir) as bootstrap:
         where = "embedded broker" if settings.broker is None else "broker"
@@ -114,10 +114,13 @@ def run_demo(settings: Settings, *, duration: float, rate: float, seed: int) -> 
         print(f"  {'scorer':<16} metrics at http://127.0.0.1:{scorer_port}/metrics, "
               f"log {data_dir / 'scorer.log'}")
         print(f"  {'store':<16} {store_url}")
-        _print_schedule(duration, origin)
+        # the traffic's incidents count from the first call, not from the start-up: the
+        # short run's latency spike would otherwise be over before any call is sent
+        traffic_origin = time.time()
+        _print_schedule(duration, traffic_origin, env.get("LLMPULSE_DRILLS", ""))
         run = _Run()
         interrupted = _drive(settings, bootstrap, (worker, scorer), run, duration, rate, seed,
-                             origin)
+                             traffic_origin)
         last = _scrape_text(worker)
         (data_dir / "last-metrics.prom").write_text(last, encoding="utf-8")
         _report_exit(scorer, scorer.stop())
@@ -153,19 +156,19 @@ def oncall_env(duration: float, origin: float,
     return env
 
 
-def _print_schedule(duration: float, origin: float) -> None:
-    """What a long run will inject, and when, so that the alerts can be told apart."""
+def _print_schedule(duration: float, origin: float, drills: str) -> None:
+    """What a long run will inject, and when (from ``origin``, the traffic's start), so
+    that the alerts can be told apart."""
     from llmpulse.drills import parse_drills
-    from llmpulse.simulator import default_incidents
+    from llmpulse.simulator import ONCALL_SCHEDULE_S, default_incidents
 
-    env = oncall_env(duration, origin)
-    if not env:
+    if duration < ONCALL_SCHEDULE_S:
         return
     print("  on-call schedule (minutes from now):")
     for incident in default_incidents(duration):
         end = incident.start_s + incident.duration_s
         print(f"    {incident.start_s / 60:5.1f} - {end / 60:5.1f}  {incident.name.split('@')[0]}")
-    for drill in parse_drills(env.get("LLMPULSE_DRILLS", "")):
+    for drill in parse_drills(drills):
         start = (drill.start - origin) / 60
         print(f"    {start:5.1f} - {start + drill.duration_s / 60:5.1f}  drill {drill.kind}")
 
