@@ -16,7 +16,7 @@ After the worker has processed simulated traffic and closed a window:
   as served by the running processes (tests/unit/test_exposition.py checks the
   registries only).
 
-One stack per broker serves the four tests (a module-scoped fixture).
+One stack on the embedded broker serves the four tests (a module-scoped fixture).
 """
 
 from __future__ import annotations
@@ -331,6 +331,11 @@ def live(broker: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live
 
 # --- the tests ----------------------------------------------------------------------
 
+#: What the dashboards and rules read is the processes' scrape, the same whichever broker feeds
+#: them: one stack on the embedded broker serves every test.
+ONE_BROKER = pytest.mark.parametrize("broker", ["embedded"], indirect=True)
+
+@ONE_BROKER
 def test_every_dashboard_query_runs_on_real_prometheus(live: Live) -> None:
     results = _run_all(live.prom.port, _variable_values(list(live.stats.models)))
     assert set(results[("llmpulse-oncall", "variable model")]) == set(live.stats.models)
@@ -338,6 +343,7 @@ def test_every_dashboard_query_runs_on_real_prometheus(live: Live) -> None:
     _check_panels(results, WINDOW_PANELS)
 
 
+@ONE_BROKER
 def test_dashboards_name_only_metrics_and_labels_of_the_scrape(live: Live) -> None:
     scrape = scrape_of(live.prom, live.since)
     found = prometheus_queries()
@@ -363,6 +369,7 @@ def test_dashboards_name_only_metrics_and_labels_of_the_scrape(live: Live) -> No
         assert any(expected in p for p in caught), (old, new, caught)
 
 
+@ONE_BROKER
 def test_shipped_rules_evaluate_without_error_on_the_live_scrape(live: Live) -> None:
     rules = live.prom.wait_rules_evaluated()
     assert len(rules) > 30
@@ -370,6 +377,7 @@ def test_shipped_rules_evaluate_without_error_on_the_live_scrape(live: Live) -> 
     assert not problems, "\n".join(problems)
 
 
+@ONE_BROKER
 @pytest.mark.parametrize("process", ["worker", "scorer"])
 def test_promtool_check_metrics_passes_on_the_running_process(live: Live, process: str) -> None:
     target: WorkerProcess = getattr(live, process)

@@ -75,6 +75,8 @@ def ready_before_the_drill(worker: WorkerProcess, drill_at: float, partitions: i
     assert worker.health("/healthz")[0] == 200
 
 
+# a store outage is the same on both brokers: Apache Kafka, what a deployment runs on, is enough
+@pytest.mark.parametrize("broker", ["kafka"], indirect=True)
 def test_worker_readiness_through_a_store_outage_and_a_drain_with_a_batch_in_flight(
         broker: str, tmp_path: Path) -> None:
     stack = make_stack(broker, tmp_path)

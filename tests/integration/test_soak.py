@@ -31,7 +31,7 @@ def test_soak_on_apache_kafka(tmp_path: Path) -> None:
     kafka = ApacheKafka()
     start_or_fail("Apache Kafka", kafka.start)
     try:
-        config = SoakConfig(duration_s=100, rate=80, seed=11, fault_every_s=(6.0, 14.0),
+        config = SoakConfig(duration_s=75, rate=80, seed=11, fault_every_s=(6.0, 14.0),
                             faults=CI_FAULTS)
         soak = Soak(kafka.bootstrap, Broker(lambda: kafka.restart(down_s=2.0)), tmp_path,
                     config)
@@ -46,7 +46,7 @@ def test_soak_on_apache_kafka(tmp_path: Path) -> None:
 
 def test_soak_on_the_embedded_broker(embedded_broker: EmbeddedBroker, tmp_path: Path) -> None:
     """The embedded broker keeps topics in memory: every CI fault but its restart."""
-    config = SoakConfig(duration_s=60, rate=80, seed=12, fault_every_s=(6.0, 12.0),
+    config = SoakConfig(duration_s=45, rate=80, seed=12, fault_every_s=(6.0, 12.0),
                         faults=tuple(f for f in CI_FAULTS if f != "broker_restart"))
     report = Soak(embedded_broker.bootstrap, Broker(None), tmp_path, config).run()
     summary = report.summary()
