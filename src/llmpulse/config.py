@@ -241,6 +241,17 @@ class Settings(BaseSettings):
         default=None,
         description="File of `llmpulse otlp` tokens, one `TOKEN` or `TOKEN:TENANT` a line "
         "(# comments); read at start-up.")
+    otlp_tls_cert_file: Path | None = Field(
+        default=None,
+        description="PEM certificate (chain) `llmpulse otlp` serves HTTPS with, with "
+        "LLMPULSE_OTLP_TLS_KEY_FILE. Unset: plain HTTP.")
+    otlp_tls_key_file: Path | None = Field(
+        default=None, description="PEM private key of LLMPULSE_OTLP_TLS_CERT_FILE.")
+    otlp_client_ca_file: Path | None = Field(
+        default=None,
+        description="PEM CA(s) for client certificates (mutual TLS; needs "
+        "LLMPULSE_OTLP_TLS_CERT_FILE): a request without a certificate they signed gets 401. "
+        "Tokens, when set, are required as well.")
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="debug, info, warning or error.")
     data_dir: Path = Field(default=Path("./llmpulse-data"),
@@ -352,7 +363,8 @@ class Settings(BaseSettings):
         return parse_drills(self.drills)
 
     @field_validator("rules_file", "prices_file", "toxicity_model", "nli_model",
-                     "otlp_tokens_file", mode="before")
+                     "otlp_tokens_file", "otlp_tls_cert_file", "otlp_tls_key_file",
+                     "otlp_client_ca_file", mode="before")
     @classmethod
     def _empty_path_is_unset(cls, value: Any) -> Any:
         """``LLMPULSE_RULES_FILE=`` means unset, not the current directory."""
@@ -407,6 +419,19 @@ class Settings(BaseSettings):
         if self.clickhouse_password_file is not None and self.embedded_store:
             raise ValueError("LLMPULSE_CLICKHOUSE_PASSWORD_FILE is for a ClickHouse server "
                              "(http(s)://...), not the embedded store")
+        return self
+
+    @model_validator(mode="after")
+    def _otlp_tls(self, info: ValidationInfo) -> Settings:
+        if _lenient(info):
+            return self
+        if (self.otlp_tls_cert_file is None) != (self.otlp_tls_key_file is None):
+            raise ValueError("LLMPULSE_OTLP_TLS_CERT_FILE and LLMPULSE_OTLP_TLS_KEY_FILE go "
+                             "together (the receiver's certificate and its key)")
+        if self.otlp_client_ca_file is not None and self.otlp_tls_cert_file is None:
+            raise ValueError("LLMPULSE_OTLP_CLIENT_CA_FILE needs LLMPULSE_OTLP_TLS_CERT_FILE "
+                             "and LLMPULSE_OTLP_TLS_KEY_FILE: client certificates are only "
+                             "asked for over TLS")
         return self
 
     @model_validator(mode="after")

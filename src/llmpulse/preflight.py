@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from llmpulse.config import Settings
 from llmpulse.errors import ConfigError
 
-Process = Literal["worker", "scorer"]
+Process = Literal["worker", "scorer", "otlp"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +231,20 @@ def _kafka_sasl(settings: Settings, env: Mapping[str, str], process: Process | N
             "(password set)")
 
 
+def _otlp_tls(settings: Settings, env: Mapping[str, str], process: Process | None) -> str:
+    """The receiver's certificate, key and client CA load (no socket opened)."""
+    from llmpulse.otel.tls import server_context
+
+    if settings.otlp_tls_cert_file is None:
+        return ""
+    _readable_file("LLMPULSE_OTLP_TLS_CERT_FILE", settings.otlp_tls_cert_file)
+    _readable_file("LLMPULSE_OTLP_TLS_KEY_FILE", settings.otlp_tls_key_file)
+    _readable_file("LLMPULSE_OTLP_CLIENT_CA_FILE", settings.otlp_client_ca_file)
+    server_context(settings)
+    mutual = settings.otlp_client_ca_file
+    return "otlp TLS: HTTPS" + (f", client certificates of {mutual} required" if mutual else "")
+
+
 def _readable_file(name: str, path: Path | None) -> None:
     if path is not None and not Path(path).is_file():
         raise ConfigError(f"{name}: {path} "
@@ -247,4 +261,5 @@ _CHECKS: tuple[tuple[frozenset[str], Check], ...] = (
     (frozenset({"scorer"}), _toxicity),
     (frozenset({"scorer"}), _groundedness),
     (frozenset({"scorer"}), _judge),
+    (frozenset({"otlp"}), _otlp_tls),
 )

@@ -25,11 +25,12 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
 from google.protobuf import json_format
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import (
@@ -43,6 +44,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, set_span_in_contex
 from llmpulse.embedded_broker import EmbeddedBroker
 from llmpulse.kafka_security import librdkafka_security
 from llmpulse.schema import InferenceEvent
+from tests.harness.certs import TestCA
 from tests.integration.stack import Stack, make_stack, wait_metrics
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -189,11 +191,12 @@ def _free_port() -> int:
 class Receiver:
     """``llmpulse otlp`` as a process."""
 
-    def __init__(self, stack: Stack, log: Path) -> None:
+    def __init__(self, stack: Stack, log: Path, scheme: str = "http",
+                 **settings: str) -> None:
         self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}/v1/traces"
-        env = {**os.environ, **stack.env(LLMPULSE_OTLP_PORT=str(self.port),
-                                         LLMPULSE_OTLP_TOKENS=f"{TOKEN},{PINNED}:team-blue")}
+        self.url = f"{scheme}://127.0.0.1:{self.port}/v1/traces"
+        settings = {"LLMPULSE_OTLP_TOKENS": f"{TOKEN},{PINNED}:team-blue", **settings}
+        env = {**os.environ, **stack.env(LLMPULSE_OTLP_PORT=str(self.port), **settings)}
         self.log = log
         with log.open("wb") as out:
             self.proc = subprocess.Popen([sys.executable, "-m", "llmpulse", "otlp"], env=env,
@@ -361,3 +364,83 @@ def test_503_with_retry_after_while_the_broker_is_down(tmp_path: Path) -> None:
     finally:
         assert receiver.stop() == 0, receiver.log.read_text()
         embedded.stop()
+
+
+def test_mutual_tls_admits_only_senders_with_a_certificate_of_the_client_ca(
+        embedded_broker: EmbeddedBroker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HTTPS with client certificates: the SDK's exporter with a certificate of the client
+    CA is published; no certificate, or one of another CA, is a 401 that says why; plain
+    HTTP gets no answer."""
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):  # would override certificate_file
+        monkeypatch.delenv(name, raising=False)
+    server_ca, client_ca, rogue_ca = (TestCA(tmp_path / "pki", name)
+                                      for name in ("server", "clients", "rogue"))
+    server = server_ca.issue("otlp", server=True)
+    client, rogue = client_ca.issue("checkout", server=False), rogue_ca.issue("x", server=False)
+    topic = "otlp-mtls"
+    stack = make_stack(embedded_broker.bootstrap, tmp_path, common={"LLMPULSE_OTLP_TOPIC": topic})
+    receiver = Receiver(stack, tmp_path / "otlp.log", scheme="https", LLMPULSE_OTLP_TOKENS="",
+                        LLMPULSE_OTLP_TLS_CERT_FILE=str(server.cert),
+                        LLMPULSE_OTLP_TLS_KEY_FILE=str(server.key),
+                        LLMPULSE_OTLP_CLIENT_CA_FILE=str(client_ca.pem))
+    try:
+        assert f"listening on https://127.0.0.1:{receiver.port}" in receiver.log.read_text()
+        assert "client certificates required" in receiver.log.read_text()
+        exporter = OTLPSpanExporter(endpoint=receiver.url, certificate_file=str(server_ca.pem),
+                                    client_certificate_file=str(client.cert),
+                                    client_key_file=str(client.key))
+        memory = InMemorySpanExporter()
+        provider = _provider(SimpleSpanProcessor(memory))
+        _emit(provider, "mtls")
+        provider.shutdown()
+        spans = list(memory.get_finished_spans())
+        assert exporter.export(spans) == SpanExportResult.SUCCESS
+
+        body = _collector_messages("mtls-refused")[0]
+        headers = {"Content-Type": "application/x-protobuf"}
+        with httpx.Client(verify=str(server_ca.pem)) as anonymous:
+            answer = anonymous.post(receiver.url, content=body, headers=headers)
+        assert answer.status_code == 401, answer.text
+        assert "client certificate" in answer.text
+        with httpx.Client(verify=str(server_ca.pem), cert=(str(rogue.cert), str(rogue.key))) \
+                as stranger:  # its certificate is not verified: the same as none
+            answer = stranger.post(receiver.url, content=body, headers=headers)
+        assert answer.status_code == 401, answer.text
+        with pytest.raises(httpx.TransportError):
+            httpx.post(receiver.url.replace("https://", "http://"), content=body,
+                       headers=headers, timeout=5)
+    finally:
+        assert receiver.stop() == 0, receiver.log.read_text()
+    published = _read_topic(stack, topic)
+    assert len(published) == 1, published  # the certified batch, and nothing else
+    names = {span["name"] for rs in json_format.MessageToDict(
+        ExportTraceServiceRequest.FromString(published[0]))["resourceSpans"]
+        for ss in rs["scopeSpans"] for span in ss["spans"]}
+    assert {f"chat {c['model']}" for c in CALLS} <= names
+
+
+def _read_topic(stack: Stack, topic: str) -> list[bytes]:
+    """Every message on ``topic``, read from the start of each partition to its end."""
+    consumer = Consumer({"bootstrap.servers": stack.broker, "group.id": f"read-{topic}",
+                         "enable.auto.commit": False})
+    values: list[bytes] = []
+    try:
+        partitions = consumer.list_topics(topic, timeout=30).topics[topic].partitions
+        for partition in partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition),
+                                                       timeout=30)
+            if high <= low:
+                continue
+            consumer.assign([TopicPartition(topic, partition, low)])
+            deadline = time.monotonic() + 30
+            offset = low
+            while offset < high and time.monotonic() < deadline:
+                message = consumer.poll(0.5)
+                if message is None or message.error():
+                    continue
+                values.append(bytes(message.value() or b""))
+                offset = (message.offset() or 0) + 1
+    finally:
+        consumer.close()
+    return values

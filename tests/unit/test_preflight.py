@@ -120,3 +120,35 @@ def test_the_demo_refuses_before_it_starts_anything(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "LLMPULSE_PRICES_FILE: prices.yml does not exist" in done.stderr
     assert not (tmp_path / "llmpulse-data").exists()  # no broker, store or worker started
+
+
+def test_otlp_tls_settings_go_together() -> None:
+    with pytest.raises(ConfigError, match="LLMPULSE_OTLP_TLS_CERT_FILE and "
+                       "LLMPULSE_OTLP_TLS_KEY_FILE go together"):
+        load_settings({"LLMPULSE_OTLP_TLS_CERT_FILE": "/x.crt"})
+    with pytest.raises(ConfigError, match="LLMPULSE_OTLP_CLIENT_CA_FILE needs"):
+        load_settings({"LLMPULSE_OTLP_CLIENT_CA_FILE": "/ca.pem"})
+
+
+def test_otlp_tls_files_are_loaded_and_reported(tmp_path: Path) -> None:
+    from tests.harness.certs import TestCA
+
+    ca = TestCA(tmp_path, "server")
+    server = ca.issue("otlp", server=True)
+    good = {"LLMPULSE_OTLP_TLS_CERT_FILE": str(server.cert),
+            "LLMPULSE_OTLP_TLS_KEY_FILE": str(server.key),
+            "LLMPULSE_OTLP_CLIENT_CA_FILE": str(ca.pem)}
+    report = check(load_settings(good), "otlp")
+    assert report.problems == ()
+    assert report.checked == (f"otlp TLS: HTTPS, client certificates of {ca.pem} required",)
+    other = ca.issue("other", server=True)  # a key that is not the certificate's
+    wrong = {**good, "LLMPULSE_OTLP_TLS_KEY_FILE": str(other.key),
+             "LLMPULSE_OTLP_CLIENT_CA_FILE": str(tmp_path / "missing.pem")}
+    problems = check(load_settings(wrong), "otlp").problems
+    assert problems == (f"LLMPULSE_OTLP_CLIENT_CA_FILE: {tmp_path / 'missing.pem'} does not "
+                        "exist",)
+    with pytest.raises(ConfigError, match="LLMPULSE_OTLP_TLS_CERT_FILE/LLMPULSE_OTLP_TLS_KEY"
+                       "_FILE .* cannot be loaded"):
+        require(load_settings({**wrong, "LLMPULSE_OTLP_CLIENT_CA_FILE": str(ca.pem)}), "otlp")
+    assert check(load_settings({}), "worker").checked == check(
+        load_settings(good), "worker").checked  # the worker does not check the receiver's

@@ -169,7 +169,9 @@ def otlp() -> None:
     it is unavailable, 413 above LLMPULSE_OTLP_MAX_BYTES, 400/415 for what is not OTLP).
     The worker, with the same LLMPULSE_OTLP_TOPIC, turns the spans into calls.  With
     LLMPULSE_OTLP_TOKENS (or _FILE) a bearer token is required (401 without); a token
-    pinned to a tenant forces the tenant of its spans.  Runs until Ctrl-C or SIGTERM.
+    pinned to a tenant forces the tenant of its spans.  LLMPULSE_OTLP_TLS_CERT_FILE and
+    _KEY_FILE serve HTTPS; LLMPULSE_OTLP_CLIENT_CA_FILE also requires a client certificate
+    it signed (mutual TLS).  Runs until Ctrl-C or SIGTERM.
     """
     from llmpulse.otel.serve import run_receiver
 

@@ -17,6 +17,7 @@ from aiohttp import web
 from llmpulse.errors import BrokerError
 from llmpulse.otel.decode import Encoding, OtlpDecodeError, decode, encode_response
 from llmpulse.otel.mapping import is_genai
+from llmpulse.otel.tls import has_client_certificate
 from llmpulse.otel.tokens import authenticate
 from llmpulse.otel.translate import spans
 
@@ -35,10 +36,11 @@ class Receiver:
     """The request handler, around a ``publish`` function (Kafka in the command)."""
 
     def __init__(self, publish: Publish, tokens: Mapping[str, str | None],
-                 max_bytes: int) -> None:
+                 max_bytes: int, *, client_certificates: bool = False) -> None:
         self._publish = publish
         self._tokens = tokens
         self._max_bytes = max_bytes
+        self._client_certificates = client_certificates
 
     def app(self) -> web.Application:
         # bodies are read raw and gzip is undone here, within the size bound
@@ -48,6 +50,10 @@ class Receiver:
         return app
 
     async def traces(self, request: web.Request) -> web.StreamResponse:
+        if self._client_certificates and not has_client_certificate(
+                request.transport.get_extra_info("peercert") if request.transport else None):
+            return _error(401, "a client certificate signed by LLMPULSE_OTLP_CLIENT_CA_FILE "
+                          "is required (mutual TLS)")
         caller = authenticate(self._tokens, request.headers.get("Authorization"))
         if caller is None:
             return _error(401, "a valid bearer token is required (Authorization: Bearer ...)",
