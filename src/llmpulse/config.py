@@ -250,8 +250,9 @@ class Settings(BaseSettings):
     otlp_client_ca_file: Path | None = Field(
         default=None,
         description="PEM CA(s) for client certificates (mutual TLS; needs "
-        "LLMPULSE_OTLP_TLS_CERT_FILE): a request without a certificate they signed gets 401. "
-        "Tokens, when set, are required as well.")
+        "LLMPULSE_OTLP_TLS_CERT_FILE): a request without a client certificate gets 401, a "
+        "certificate they did not sign fails the TLS handshake. Tokens, when set, are "
+        "required as well.")
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="debug, info, warning or error.")
     data_dir: Path = Field(default=Path("./llmpulse-data"),

@@ -12,10 +12,9 @@ from llmpulse.errors import ConfigError
 def server_context(settings: Settings) -> ssl.SSLContext | None:
     """The receiver's TLS context (None: plain HTTP).
 
-    With a client CA the context *asks* for a certificate (``CERT_OPTIONAL``) instead of
-    ending the handshake without one: a request whose connection holds no certificate the
-    CA signed is answered 401 by the handler (see :func:`has_client_certificate`), which
-    says what is missing.
+    With a client CA the context *asks* for a certificate (``CERT_OPTIONAL``): one the CA
+    did not sign fails the handshake, and a request that brought none is answered 401 by
+    the handler (see :func:`has_client_certificate`), which says what is missing.
     """
     cert, key = settings.otlp_tls_cert_file, settings.otlp_tls_key_file
     if cert is None or key is None:
