@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported when a sample is read, not with the command line
+    import numpy as np
 
 Kind = Literal["proportion", "mean", "quantile"]
 
@@ -104,12 +105,19 @@ class Sample:
         return len(self.values["error"])
 
     def array(self, key: str) -> np.ndarray:
+        import numpy as np
+
         return np.asarray(self.values[key], dtype=float)
 
+    def observations(self) -> dict[str, np.ndarray]:
+        """Every data key's values, as :func:`llmpulse.release.compare.compare` takes them."""
+        return {key: self.array(key) for key in DATA_KEYS}
+
     def add_call(self, request_id: str, *, error: bool, error_type: str | None,
-                 finish_reasons: Iterable[str], duration: float | None, ttft: float | None,
-                 tpot: float | None, input_tokens: float | None, output_tokens: float | None,
-                 cost: float | None) -> None:
+                 finish_reasons: Iterable[str], duration: float | None = None,
+                 ttft: float | None = None, tpot: float | None = None,
+                 input_tokens: float | None = None, output_tokens: float | None = None,
+                 cost: float | None = None) -> None:
         v = self.values
         reasons = set(finish_reasons)
         self.request_ids.append(request_id)
