@@ -14,8 +14,8 @@ import pytest
 
 from llmpulse.release import sequential
 from llmpulse.release.compare import Comparison, Policy, compare, holm
+from llmpulse.release.scenarios import PLANTED, Traffic, head
 from llmpulse.release.signals import SIGNALS, pick
-from tests.unit.release_traffic import Traffic, head
 
 ALPHA = 0.05
 LOOKS = range(50, 2001, 50)
@@ -130,6 +130,25 @@ def test_an_aa_canary_watched_every_50_calls_keeps_its_false_alarms_below_alpha(
     assert alarms / seeds <= ALPHA
 
 
+@pytest.mark.parametrize("split", [1, 9], ids=["even", "canary_10pct"])
+@pytest.mark.parametrize("signal", ["error_rate", "cost_per_call", "rating_mean",
+                                    "duration_p95"])
+def test_each_kind_alone_holds_alpha_while_watched(signal: str, split: int) -> None:
+    """One signal, no correction for the others: a proportion, a skewed mean, a discrete
+    mean and a tail quantile; even traffic, and a canary taking a tenth of it."""
+    specs = pick([signal])
+    seeds = 150
+    alarms = 0
+    for seed in range(seeds):
+        a, b = Traffic().calls(2000 * split, 2 * seed), Traffic().calls(2000, 2 * seed + 1)
+        for n in LOOKS:
+            effect = compare(head(a, n * split), head(b, n), specs).results[0].effect
+            if effect is not None and effect.p_value <= ALPHA:
+                alarms += 1
+                break
+    assert alarms / seeds <= ALPHA
+
+
 def test_a_fixed_sample_test_repeated_as_data_arrives_would_not_hold_alpha() -> None:
     """The same check (one signal, no other correction) with the fixed-sample z boundary
     raises far more false alarms when repeated at every look; the always-valid one does
@@ -153,19 +172,7 @@ def test_a_fixed_sample_test_repeated_as_data_arrives_would_not_hold_alpha() -> 
     assert naive / seeds > 3 * ALPHA  # about 0.29 here
 
 
-PLANTED = [  # a regression of practical size (2 to 5 times the signal's margin)
-    ("error_rate", {"error": 0.06}),
-    ("toxicity_rate", {"toxic": 0.06}),
-    ("thumbs_down_rate", {"thumbs_down": 0.30}),
-    ("duration_p95", {"duration_median": 1.8}),
-    ("ttft_p50", {"ttft_median": 0.455}),
-    ("cost_per_call", {"input_tokens": 1040.0, "output_tokens": 325.0}),
-    ("rating_mean", {"rating": 3.4}),
-    ("groundedness_mean", {"groundedness": 0.65}),
-]
-
-
-@pytest.mark.parametrize(("signal", "change"), PLANTED, ids=[p[0] for p in PLANTED])
+@pytest.mark.parametrize(("signal", "change"), PLANTED.items(), ids=list(PLANTED))
 def test_a_planted_regression_is_found_while_watching(signal: str,
                                                       change: dict[str, float]) -> None:
     seeds = 30

@@ -1,5 +1,6 @@
-"""Synthetic per-call observations for the release comparison's tests: one array per data
-key, NaN where a call has no such observation (not scored, no feedback)."""
+"""Synthetic per-call observations for evaluating the release comparison (the tests and
+``bench/compare_eval.py``): one array per data key, NaN where a call has no such
+observation (not scored, not a RAG answer, no feedback).  Seeded."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Traffic:
     """The distribution of one side's calls; a planted change is a different value."""
 
@@ -69,3 +70,17 @@ class Traffic:
 def head(side: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
     """The first ``n`` calls of a side."""
     return {key: values[:n] for key, values in side.items()}
+
+
+#: Regressions of practical size (2 to 5 times the signal's default margin), by the
+#: signal that should find them.
+PLANTED: dict[str, dict[str, float]] = {
+    "error_rate": {"error": 0.06},
+    "toxicity_rate": {"toxic": 0.06},
+    "thumbs_down_rate": {"thumbs_down": 0.30},
+    "duration_p95": {"duration_median": 1.8},
+    "ttft_p50": {"ttft_median": 0.455},
+    "cost_per_call": {"input_tokens": 1040.0, "output_tokens": 325.0},
+    "rating_mean": {"rating": 3.4},
+    "groundedness_mean": {"groundedness": 0.65},
+}
