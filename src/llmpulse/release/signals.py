@@ -78,9 +78,9 @@ BY_NAME = {s.name: s for s in SIGNALS}
 
 def pick(names: Iterable[str] | None = None,
          thresholds: Mapping[str, float] | None = None) -> tuple[SignalSpec, ...]:
-    """The named signals (all by default) with ``thresholds`` overriding the defaults;
-    an unknown name raises ``KeyError`` naming it."""
-    chosen = [BY_NAME[n] for n in names] if names else list(SIGNALS)
+    """The named signals (all by default; a name given twice counts once) with
+    ``thresholds`` overriding the defaults; an unknown name raises ``KeyError`` naming it."""
+    chosen = [BY_NAME[n] for n in dict.fromkeys(names)] if names else list(SIGNALS)
     over = dict(thresholds or {})
     for name in over:
         if name not in BY_NAME:
