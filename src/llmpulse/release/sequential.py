@@ -1,17 +1,18 @@
 """Always-valid inference: confidence sequences and p-values that hold under continuous
 monitoring (the check may be repeated after every new call without inflating its error).
 
-The one boundary used everywhere is the **two-sided normal mixture** (Robbins 1970; in the
-form of Howard, Ramdas, McAuliffe and Sekhon 2021, "Time-uniform, nonparametric,
-nonasymptotic confidence sequences", Ann. Statist. 49(2), eq. (14) and Sec. 3.5).  For an
-estimate ``d`` with standard error ``se`` and the mixing variance ``tau**2`` of the
-effect, write ``r = se**2 / tau**2``.  Then the mixture likelihood ratio against
+The one boundary used everywhere is the **two-sided normal mixture** (Robbins 1970,
+"Statistical methods related to the law of the iterated logarithm", Ann. Math. Statist.
+41(5); as set out by Howard, Ramdas, McAuliffe and Sekhon 2021, "Time-uniform,
+nonparametric, nonasymptotic confidence sequences", Ann. Statist. 49(2)).  For an estimate
+``d`` with standard error ``se`` and the mixing variance ``tau**2`` of the effect, write
+``r = se**2 / tau**2``.  Then the mixture likelihood ratio against
 "no difference" is::
 
     Lambda = sqrt(r / (1 + r)) * exp(z**2 / (2 * (1 + r))),   z = d / se
 
 which is the mixture SPRT of Johari, Koomen, Pekelis and Walsh ("Always valid inference:
-continuous monitoring of A/B tests", Operations Research 70(3), 2022, Sec. 4); its
+continuous monitoring of A/B tests", Operations Research 70(3), 2022); its
 always-valid p-value is ``min(1, 1 / Lambda)`` and the confidence sequence at level
 ``alpha`` is ``d +- se * sqrt((1 + r) * (log((1 + r) / r) + 2 * log(1 / alpha)))``.  With a
 variance estimated from the data the guarantee is asymptotic (Waudby-Smith, Arbour,
@@ -19,10 +20,10 @@ Sinha, Kennedy and Ramdas, "Time-uniform central limit theory and asymptotic con
 sequences", Ann. Statist. 2024); minimum sample sizes keep us out of the small-sample
 regime.
 
-``tau`` is chosen so the boundary is tightest when each arm holds ``n_plan`` calls
-(Howard et al. 2021, Sec. 3.5, solved numerically here): ``r = r_star * n_plan / n_eff``
-where ``n_eff`` is the harmonic mean of the two sample sizes, so the mixture depends on
-the counts only, never on the observed effect.
+``tau`` is chosen so the boundary is tightest when each arm holds ``n_plan`` calls (the
+``r`` minimising it is found numerically): ``r = r_star * n_plan / n_eff`` where ``n_eff``
+is the harmonic mean of the two sample sizes, so the mixture depends on the counts only,
+never on the observed effect.
 
 Quantiles use the confidence sequence for a Bernoulli(q) mean at a fixed point of the
 empirical distribution, turned into order statistics (Howard and Ramdas 2022, "Sequential
