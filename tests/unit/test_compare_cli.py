@@ -139,6 +139,9 @@ def test_bad_input_is_exit_2(tmp_path: Path) -> None:
                "latency=2").exit_code == 2
     assert run("--baseline", "v1", "--candidate", "v2", "--by",
                "prompt_version").exit_code == 2  # versions of which model?
+    assert run("--baseline", "a", "--candidate", "b", "--by", "model", "--model",
+               "gpt-4o").exit_code == 2
+    assert run("--baseline", "a", "--candidate", "a", "--by", "model").exit_code == 2
     assert run("--baseline", str(b), "--candidate", str(b), "--route", "x").exit_code == 2
 
 

@@ -118,6 +118,9 @@ def _stored_sides(baseline: str, candidate: str, model: str | None, by: str,
 
     if by != "model" and model is None:
         raise click.UsageError(f"--by {by} compares versions of one model: give --model")
+    if by == "model" and model is not None:
+        raise click.UsageError("--by model compares the models --baseline and --candidate: "
+                               "leave out --model")
     if baseline == candidate:
         raise click.UsageError("--baseline and --candidate are the same")
     t2 = _moment(end) if end else datetime.now(UTC)
