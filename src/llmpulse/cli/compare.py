@@ -34,7 +34,8 @@ DEFAULT_PERIOD = timedelta(hours=24)
                    "grouped in the windows; the default with --model), model_version, or "
                    "model (two models, no --model needed).")
 @click.option("--from", "start", default=None,
-              help="Stored calls from this ISO time (default: 24 hours before --to).")
+              help="Stored calls from this ISO time (default: 24 hours before --to).  "
+                   "Watching a canary, give its start, so every rerun sees all its calls.")
 @click.option("--to", "end", default=None, help="Stored calls before this ISO time "
                                                 "(default: now).")
 @click.option("--route", default=None, help="Only stored calls of this route, on both sides.")
