@@ -1,6 +1,7 @@
 """Command line: ``llmpulse demo | broker | worker | scorer | score | otlp | simulate | schema |
-sql | dlq | rules | alerts | budgets | models | drift | retrain | dashboards | topics | store |
-config | metrics | commands`` (``llmpulse commands`` lists them all, generated from this tree).
+sql | dlq | rules | alerts | budgets | models | drift | retrain | compare | dashboards | topics |
+store | config | metrics | commands`` (``llmpulse commands`` lists them all, generated from
+this tree).
 
 Heavy modules are imported inside the commands, so ``--help`` stays fast.
 """
@@ -16,6 +17,7 @@ from typing import Any
 import click
 
 from llmpulse.cli.alerts import alerts, budgets, rules
+from llmpulse.cli.compare import compare
 from llmpulse.cli.dashboards import dashboards
 from llmpulse.cli.drift import drift
 from llmpulse.cli.drift_store import baseline, report
@@ -442,6 +444,7 @@ cli.add_command(retrain)
 cli.add_command(dashboards)
 cli.add_command(topics)
 cli.add_command(store)
+cli.add_command(compare)
 
 
 def main() -> None:
