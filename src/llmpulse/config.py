@@ -295,6 +295,12 @@ class Settings(BaseSettings):
     pii_hash_key: SecretStr | None = Field(
         default=None,
         description="Secret key of the 'hash' PII policy (required when a field uses hash).")
+    dlq_payload: Literal["raw", "redacted"] = Field(
+        default="raw",
+        description="What a dead letter keeps of its message: raw (the original bytes; "
+        "`dlq replay` can send it again) or redacted (reason, source and a copy with emails, "
+        "phones, cards, IPs and IBANs replaced; cannot be replayed) for stores that may not "
+        "keep raw personal data.")
     score_sample_rate: float = Field(
         default=0.1, ge=0, le=1,
         description="Share of ordinary calls sent to the quality scorer (toxicity, "

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from llmpulse.config import Settings
+from llmpulse.dlq_redaction import REDACTED_HEADER
 from llmpulse.errors import BrokerError, ConfigError
 from llmpulse.kafka_security import librdkafka_security
 
@@ -100,6 +101,7 @@ def _describe(message: Any) -> dict[str, Any]:
     except UnicodeDecodeError:
         shown = {"base64": base64.b64encode(value).decode()}
     return {
+        "redacted": headers.get(REDACTED_HEADER) == "1",
         "reason": headers.get("llmpulse.reason", ""),
         "detail": headers.get("llmpulse.detail", ""),
         "source_topic": headers.get("llmpulse.source.topic", ""),
@@ -153,12 +155,24 @@ def _coordinated(call: Callable[[], T], timeout: float = 30.0) -> T:
 
 
 @dataclass(frozen=True)
+class Unreplayable:
+    """A letter stored redacted (``LLMPULSE_DLQ_PAYLOAD=redacted``): not the message."""
+
+    partition: int
+    offset: int
+    reason: str
+    source_topic: str
+
+
+@dataclass(frozen=True)
 class Replayed:
-    """What a replay did: letters sent, and letters skipped because an earlier replay
-    with their ``--reason`` sent them already."""
+    """What a replay did: letters sent, letters skipped because an earlier replay with
+    their ``--reason`` sent them already, and letters that cannot be replayed because
+    they hold a redacted copy (each reported by the one replay that reads it)."""
 
     sent: int
     skipped: int = 0
+    unreplayable: tuple[Unreplayable, ...] = ()
 
 
 def replay_dead_letters(settings: Settings, reason: str | None = None,
@@ -177,9 +191,11 @@ def replay_dead_letters(settings: Settings, reason: str | None = None,
     nothing is sent while reading, so letters that fail again (and come back to the DLQ)
     are not picked up by the same run; a failed delivery aborts before the commit, so
     the letters stay replayable (at least once: a crash between sending and committing
-    sends them again).  Run one replay at a time.  Committed offsets are kept by the
-    broker as long as its ``offsets.retention.minutes`` (7 days by default, the default
-    retention of the DLQ topic too).
+    sends them again).  Letters stored redacted are not sent: they are returned in
+    ``unreplayable`` and passed like the sent ones.  Run one replay at a time.
+    Committed offsets are kept by the broker as long as its
+    ``offsets.retention.minutes`` (7 days by default, the default retention of the DLQ
+    topic too).
     """
     from confluent_kafka import Producer, TopicPartition
 
@@ -216,6 +232,7 @@ def replay_dead_letters(settings: Settings, reason: str | None = None,
         chosen: list[tuple[Any, dict[str, Any]]] = []
         read_to: dict[int, int] = {}
         skipped = 0
+        redacted: list[Unreplayable] = []
         for _, message in _until_end(consumer, bounds, None, drain=True):
             read_to[message.partition()] = message.offset() + 1
             letter = _describe(message)
@@ -223,6 +240,10 @@ def replay_dead_letters(settings: Settings, reason: str | None = None,
                 continue
             if reason is None and replayed_before(message, letter["reason"]):
                 skipped += 1
+                continue
+            if letter["redacted"]:
+                redacted.append(Unreplayable(message.partition(), message.offset(),
+                                             letter["reason"], letter["source_topic"]))
                 continue
             chosen.append((message, letter))
             if limit is not None and len(chosen) >= limit:
@@ -237,4 +258,4 @@ def replay_dead_letters(settings: Settings, reason: str | None = None,
                 if o > bounds[p][0]]
         if done:
             _coordinated(lambda: consumer.commit(offsets=done, asynchronous=False))
-    return Replayed(len(chosen), skipped)
+    return Replayed(len(chosen), skipped, tuple(redacted))

@@ -12,7 +12,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -27,6 +27,11 @@ from llmpulse.cli.score import score, scorer
 from llmpulse.cli.store import store
 from llmpulse.cli.topics import topics
 from llmpulse.errors import ConfigError, LlmpulseError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from llmpulse.dlq import Unreplayable
 
 
 def _settings(**overrides: Any) -> Any:
@@ -407,6 +412,23 @@ def dlq_list(limit: int) -> None:
         click.echo(f"no dead letters in {topic}", err=True)
 
 
+def _report_unreplayable(letters: Sequence[Unreplayable]) -> None:
+    """Name the redacted letters a replay passed over (at most UNREPLAYABLE_SHOWN)."""
+    if not letters:
+        return
+    click.echo(f"{len(letters)} dead letters hold a redacted copy "
+               "(LLMPULSE_DLQ_PAYLOAD=redacted when they were written) and cannot be "
+               "replayed; the producer must send them again:", err=True)
+    for letter in letters[:UNREPLAYABLE_SHOWN]:
+        click.echo(f"  partition {letter.partition} offset {letter.offset}: {letter.reason} "
+                   f"(from {letter.source_topic})", err=True)
+    if len(letters) > UNREPLAYABLE_SHOWN:
+        click.echo(f"  ... and {len(letters) - UNREPLAYABLE_SHOWN} more", err=True)
+
+
+#: Redacted letters `dlq replay` names one by one.
+UNREPLAYABLE_SHOWN = 20
+
 #: Dead letters `dlq list` counts past its --limit before it stops counting.
 DLQ_COUNT_MAX = 1_000_000
 
@@ -423,6 +445,7 @@ def dlq_replay(reason: str | None, limit: int | None) -> None:
     done = replay_dead_letters(settings, reason=reason, limit=limit)
     earlier = (f" ({done.skipped} replayed earlier with their --reason, skipped)"
                if done.skipped else "")
+    _report_unreplayable(done.unreplayable)
     if not done.sent:
         with_reason = f" with reason {reason}" if reason else ""
         click.echo(f"nothing to replay: no dead letter{with_reason} left that was not "

@@ -22,6 +22,7 @@ from aiokafka.partitioner import murmur2
 from llmpulse.alerting.rules import RulesFile, groupings, load_rules
 from llmpulse.config import Settings
 from llmpulse.detectors.cost import CostDetector
+from llmpulse.dlq_redaction import REDACTED_HEADER, redacted_detail, redacted_value
 from llmpulse.errors import LlmpulseError
 from llmpulse.health import ProcessHealth, ProgressWatch
 from llmpulse.ingest import INPUT_ROLES, MAX_EVENT_BYTES
@@ -76,6 +77,7 @@ class KafkaOutbox:
         self._windows = settings.topic("windows")
         self._scoring = settings.topic("scoring")
         self._partitions = settings.partitions
+        self._redact_letters = settings.dlq_payload == "redacted"
 
     async def windows(self, partials: dict[tuple[GroupKey, float], WindowAggregate]) -> None:
         """Partial aggregates to the partition of their group (see streams.alerting)."""
@@ -105,9 +107,10 @@ class KafkaOutbox:
     def letter(self, letter: DeadLetter) -> OutMessage:
         """A dead letter as the message for the DLQ (reason and source in headers)."""
         value = letter.value or b""
+        detail = redacted_detail(letter.detail) if self._redact_letters else letter.detail
         headers = [
             ("llmpulse.reason", letter.reason.encode()),
-            ("llmpulse.detail", letter.detail.encode()[:2000]),
+            ("llmpulse.detail", detail.encode()[:2000]),
             ("llmpulse.source.topic", letter.topic.encode()),
             ("llmpulse.source.partition", str(letter.partition).encode()),
             ("llmpulse.source.offset", str(letter.offset).encode()),
@@ -115,6 +118,9 @@ class KafkaOutbox:
         if len(value) > MAX_EVENT_BYTES:  # kept whole in the source topic
             headers.append(("llmpulse.truncated_from", str(len(value)).encode()))
             value = value[:DLQ_TRUNCATED_BYTES]
+        if self._redact_letters:
+            headers.append((REDACTED_HEADER, b"1"))
+            value = redacted_value(value)
         return OutMessage(self._dlq, letter.key, value, headers=tuple(headers))
 
     async def signals(self, calls: Sequence[StoredCall], signals: Sequence[Signal]) -> None:
