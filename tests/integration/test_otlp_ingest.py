@@ -4,7 +4,10 @@ Three calls, each sent four ways: through ``LlmPulseClient.record_inference`` (t
 reference), as spans from the real OpenTelemetry SDK through its OTLP/HTTP exporter to
 ``llmpulse otlp``, and as the Collector's Kafka exporter writes them (protobuf and
 OTLP JSON) straight to the OTLP topic.  The stored rows, their signals and cost must
-be the same.  Also: 401 without a token, a token pinned to a tenant, a batch delivered
+be the same.  Windows and alerts are computed downstream of ``llm.inference``, the topic
+the translator publishes the spans' calls to, from the columns compared here (model,
+route, tenant, prompt template, times, tokens, cost, errors), so equal rows mean the
+same windows and alerts.  Also: 401 without a token, a token pinned to a tenant, a batch delivered
 twice stored once, non-GenAI spans ignored and a malformed GenAI span dead-lettered.
 """
 
@@ -100,6 +103,7 @@ def _reference(i: int, path: str) -> InferenceEvent:
         "gen_ai.response.time_to_first_chunk": c["ttft"], "error.type": c["error"],
         "gen_ai.conversation.id": _conversation(path, i), "gen_ai.response.id": f"resp-{i}",
         "gen_ai.system_instructions": c["system"], "tenant": "acme", "route": "checkout",
+        "prompt_template_id": "checkout-answer", "prompt_template_version": f"v{i + 1}",
         "gen_ai.input.messages": [{"role": "user", "content": c["user"]}],
         "gen_ai.output.messages": ([{"role": "assistant", "content": c["answer"]}]
                                    if c["answer"] else []),
@@ -119,6 +123,8 @@ def _span_attributes(i: int, path: str) -> dict[str, Any]:
         "gen_ai.input.messages": json.dumps(
             [{"role": "user", "parts": [{"type": "text", "content": c["user"]}]}]),
         "llmpulse.tenant": "acme", "server.address": "api.example.com",
+        "llmpulse.prompt_template_id": "checkout-answer",
+        "llmpulse.prompt_template_version": f"v{i + 1}",
     }
     if c["response_model"]:
         attrs["gen_ai.response.model"] = c["response_model"]
@@ -225,7 +231,8 @@ COMPARED = ("provider", "request_model", "response_model", "model", "operation",
             "output_tokens", "cache_read_tokens", "cache_creation_tokens", "reasoning_tokens",
             "finish_reasons", "error_type", "is_error", "cost_usd", "cost_source",
             "response_id", "system_instructions", "input_messages", "output_messages",
-            "toUnixTimestamp64Micro(start_time)")
+            "toUnixTimestamp64Micro(start_time)", "prompt_template_id",
+            "prompt_template_version")
 
 
 def _rows(stack: Stack) -> dict[str, list[Any]]:
@@ -317,6 +324,7 @@ def test_genai_spans_become_the_same_calls(otlp_stack: Stack, tmp_path: Path) ->
         tenant = COMPARED.index("tenant")
         assert pinned_row[tenant] == "team-blue"
         assert pinned_row[:tenant] == reference[:tenant]
+        assert pinned_row[tenant + 1:] == reference[tenant + 1:]
     first = rows[_conversation("otlp_http", 0)]
     assert first[COMPARED.index("cost_usd")] > 0
     assert "capital of France" in str(first[COMPARED.index("input_messages")])
