@@ -147,8 +147,8 @@ def test_otlp_tls_files_are_loaded_and_reported(tmp_path: Path) -> None:
     problems = check(load_settings(wrong), "otlp").problems
     assert problems == (f"LLMPULSE_OTLP_CLIENT_CA_FILE: {tmp_path / 'missing.pem'} does not "
                         "exist",)
-    with pytest.raises(ConfigError, match="LLMPULSE_OTLP_TLS_CERT_FILE/LLMPULSE_OTLP_TLS_KEY"
-                       "_FILE .* cannot be loaded"):
+    with pytest.raises(ConfigError, match=r"LLMPULSE_OTLP_TLS_CERT_FILE/LLMPULSE_OTLP_TLS_KEY"
+                       r"_FILE .* cannot be loaded"):
         require(load_settings({**wrong, "LLMPULSE_OTLP_CLIENT_CA_FILE": str(ca.pem)}), "otlp")
     assert check(load_settings({}), "worker").checked == check(
         load_settings(good), "worker").checked  # the worker does not check the receiver's
