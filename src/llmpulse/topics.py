@@ -43,10 +43,16 @@ def ensure_llmpulse_topics(settings: Settings) -> str:
     before any worker would otherwise let the broker auto-create the input topics
     with its own default partition count, which the worker then refuses.
     """
-    from llmpulse.kafka_security import librdkafka_security
+    from llmpulse.kafka_security import librdkafka_security, uses_oauth
 
     if settings.broker is None:
         raise BrokerError("no broker configured (LLMPULSE_BROKER)")
+    if uses_oauth(settings):
+        # a refused client is told here at once, naming the setting (librdkafka would
+        # only log it and keep retrying); the token is kept for the Faust clients
+        from llmpulse.kafka_oauth import OAuthClient, shared_source
+
+        shared_source(OAuthClient.from_settings(settings)).token()
     security = librdkafka_security(settings)
     wait_for_broker(settings.broker, timeout=BROKER_WAIT_S, security=security)
     wanted = all_topics(settings)
