@@ -97,6 +97,10 @@ class Settings(BaseSettings):
         default=None,
         description="Scope(s) asked for with the token, space-separated; unset: the identity "
         "provider's default.")
+    kafka_oauth_extensions: str | None = Field(
+        default=None,
+        description="SASL extensions sent with the token, as key=value,key=value; Confluent "
+        "Cloud wants logicalCluster=lkc-...,identityPoolId=pool-....")
     kafka_oauth_ca_file: Path | None = Field(
         default=None,
         description="PEM file of the CA(s) an https:// token endpoint's certificate is checked "
@@ -441,6 +445,14 @@ class Settings(BaseSettings):
                              "https://idp.example.com/oauth2/token")
         return value
 
+    @field_validator("kafka_oauth_extensions")
+    @classmethod
+    def _extensions(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parse_extensions(value)
+        return value.strip()
+
     @model_validator(mode="after")
     def _clickhouse_tls(self, info: ValidationInfo) -> Settings:
         if _lenient(info):
@@ -574,9 +586,26 @@ class Settings(BaseSettings):
         return f"{self.topic_prefix}{role}"
 
 
+def parse_extensions(text: str) -> dict[str, str]:
+    """``key=value,key=value`` as SASL/OAUTHBEARER extensions (RFC 7628: keys of
+    letters, values of printable ASCII; ``auth`` is reserved); ValueError otherwise."""
+    found: dict[str, str] = {}
+    for item in text.split(","):
+        key, sep, value = item.strip().partition("=")
+        if not sep or not re.fullmatch(r"[A-Za-z]+", key) or key == "auth":
+            raise ValueError(f"{item.strip()!r} is not key=value with a key of letters "
+                             "(not 'auth'), e.g. logicalCluster=lkc-abc12,identityPoolId="
+                             "pool-Ab1c")
+        if not re.fullmatch(r"[\x21-\x7E \t\r\n]+", value):
+            raise ValueError(f"the value of {key!r} must be printable ASCII")
+        found[key] = value
+    return found
+
+
 #: The settings of the OAUTHBEARER login (only with LLMPULSE_KAFKA_SASL_MECHANISM=OAUTHBEARER).
 _OAUTH_FIELDS = ("kafka_oauth_token_url", "kafka_oauth_client_id", "kafka_oauth_client_secret",
-                 "kafka_oauth_client_secret_file", "kafka_oauth_scope", "kafka_oauth_ca_file")
+                 "kafka_oauth_client_secret_file", "kafka_oauth_scope",
+                 "kafka_oauth_extensions", "kafka_oauth_ca_file")
 
 
 def markdown_table() -> str:

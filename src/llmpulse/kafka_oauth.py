@@ -153,12 +153,17 @@ class AiokafkaTokenProvider(AbstractTokenProvider):  # type: ignore[misc]
     """aiokafka's token provider (for Faust's ``OAuthCredentials``): the token of a
     :class:`TokenSource`, fetched off the event loop."""
 
-    def __init__(self, source: TokenSource) -> None:
+    def __init__(self, source: TokenSource, extensions: dict[str, str] | None = None) -> None:
         self.source = source
+        self._extensions = dict(extensions or {})
 
     async def token(self) -> str:
         found = await asyncio.to_thread(self.source.token)
         return found.value
+
+    def extensions(self) -> dict[str, str]:
+        """SASL extensions sent with the token (LLMPULSE_KAFKA_OAUTH_EXTENSIONS)."""
+        return dict(self._extensions)
 
 
 @functools.lru_cache(maxsize=8)
@@ -168,11 +173,13 @@ def shared_source(client: OAuthClient) -> TokenSource:
     return TokenSource(client)
 
 
-def token_endpoint_verify(client: OAuthClient) -> ssl.SSLContext | bool:
-    if client.ca_file is None:
-        return True
+def token_endpoint_verify(client: OAuthClient) -> ssl.SSLContext:
+    """The token endpoint is checked against the CA file, else the system's CAs (as
+    librdkafka's fetch is: see :func:`llmpulse.kafka_security.system_ca_location`)."""
+    from llmpulse.kafka_security import system_ca_location
+
     try:
-        return ssl.create_default_context(cafile=str(client.ca_file))
+        return ssl.create_default_context(cafile=str(client.ca_file or system_ca_location()))
     except (OSError, ssl.SSLError) as exc:
         raise ConfigError(f"LLMPULSE_KAFKA_OAUTH_CA_FILE: cannot load {client.ca_file}: "
                           f"{exc}") from None

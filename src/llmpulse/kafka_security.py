@@ -12,10 +12,11 @@ at the next start); nothing here logs them.
 
 from __future__ import annotations
 
+import os
 import ssl
 from typing import Any
 
-from llmpulse.config import Settings, read_secret_file
+from llmpulse.config import Settings, parse_extensions, read_secret_file
 from llmpulse.errors import ConfigError
 
 
@@ -85,9 +86,26 @@ def _librdkafka_oidc(settings: Settings) -> dict[str, Any]:
     }
     if settings.kafka_oauth_scope:
         config["sasl.oauthbearer.scope"] = settings.kafka_oauth_scope
-    if settings.kafka_oauth_ca_file is not None:
-        config["https.ca.location"] = str(settings.kafka_oauth_ca_file)
+    if settings.kafka_oauth_extensions:
+        config["sasl.oauthbearer.extensions"] = ",".join(
+            f"{k}={v}" for k, v in parse_extensions(settings.kafka_oauth_extensions).items())
+    config["https.ca.location"] = str(settings.kafka_oauth_ca_file or system_ca_location())
     return config
+
+
+def system_ca_location() -> str:
+    """The system's CA bundle file as Python's OpenSSL finds it, else certifi's.
+
+    librdkafka's token fetch must be told: the libcurl of the confluent-kafka wheels
+    looks for a Red Hat path (/etc/pki/tls/certs/ca-bundle.crt), absent on Debian and
+    Alpine, where every token fetch would then fail (a CA directory does not help: that
+    file is still looked for)."""
+    cafile = ssl.get_default_verify_paths().cafile
+    if cafile and os.path.isfile(cafile):
+        return cafile
+    import certifi  # httpx's dependency
+
+    return str(certifi.where())
 
 
 def ssl_context(settings: Settings) -> ssl.SSLContext:
@@ -122,7 +140,10 @@ def faust_credentials(settings: Settings) -> Any:
     if uses_oauth(settings):
         from llmpulse.kafka_oauth import AiokafkaTokenProvider, OAuthClient, shared_source
 
-        provider = AiokafkaTokenProvider(shared_source(OAuthClient.from_settings(settings)))
+        extensions = parse_extensions(settings.kafka_oauth_extensions) \
+            if settings.kafka_oauth_extensions else {}
+        provider = AiokafkaTokenProvider(shared_source(OAuthClient.from_settings(settings)),
+                                         extensions)
         return faust.OAuthCredentials(oauth_cb=provider, ssl_context=context)
     return faust.SASLCredentials(username=settings.kafka_sasl_username,
                                  password=sasl_password(settings),

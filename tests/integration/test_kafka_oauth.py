@@ -57,6 +57,8 @@ def oauth_settings(kafka: OAuthApacheKafka, provider: OidcProvider, ca: TestCA,
             "LLMPULSE_KAFKA_OAUTH_CLIENT_ID": CLIENT_ID,
             "LLMPULSE_KAFKA_OAUTH_CLIENT_SECRET_FILE": str(secret_file),
             "LLMPULSE_KAFKA_OAUTH_SCOPE": "kafka",
+            # as Confluent Cloud wants them (this broker accepts any)
+            "LLMPULSE_KAFKA_OAUTH_EXTENSIONS": "logicalCluster=lkc-test,identityPoolId=pool-t",
             "LLMPULSE_KAFKA_OAUTH_CA_FILE": str(ca.pem)}
 
 

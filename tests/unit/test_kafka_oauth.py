@@ -22,7 +22,12 @@ from llmpulse.kafka_oauth import (
     TokenUnavailable,
     fetch_token,
 )
-from llmpulse.kafka_security import describe, faust_credentials, librdkafka_security
+from llmpulse.kafka_security import (
+    describe,
+    faust_credentials,
+    librdkafka_security,
+    system_ca_location,
+)
 from llmpulse.preflight import check
 from tests.harness.certs import TestCA
 from tests.harness.net import free_port
@@ -82,17 +87,27 @@ def test_librdkafka_accepts_the_properties() -> None:
     s = settings(**oauth_env(LLMPULSE_KAFKA_OAUTH_SCOPE="kafka"))
     config = {"bootstrap.servers": f"127.0.0.1:{free_port()}", "log_level": 0,
               **librdkafka_security(s)}
-    config["https.ca.location"] = "/etc/ssl/certs"  # a property this build knows
     AdminClient(config)  # raises on a property the linked librdkafka does not have
 
 
+def test_without_a_ca_file_librdkafka_is_given_the_systems_bundle() -> None:
+    # the wheels' libcurl would look for /etc/pki/tls/certs/ca-bundle.crt (Red Hat)
+    location = librdkafka_security(settings(**oauth_env()))["https.ca.location"]
+    assert location == system_ca_location() and Path(location).is_file()
+
+
 def test_faust_gets_oauth_credentials_with_a_token_provider() -> None:
-    s = settings(**oauth_env())
+    s = settings(**oauth_env(
+        LLMPULSE_KAFKA_OAUTH_EXTENSIONS="logicalCluster=lkc-ab12, identityPoolId=pool-X1"))
     credentials = faust_credentials(s)
     assert isinstance(credentials, faust.OAuthCredentials)
     assert credentials.protocol.value == "SASL_SSL"
     assert credentials.mechanism.value == "OAUTHBEARER"
     assert isinstance(credentials.oauth_cb, AiokafkaTokenProvider)
+    extensions = {"logicalCluster": "lkc-ab12", "identityPoolId": "pool-X1"}
+    assert credentials.oauth_cb.extensions() == extensions
+    assert librdkafka_security(s)["sasl.oauthbearer.extensions"] == \
+        "logicalCluster=lkc-ab12,identityPoolId=pool-X1"
     plain = faust_credentials(settings(**oauth_env(
         LLMPULSE_KAFKA_SECURITY_PROTOCOL="SASL_PLAINTEXT")))
     assert plain.protocol.value == "SASL_PLAINTEXT" and plain.ssl_context is None
@@ -122,6 +137,10 @@ def _without(name: str) -> dict[str, str]:
      "OAUTHBEARER"),
     ({"LLMPULSE_KAFKA_OAUTH_CLIENT_ID": "x"}, "LLMPULSE_KAFKA_OAUTH_CLIENT_ID is set but"),
     ({"LLMPULSE_KAFKA_SASL_MECHANISM": "OAUTH"}, "LLMPULSE_KAFKA_SASL_MECHANISM"),
+    (oauth_env(LLMPULSE_KAFKA_OAUTH_EXTENSIONS="logicalCluster"),
+     "LLMPULSE_KAFKA_OAUTH_EXTENSIONS: .* is not key=value"),
+    (oauth_env(LLMPULSE_KAFKA_OAUTH_EXTENSIONS="auth=Bearer x"), "not 'auth'"),
+    (oauth_env(LLMPULSE_KAFKA_OAUTH_EXTENSIONS="pool-id=1"), "a key of letters"),
 ])
 def test_inconsistent_oauth_settings_are_refused(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
