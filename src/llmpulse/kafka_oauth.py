@@ -29,6 +29,7 @@ from urllib.parse import quote
 import httpx
 from aiokafka.abc import AbstractTokenProvider
 
+from llmpulse import __version__
 from llmpulse.errors import BrokerError, ConfigError
 
 if TYPE_CHECKING:
@@ -104,7 +105,7 @@ def fetch_token(client: OAuthClient, clock: Callable[[], float] = time.time) -> 
     # client_secret_basic (RFC 6749 2.3.1): id and secret form-encoded, then Basic
     pair = f"{quote(client.client_id, safe='')}:{quote(client.client_secret, safe='')}"
     headers = {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode("ascii"),
-               "Accept": "application/json"}
+               "Accept": "application/json", "User-Agent": f"llmpulse/{__version__}"}
     last = "no answer"
     with httpx.Client(verify=token_endpoint_verify(client), timeout=client.timeout_s) as http:
         for attempt in range(client.attempts):

@@ -37,6 +37,9 @@ class OAuthApacheKafka(SecureApacheKafka):
             "listener.name.sasl_ssl.sasl.enabled.mechanisms": mechanisms,
             prefix + "sasl.jaas.config": _LOGIN,
             prefix + "sasl.server.callback.handler.class": _HANDLER,
+            # as managed Kafka does: a session ends when its token expires (a client
+            # re-authenticates, or is disconnected and logs in again with a new token)
+            prefix + "connections.max.reauth.ms": "3600000",
             "sasl.oauthbearer.jwks.endpoint.url": self.provider.jwks_url,
             "sasl.oauthbearer.expected.audience": self.provider.audience,
             "sasl.oauthbearer.expected.issuer": self.provider.issuer,

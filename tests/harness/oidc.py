@@ -49,6 +49,8 @@ class OidcProvider:
         self.kid = uuid.uuid4().hex[:12]
         self.issued: Counter[str] = Counter()  # tokens given, by client id
         self.refused: Counter[str] = Counter()  # requests refused, by client id
+        #: tokens given, by the asking client library (User-Agent up to its "/")
+        self.issued_to: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._servers: list[ThreadingHTTPServer] = []
         self._threads: list[threading.Thread] = []
@@ -115,7 +117,7 @@ class OidcProvider:
                                   hashes.SHA256())
         return signing_input + "." + b64url(signature)
 
-    def _grant(self, form: dict[str, str], authorization: str | None
+    def _grant(self, form: dict[str, str], authorization: str | None, agent: str = ""
                ) -> tuple[int, dict[str, Any]]:
         client_id, secret = form.get("client_id"), form.get("client_secret")
         if authorization and authorization.lower().startswith("basic "):
@@ -133,6 +135,7 @@ class OidcProvider:
                 return 401, {"error": "invalid_client",
                              "error_description": "Invalid client credentials"}
             self.issued[client_id] += 1
+            self.issued_to[agent.partition("/")[0]] += 1
         scope = form.get("scope")
         answer: dict[str, Any] = {"access_token": self.token_for(client_id, scope),
                                   "token_type": "Bearer", "expires_in": self.lifetime_s}
@@ -175,7 +178,8 @@ class OidcProvider:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length).decode("utf-8", "replace")
                 form = {k: v[0] for k, v in parse_qs(body).items()}
-                status, answer = provider._grant(form, self.headers.get("Authorization"))
+                status, answer = provider._grant(form, self.headers.get("Authorization"),
+                                                 self.headers.get("User-Agent") or "")
                 self._answer(status, answer)
 
             def _answer(self, status: int, body: dict[str, Any]) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from llmpulse.procs import WorkerProcess, parse_metrics
+from llmpulse.simulator import simulate
 from tests.conftest import start_or_fail
 from tests.harness.certs import TestCA
 from tests.harness.kafka_oauth import OAuthApacheKafka
@@ -103,6 +104,42 @@ def test_worker_scorer_sdk_and_cli_log_in_with_oidc_tokens(
     assert CLIENT_SECRET not in shown.stdout + shown.stderr
     # tokens were asked for by the CLI, the worker, the scorer and the SDK
     assert provider.issued[CLIENT_ID] - before >= 4
+
+
+def test_tokens_that_expire_are_renewed_and_the_calls_keep_coming(
+        oauth_kafka: OAuthApacheKafka, provider: OidcProvider, identity_ca: TestCA,
+        tmp_path: Path) -> None:
+    """Short-lived tokens: the broker ends each session when its token expires; the
+    worker's Faust clients and a long-lived SDK producer go on with new tokens."""
+    lifetime = provider.lifetime_s
+    provider.lifetime_s = 12
+    try:
+        security = oauth_settings(oauth_kafka, provider, identity_ca, tmp_path / "secret")
+        stack = make_stack(oauth_kafka.secure_bootstrap, tmp_path, security)
+        worker = stack.worker()
+        try:
+            with stack.client() as client:  # one producer across the expiries
+                first = simulate(client, rate=None, count=60, seed=31)
+                wait_metrics(worker, lambda v: v.get("llmpulse_calls_total", 0) >= first.calls,
+                             90, "the first calls")
+                issued = provider.issued[CLIENT_ID]
+                ours = provider.issued_to["llmpulse"]  # the worker's start and Faust clients
+                time.sleep(2 * provider.lifetime_s)  # every token so far has expired
+                second = simulate(client, rate=None, count=60, seed=32)
+            calls = first.calls + second.calls
+            wait_metrics(worker, lambda v: v.get("llmpulse_calls_total", 0) >= calls, 120,
+                         f"{calls} calls across the token expiries")
+            assert worker.proc is not None and worker.proc.poll() is None
+        finally:
+            worker.stop()
+    finally:
+        provider.lifetime_s = lifetime
+    [[stored]] = stack.sql("SELECT count() FROM inference_events FINAL")
+    assert stored == calls
+    # renewed: by the worker's Faust clients (logging in again after the broker ended
+    # their sessions) and by the worker's and the SDK's librdkafka clients
+    assert provider.issued_to["llmpulse"] > ours
+    assert provider.issued[CLIENT_ID] - issued >= 2
 
 
 @pytest.mark.parametrize("wrong", ["secret", "ca"])
