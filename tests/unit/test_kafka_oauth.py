@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -227,3 +230,23 @@ async def test_the_aiokafka_provider_gives_the_token_string(provider: OidcProvid
     token = await AiokafkaTokenProvider(source).token()
     assert isinstance(token, str) and _claims(token)["aud"] == "kafka"
     assert await AiokafkaTokenProvider(source).token() == token
+
+
+def test_llmpulse_config_masks_the_client_secret_and_checks_its_file(tmp_path: Path) -> None:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("LLMPULSE_")}
+
+    def run(**env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "llmpulse", "config"], cwd=tmp_path,
+                              env={**clean, **env}, capture_output=True, text=True,
+                              timeout=60)
+
+    shown = run(**oauth_env(LLMPULSE_BROKER="kafka:9093"))
+    assert shown.returncode == 0, shown.stderr
+    assert "LLMPULSE_KAFKA_OAUTH_CLIENT_SECRET=**********" in shown.stdout
+    assert SECRET not in shown.stdout + shown.stderr
+    assert "kafka SASL: OAUTHBEARER as client llmpulse" in shown.stderr
+    env = _without("LLMPULSE_KAFKA_OAUTH_CLIENT_SECRET")
+    missing = run(**env, LLMPULSE_KAFKA_OAUTH_CLIENT_SECRET_FILE=str(tmp_path / "nope"))
+    assert missing.returncode == 2
+    assert f"LLMPULSE_KAFKA_OAUTH_CLIENT_SECRET_FILE: {tmp_path / 'nope'} does not exist" \
+        in missing.stderr
