@@ -115,8 +115,13 @@ def fetch_token(client: OAuthClient, clock: Callable[[], float] = time.time) -> 
                 answer = http.post(client.token_url, data=form, headers=headers)
             except httpx.HTTPError as exc:
                 last = _describe_transport(exc)
-                if isinstance(exc, httpx.ConnectError) and "CERTIFICATE" in last.upper():
-                    break  # a certificate the CAs do not sign is not going to change
+                if isinstance(exc, httpx.ConnectError) and "CERTIFICATE_VERIFY" in last.upper():
+                    # a certificate the CAs do not sign is not going to change
+                    where = client.ca_file or "the system's CAs"
+                    raise ConfigError(
+                        f"LLMPULSE_KAFKA_OAUTH_TOKEN_URL / LLMPULSE_KAFKA_OAUTH_CA_FILE: the "
+                        f"certificate of {client.token_url} does not check against {where}: "
+                        f"{last}") from None
                 continue
             if answer.status_code == 429 or answer.status_code >= 500:
                 last = f"HTTP {answer.status_code}"
@@ -165,6 +170,22 @@ class AiokafkaTokenProvider(AbstractTokenProvider):  # type: ignore[misc]
     def extensions(self) -> dict[str, str]:
         """SASL extensions sent with the token (LLMPULSE_KAFKA_OAUTH_EXTENSIONS)."""
         return dict(self._extensions)
+
+
+def first_token(source: TokenSource, wait_s: float,
+                sleep: Callable[[float], None] = time.sleep) -> AccessToken:
+    """A process's first token: while the endpoint cannot be reached (TokenUnavailable)
+    it is asked again for up to ``wait_s`` seconds, as the broker is waited for; a
+    refusal or a wrong certificate is raised at once."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return source.token()
+        except TokenUnavailable as exc:
+            if time.monotonic() >= deadline:
+                raise
+            log.warning("%s; asking again", exc)
+            sleep(1.0)
 
 
 @functools.lru_cache(maxsize=8)

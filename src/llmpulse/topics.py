@@ -48,11 +48,12 @@ def ensure_llmpulse_topics(settings: Settings) -> str:
     if settings.broker is None:
         raise BrokerError("no broker configured (LLMPULSE_BROKER)")
     if uses_oauth(settings):
-        # a refused client is told here at once, naming the setting (librdkafka would
-        # only log it and keep retrying); the token is kept for the Faust clients
-        from llmpulse.kafka_oauth import OAuthClient, shared_source
+        # the identity provider first: a refused client is told at once, naming the
+        # settings (librdkafka's refusal would not); the token is kept for the Faust
+        # clients
+        from llmpulse.kafka_oauth import OAuthClient, first_token, shared_source
 
-        shared_source(OAuthClient.from_settings(settings)).token()
+        first_token(shared_source(OAuthClient.from_settings(settings)), BROKER_WAIT_S)
     security = librdkafka_security(settings)
     wait_for_broker(settings.broker, timeout=BROKER_WAIT_S, security=security)
     wanted = all_topics(settings)

@@ -75,8 +75,8 @@ class OidcProvider:
     def jwks_url(self) -> str:
         return f"{self.url}/jwks"
 
-    def start(self) -> OidcProvider:
-        self.url = self._serve(None)
+    def start(self, port: int = 0) -> OidcProvider:
+        self.url = self._serve(None, port)
         if self._tls is not None:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(str(self._tls.cert), str(self._tls.key))
@@ -144,8 +144,8 @@ class OidcProvider:
         return 200, answer
 
     # ------------------------------------------------------------------ HTTP
-    def _serve(self, context: ssl.SSLContext | None) -> str:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+    def _serve(self, context: ssl.SSLContext | None, port: int = 0) -> str:
+        server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         server.daemon_threads = True
         if context is not None:
             server.socket = context.wrap_socket(server.socket, server_side=True)

@@ -24,6 +24,7 @@ from llmpulse.kafka_oauth import (
     TokenSource,
     TokenUnavailable,
     fetch_token,
+    first_token,
 )
 from llmpulse.kafka_security import (
     describe,
@@ -184,11 +185,12 @@ def test_a_token_over_https_checked_against_the_ca(provider: OidcProvider, ca: T
     assert SECRET not in repr(token) and token.value not in repr(token)
 
 
-def test_an_unknown_certificate_is_not_retried(provider: OidcProvider) -> None:
+def test_an_unknown_certificate_is_a_configuration_error(provider: OidcProvider) -> None:
     client = OAuthClient(provider.https_token_url, CLIENT_ID, SECRET)  # the system's CAs
-    with pytest.raises(TokenUnavailable, match=r"LLMPULSE_KAFKA_OAUTH_TOKEN_URL: .*"
-                                               r"CERTIFICATE_VERIFY_FAILED"):
-        fetch_token(client)
+    with pytest.raises(ConfigError, match=r"LLMPULSE_KAFKA_OAUTH_TOKEN_URL / "
+                       r"LLMPULSE_KAFKA_OAUTH_CA_FILE: .* the system's CAs: .*"
+                       r"CERTIFICATE_VERIFY_FAILED"):
+        first_token(TokenSource(client), wait_s=30)  # not waited for
 
 
 def test_a_wrong_secret_is_refused_at_once_naming_the_settings(provider: OidcProvider) -> None:
@@ -209,6 +211,27 @@ def test_an_unreachable_endpoint_is_retried_then_reported() -> None:
                          timeout_s=1.0, attempts=2)
     with pytest.raises(TokenUnavailable, match="after 2 attempts"):
         fetch_token(client)
+
+
+def test_the_first_token_waits_for_an_endpoint_that_comes_up() -> None:
+    late = OidcProvider({CLIENT_ID: SECRET})
+    port = free_port()
+    client = OAuthClient(f"http://127.0.0.1:{port}/token", CLIENT_ID, SECRET,
+                         timeout_s=1.0, attempts=1)
+    waits: list[float] = []
+
+    def start_meanwhile(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 2:
+            late.start(port=port)
+
+    try:
+        token = first_token(TokenSource(client), wait_s=30, sleep=start_meanwhile)
+    finally:
+        late.stop()
+    assert len(waits) == 2 and _claims(token.value)["sub"] == CLIENT_ID
+    with pytest.raises(TokenUnavailable):
+        first_token(TokenSource(client), wait_s=0)
 
 
 def test_the_source_keeps_a_token_until_its_refresh_is_due(provider: OidcProvider) -> None:
