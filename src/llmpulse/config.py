@@ -65,8 +65,11 @@ class Settings(BaseSettings):
     kafka_ssl_check_hostname: bool = Field(
         default=True,
         description="Check that a broker's certificate names the host connected to.")
-    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
-        default="PLAIN", description="SASL mechanism with a SASL_* security protocol.")
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] = Field(
+        default="PLAIN",
+        description="SASL mechanism with a SASL_* security protocol: PLAIN and SCRAM-* log in "
+        "with LLMPULSE_KAFKA_SASL_USERNAME/_PASSWORD, OAUTHBEARER with an OIDC access token "
+        "(LLMPULSE_KAFKA_OAUTH_*).")
     kafka_sasl_username: str | None = Field(
         default=None, description="SASL user name (e.g. a Confluent Cloud API key).")
     kafka_sasl_password: SecretStr | None = Field(
@@ -76,6 +79,33 @@ class Settings(BaseSettings):
         default=None,
         description="File holding the SASL password (e.g. a mounted Kubernetes Secret); "
         "read at start-up, surrounding whitespace ignored.")
+    kafka_oauth_token_url: str | None = Field(
+        default=None,
+        description="OIDC token endpoint that issues the OAUTHBEARER access tokens (client "
+        "credentials grant), e.g. https://idp.example.com/realms/kafka/protocol/openid-connect/"
+        "token.")
+    kafka_oauth_client_id: str | None = Field(
+        default=None, description="OAuth client id llmpulse asks the token endpoint for tokens as.")
+    kafka_oauth_client_secret: SecretStr | None = Field(
+        default=None,
+        description="OAuth client secret; or LLMPULSE_KAFKA_OAUTH_CLIENT_SECRET_FILE (not both).")
+    kafka_oauth_client_secret_file: Path | None = Field(
+        default=None,
+        description="File holding the OAuth client secret (e.g. a mounted Kubernetes Secret); "
+        "read at start-up, surrounding whitespace ignored.")
+    kafka_oauth_scope: str | None = Field(
+        default=None,
+        description="Scope(s) asked for with the token, space-separated; unset: the identity "
+        "provider's default.")
+    kafka_oauth_extensions: str | None = Field(
+        default=None,
+        description="SASL extensions sent with the token, as key=value,key=value; Confluent "
+        "Cloud wants logicalCluster=lkc-...,identityPoolId=pool-....")
+    kafka_oauth_ca_file: Path | None = Field(
+        default=None,
+        description="PEM file of the CA(s) an https:// token endpoint's certificate is checked "
+        "against; unset: the system's CAs (not LLMPULSE_KAFKA_SSL_CA_FILE, which is the "
+        "brokers').")
     app_id: str = Field(default="llmpulse", pattern=r"^[A-Za-z0-9._-]+$",
                         description="Consumer group id and prefix of internal topics.")
     topic_prefix: str = Field(default="llm.", pattern=r"^[A-Za-z0-9._-]*$",
@@ -411,6 +441,25 @@ class Settings(BaseSettings):
                 raise ValueError(f"'{host}' is not host:port (e.g. localhost:9092)")
         return ",".join(hosts)
 
+    @field_validator("kafka_oauth_token_url")
+    @classmethod
+    def _token_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("is not an http(s) URL with a host, e.g. "
+                             "https://idp.example.com/oauth2/token")
+        return value
+
+    @field_validator("kafka_oauth_extensions")
+    @classmethod
+    def _extensions(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parse_extensions(value)
+        return value.strip()
+
     @model_validator(mode="after")
     def _clickhouse_tls(self, info: ValidationInfo) -> Settings:
         if _lenient(info):
@@ -446,7 +495,16 @@ class Settings(BaseSettings):
         if _lenient(info):
             return self
         protocol = self.kafka_security_protocol
-        if protocol.startswith("SASL_"):
+        oauth = protocol.startswith("SASL_") and self.kafka_sasl_mechanism == "OAUTHBEARER"
+        oauth_set = [name for name in _OAUTH_FIELDS if getattr(self, name) is not None]
+        if oauth_set and not oauth:
+            raise ValueError(
+                f"{ENV_PREFIX}{oauth_set[0].upper()} is set but the Kafka clients do not "
+                "log in with OAUTHBEARER (LLMPULSE_KAFKA_SECURITY_PROTOCOL=SASL_SSL or "
+                "SASL_PLAINTEXT and LLMPULSE_KAFKA_SASL_MECHANISM=OAUTHBEARER)")
+        if oauth:
+            self._check_oauth(protocol)
+        elif protocol.startswith("SASL_"):
             if not self.kafka_sasl_username:
                 raise ValueError(f"LLMPULSE_KAFKA_SECURITY_PROTOCOL={protocol} needs "
                                  "LLMPULSE_KAFKA_SASL_USERNAME")
@@ -469,6 +527,26 @@ class Settings(BaseSettings):
             raise ValueError("LLMPULSE_KAFKA_SSL_CERT_FILE and LLMPULSE_KAFKA_SSL_KEY_FILE go "
                              "together (a client certificate and its key)")
         return self
+
+    def _check_oauth(self, protocol: str) -> None:
+        where = f"LLMPULSE_KAFKA_SECURITY_PROTOCOL={protocol} with " \
+                "LLMPULSE_KAFKA_SASL_MECHANISM=OAUTHBEARER"
+        for name in ("kafka_oauth_token_url", "kafka_oauth_client_id"):
+            if not getattr(self, name):
+                raise ValueError(f"{where} needs {ENV_PREFIX}{name.upper()}")
+        if (self.kafka_oauth_client_secret is None) == (self.kafka_oauth_client_secret_file
+                                                        is None):
+            raise ValueError(f"{where} needs exactly one of LLMPULSE_KAFKA_OAUTH_CLIENT_SECRET "
+                             "and LLMPULSE_KAFKA_OAUTH_CLIENT_SECRET_FILE")
+        if self.kafka_sasl_username or self.kafka_sasl_password is not None \
+                or self.kafka_sasl_password_file is not None:
+            raise ValueError(f"LLMPULSE_KAFKA_SASL_USERNAME/_PASSWORD are not used with {where}: "
+                             "the login is the access token of LLMPULSE_KAFKA_OAUTH_CLIENT_ID; "
+                             "unset them")
+        if self.kafka_oauth_ca_file is not None and not str(
+                self.kafka_oauth_token_url).startswith("https://"):
+            raise ValueError("LLMPULSE_KAFKA_OAUTH_CA_FILE needs an https:// "
+                             "LLMPULSE_KAFKA_OAUTH_TOKEN_URL")
 
     @model_validator(mode="after")
     def _hash_needs_key(self, info: ValidationInfo) -> Settings:
@@ -513,6 +591,28 @@ class Settings(BaseSettings):
     def topic(self, role: str) -> str:
         """Full topic name for a role such as 'requests' or 'dlq'."""
         return f"{self.topic_prefix}{role}"
+
+
+def parse_extensions(text: str) -> dict[str, str]:
+    """``key=value,key=value`` as SASL/OAUTHBEARER extensions (RFC 7628: keys of
+    letters, values of printable ASCII; ``auth`` is reserved); ValueError otherwise."""
+    found: dict[str, str] = {}
+    for item in text.split(","):
+        key, sep, value = item.strip().partition("=")
+        if not sep or not re.fullmatch(r"[A-Za-z]+", key) or key == "auth":
+            raise ValueError(f"{item.strip()!r} is not key=value with a key of letters "
+                             "(not 'auth'), e.g. logicalCluster=lkc-abc12,identityPoolId="
+                             "pool-Ab1c")
+        if not re.fullmatch(r"[\x21-\x7E \t\r\n]+", value):
+            raise ValueError(f"the value of {key!r} must be printable ASCII")
+        found[key] = value
+    return found
+
+
+#: The settings of the OAUTHBEARER login (only with LLMPULSE_KAFKA_SASL_MECHANISM=OAUTHBEARER).
+_OAUTH_FIELDS = ("kafka_oauth_token_url", "kafka_oauth_client_id", "kafka_oauth_client_secret",
+                 "kafka_oauth_client_secret_file", "kafka_oauth_scope",
+                 "kafka_oauth_extensions", "kafka_oauth_ca_file")
 
 
 def markdown_table() -> str:

@@ -220,8 +220,10 @@ def _kafka_tls(settings: Settings, env: Mapping[str, str], process: Process | No
 
 
 def _kafka_sasl(settings: Settings, env: Mapping[str, str], process: Process | None) -> str:
-    from llmpulse.kafka_security import sasl_password
+    from llmpulse.kafka_security import sasl_password, uses_oauth
 
+    if uses_oauth(settings):
+        return _kafka_oauth(settings)
     if not settings.kafka_security_protocol.startswith("SASL_"):
         return ""
     _readable_file("LLMPULSE_KAFKA_SASL_PASSWORD_FILE", settings.kafka_sasl_password_file)
@@ -229,6 +231,21 @@ def _kafka_sasl(settings: Settings, env: Mapping[str, str], process: Process | N
         raise ConfigError("LLMPULSE_KAFKA_SASL_PASSWORD_FILE: the file is empty")
     return (f"kafka SASL: {settings.kafka_sasl_mechanism} as {settings.kafka_sasl_username} "
             "(password set)")
+
+
+def _kafka_oauth(settings: Settings) -> str:
+    """The client secret can be read and the token endpoint's CA file loads (the
+    endpoint itself is asked for a token when a process starts)."""
+    from llmpulse.kafka_oauth import OAuthClient, token_endpoint_verify
+
+    _readable_file("LLMPULSE_KAFKA_OAUTH_CLIENT_SECRET_FILE",
+                   settings.kafka_oauth_client_secret_file)
+    _readable_file("LLMPULSE_KAFKA_OAUTH_CA_FILE", settings.kafka_oauth_ca_file)
+    client = OAuthClient.from_settings(settings)
+    token_endpoint_verify(client)
+    scope = f", scope {client.scope!r}" if client.scope else ""
+    return (f"kafka SASL: OAUTHBEARER as client {client.client_id}{scope}, tokens from "
+            f"{client.token_url} (not contacted; client secret set)")
 
 
 def _otlp_tls(settings: Settings, env: Mapping[str, str], process: Process | None) -> str:

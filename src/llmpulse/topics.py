@@ -43,10 +43,17 @@ def ensure_llmpulse_topics(settings: Settings) -> str:
     before any worker would otherwise let the broker auto-create the input topics
     with its own default partition count, which the worker then refuses.
     """
-    from llmpulse.kafka_security import librdkafka_security
+    from llmpulse.kafka_security import librdkafka_security, uses_oauth
 
     if settings.broker is None:
         raise BrokerError("no broker configured (LLMPULSE_BROKER)")
+    if uses_oauth(settings):
+        # the identity provider first: a refused client is told at once, naming the
+        # settings (librdkafka's refusal would not); the token is kept for the Faust
+        # clients
+        from llmpulse.kafka_oauth import OAuthClient, first_token, shared_source
+
+        first_token(shared_source(OAuthClient.from_settings(settings)), BROKER_WAIT_S)
     security = librdkafka_security(settings)
     wait_for_broker(settings.broker, timeout=BROKER_WAIT_S, security=security)
     wanted = all_topics(settings)

@@ -41,6 +41,7 @@ CASES: dict[str, list[str]] = {
     "hpa": ["--set", "autoscaling.hpa.enabled=true"],
     "full": ["-f", str(CHART / "ci" / "full-values.yaml")],
     "kafka-security": ["-f", str(CHART / "ci" / "kafka-security-values.yaml")],
+    "kafka-oauth": ["-f", str(CHART / "ci" / "kafka-oauth-values.yaml")],
 }
 NAMESPACE = "observability"
 
@@ -263,8 +264,11 @@ def test_workers_scale_on_consumer_lag_up_to_the_partitions() -> None:
     (["--set", "kafka.security.caSecret=ca"], "need a TLS protocol (SSL or SASL_SSL)"),
     (["--set", "kafka.security.protocol=TLS"], "must be PLAINTEXT, SSL, SASL_PLAINTEXT"),
     (["--set", "otlp.enabled=true"], "otlp.enabled needs kafka.otlpTopic"),
+    (["--set", "kafka.security.protocol=SASL_SSL,kafka.security.saslMechanism=OAUTHBEARER,"
+      "kafka.security.oauth.tokenUrl=https://idp/token,kafka.security.oauth.clientId=c"],
+     "OAUTHBEARER needs kafka.security.oauth.tokenUrl, clientId and clientSecretSecret"),
 ], ids=["replicas", "max-replicas", "two-autoscalers", "chdb", "no-broker", "sasl-no-user",
-        "ca-without-tls", "bad-protocol", "otlp-no-topic"])
+        "ca-without-tls", "bad-protocol", "otlp-no-topic", "oauth-no-secret"])
 def test_impossible_values_are_refused_with_a_reason(values: list[str], message: str) -> None:
     done = _run([tool("helm"), "template", "llmpulse", str(CHART), *values])
     assert done.returncode != 0 and message in done.stderr, done.stderr
@@ -368,6 +372,33 @@ def test_kafka_secrets_are_mounted_as_the_files_the_settings_name() -> None:
                  "tls.crt"),
                 ("LLMPULSE_KAFKA_SSL_KEY_FILE", "kafka-client", "llmpulse-kafka-client",
                  "tls.key")):
+            folder, _, file = env[variable].rpartition("/")
+            assert mounts[volume] == folder, (name, variable)
+            source = volumes[volume]["secret"]
+            assert source["secretName"] == secret
+            assert {"key": key, "path": file} in source["items"], (name, variable)
+
+
+def test_the_oauth_client_secret_and_idp_ca_are_mounted_as_the_files_the_settings_name(
+        ) -> None:
+    for name, template in pod_specs("kafka-oauth").items():
+        spec = template["spec"]
+        (c,) = spec["containers"]
+        env = _env(c)[0]
+        settings = load_settings(env)  # a valid whole: OAUTHBEARER with what it needs
+        assert settings.kafka_sasl_mechanism == "OAUTHBEARER", name
+        assert settings.kafka_oauth_client_id == "llmpulse" and settings.kafka_oauth_scope
+        assert "LLMPULSE_KAFKA_OAUTH_CLIENT_SECRET" not in env, "secrets go in files"
+        assert "LLMPULSE_KAFKA_SASL_USERNAME" not in env
+        mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        assert "kafka-sasl" not in volumes
+        for variable, volume, secret, key in (
+                ("LLMPULSE_KAFKA_OAUTH_CLIENT_SECRET_FILE", "kafka-oauth",
+                 "llmpulse-kafka-oauth", "secret"),
+                ("LLMPULSE_KAFKA_OAUTH_CA_FILE", "kafka-oauth-ca", "keycloak-ca", "ca.crt"),
+                ("LLMPULSE_KAFKA_SSL_CA_FILE", "kafka-ca", "my-cluster-cluster-ca-cert",
+                 "ca.crt")):
             folder, _, file = env[variable].rpartition("/")
             assert mounts[volume] == folder, (name, variable)
             source = volumes[volume]["secret"]

@@ -69,8 +69,15 @@ app.kubernetes.io/component: {{ .component }}
 {{- if not (has $security.protocol (list "PLAINTEXT" "SSL" "SASL_PLAINTEXT" "SASL_SSL")) }}
 {{- fail (printf "kafka.security.protocol must be PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL, not %s" $security.protocol) }}
 {{- end }}
-{{- if and (hasPrefix "SASL_" $security.protocol) (or (not $security.saslUsername) (not $security.passwordSecret)) }}
+{{- $oauth := and (hasPrefix "SASL_" $security.protocol) (eq $security.saslMechanism "OAUTHBEARER") }}
+{{- if and (hasPrefix "SASL_" $security.protocol) (not $oauth) (or (not $security.saslUsername) (not $security.passwordSecret)) }}
 {{- fail (printf "kafka.security.protocol %s needs kafka.security.saslUsername and kafka.security.passwordSecret" $security.protocol) }}
+{{- end }}
+{{- if and $oauth (or (not $security.oauth.tokenUrl) (not $security.oauth.clientId) (not $security.oauth.clientSecretSecret)) }}
+{{- fail "kafka.security.saslMechanism OAUTHBEARER needs kafka.security.oauth.tokenUrl, clientId and clientSecretSecret" }}
+{{- end }}
+{{- if and $security.oauth.caSecret (not (hasPrefix "https://" (toString $security.oauth.tokenUrl))) }}
+{{- fail "kafka.security.oauth.caSecret needs an https:// kafka.security.oauth.tokenUrl" }}
 {{- end }}
 {{- if and (not (hasSuffix "SSL" $security.protocol)) (or $security.caSecret $security.clientCertSecret) }}
 {{- fail (printf "kafka.security.caSecret and clientCertSecret need a TLS protocol (SSL or SASL_SSL), not %s" $security.protocol) }}
@@ -112,7 +119,29 @@ app.kubernetes.io/component: {{ .component }}
 - name: LLMPULSE_KAFKA_SECURITY_PROTOCOL
   value: {{ $security.protocol | quote }}
 {{- end }}
-{{- if hasPrefix "SASL_" $security.protocol }}
+{{- if and (hasPrefix "SASL_" $security.protocol) (eq $security.saslMechanism "OAUTHBEARER") }}
+{{- $oauth := $security.oauth }}
+- name: LLMPULSE_KAFKA_SASL_MECHANISM
+  value: OAUTHBEARER
+- name: LLMPULSE_KAFKA_OAUTH_TOKEN_URL
+  value: {{ $oauth.tokenUrl | quote }}
+- name: LLMPULSE_KAFKA_OAUTH_CLIENT_ID
+  value: {{ $oauth.clientId | quote }}
+- name: LLMPULSE_KAFKA_OAUTH_CLIENT_SECRET_FILE
+  value: /etc/llmpulse/kafka-oauth/client-secret
+{{- if $oauth.scope }}
+- name: LLMPULSE_KAFKA_OAUTH_SCOPE
+  value: {{ $oauth.scope | quote }}
+{{- end }}
+{{- if $oauth.extensions }}
+- name: LLMPULSE_KAFKA_OAUTH_EXTENSIONS
+  value: {{ $oauth.extensions | quote }}
+{{- end }}
+{{- if $oauth.caSecret }}
+- name: LLMPULSE_KAFKA_OAUTH_CA_FILE
+  value: /etc/llmpulse/kafka-oauth-ca/ca.crt
+{{- end }}
+{{- else if hasPrefix "SASL_" $security.protocol }}
 - name: LLMPULSE_KAFKA_SASL_MECHANISM
   value: {{ $security.saslMechanism | quote }}
 - name: LLMPULSE_KAFKA_SASL_USERNAME
@@ -139,7 +168,16 @@ app.kubernetes.io/component: {{ .component }}
 {{/* Mounts of the Kafka secrets (read-only files). */}}
 {{- define "llmpulse.kafkaSecurityMounts" -}}
 {{- $security := .Values.kafka.security }}
-{{- if hasPrefix "SASL_" $security.protocol }}
+{{- if and (hasPrefix "SASL_" $security.protocol) (eq $security.saslMechanism "OAUTHBEARER") }}
+- name: kafka-oauth
+  mountPath: /etc/llmpulse/kafka-oauth
+  readOnly: true
+{{- if $security.oauth.caSecret }}
+- name: kafka-oauth-ca
+  mountPath: /etc/llmpulse/kafka-oauth-ca
+  readOnly: true
+{{- end }}
+{{- else if hasPrefix "SASL_" $security.protocol }}
 - name: kafka-sasl
   mountPath: /etc/llmpulse/kafka-sasl
   readOnly: true
@@ -159,7 +197,22 @@ app.kubernetes.io/component: {{ .component }}
 {{/* Volumes of the Kafka secrets. */}}
 {{- define "llmpulse.kafkaSecurityVolumes" -}}
 {{- $security := .Values.kafka.security }}
-{{- if hasPrefix "SASL_" $security.protocol }}
+{{- if and (hasPrefix "SASL_" $security.protocol) (eq $security.saslMechanism "OAUTHBEARER") }}
+- name: kafka-oauth
+  secret:
+    secretName: {{ $security.oauth.clientSecretSecret }}
+    items:
+      - key: {{ $security.oauth.clientSecretKey }}
+        path: client-secret
+{{- if $security.oauth.caSecret }}
+- name: kafka-oauth-ca
+  secret:
+    secretName: {{ $security.oauth.caSecret }}
+    items:
+      - key: {{ $security.oauth.caSecretKey }}
+        path: ca.crt
+{{- end }}
+{{- else if hasPrefix "SASL_" $security.protocol }}
 - name: kafka-sasl
   secret:
     secretName: {{ $security.passwordSecret }}
