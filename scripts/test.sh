@@ -43,6 +43,9 @@ mkdir -p .cache/bin
     || echo "scripts/deploy-tools.sh failed: the deployment tests will fail" >> .cache/deploy-tools.out
   rm -f .cache/bin/.building ) &
 
+# Files the tests keep for people to look at (the report's browser screenshot).
+export LLMPULSE_TEST_ARTIFACTS="${LLMPULSE_TEST_ARTIFACTS:-$PWD/tests/artifacts}"
+
 .venv/bin/ruff check src tests bench
 .venv/bin/mypy
 .venv/bin/python -m pytest -q -p no:cacheprovider --durations=25 "$@"

@@ -136,3 +136,23 @@ def _retrain(store: ClickHouseStore, start: datetime) -> None:
                                         "max_groundedness": 0.5, "max_rating": 2,
                                         "query": "SELECT 1"}))
     retrain_store.write(store, trigger, 1)
+
+
+def main(argv: list[str]) -> None:
+    """``python -m tests.harness.report_rows STORE_DIR START``: fill a fresh embedded store
+    (a process of its own: chdb opens one store per process)."""
+    from llmpulse.config import load_settings
+
+    path, start = argv
+    store = ClickHouseStore.open(load_settings({"LLMPULSE_CLICKHOUSE_URL": f"chdb://{path}"}))
+    try:
+        filled = fill(store, datetime.fromisoformat(start))
+    finally:
+        store.close()
+    print(filled.calls, filled.slowest)
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.argv[1:])
