@@ -134,3 +134,12 @@ def test_the_header_has_the_period_the_model_and_the_totals() -> None:
 def test_bucket_widths_read_as_words() -> None:
     assert [width_name(s) for s in (5, 60, 300, 3600, 86400, 172800)] == [
         "5 s", "1 min", "5 min", "1 h", "day", "2 days"]
+
+
+def test_a_plot_notes_only_the_groups_it_could_have_drawn() -> None:
+    data = hostile()
+    data.quality = [Point(S0, "grounded", (0.0, 0.8))] + [
+        Point(S0, f"chat-{i}", (0.1, None)) for i in range(3)]
+    html = render(data)
+    quality = html.split('<section id="quality">')[1].split("</section>")[0]
+    assert "more prompt versions not drawn" not in quality  # the chat ones have no grounding

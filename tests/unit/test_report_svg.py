@@ -154,3 +154,11 @@ def test_many_series_keep_distinct_looks() -> None:
     looks = set(re.findall(r'<path class="mark line"[^>]*stroke="([^"]+)"[^>]*?'
                            r'(?: stroke-dasharray="([^"]+)")?/>', chart))
     assert len(looks) == 12
+
+
+def test_the_rest_of_the_groups_stacks_last_whatever_its_size() -> None:
+    chart = svg.stacked_bars("Cost", [("12-01", {"other": 9.0, "a": 1.0, "b": 2.0})],
+                             y_label="USD", x_label="day", last="other")
+    legend = [t.text for t in parsed(chart).iter("{http://www.w3.org/2000/svg}text")
+              if t.get("class") == "legend"]
+    assert legend == ["b", "a", "other"]

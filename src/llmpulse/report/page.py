@@ -153,8 +153,8 @@ def _top(points: Sequence[Point], index: int) -> list[str]:
                    )[:MAX_GROUPS]
 
 
-def _more(points: Sequence[Point], shown: Sequence[str], what: str) -> str:
-    rest = len({p.group for p in points}) - len(shown)
+def _more(points: Sequence[Point], shown: Sequence[str], what: str, index: int = 0) -> str:
+    rest = len({p.group for p in points if p.values[index] is not None}) - len(shown)
     return f"{rest} more {what} not drawn (the {len(shown)} with the most data are)." \
         if rest > 0 else ""
 
@@ -190,7 +190,7 @@ def _latency(data: ReportData) -> str:
     chart = svg.line_chart(f"Call duration per model, p95 (solid) and p50 (dashed), per "
                            f"{width_name(data.bucket_s)}", series, y_label="duration (s)",
                            fmt=svg.seconds, x_range=data.x_range)
-    return _figure(chart, _more(data.latency, groups, "models"))
+    return _figure(chart, _more(data.latency, groups, "models", 1))
 
 
 def _cost(data: ReportData) -> str:
@@ -208,7 +208,7 @@ def _cost(data: ReportData) -> str:
             for at in sorted(columns)]
     chart = svg.stacked_bars(f"Cost per {name} by tenant / model", bars,
                              y_label=f"USD per {name}", fmt=svg.usd,
-                             x_label=f"{name} starting (UTC)")
+                             x_label=f"{name} starting (UTC)", last="other")
     return _figure(chart, "Calls of unknown price count as $0 (see the header).")
 
 
@@ -228,7 +228,7 @@ def _quality(data: ReportData) -> str:
         chart = svg.line_chart(f"{title}, per {width_name(data.trend_bucket_s)}",
                                _series(data.quality, index, groups), y_label=label, fmt=fmt,
                                x_range=data.x_range, y_ceiling=ceiling)
-        parts.append(_figure(chart, _more(data.quality, groups, "prompt versions")))
+        parts.append(_figure(chart, _more(data.quality, groups, "prompt versions", index)))
     return "\n".join(parts)
 
 
@@ -249,7 +249,7 @@ def _feedback(data: ReportData) -> str:
                                _series(data.feedback, index, groups), y_label=label, fmt=fmt,
                                x_range=data.x_range, y_floor=floor, y_ceiling=ceiling)
         parts.append(_figure(chart, "By the time the feedback was given. "
-                             + _more(data.feedback, groups, "prompt versions")))
+                             + _more(data.feedback, groups, "prompt versions", index)))
     return "\n".join(parts)
 
 

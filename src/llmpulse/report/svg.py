@@ -345,14 +345,15 @@ def _line(s: Series, key: Key, x: Scale, y: Scale, fmt: Format, many: bool, inde
 
 
 def stacked_bars(title: str, columns: Sequence[tuple[str, dict[str, float]]], *,
-                 y_label: str, x_label: str, fmt: Format = number) -> str:
+                 y_label: str, x_label: str, fmt: Format = number, last: str = "") -> str:
     """One bar per column (its label under it), stacked by group; groups in the legend
-    in order of their total, largest first (at the bottom of each bar)."""
+    in order of their total, largest first (at the bottom of each bar), and the group
+    ``last`` (e.g. "other") last."""
     totals: dict[str, float] = {}
     for _, parts in columns:
         for group, value in parts.items():
             totals[group] = totals.get(group, 0.0) + value
-    groups = sorted(totals, key=lambda g: (-totals[g], g))
+    groups = sorted(totals, key=lambda g: (g == last, -totals[g], g))
     keys = [Key(g, colour(i)) for i, g in enumerate(groups)]
     canvas = _Canvas(title, keys)
     if not columns or not groups:
