@@ -93,6 +93,8 @@ def test_release_verdicts_are_shown_when_the_table_exists(store: ClickHouseStore
         assert [r[3] for r in releases.rows] == ["rollback"]
         html = build(store, period, NOW)
         assert "answer@v2" in html and "verdict: rollback" in html
+        other = Period(START, filled.end + timedelta(hours=1), "claude-sonnet-4-5")
+        assert load(store, other, NOW).releases.note == "No release verdicts in this period."
     finally:
         store.client.command("DROP TABLE IF EXISTS release_verdicts")
 

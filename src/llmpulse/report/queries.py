@@ -285,27 +285,34 @@ def prompt_excerpt(raw: str, size: int = PROMPT_CHARS) -> str:
 
 
 def releases(store: ClickHouseStore, period: Period) -> Releases:
-    """The release verdicts of the period, if the store has such a table."""
+    """The release verdicts of the period, if the store has such a table.  Its columns are
+    not fixed here: the first DateTime column places a verdict in time, a column named
+    like ``verdict`` says which, a ``model`` column follows --model."""
     exists = store.query("SELECT count() FROM system.tables WHERE database = currentDatabase() "
                          "AND name = {t:String}", {"t": RELEASES_TABLE})[0][0]
     if not exists:
         return Releases(note=f"No {RELEASES_TABLE} table in this store: canary and release "
                              "verdicts are not recorded here.")
-    columns, rows = store.query_columns(f"SELECT * FROM {RELEASES_TABLE} LIMIT {RELEASE_ROWS}")
-    time_column = next((c for c in columns if rows and isinstance(
-        rows[0][columns.index(c)], datetime)), None)
-    verdict_column = next((c for c in columns if "verdict" in c.lower()), None)
-    kept = list(rows)
+    described = store.query(f"DESCRIBE TABLE {RELEASES_TABLE}")
+    types = {str(row[0]): str(row[1]) for row in described}
+    time_column = next((c for c, t in types.items() if "DateTime" in t), None)
+    verdict_column = next((c for c in types if "verdict" in c.lower()), None)
+    where, order = [], ""
     if time_column is not None:
-        at = columns.index(time_column)
-        kept = sorted((r for r in kept if period.start <= _aware(r[at]) < period.end),
-                      key=lambda r: _aware(r[at]))
-    if period.model and "model" in columns:
-        kept = [r for r in kept if r[columns.index("model")] == period.model]
-    if not kept:
+        where.append(_between(_quoted(time_column)))
+        order = f" ORDER BY {_quoted(time_column)} DESC"
+    if period.model and "model" in types:
+        where.append("model = {m:String}")
+    condition = f" WHERE {' AND '.join(where)}" if where else ""
+    columns, rows = store.query_columns(
+        f"SELECT * FROM {RELEASES_TABLE}{condition}{order} LIMIT {RELEASE_ROWS}",
+        _params(period))
+    if not rows:
         return Releases(tuple(columns), note="No release verdicts in this period.")
-    return Releases(tuple(columns), tuple(kept), "", time_column, verdict_column)
+    return Releases(tuple(columns), tuple(reversed(rows)) if order else tuple(rows), "",
+                    time_column, verdict_column)
 
 
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+def _quoted(name: str) -> str:
+    """A column name as a ClickHouse identifier."""
+    return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"
