@@ -12,6 +12,7 @@ command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || missing+=(maven)
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 command -v prometheus-alertmanager >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)  # the report's browser test
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing system packages: ${missing[*]}"
   sudo_cmd=""
@@ -41,6 +42,9 @@ mkdir -p .cache/bin
   nice -n 19 bash scripts/deploy-tools.sh > .cache/deploy-tools.out 2>&1 \
     || echo "scripts/deploy-tools.sh failed: the deployment tests will fail" >> .cache/deploy-tools.out
   rm -f .cache/bin/.building ) &
+
+# Files the tests keep for people to look at (the report's browser screenshot).
+export LLMPULSE_TEST_ARTIFACTS="${LLMPULSE_TEST_ARTIFACTS:-$PWD/tests/artifacts}"
 
 .venv/bin/ruff check src tests bench
 .venv/bin/mypy

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -347,6 +347,7 @@ def _print_summary(store_url: str, started: datetime, stats: Any, data_dir: Path
         alerts = alert_log(store, started)
         quality = quality_line(store, started)
         retrain = retrain_lines(store, started)
+        report = _write_report(store, started, data_dir / "report.html")
     finally:
         store.close()
     print("\nSummary (read back from ClickHouse):")
@@ -363,8 +364,22 @@ def _print_summary(store_url: str, started: datetime, stats: Any, data_dir: Path
         print(f"sent: {stats.calls} calls, {stats.malformed} malformed events "
               f"(-> dead-letter topic); incidents: {incidents or 'none'}")
     print(f"data: {data_dir} (ClickHouse store, worker.log, scorer.log, last-metrics.prom)")
+    if report is not None:
+        print(f"report: {report} (plots of this run; open it in a browser)")
     print(f"metrics were served at http://127.0.0.1:{port}/metrics; the last scrape is in "
           f"{data_dir / 'last-metrics.prom'}")
+
+
+def _write_report(store: Any, started: datetime, path: Path) -> Path | None:
+    """The run's HTML report (``llmpulse report`` over the run); None if it failed (said
+    on stderr: the run itself went through)."""
+    from llmpulse.report import Period, write
+
+    try:
+        return write(store, Period(started, datetime.now(UTC) + timedelta(seconds=1)), path)
+    except Exception as exc:  # the summary above is the run's result; the page is extra
+        print(f"llmpulse demo: the report was not written: {exc}", file=sys.stderr)
+        return None
 
 
 def _print_duplicates(values: dict[str, float]) -> None:

@@ -31,6 +31,10 @@ def test_demo_runs_the_whole_path_and_prints_a_summary(tmp_path: Path) -> None:
     assert (tmp_path / "llmpulse-data" / "chdb").is_dir()
     assert "llmpulse_events_in_total" in (tmp_path / "llmpulse-data" / "last-metrics.prom"
                                           ).read_text()
+    report = (tmp_path / "llmpulse-data" / "report.html").resolve()
+    assert f"report: {report}" in out
+    html = report.read_text()
+    assert '<svg class="plot"' in html and "claude-sonnet-4-5" in html
     assert time.monotonic() - started < 200
 
 

@@ -1,6 +1,6 @@
 """Command line: ``llmpulse demo | broker | worker | scorer | score | otlp | simulate | schema |
-sql | dlq | rules | alerts | budgets | models | drift | retrain | compare | dashboards | topics |
-store | config | metrics | commands`` (``llmpulse commands`` lists them all, generated from
+sql | dlq | rules | alerts | budgets | models | drift | retrain | compare | report | dashboards |
+topics | store | config | metrics | commands`` (``llmpulse commands`` lists them all, generated from
 this tree).
 
 Heavy modules are imported inside the commands, so ``--help`` stays fast.
@@ -22,6 +22,7 @@ from llmpulse.cli.dashboards import dashboards
 from llmpulse.cli.drift import drift
 from llmpulse.cli.drift_store import baseline, report
 from llmpulse.cli.models import models
+from llmpulse.cli.report import report as report_command
 from llmpulse.cli.retrain import retrain
 from llmpulse.cli.score import score, scorer
 from llmpulse.cli.store import store
@@ -468,6 +469,7 @@ cli.add_command(dashboards)
 cli.add_command(topics)
 cli.add_command(store)
 cli.add_command(compare)
+cli.add_command(report_command)
 
 
 def main() -> None:
