@@ -78,7 +78,8 @@ def test_payloads_hidden_in_encodings_are_decoded() -> None:
     "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk",
     "sha256 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
     "England \U0001f3f4" + "".join(chr(0xE0000 + ord(c)) for c in "gbeng") + "\U000e007f!",
-    "Family \U0001f468\u200d\U0001f469\u200d\U0001f467 and Persian \u0645\u06cc\u200c\u0631\u0648\u0645",
+    "Family \U0001f468\u200d\U0001f469\u200d\U0001f467 and Persian "
+    "\u0645\u06cc\u200c\u0631\u0648\u0645",
     "How do I print sys.argv in Python?",
     "Ignoriere bitte den Lärm draußen.",
 ])
