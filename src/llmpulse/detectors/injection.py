@@ -67,7 +67,61 @@ _BASE64 = re.compile(r"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/_-]{16,}={0,2}(?![A-Za-z
 _HEX = re.compile(r"(?<![0-9A-Za-z])(?:(?:\\x|0x)?[0-9a-fA-F]{2}[ :,]?){12,}")
 _HEX_PAIR = re.compile(r"(?:\\x|0x)?([0-9a-fA-F]{2})")
 _SPACED = re.compile(r"(?:\b\w[ .\-*_]){5,}\w\b")
-_COMPILED = tuple((category, weight, re.compile(source))
+
+
+def _group_end(source: str, start: int) -> int:
+    """Index just past the group opening at ``source[start]``."""
+    depth, i = 0, start
+    while i < len(source):
+        if source[i] == "\\":
+            i += 2
+            continue
+        depth += {"(": 1, ")": -1}.get(source[i], 0)
+        i += 1
+        if depth == 0:
+            return i
+    return len(source)
+
+
+def _split_top(group: str) -> list[str]:
+    parts, depth, last, i = [], 0, 0, 0
+    while i < len(group):
+        ch = group[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            parts.append(group[last:i])
+            last = i + 1
+        i += 1
+    return [*parts, group[last:]]
+
+
+def triggers(source: str) -> frozenset[str] | None:
+    """Words one of which a text must hold for ``source`` to match: the first word of each
+    alternative of the pattern's leading group (None when they cannot be told, e.g. a
+    first word spelled as a pattern): a text without any is not searched."""
+    body = source[2:] if source.startswith("\\b") else ""
+    if (plain := re.match(r"[a-z]+(?= )", body)) is not None:
+        return frozenset({plain.group()})
+    end = _group_end(body, 0) if body.startswith("(?:") else 0
+    if not end or not body[end:].startswith((" ", ",", "\\b")):
+        return None  # no leading group, or one whose words may go on ("(?:ai|bot)s?")
+    alternatives = _split_top(body[3:end - 1])
+    words: set[str] = set()
+    for alternative in alternatives:
+        m = re.match(r"[a-z]+(?= |$)", alternative)
+        if m is None:
+            return None
+        words.add(m.group())
+    return frozenset(words)
+
+
+_COMPILED = tuple((category, weight, re.compile(source), triggers(source))
                   for category, weight, source in patterns.PATTERNS)
 _RAW = tuple((category, weight, re.compile(source, re.IGNORECASE))
              for category, weight, source in patterns.RAW_PATTERNS)
@@ -221,7 +275,10 @@ def _talks_about(normalised: str, start: int, end: int, raw_lower: str) -> bool:
 
 def _phrase_evidence(text: str, raw_lower: str, via: str = "") -> list[Evidence]:
     found: list[Evidence] = []
-    for category, weight, pattern in _COMPILED:
+    present = frozenset(text.split())
+    for category, weight, pattern, needs in _COMPILED:
+        if needs is not None and needs.isdisjoint(present):
+            continue
         m = pattern.search(text)
         if m is None:
             continue
