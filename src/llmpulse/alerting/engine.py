@@ -266,6 +266,9 @@ def _quality_evidence(heap: str, kept: float, request_id: str) -> Evidence:
         return Evidence(request_id=request_id, value=grounded,
                         detail=f"groundedness {grounded:.3f} (ungrounded; 1 = fully supported "
                                "by its context)")
+    if heap == "most_injected":
+        return Evidence(request_id=request_id, value=kept,
+                        detail=f"prompt_injection {kept:.3f} (labelled injection; 0 = clean)")
     if heap == "most_toxic":
         return Evidence(request_id=request_id, value=kept,
                         detail=f"toxicity {kept:.3f} (toxic; 0 = harmless, 1 = toxic)")

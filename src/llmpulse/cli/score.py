@@ -38,7 +38,8 @@ def scorer(ready_file: Path | None) -> None:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def score(source: Path, output: Path | None, max_toxicity_rate: float | None,
           min_groundedness: float | None, quiet: bool) -> None:
-    """Score a JSONL file of events: toxicity, groundedness, PII, cost, latency, lengths.
+    """Score a JSONL file of events: toxicity, groundedness, PII, cost, latency, lengths,
+    prompt injection (prompts and documents), system prompt leaks and insecure output.
 
     Exit codes: 0 all lines scored; 1 some lines were bad (reported with their line
     numbers, the rest scored); 2 bad settings (e.g. LLMPULSE_PRICES_FILE); 3 a
