@@ -109,3 +109,24 @@ def test_score_reports_the_security_signals(tmp_path: Path,
     assert summary["security_flagged"] == {"prompt_injection": 1,
                                            "prompt_injection.context": 1,
                                            "system_prompt_leak": 0, "insecure_output": 1}
+
+
+def test_the_window_gauge_shows_injection_rate_only_where_prompts_were_checked() -> None:
+    from prometheus_client import generate_latest
+
+    from llmpulse.metrics import build_metrics
+    from llmpulse.streams.window_gauges import WindowGauges
+    from llmpulse.windows import ClosedWindow
+
+    metrics = build_metrics(process="worker")
+    checked, unchecked = WindowAggregate(), WindowAggregate()
+    for i in range(4):
+        checked.add(_record(f"a{i}", ATTACK), None, 0.9 if i == 0 else 0.0)
+        unchecked.add(replace(_record(f"b{i}", ""), request_model="claude"), None)
+    WindowGauges(metrics, 0).export([
+        ClosedWindow(NOW.timestamp(), 60.0, GroupKey(model="gpt-4o"), checked),
+        ClosedWindow(NOW.timestamp(), 60.0, GroupKey(model="claude"), unchecked)])
+    text = generate_latest(metrics.registry).decode()
+    assert ('llmpulse_window_injection_rate{model="gpt-4o",prompt_version="*",route="*",'
+            'tenant="*"} 0.25') in text
+    assert 'llmpulse_window_injection_rate{model="claude"' not in text
