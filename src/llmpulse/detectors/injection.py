@@ -300,41 +300,40 @@ def assess(text: str) -> InjectionResult:
     hidden = _hidden(text)
     raw_lower = hidden.visible.lower()
     norm = normalise(hidden.visible)
-    evidence = _phrase_evidence(norm, raw_lower)
+    phrases = _phrase_evidence(norm, raw_lower)  # phrases matched in any reading
+    signs: list[Evidence] = []  # invisible characters where they have no ordinary use
     for category, weight, pattern in _RAW:
         if (m := pattern.search(hidden.visible)) is not None:
-            evidence.append(Evidence(category, weight, _quote(hidden.visible, *m.span())))
+            phrases.append(Evidence(category, weight, _quote(hidden.visible, *m.span())))
     if hidden.tag_text:
         inner = _phrase_evidence(normalise(hidden.tag_text), "", "in Unicode tag characters ")
-        evidence += [Evidence("hidden", min(1.0, e.weight + 0.05), e.quote) for e in inner]
-        evidence.append(Evidence("hidden", 0.8, f"{len(hidden.tag_text)} characters hidden in "
-                                                 f"Unicode tags: '{hidden.tag_text[:60]}'"))
+        phrases += [Evidence("hidden", min(1.0, e.weight + 0.05), e.quote) for e in inner]
+        signs.append(Evidence("hidden", 0.8, f"{len(hidden.tag_text)} characters hidden in "
+                                              f"Unicode tags: '{hidden.tag_text[:60]}'"))
     for encoding, decoded in _decoded_payloads(hidden.visible):
         inner = _phrase_evidence(normalise(decoded), "", f"in {encoding} ")
-        evidence += [Evidence("encoded", min(1.0, e.weight + 0.05), e.quote) for e in inner]
+        phrases += [Evidence("encoded", min(1.0, e.weight + 0.05), e.quote) for e in inner]
     if hidden.bidi_overrides:
         backwards = _phrase_evidence(normalise(hidden.visible[::-1]), "", "written backwards ")
-        evidence += [Evidence("hidden", e.weight, e.quote) for e in backwards]
-        evidence.append(Evidence("hidden", 0.4, f"{hidden.bidi_overrides} bidirectional "
-                                                 "override characters"))
+        phrases += [Evidence("hidden", e.weight, e.quote) for e in backwards]
+        signs.append(Evidence("hidden", 0.4, f"{hidden.bidi_overrides} bidirectional "
+                                              "override characters"))
     if hidden.zero_width_in_words >= 2:
-        evidence.append(Evidence("hidden", 0.35, f"{hidden.zero_width_in_words} zero-width "
-                                                  "characters inside words"))
-    if not any(e.category not in ("hidden",) or e.quote.startswith("written")
-               for e in evidence):
-        evidence += _squashed_evidence(norm, bool(hidden.zero_width_in_words
-                                                  or hidden.bidi_overrides))
-    return _combine(evidence)
+        signs.append(Evidence("hidden", 0.35, f"{hidden.zero_width_in_words} zero-width "
+                                               "characters inside words"))
+    if not phrases:
+        phrases = _squashed_evidence(norm, bool(hidden.zero_width_in_words
+                                                or hidden.bidi_overrides))
+    return _combine(phrases + signs)
 
 
-def _squashed_evidence(norm: str, split_words: bool) -> list[Evidence]:
-    if not (split_words or _SPACED.search(norm) or "revers" in norm or "backward" in norm):
-        forward_only = True
-    else:
-        forward_only = False
+def _squashed_evidence(norm: str, obfuscated: bool) -> list[Evidence]:
+    """The key phrases in the letters of ``norm`` alone; also backwards when the text
+    looks obfuscated (invisible characters, spaced letters) or speaks of reversing."""
     letters = re.sub(r"[^a-z]", "", norm)
-    readings = [("", letters)] if forward_only else [("", letters),
-                                                     ("written backwards ", letters[::-1])]
+    readings = [("", letters)]
+    if obfuscated or _SPACED.search(norm) or "revers" in norm or "backward" in norm:
+        readings.append(("written backwards ", letters[::-1]))
     found: list[Evidence] = []
     for category, weight, phrases in _SQUASHED:
         for how, reading in readings:
