@@ -130,3 +130,15 @@ def test_the_window_gauge_shows_injection_rate_only_where_prompts_were_checked()
     assert ('llmpulse_window_injection_rate{model="gpt-4o",prompt_version="*",route="*",'
             'tenant="*"} 0.25') in text
     assert 'llmpulse_window_injection_rate{model="claude"' not in text
+
+
+def test_an_injection_alert_shows_the_most_suspicious_calls() -> None:
+    from llmpulse.alerting.engine import evidence
+
+    agg = WindowAggregate()
+    for i, score in enumerate((0.97, 0.0, 0.6, 0.92)):
+        agg.add(_record(f"c{i}", ATTACK), None, score)
+    shown = evidence(load_rules(None).rule("injection_rate_high"), agg)
+    assert [e.request_id for e in shown] == ["c0", "c3", "c2"]
+    assert shown[0].value == pytest.approx(0.97)
+    assert shown[0].detail == "prompt_injection 0.970 (labelled injection; 0 = clean)"

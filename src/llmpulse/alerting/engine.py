@@ -240,8 +240,8 @@ def _iso(ts: float) -> datetime:
 
 def evidence(rule: Rule, agg: WindowAggregate) -> tuple[Evidence, ...]:
     """The calls that best show what the rule saw, worst first; ``value`` is the call's
-    own measure (seconds, USD, toxicity, groundedness, dislike score) and ``detail``
-    says which it is."""
+    own measure (seconds, USD, toxicity, groundedness, dislike score, injection score)
+    and ``detail`` says which it is."""
     if rule.metric.startswith(("duration", "ttft", "tpot")):
         slowest = sorted(agg.slowest, reverse=True)
         return tuple(Evidence(request_id=r, value=v,
