@@ -109,6 +109,16 @@ def test_score_reports_the_security_signals(tmp_path: Path,
     assert summary["security_flagged"] == {"prompt_injection": 1,
                                            "prompt_injection.context": 1,
                                            "system_prompt_leak": 0, "insecure_output": 1}
+    gated = CliRunner().invoke(cli, ["score", str(source), "-o", str(out), "--quiet",
+                                     "--max-injection-rate", "0.2"])
+    assert gated.exit_code == 3 and "gate failed: injection rate 0.500 > 0.2" in gated.output
+    assert CliRunner().invoke(cli, ["score", str(source), "-o", str(out), "--quiet",
+                                    "--max-injection-rate", "0.5"]).exit_code == 0
+    silent = tmp_path / "silent.jsonl"
+    silent.write_text(json.dumps(inference("s")) + "\n")
+    nothing = CliRunner().invoke(cli, ["score", str(silent), "-o", str(out), "--quiet",
+                                       "--max-injection-rate", "0.5"])
+    assert nothing.exit_code == 3 and "no user prompt was checked" in nothing.output
 
 
 def test_the_window_gauge_shows_injection_rate_only_where_prompts_were_checked() -> None:
