@@ -55,11 +55,11 @@ def _per_model(grid: Grid) -> None:
     grid.add(timeseries("Evaluations/s by label", [prom_target(
         "sum by (name, label) (rate(llmpulse_quality_evaluations_total"
         f'{{gen_ai_request_model=~"$model"}}[{RATE}]))', "{{name}}: {{label}}")],
-        PER_SECOND, "Scored answers, by evaluation and verdict."), 12, 8)
+        PER_SECOND, "Scored answers, by evaluation and verdict."), 9, 8)
     grid.add(timeseries("Quality score p50", [prom_target(
         "histogram_quantile(0.5, sum by (le, name) (rate(llmpulse_quality_score_bucket"
         f'{{gen_ai_request_model=~"$model"}}[{RATE}])))', "{{name}}")],
-        Look("percentunit", minimum=0, maximum=1)), 12, 8)
+        Look("percentunit", minimum=0, maximum=1)), 9, 8)
 
 
 def _per_version(grid: Grid) -> None:
