@@ -94,6 +94,7 @@ class Metrics:
     window_groundedness: Gauge
     window_thumbs_down: Gauge
     window_rating: Gauge
+    window_injection_rate: Gauge
     drift_score: Gauge
     drift_detected: Gauge
 
@@ -264,6 +265,9 @@ SPECS: tuple[MetricSpec, ...] = (
                WINDOW_LABELS),
     MetricSpec("window_rating", "gauge", "llmpulse_window_rating",
                "Mean rating (1-5) given in the last closed 1-minute window.", WINDOW_LABELS),
+    MetricSpec("window_injection_rate", "gauge", "llmpulse_window_injection_rate",
+               "Share of calls with user messages labelled prompt injection in the last "
+               "closed 1-minute window.", WINDOW_LABELS),
     MetricSpec("drift_score", "gauge", "llmpulse_drift_score",
                "Drift severity of a feature in the last drift check of a model (route '*') or "
                "of one of its busy routes (>= 1: drifted).", ("model", "route", "feature")),

@@ -17,6 +17,10 @@ import orjson
 
 from llmpulse.detectors import cheap_path_detectors
 from llmpulse.detectors.cost import CostDetector
+from llmpulse.detectors.injection import CONTEXT_SIGNAL as INJECTION_CONTEXT
+from llmpulse.detectors.injection import SIGNAL as INJECTION
+from llmpulse.detectors.insecure_output import SIGNAL as INSECURE
+from llmpulse.detectors.leakage import SIGNAL as LEAK
 from llmpulse.errors import InvalidEvent
 from llmpulse.ingest import ROLE_EVENT_TYPE, decode
 from llmpulse.records import InferenceRecord, from_inference, from_parts
@@ -28,6 +32,11 @@ from llmpulse.signals import Signal
 
 ROLE_OF = {v: k for k, v in ROLE_EVENT_TYPE.items()}
 CHUNK = 256
+#: Signals written with their label and explanation (the evaluations of each output line).
+EVALUATED = ("toxicity", "groundedness", "judge.groundedness", INJECTION, INJECTION_CONTEXT,
+             LEAK, INSECURE)
+#: Their labels that count as found in the summary.
+FLAGGED_LABELS = frozenset({"injection", "leak", "insecure"})
 
 
 @dataclass
@@ -41,6 +50,8 @@ class Report:
     ground_sum: float = 0.0
     ground_scored: int = 0
     pii: dict[str, int] = field(default_factory=dict)
+    screened: int = 0  # calls whose user messages were checked for prompt injection
+    flagged: dict[str, int] = field(default_factory=dict)  # security signal -> calls flagged
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -50,6 +61,10 @@ class Report:
             "groundedness_mean": (self.ground_sum / self.ground_scored
                                   if self.ground_scored else None),
             "pii_found": self.pii,
+            "injection_rate": (self.flagged.get(INJECTION, 0) / self.screened
+                               if self.screened else None),
+            "security_flagged": {name: self.flagged.get(name, 0)
+                                 for name in (INJECTION, INJECTION_CONTEXT, LEAK, INSECURE)},
         }
 
 
@@ -139,8 +154,7 @@ def _write(out: IO[bytes], records: list[InferenceRecord], signals: list[Signal]
         by_request.setdefault(s.request_id, []).append(s)
     for r in records:
         mine = by_request.get(r.request_id, [])
-        evaluations = [s for s in mine if s.name in ("toxicity", "groundedness",
-                                                     "judge.groundedness")]
+        evaluations = [s for s in mine if s.name in EVALUATED]
         line = {
             "request_id": r.request_id, "model": r.model, "route": r.route,
             "tenant": r.tenant, "join_status": r.join_status,
@@ -171,5 +185,9 @@ def _tally(report: Report, evaluations: list[Signal], pii: dict[str, int]) -> No
         elif s.name == "groundedness":
             report.ground_scored += 1
             report.ground_sum += s.value
+        elif s.name in EVALUATED:
+            report.screened += s.name == INJECTION
+            if s.label in FLAGGED_LABELS:
+                report.flagged[s.name] = report.flagged.get(s.name, 0) + 1
     for kind, n in pii.items():
         report.pii[kind] = report.pii.get(kind, 0) + n

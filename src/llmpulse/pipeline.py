@@ -23,6 +23,7 @@ from llmpulse import join
 from llmpulse.config import Settings
 from llmpulse.detectors import Detector, cheap_path_detectors
 from llmpulse.detectors.cost import CostDetector
+from llmpulse.detectors.injection import SIGNAL as INJECTION_SIGNAL
 from llmpulse.errors import InvalidEvent, LlmpulseError
 from llmpulse.health import BatchState, Trouble
 from llmpulse.ingest import decode_event, partition_of
@@ -405,8 +406,9 @@ class Pipeline:
         signals = self._detect([c.record for c in calls]) + pii_signals(calls, batch.pii)
         # Partial window aggregates go out while the batch is written: alerts wait for
         # neither.  Only first recordings count (a late half's upgrade was counted).
+        injection = {s.request_id: s.value for s in signals if s.name == INJECTION_SIGNAL}
         partials = fold(self._windowed(batch), self.groupings, self.settings.window_pane_s,
-                        now=self.clock())
+                        now=self.clock(), injection=injection)
         folded = self._first_scores(batch.scores)
         merge_partials(partials, fold_quality(folded, self.groupings,
                                               self.settings.window_pane_s))

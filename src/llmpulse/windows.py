@@ -16,7 +16,7 @@ as late, never silently dropped.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +25,7 @@ from ddsketch.ddsketch import BaseDDSketch
 from ddsketch.mapping import LogarithmicMapping
 from ddsketch.store import DenseStore
 
+from llmpulse.detectors.injection import THRESHOLD as INJECTION_THRESHOLD
 from llmpulse.detectors.latency import duration_s, tpot_s
 from llmpulse.detectors.usage import is_error
 from llmpulse.records import InferenceRecord
@@ -39,18 +40,21 @@ SKETCHES = ("duration", "ttft", "tpot")
 COUNTERS = ("calls", "errors", "timeouts", "finish_length", "finish_content_filter",
             "tokens_in", "tokens_out", "unpriced", "tox_scored", "toxic", "ground_scored",
             "ungrounded", "feedback", "thumbs", "thumbs_down", "rated", "rating_sum",
-            "corrections", "drift_checks", "drifted", "prompt_drifted")
+            "corrections", "drift_checks", "drifted", "prompt_drifted", "screened",
+            "injections")
 #: The count a metric's min_count applies to (default: calls).
 METRIC_COUNTS = {"toxicity_rate": "tox_scored", "groundedness_mean": "ground_scored",
                  "ungrounded_rate": "ground_scored", "thumbs_down_rate": "thumbs",
                  "rating_mean": "rated", "correction_rate": "feedback",
-                 "drift_rate": "drift_checks", "prompt_drift_rate": "drift_checks"}
+                 "drift_rate": "drift_checks", "prompt_drift_rate": "drift_checks",
+                 "injection_rate": "screened"}
 #: The evidence heap that shows each quality metric: the most toxic answers for a
 #: toxicity rule, the least grounded ones for a groundedness rule.
 QUALITY_EVIDENCE = {"toxicity_rate": "most_toxic", "groundedness_mean": "least_grounded",
                     "ungrounded_rate": "least_grounded", "thumbs_down_rate": "disliked",
-                    "rating_mean": "disliked", "correction_rate": "disliked"}
-QUALITY_HEAPS = ("most_toxic", "least_grounded", "disliked")
+                    "rating_mean": "disliked", "correction_rate": "disliked",
+                    "injection_rate": "most_injected"}
+QUALITY_HEAPS = ("most_toxic", "least_grounded", "disliked", "most_injected")
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -143,6 +147,8 @@ class WindowAggregate:
     drift_checks: int = 0  # drift evaluations of the group (one per drift interval)
     drifted: int = 0  # of which found drift
     prompt_drifted: int = 0  # of which found drift in the prompt embeddings
+    screened: int = 0  # calls whose user messages were checked for prompt injection
+    injections: int = 0  # of which were labelled injection
     latest: float = 0.0  # newest event time (epoch seconds) folded in
     duration: DDSketch = field(default_factory=_sketch)
     ttft: DDSketch = field(default_factory=_sketch)
@@ -153,9 +159,18 @@ class WindowAggregate:
     most_toxic: list[tuple[float, str]] = field(default_factory=list)  # (toxicity, id)
     least_grounded: list[tuple[float, str]] = field(default_factory=list)  # (1 - score, id)
     disliked: list[tuple[float, str]] = field(default_factory=list)  # (how negative, id)
+    most_injected: list[tuple[float, str]] = field(default_factory=list)  # (injection, id)
 
-    def add(self, record: InferenceRecord, cost_usd: float | None) -> None:
+    def add(self, record: InferenceRecord, cost_usd: float | None,
+            injection: float | None = None) -> None:
+        """Fold one call in; ``injection`` is its ``prompt_injection`` score (None: its
+        prompt was not checked)."""
         self.calls += 1
+        if injection is not None:
+            self.screened += 1
+            if injection >= INJECTION_THRESHOLD:
+                self.injections += 1
+                _keep_top(self.most_injected, injection, record.request_id)
         when = record.event_time
         if when is not None:
             self.latest = max(self.latest, when.timestamp())
@@ -252,6 +267,8 @@ class WindowAggregate:
             _keep_top(self.least_grounded, value, rid)
         for value, rid in other.disliked:
             _keep_top(self.disliked, value, rid)
+        for value, rid in other.most_injected:
+            _keep_top(self.most_injected, value, rid)
         self.failed.extend(other.failed[:EVIDENCE_K - len(self.failed)])
 
     def summary(self) -> dict[str, Any]:
@@ -276,6 +293,7 @@ class WindowAggregate:
             "drift_rate": self.drifted / self.drift_checks if self.drift_checks else None,
             "prompt_drift_rate": (self.prompt_drifted / self.drift_checks
                                   if self.drift_checks else None),
+            "injection_rate": self.injections / self.screened if self.screened else None,
         }
         for name in SKETCHES:
             for q in QUANTILES:
@@ -359,14 +377,17 @@ def pane_of(timestamp: float, pane_s: float) -> float:
 
 
 def fold(calls: Iterable[tuple[InferenceRecord, float | None]],
-         groupings: Iterable[tuple[str, ...]], pane_s: float, now: float | None = None
+         groupings: Iterable[tuple[str, ...]], pane_s: float, now: float | None = None,
+         injection: Mapping[str, float] | None = None
          ) -> dict[tuple[GroupKey, float], WindowAggregate]:
     """Partial aggregates of some calls per (group, pane) for every grouping.
 
     A request that never got its response is known to have failed only when its
     join times out: it counts at ``now`` (when given), not at its start, which
-    is usually past the lateness allowance by then.
+    is usually past the lateness allowance by then.  ``injection`` holds the
+    ``prompt_injection`` score of the calls whose prompt was checked, by request_id.
     """
+    scores = injection or {}
     dims = list(groupings)
     out: dict[tuple[GroupKey, float], WindowAggregate] = {}
     for record, cost in calls:
@@ -380,7 +401,7 @@ def fold(calls: Iterable[tuple[InferenceRecord, float | None]],
             agg = out.get(key)
             if agg is None:
                 agg = out[key] = WindowAggregate()
-            agg.add(record, cost)
+            agg.add(record, cost, scores.get(record.request_id))
     return out
 
 

@@ -240,8 +240,8 @@ def _iso(ts: float) -> datetime:
 
 def evidence(rule: Rule, agg: WindowAggregate) -> tuple[Evidence, ...]:
     """The calls that best show what the rule saw, worst first; ``value`` is the call's
-    own measure (seconds, USD, toxicity, groundedness, dislike score) and ``detail``
-    says which it is."""
+    own measure (seconds, USD, toxicity, groundedness, dislike score, injection score)
+    and ``detail`` says which it is."""
     if rule.metric.startswith(("duration", "ttft", "tpot")):
         slowest = sorted(agg.slowest, reverse=True)
         return tuple(Evidence(request_id=r, value=v,
@@ -266,6 +266,9 @@ def _quality_evidence(heap: str, kept: float, request_id: str) -> Evidence:
         return Evidence(request_id=request_id, value=grounded,
                         detail=f"groundedness {grounded:.3f} (ungrounded; 1 = fully supported "
                                "by its context)")
+    if heap == "most_injected":
+        return Evidence(request_id=request_id, value=kept,
+                        detail=f"prompt_injection {kept:.3f} (labelled injection; 0 = clean)")
     if heap == "most_toxic":
         return Evidence(request_id=request_id, value=kept,
                         detail=f"toxicity {kept:.3f} (toxic; 0 = harmless, 1 = toxic)")

@@ -57,6 +57,8 @@ METRICS: dict[str, str] = {
                   "drift is checked every LLMPULSE_DRIFT_EVERY_S)",
     "prompt_drift_rate": "share of the model's drift checks that found drift in the prompt "
                          "embeddings (min_count: checks)",
+    "injection_rate": "share of calls whose user messages were labelled prompt injection "
+                      "(min_count: calls with user messages)",
     **{f"{s}_p{round(q * 100)}": f"{s} p{round(q * 100)}, seconds"
        for s in SKETCHES for q in QUANTILES},
 }

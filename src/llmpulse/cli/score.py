@@ -35,15 +35,21 @@ def scorer(ready_file: Path | None) -> None:
               help="Exit 3 if more than this share of responses is toxic (a CI gate).")
 @click.option("--min-groundedness", type=click.FloatRange(0, 1), default=None,
               help="Exit 3 if the mean groundedness of RAG answers is below this (a CI gate).")
+@click.option("--max-injection-rate", type=click.FloatRange(0, 1), default=None,
+              help="Exit 3 if more than this share of user prompts is labelled prompt "
+                   "injection (a CI gate).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def score(source: Path, output: Path | None, max_toxicity_rate: float | None,
-          min_groundedness: float | None, quiet: bool) -> None:
-    """Score a JSONL file of events: toxicity, groundedness, PII, cost, latency, lengths.
+          min_groundedness: float | None, max_injection_rate: float | None,
+          quiet: bool) -> None:
+    """Score a JSONL file of events: toxicity, groundedness, PII, cost, latency, lengths,
+    prompt injection (prompts and documents), system prompt leaks and insecure output.
 
     Exit codes: 0 all lines scored; 1 some lines were bad (reported with their line
     numbers, the rest scored); 2 bad settings (e.g. LLMPULSE_PRICES_FILE); 3 a
-    --max-toxicity-rate / --min-groundedness gate failed, or had nothing to judge (no
-    response scored for toxicity, no RAG answer for groundedness).
+    --max-toxicity-rate / --min-groundedness / --max-injection-rate gate failed, or had
+    nothing to judge (no response scored for toxicity, no RAG answer for groundedness, no
+    user prompt checked for injection).
     """
     from llmpulse.cli.main import _settings
     from llmpulse.detectors.cost import CostDetector
@@ -71,11 +77,12 @@ def score(source: Path, output: Path | None, max_toxicity_rate: float | None,
     click.echo(json.dumps(summary), err=True)
     if not report.scored:
         click.echo(f"{source}: no call was scored", err=True)
-    sys.exit(_exit_code(summary, max_toxicity_rate, min_groundedness))
+    sys.exit(_exit_code(summary, max_toxicity_rate, min_groundedness, max_injection_rate))
 
 
 def _exit_code(summary: dict[str, Any], max_toxicity_rate: float | None,
-               min_groundedness: float | None) -> int:
+               min_groundedness: float | None, max_injection_rate: float | None = None
+               ) -> int:
     """3 if a gate failed (every failed gate is printed; a gate with nothing to judge
     fails), else 1 if lines were bad, else 0."""
     tox, grounded = summary["toxicity_rate"], summary["groundedness_mean"]
@@ -93,6 +100,13 @@ def _exit_code(summary: dict[str, Any], max_toxicity_rate: float | None,
                           "judge)")
         elif grounded < min_groundedness:
             failed.append(f"groundedness {grounded:.3f} < {min_groundedness}")
+    injected = summary["injection_rate"]
+    if max_injection_rate is not None:
+        if injected is None:
+            failed.append(f"--max-injection-rate {max_injection_rate}: no user prompt was "
+                          "checked for prompt injection (nothing to judge)")
+        elif injected > max_injection_rate:
+            failed.append(f"injection rate {injected:.3f} > {max_injection_rate}")
     for why in failed:
         click.echo(f"gate failed: {why}", err=True)
     if failed:

@@ -33,6 +33,7 @@ TOXICITY = Look("percentunit", rising(0.01, 0.05), minimum=0, maximum=1)
 GROUNDEDNESS = Look("percentunit", falling(0.6, 0.8), minimum=0, maximum=1)
 THUMBS_DOWN = Look("percentunit", rising(0.2, 0.35), minimum=0, maximum=1)
 RATING = Look("none", falling(3, 4), minimum=1, maximum=5, decimals=2)
+INJECTION = Look("percentunit", rising(0.02, 0.05), minimum=0, maximum=1)
 PER_SECOND = Look("ops", minimum=0)
 
 #: (title, gauge, look) of each quality window gauge.
@@ -41,6 +42,7 @@ GAUGES = (
     ("Groundedness (mean)", "llmpulse_window_groundedness", GROUNDEDNESS),
     ("Thumbs down", "llmpulse_window_thumbs_down_ratio", THUMBS_DOWN),
     ("Rating (mean, 1-5)", "llmpulse_window_rating", RATING),
+    ("Prompt injection attempts", "llmpulse_window_injection_rate", INJECTION),
 )
 
 
@@ -53,11 +55,11 @@ def _per_model(grid: Grid) -> None:
     grid.add(timeseries("Evaluations/s by label", [prom_target(
         "sum by (name, label) (rate(llmpulse_quality_evaluations_total"
         f'{{gen_ai_request_model=~"$model"}}[{RATE}]))', "{{name}}: {{label}}")],
-        PER_SECOND, "Scored answers, by evaluation and verdict."), 12, 8)
+        PER_SECOND, "Scored answers, by evaluation and verdict."), 9, 8)
     grid.add(timeseries("Quality score p50", [prom_target(
         "histogram_quantile(0.5, sum by (le, name) (rate(llmpulse_quality_score_bucket"
         f'{{gen_ai_request_model=~"$model"}}[{RATE}])))', "{{name}}")],
-        Look("percentunit", minimum=0, maximum=1)), 12, 8)
+        Look("percentunit", minimum=0, maximum=1)), 9, 8)
 
 
 def _per_version(grid: Grid) -> None:

@@ -199,6 +199,10 @@ class EmbeddingGroundedness:
     def scorer(self) -> str:
         return f"embedding:{self._embedder.name}@1"
 
+    @property
+    def embedder(self) -> Embedder:
+        return self._embedder
+
     def score_many(
         self, items: Sequence[tuple[str, Sequence[str]]]
     ) -> list[GroundednessResult]:

@@ -16,6 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from llmpulse.detectors.groundedness import GroundednessBackend, score_groundedness
+from llmpulse.detectors.injection_similarity import (
+    InjectionSimilarity,
+    score_injection_similarity,
+)
 from llmpulse.detectors.toxicity import ToxicityModel, score_toxicity
 from llmpulse.records import InferenceRecord
 from llmpulse.schema import ContextDocument, Message
@@ -50,19 +54,23 @@ def task_record(task: ScoringTask, key: str | None = None) -> InferenceRecord:
 
 @dataclass
 class QualityScorer:
-    """Toxicity for every task, groundedness where there is context, the judge sampled
-    (and always for answers users gave negative feedback on)."""
+    """Toxicity for every task, groundedness where there is context, similarity of the
+    prompt and documents to known injection attempts when MiniLM is loaded, the judge
+    sampled (and always for answers users gave negative feedback on)."""
 
     toxicity: ToxicityModel
     groundedness: GroundednessBackend | None
     judge: LlmJudge | None = None
     threshold: float = 0.5
     batch_size: int = 32
+    injection: InjectionSimilarity | None = None
 
     def describe(self) -> str:
         parts = [f"toxicity={self.toxicity.scorer}"]
         if self.groundedness is not None:
             parts.append(f"groundedness={self.groundedness.scorer}")
+        if self.injection is not None:
+            parts.append(f"injection={self.injection.scorer}")
         if self.judge is not None:
             parts.append(f"judge={self.judge.scorer}")
         return ", ".join(parts)
@@ -98,6 +106,11 @@ class QualityScorer:
             out += score_groundedness(records, when, self.groundedness)
             if timer:
                 timer("groundedness", time.perf_counter() - started)
+        if self.injection is not None:
+            started = time.perf_counter()
+            out += score_injection_similarity(records, when, self.injection)
+            if timer:
+                timer("injection", time.perf_counter() - started)
         if self.judge is not None:
             started = time.perf_counter()
             out += self._judge(records, when, always_judge or set())
@@ -126,7 +139,7 @@ def load_scorer(settings: Settings, rng: random.Random | None = None) -> Quality
 
         judge = judge_from_settings(settings, rng or random.Random())
     scorer = QualityScorer(toxicity, groundedness, judge, settings.toxicity_threshold,
-                           settings.score_batch_size)
+                           settings.score_batch_size, injection_similarity(groundedness))
     log.info("quality scorer: %s", scorer.describe())
     return scorer
 
@@ -142,6 +155,20 @@ def configured_toxicity_model(settings: Settings) -> Path | None:
                           "folder made by `llmpulse models export-toxicity`, or unset it to "
                           "score with the built-in lexicon")
     return path
+
+
+def injection_similarity(groundedness: GroundednessBackend | None
+                         ) -> InjectionSimilarity | None:
+    """Similarity to known injection attempts, on the groundedness backend's MiniLM (loaded
+    once for both); none with another backend: the hashing embedder matches words, not
+    meaning, and loading MiniLM for this alone is left to a later setting."""
+    from llmpulse.detectors.groundedness import EmbeddingGroundedness
+    from llmpulse.models.embedder import MINILM_NAME
+
+    if isinstance(groundedness, EmbeddingGroundedness) and (
+            groundedness.embedder.name == MINILM_NAME):
+        return InjectionSimilarity(groundedness.embedder)
+    return None
 
 
 def load_groundedness(settings: Settings) -> GroundednessBackend:

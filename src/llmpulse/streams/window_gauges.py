@@ -111,7 +111,8 @@ def _set(metrics: Metrics, labels: tuple[str, ...], aggregate: WindowAggregate) 
     for gauge, key in ((metrics.window_toxicity_rate, "toxicity_rate"),
                        (metrics.window_groundedness, "groundedness_mean"),
                        (metrics.window_thumbs_down, "thumbs_down_rate"),
-                       (metrics.window_rating, "rating_mean")):
+                       (metrics.window_rating, "rating_mean"),
+                       (metrics.window_injection_rate, "injection_rate")):
         if s[key] is not None:
             gauge.labels(*labels).set(s[key])
         else:  # nothing scored in this window: no stale value from an older one
@@ -129,7 +130,8 @@ def _set(metrics: Metrics, labels: tuple[str, ...], aggregate: WindowAggregate) 
 def _remove(metrics: Metrics, labels: tuple[str, ...]) -> None:
     for gauge in (metrics.window_calls, metrics.window_error_ratio, metrics.window_cost,
                   metrics.window_toxicity_rate, metrics.window_groundedness,
-                  metrics.window_thumbs_down, metrics.window_rating):
+                  metrics.window_thumbs_down, metrics.window_rating,
+                  metrics.window_injection_rate):
         _drop(gauge, labels)
     for direction in ("input", "output"):
         _drop(metrics.window_tokens, (*labels, direction))
