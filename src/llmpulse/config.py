@@ -295,6 +295,32 @@ class Settings(BaseSettings):
     pii_hash_key: SecretStr | None = Field(
         default=None,
         description="Secret key of the 'hash' PII policy (required when a field uses hash).")
+    retention_calls_days: int = Field(
+        default=0, ge=0, le=36_500,
+        description="Days calls (inference_events rows) are kept, by call time; 0 = for ever. "
+        "Applied as a ClickHouse TTL at start-up when changed; expired rows go at the next "
+        "merge.")
+    retention_messages_days: int = Field(
+        default=30, ge=0, le=36_500,
+        description="Days message bodies (system instructions, input and output messages, "
+        "context documents) and quality-score explanations are kept; then they read as "
+        "empty while the call's other columns stay. 0 = for ever.")
+    retention_signals_days: int = Field(
+        default=0, ge=0, le=36_500,
+        description="Days signals (per-call metrics and quality scores) are kept; 0 = for ever.")
+    retention_feedback_days: int = Field(
+        default=0, ge=0, le=36_500,
+        description="Days feedback (thumbs, ratings, corrections) is kept; 0 = for ever.")
+    retention_windows_days: int = Field(
+        default=0, ge=0, le=36_500,
+        description="Days window aggregates are kept, by window start; 0 = for ever.")
+    retention_alerts_days: int = Field(
+        default=0, ge=0, le=36_500,
+        description="Days alert notifications are kept, and alert states that are not "
+        "pending or firing (by their last update); 0 = for ever.")
+    retention_retrain_days: int = Field(
+        default=0, ge=0, le=36_500,
+        description="Days retraining triggers are kept, by creation; 0 = for ever.")
     score_sample_rate: float = Field(
         default=0.1, ge=0, le=1,
         description="Share of ordinary calls sent to the quality scorer (toxicity, "

@@ -1,0 +1,190 @@
+"""Erasure: the plan per subject, the guard that keeps erased data out, and on the
+embedded store that no table returns an erased request, user or tenant afterwards."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from llmpulse.governance.erase import (
+    ERASED,
+    Subject,
+    erase,
+    id_pattern,
+    plan,
+)
+from llmpulse.governance.guard import Erased, ErasureGuard
+from llmpulse.sinks.clickhouse import ClickHouseStore
+
+NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
+#: Tables that keep an erased subject on purpose (what was erased, by whom) or hold none.
+KEEPING = {"erasures", "audit_log", "schema_migrations", "retention_applied"}
+
+
+def test_every_plan_deletes_the_calls_last() -> None:
+    for kind in ("request_id", "user_hash", "tenant"):
+        steps = plan(Subject(kind, "x"))  # type: ignore[arg-type]
+        assert steps[-1].table == "inference_events"
+        assert steps[-1].where == f"{kind} = {{subject:String}}"
+        assert [s.table for s in steps].count("inference_events") == 1
+
+
+def test_a_user_plan_covers_their_calls_and_the_feedback_they_gave() -> None:
+    steps = {s.table: s for s in plan(Subject("user_hash", "u"))}
+    assert set(steps) == {"signals", "feedback", "inference_events"}
+    assert "user_hash = {subject:String}" in steps["feedback"].where
+    assert "SELECT request_id FROM inference_events WHERE user_hash" in steps["signals"].where
+
+
+def test_a_tenant_plan_covers_its_groups() -> None:
+    tables = [s.table for s in plan(Subject("tenant", "t"))]
+    assert tables == ["signals", "feedback", "alert_notifications", "alert_state", "windows",
+                      "retrain_triggers", "inference_events"]
+    # notifications are found by their alert state's key, so they go before the states
+    assert tables.index("alert_notifications") < tables.index("alert_state")
+
+
+def test_the_id_pattern_matches_ids_literally() -> None:
+    pattern = id_pattern(["a.b", "c+d"])
+    assert re.fullmatch(pattern, "a.b") and re.fullmatch(pattern, "c+d")
+    assert not re.fullmatch(pattern, "axb")
+
+
+def test_erased_request_ids_stay_erased_users_and_tenants_up_to_the_erasure() -> None:
+    erased = Erased.of([("request_id", "r1", NOW), ("user_hash", "u1", NOW),
+                        ("tenant", "t1", NOW.replace(tzinfo=None))])
+    later = NOW + timedelta(seconds=1)
+    assert erased.drops("r1", later)
+    assert erased.drops("r2", NOW, user_hash="u1") and not erased.drops("r2", later, "u1")
+    assert erased.drops("r2", NOW, tenant="t1") and not erased.drops("r2", later, None, "t1")
+    assert not erased.drops("r2", NOW, "u2", "t2")
+    assert not Erased()
+
+
+def test_the_guard_rereads_the_erasures_only_when_stale() -> None:
+    reads: list[str] = []
+    rows: list[tuple[Any, ...]] = []
+    clock = [0.0]
+
+    def query(sql: str) -> list[tuple[Any, ...]]:
+        reads.append(sql)
+        return list(rows)
+
+    guard = ErasureGuard(query, clock=lambda: clock[0], refresh_s=5)
+    assert not guard.current()
+    rows.append(("request_id", "r1", NOW))
+    clock[0] = 4.9
+    assert not guard.current() and len(reads) == 1
+    clock[0] = 5.0
+    assert guard.current().request_ids == {"r1"} and len(reads) == 2
+
+
+def seed(store: ClickHouseStore, t: datetime) -> None:
+    """Two users in two tenants; alerts and a trigger whose evidence names their calls."""
+    store.client.insert(
+        "inference_events",
+        [["r1", t, "u1", "acme", "secret one"], ["r2", t, "u2", "acme", "two"],
+         ["r3", t, "u1", "beta", "three"], ["r4", t, "u3", "beta", "four"]],
+        column_names=["request_id", "call_time", "user_hash", "tenant", "input_messages"])
+    store.client.insert(
+        "signals", [[t, "latency", 1.0, rid, tenant] for rid, tenant in
+                    (("r1", "acme"), ("r2", "acme"), ("r3", "beta"), ("r4", "beta"))],
+        column_names=["time", "name", "value", "request_id", "tenant"])
+    store.client.insert(
+        "feedback", [["f1", "r1", t, "u9", "better answer"], ["f2", "r4", t, "u1", "meh"],
+                     ["f3", "r4", t, "u3", "ok"]],
+        column_names=["feedback_id", "request_id", "time", "user_hash", "comment"])
+    store.client.insert("windows", [[60, t, "m", "*", "acme", 2], [60, t, "m", "*", "beta", 2]],
+                        column_names=["width_s", "start", "model", "route", "tenant", "calls"])
+    store.client.insert("alert_state", [["k-acme", "acme", "firing"], ["k-beta", "beta", "ok"]],
+                        column_names=["dedup_key", "tenant", "state"])
+    message = '{"evidence":[{"request_id":"%s","value":1.0},{"request_id":"%s"}]}'
+    store.client.insert(
+        "alert_notifications",
+        [["n1", "hook", "k-acme", message % ("r1", "r2"), "r1 slow", t],
+         ["n2", "hook", "k-beta", message % ("r3", "r4"), "slow", t]],
+        column_names=["id", "channel", "dedup_key", "message", "summary", "time"])
+    store.client.insert(
+        "retrain_triggers",
+        [["tr1", "acme", ["r1", "r2"], '{"evidence":[{"request_id":"r1"},{"request_id":"r2"}]}'],
+         ["tr2", "*", ["r3", "r4"], '{"evidence":[{"request_id":"r3"},{"request_id":"r4"}]}']],
+        column_names=["id", "tenant", "evidence", "payload"])
+
+
+def holding(store: ClickHouseStore, *needles: str) -> dict[str, int]:
+    """Rows of every table (but those keeping erasures on purpose) naming a needle."""
+    tables = [str(r[0]) for r in store.query(
+        "SELECT name FROM system.tables WHERE database = currentDatabase() "
+        "AND engine LIKE '%MergeTree'")]
+    found: dict[str, int] = {}
+    for table in sorted(set(tables) - KEEPING):
+        for row in store.query(f"SELECT * FROM {table}"):
+            text = repr(row)
+            if any(f"'{n}'" in text or f'"{n}"' in text for n in needles):
+                found[table] = found.get(table, 0) + 1
+    return found
+
+
+def test_a_dry_run_counts_and_changes_nothing(store: ClickHouseStore) -> None:
+    seed(store, NOW)
+    report = erase(store, Subject("user_hash", "u1"), dry_run=True)
+    assert report.deleted == {"signals": 2, "feedback": 2, "inference_events": 2}
+    assert report.redacted == {"retrain_triggers": 2, "alert_notifications": 2}
+    assert store.query("SELECT count() FROM erasures") == [(0,)]
+    assert holding(store, "r1", "r3")["inference_events"] == 2
+
+
+def test_erasing_a_user_leaves_no_trace(store: ClickHouseStore) -> None:
+    seed(store, NOW)
+    assert holding(store, "u1", "r1", "r3")
+    report = erase(store, Subject("user_hash", "u1"), sleep=lambda s: None)
+    assert report.deleted == {"signals": 2, "feedback": 2, "inference_events": 2}
+    assert holding(store, "u1", "r1", "r3") == {}
+    # others' data stays; evidence names the erased calls no more
+    assert store.query("SELECT request_id FROM inference_events ORDER BY request_id") == [
+        ("r2",), ("r4",)]
+    assert store.query("SELECT evidence FROM retrain_triggers ORDER BY id") == [
+        ([ERASED, "r2"],), ([ERASED, "r4"],)]
+    assert store.query("SELECT feedback_id FROM feedback") == [("f3",)]
+    # the erasure is recorded with the user's request ids, for workers to drop late data
+    assert sorted(store.query("SELECT kind, value FROM erasures")) == [
+        ("request_id", "r1"), ("request_id", "r3"), ("user_hash", "u1")]
+
+
+def test_erasing_a_request_leaves_no_trace(store: ClickHouseStore) -> None:
+    seed(store, NOW)
+    report = erase(store, Subject("request_id", "r4"), sleep=lambda s: None)
+    assert report.deleted == {"signals": 1, "feedback": 2, "inference_events": 1}
+    assert holding(store, "r4") == {}
+    assert store.query("SELECT count() FROM inference_events") == [(3,)]
+
+
+def test_erasing_a_tenant_leaves_no_trace(store: ClickHouseStore) -> None:
+    seed(store, NOW)
+    report = erase(store, Subject("tenant", "acme"), sleep=lambda s: None)
+    assert report.deleted == {"signals": 2, "feedback": 1, "alert_notifications": 1,
+                              "alert_state": 1, "windows": 1, "retrain_triggers": 1,
+                              "inference_events": 2}
+    assert holding(store, "acme", "r1", "r2", "k-acme") == {}
+    assert store.query("SELECT tenant FROM windows") == [("beta",)]
+
+
+def test_rows_of_an_erased_subject_written_later_are_dropped(store: ClickHouseStore) -> None:
+    from llmpulse.schema import FeedbackEvent
+
+    erase(store, Subject("request_id", "late"), sleep=lambda s: None)
+    store.guard = ErasureGuard(store.query)  # as a worker's guard after REFRESH_S
+    feedback = [FeedbackEvent(request_id=rid, feedback_id=f"f-{rid}", time=NOW,
+                              thumbs="down", given_by="user")
+                for rid in ("late", "kept")]
+    assert store.insert_feedback(feedback, NOW) == 1
+    assert store.query("SELECT request_id FROM feedback") == [("kept",)]
+
+
+@pytest.mark.parametrize("kind", ["request_id", "user_hash", "tenant"])
+def test_erasing_nothing_is_harmless(store: ClickHouseStore, kind: str) -> None:
+    report = erase(store, Subject(kind, "nobody"), sleep=lambda s: None)  # type: ignore[arg-type]
+    assert not any(report.deleted.values()) and not any(report.redacted.values())
