@@ -1,7 +1,7 @@
 """Command line: ``llmpulse demo | broker | worker | scorer | score | otlp | simulate | schema |
 sql | dlq | rules | alerts | budgets | models | drift | retrain | compare | dashboards | topics |
-store | config | metrics | commands`` (``llmpulse commands`` lists them all, generated from
-this tree).
+store | erase | audit | config | metrics | commands`` (``llmpulse commands`` lists them all,
+generated from this tree).
 
 Heavy modules are imported inside the commands, so ``--help`` stays fast.
 """
@@ -17,10 +17,12 @@ from typing import Any
 import click
 
 from llmpulse.cli.alerts import alerts, budgets, rules
+from llmpulse.cli.audit import audit
 from llmpulse.cli.compare import compare
 from llmpulse.cli.dashboards import dashboards
 from llmpulse.cli.drift import drift
 from llmpulse.cli.drift_store import baseline, report
+from llmpulse.cli.erase import erase
 from llmpulse.cli.models import models
 from llmpulse.cli.retrain import retrain
 from llmpulse.cli.score import score, scorer
@@ -445,6 +447,8 @@ cli.add_command(dashboards)
 cli.add_command(topics)
 cli.add_command(store)
 cli.add_command(compare)
+cli.add_command(erase)
+cli.add_command(audit)
 
 
 def main() -> None:
