@@ -717,6 +717,11 @@ class Pipeline:
         finds on a replay) means its signals are stored too.
         """
         now = datetime.fromtimestamp(self.clock(), UTC)
+        erased = self.store.erased_calls(calls, now)
+        if erased:  # a call of an erased user or tenant: none of its rows is written
+            signals = [s for s in signals if s.request_id not in erased]
+            quality = [s for s in quality if s.request_id not in erased]
+            feedback = [f for f in feedback if f.request_id not in erased]
         versions = {call.record.request_id: call.version(now) for call in calls}
         self._timed("signals", lambda: self.store.insert_signals(signals, versions, now))
         self._timed("feedback", lambda: self.store.insert_feedback(feedback, now, waiting))

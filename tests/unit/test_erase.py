@@ -188,3 +188,30 @@ def test_rows_of_an_erased_subject_written_later_are_dropped(store: ClickHouseSt
 def test_erasing_nothing_is_harmless(store: ClickHouseStore, kind: str) -> None:
     report = erase(store, Subject(kind, "nobody"), sleep=lambda s: None)  # type: ignore[arg-type]
     assert not any(report.deleted.values()) and not any(report.redacted.values())
+
+
+async def test_a_worker_drops_a_request_of_an_erased_user_that_completes_later(
+        store: ClickHouseStore) -> None:
+    """The user is erased while their request waits in the join: the lone half stored at
+    the timeout, the late response and feedback, and the signals of each leave no row."""
+    from tests.unit.factories import feedback, request, response
+    from tests.unit.test_pipeline import feed, make
+
+    pipe, _, acked, clock = make(store, LLMPULSE_JOIN_TIMEOUT_S="30")
+    await feed(pipe, "requests", [request("gone", user_hash="u-gone"),
+                                  request("kept", user_hash="u-kept")])
+    await pipe.flush()
+    erase(store, Subject("user_hash", "u-gone"), sleep=lambda s: None)
+    store.guard = ErasureGuard(store.query)  # as every worker's guard after REFRESH_S
+    clock.now += 31
+    pipe.sweep()  # both joins time out: lone requests
+    await pipe.flush()
+    await feed(pipe, "responses", [response("gone"), response("kept")], start=2)
+    await feed(pipe, "feedback", [feedback("gone"), feedback("kept")], start=4)
+    await pipe.flush()
+    assert len(acked) == 6
+    assert holding(store, "gone", "u-gone") == {}
+    assert store.query("SELECT DISTINCT request_id FROM inference_events") == [("kept",)]
+    assert store.query("SELECT DISTINCT request_id FROM signals") == [("kept",)]
+    assert store.query("SELECT request_id FROM feedback") == [("kept",)]
+    assert ("request_id", "gone") in store.query("SELECT kind, value FROM erasures")

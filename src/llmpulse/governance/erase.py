@@ -173,7 +173,14 @@ def tombstones(store: ClickHouseStore, subject: Subject, now: datetime) -> list[
 
 def erase(store: ClickHouseStore, subject: Subject, dry_run: bool = False,
           sleep: Callable[[float], None] = time.sleep, settle_s: float = SETTLE_S) -> Report:
-    """Erase ``subject`` (dry run: count only); returns what was (would be) removed."""
+    """Erase ``subject`` (dry run: count only); returns what was (would be) removed.
+
+    The erasure is recorded first; after ``settle_s`` every worker drops the subject's
+    rows before writing them, and what is stored then is counted and removed."""
+    if not dry_run:
+        store.client.insert("erasures", tombstones(store, subject, datetime.now(UTC)),
+                            column_names=["kind", "value", "erased_at"])
+        sleep(settle_s)
     params = {"subject": subject.value}
     report = Report(subject, dry_run)
     refs = {r.table: _referenced(store, r, subject) for r in REDACTIONS}
@@ -185,9 +192,6 @@ def erase(store: ClickHouseStore, subject: Subject, dry_run: bool = False,
         report.deleted[step.table] = _count(store, step.table, step.where, params)
     if dry_run:
         return report
-    store.client.insert("erasures", tombstones(store, subject, datetime.now(UTC)),
-                        column_names=["kind", "value", "erased_at"])
-    sleep(settle_s)  # every worker now drops the subject's rows before writing them
     for r in REDACTIONS:
         ids = refs[r.table]
         for at in range(0, len(ids), REDACT_CHUNK):

@@ -206,6 +206,23 @@ class ClickHouseStore:
             {"ids": list(request_ids)})
         return {str(rid): int(rank) for rid, rank in rows}
 
+    def erased_calls(self, calls: Sequence[StoredCall], now: datetime) -> set[str]:
+        """The request ids of ``calls`` an erasure drops.  Those dropped for their user or
+        tenant are recorded as erased request ids, so every worker also drops their
+        signals and feedback that come later."""
+        erased = self.guard.current()
+        if not erased:
+            return set()
+        dropped = {c.record.request_id for c in calls
+                   if erased.drops(c.record.request_id, c.call_time(now), c.record.user_hash,
+                                   c.record.tenant)}
+        new = sorted(dropped - erased.request_ids)
+        if new:
+            self.client.insert("erasures", [["request_id", rid, now] for rid in new],
+                               column_names=["kind", "value", "erased_at"])
+            erased.request_ids.update(new)
+        return dropped
+
     def insert_calls(self, calls: Sequence[StoredCall], now: datetime) -> int:
         erased = self.guard.current()
         rows = [call.row(now) for call in calls
