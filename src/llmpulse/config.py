@@ -85,6 +85,12 @@ class Settings(BaseSettings):
         description="Partitions of every llmpulse topic (inputs co-partitioned).")
     replication_factor: int = Field(default=1, ge=1, le=7,
                                     description="Replication factor of topics llmpulse creates.")
+    topic_retention_hours: float | None = Field(
+        default=None, gt=0, le=10 * 365 * 24,
+        description="retention.ms of the topics llmpulse creates (inputs, outputs, dead "
+        "letters), in hours: how long Kafka keeps events, message bodies included, whatever "
+        "the store erases. Unset: the broker's default (log.retention.hours, 168 in Apache "
+        "Kafka). Existing topics are left as they are: change them with kafka-configs.")
     clickhouse_url: str = Field(
         default="chdb://./llmpulse-data/chdb",
         description="chdb://PATH (embedded: one process opens it; several share it through "
