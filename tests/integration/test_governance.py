@@ -41,7 +41,8 @@ def run_cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:
 def test_retention_erase_and_audit_through_the_http_store(tmp_path: Path) -> None:
     server = started(StoreServerProcess(tmp_path / "chdb", tmp_path))
     store = ClickHouseStore.open(load_settings({
-        "LLMPULSE_CLICKHOUSE_URL": server.url, "LLMPULSE_RETENTION_SIGNALS_DAYS": "10"}))
+        "LLMPULSE_CLICKHOUSE_URL": server.url, "LLMPULSE_RETENTION_SIGNALS_DAYS": "10"}),
+        retention=True)
     try:
         now = datetime.now(UTC)
         seed(store, now)
@@ -69,8 +70,22 @@ def test_retention_erase_and_audit_through_the_http_store(tmp_path: Path) -> Non
             (os.environ.get("USER") or entries[0]["actor"], "tenant=acme", "dry-run"),
             ("alice", "tenant=acme", "ok")]
         assert entries[1]["details"]["deleted"]["windows"] == 1
+
+        # the next start of a worker with another value alters the TTL; a CLI does not
+        ClickHouseStore.open(load_settings({"LLMPULSE_CLICKHOUSE_URL": server.url,
+                                            "LLMPULSE_RETENTION_SIGNALS_DAYS": "20"}),
+                             retention=True).close()
+        assert "toIntervalDay(20)" in signals_ttl(store)
+        ClickHouseStore.open(load_settings({"LLMPULSE_CLICKHOUSE_URL": server.url})).close()
+        assert "toIntervalDay(20)" in signals_ttl(store)
     finally:
         store.close()
+
+
+def signals_ttl(store: ClickHouseStore) -> str:
+    [[query]] = store.query("SELECT create_table_query FROM system.tables "
+                            "WHERE database = currentDatabase() AND name = 'signals'")
+    return str(query).split(" TTL ")[-1]
 
 
 def wait_for(what: str, check: Any, timeout: float) -> Any:

@@ -154,16 +154,24 @@ class ClickHouseStore:
         self.guard = ErasureGuard(self.query)
 
     @classmethod
-    def open(cls, settings: Settings) -> ClickHouseStore:
+    def open(cls, settings: Settings, retention: bool = False) -> ClickHouseStore:
+        """The store, migrated; with ``retention`` its TTLs brought to the settings (the
+        worker does it: a CLI run with other settings leaves them)."""
         if settings.embedded_store:
             settings.chdb_path.mkdir(parents=True, exist_ok=True)
         store = cls(connect(settings.clickhouse_url, server_options(settings)),
                     settings.clickhouse_url)
         store.migrate()
-        from llmpulse.governance.retention import apply_retention
+        if retention:
+            from llmpulse.governance.retention import apply_retention
 
-        apply_retention(store, settings)
+            apply_retention(store, settings)
         return store
+
+    @classmethod
+    def open_for_service(cls, settings: Settings) -> ClickHouseStore:
+        """:meth:`open` with the retention settings applied (the worker at start-up)."""
+        return cls.open(settings, retention=True)
 
     def migrate(self) -> list[int]:
         """Apply shipped migrations not yet applied; returns the versions applied now.
