@@ -168,3 +168,24 @@ async def test_a_worker_drops_a_request_of_an_erased_user_that_completes_later(
     assert store.query("SELECT DISTINCT request_id FROM signals") == [("kept",)]
     assert store.query("SELECT request_id FROM feedback") == [("kept",)]
     assert ("request_id", "gone") in store.query("SELECT kind, value FROM erasures")
+
+
+def test_alerts_and_triggers_written_after_an_erasure_do_not_name_erased_calls(
+        store: ClickHouseStore) -> None:
+    """A worker's in-memory alert (a re-notification) still holds the erased call."""
+    from llmpulse.alerting.notifiers import DeliveryResult
+    from llmpulse.retrain.trigger import build_trigger
+    from llmpulse.sinks import alert_store, retrain_store
+    from tests.unit.test_retrain import alert, rules
+
+    erase(store, Subject("request_id", "bad1"), sleep=lambda s: None)
+    store.guard = ErasureGuard(store.query)
+    message = alert()
+    alert_store.write_notifications(store, message, [DeliveryResult("hook", True, 1, 200, None,
+                                                                    0.1)], NOW)
+    trigger = build_trigger(message, rules().rule("grounding_drop"), "triggered", NOW)
+    retrain_store.write(store, trigger, 1)
+    assert holding(store, "bad1") == {}
+    assert store.query("SELECT evidence FROM retrain_triggers") == [([ERASED, "bad2"],)]
+    stored = retrain_store.get(store, trigger.id)
+    assert stored is not None and stored.evidence[0].request_id == ERASED

@@ -50,6 +50,10 @@ class Erased:
     def __bool__(self) -> bool:
         return bool(self.request_ids or self.users or self.tenants)
 
+    def redacted(self, request_ids: Sequence[str], mark: str) -> list[str]:
+        """``request_ids`` with the erased ones replaced by ``mark``."""
+        return [mark if r in self.request_ids else r for r in request_ids]
+
     def drops(self, request_id: str, when: datetime, user_hash: str | None = None,
               tenant: str | None = None) -> bool:
         """Whether a row of this request, user and tenant dated ``when`` is erased."""
