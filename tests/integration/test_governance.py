@@ -28,6 +28,7 @@ from llmpulse.sinks.clickhouse import ClickHouseStore
 from tests.harness.governance import holding, seed
 from tests.harness.store_server import StoreServerProcess, started
 from tests.integration.stack import make_stack
+from tests.unit.test_dashboards import FakeGrafana, grafana  # noqa: F401 (a fixture)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -86,6 +87,32 @@ def signals_ttl(store: ClickHouseStore) -> str:
     [[query]] = store.query("SELECT create_table_query FROM system.tables "
                             "WHERE database = currentDatabase() AND name = 'signals'")
     return str(query).split(" TTL ")[-1]
+
+
+def test_dashboard_pushes_are_audited(tmp_path: Path,
+                                      grafana: tuple[FakeGrafana, str]) -> None:  # noqa: F811
+    _, url = grafana
+    server = started(StoreServerProcess(tmp_path / "chdb", tmp_path))
+    assert run_cli(server.url, "audit").stdout.strip() == "no audit entries"
+    ok = run_cli(server.url, "dashboards", "push", "--url", url, "--token", "s3cret",
+                 "--actor", "ops")
+    assert ok.returncode == 0, ok.stderr
+    denied = run_cli(server.url, "dashboards", "push", "--url", url, "--token", "nope",
+                     "--actor", "ops")
+    assert denied.returncode != 0
+    audit = run_cli(server.url, "audit", "--json", "--action", "dashboards push")
+    entries = [json.loads(line) for line in audit.stdout.splitlines()]
+    assert [(e["actor"], e["target"], e["outcome"][:8]) for e in entries] == [
+        ("ops", url, "ok"), ("ops", url, "failed: ")]
+    assert "refused the request (401" in entries[1]["outcome"]
+    assert len(entries[0]["details"]["dashboards"]) == 3
+    # no store to record in: said, and the push still done
+    nowhere = subprocess.run(
+        [sys.executable, "-m", "llmpulse", "dashboards", "push", "--url", url, "--token",
+         "s3cret"], env={**os.environ, "LLMPULSE_CLICKHOUSE_URL": f"chdb://{tmp_path}/none"},
+        capture_output=True, text=True, timeout=60)
+    assert nowhere.returncode == 0, nowhere.stderr
+    assert "dashboards push not recorded in the audit log" in nowhere.stderr
 
 
 def wait_for(what: str, check: Any, timeout: float) -> Any:
