@@ -9,13 +9,7 @@ from typing import Any
 
 import pytest
 
-from llmpulse.governance.erase import (
-    ERASED,
-    Subject,
-    erase,
-    id_pattern,
-    plan,
-)
+from llmpulse.governance.erase import ERASED, Subject, erase, id_pattern, plan
 from llmpulse.governance.guard import Erased, ErasureGuard
 from llmpulse.sinks.clickhouse import ClickHouseStore
 from tests.harness.governance import holding, seed
@@ -50,6 +44,18 @@ def test_the_id_pattern_matches_ids_literally() -> None:
     pattern = id_pattern(["a.b", "c+d"])
     assert re.fullmatch(pattern, "a.b") and re.fullmatch(pattern, "c+d")
     assert not re.fullmatch(pattern, "axb")
+
+
+def test_a_redaction_never_touches_a_longer_id(store: ClickHouseStore) -> None:
+    store.client.insert(
+        "retrain_triggers",
+        [["tr", ["r1", "r10"], '{"evidence":[{"request_id":"r1"},{"request_id":"r10"}]}',
+          "calls r1 and r10 failed"]],
+        column_names=["id", "evidence", "payload", "reason"])
+    erase(store, Subject("request_id", "r1"), sleep=lambda s: None)
+    assert store.query("SELECT evidence, payload, reason FROM retrain_triggers") == [(
+        [ERASED, "r10"], '{"evidence":[{"request_id":"[erased]"},{"request_id":"r10"}]}',
+        "calls [erased] and r10 failed")]
 
 
 def test_erased_request_ids_stay_erased_users_and_tenants_up_to_the_erasure() -> None:

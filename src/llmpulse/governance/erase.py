@@ -105,6 +105,14 @@ def id_pattern(ids: Sequence[str]) -> str:
     return "|".join(re.escape(i) for i in ids)
 
 
+def patterns(ids: Sequence[str]) -> dict[str, str]:
+    """The parameters of a redaction: ``quoted`` matches an id as a JSON string (the
+    quotes kept by the replacement), ``word`` one standing alone in text; never a part of
+    a longer id."""
+    alternatives = id_pattern(ids)
+    return {"quoted": f'"(?:{alternatives})"', "word": rf"\b(?:{alternatives})\b"}
+
+
 @dataclass(frozen=True)
 class Redaction:
     """Erased request ids named in rows that are kept: replaced by :data:`ERASED`."""
@@ -115,7 +123,7 @@ class Redaction:
     referenced: str
     #: Rows naming one of ``{ids:Array(String)}``.
     naming: str
-    #: ``column = expression`` assignments; ``{pattern:String}`` matches the ids.
+    #: ``column = expression`` assignments (parameters: :func:`patterns`).
     assignments: str
 
 
@@ -125,15 +133,15 @@ REDACTIONS: tuple[Redaction, ...] = (
         "SELECT DISTINCT arrayJoin(evidence) AS r FROM retrain_triggers WHERE {in_calls}",
         "hasAny(evidence, {ids:Array(String)})",
         f"evidence = arrayMap(x -> if(has({{ids:Array(String)}}, x), '{ERASED}', x), evidence), "
-        f"payload = replaceRegexpAll(payload, {{pattern:String}}, '{ERASED}'), "
-        f"reason = replaceRegexpAll(reason, {{pattern:String}}, '{ERASED}')"),
+        f"payload = replaceRegexpAll(payload, {{quoted:String}}, '\"{ERASED}\"'), "
+        f"reason = replaceRegexpAll(reason, {{word:String}}, '{ERASED}')"),
     Redaction(
         "alert_notifications", "message evidence",
         f"SELECT DISTINCT arrayJoin({_EVIDENCE_IDS}) AS r FROM alert_notifications "
         "WHERE {in_calls}",
         f"hasAny({_EVIDENCE_IDS}, {{ids:Array(String)}})",
-        f"message = replaceRegexpAll(message, {{pattern:String}}, '{ERASED}'), "
-        f"summary = replaceRegexpAll(summary, {{pattern:String}}, '{ERASED}')"),
+        f"message = replaceRegexpAll(message, {{quoted:String}}, '\"{ERASED}\"'), "
+        f"summary = replaceRegexpAll(summary, {{word:String}}, '{ERASED}')"),
 )
 
 
@@ -198,7 +206,7 @@ def erase(store: ClickHouseStore, subject: Subject, dry_run: bool = False,
             chunk = ids[at:at + REDACT_CHUNK]
             store.client.command(f"ALTER TABLE {r.table} UPDATE {r.assignments} "
                                  f"WHERE {r.naming}{_SYNC}",
-                                 parameters={"ids": chunk, "pattern": id_pattern(chunk)})
+                                 parameters={"ids": chunk, **patterns(chunk)})
     for step in steps:
         if report.deleted[step.table]:
             store.client.command(f"ALTER TABLE {step.table} DELETE WHERE {step.where}{_SYNC}",
