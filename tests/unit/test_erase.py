@@ -195,3 +195,18 @@ def test_alerts_and_triggers_written_after_an_erasure_do_not_name_erased_calls(
     assert store.query("SELECT evidence FROM retrain_triggers") == [([ERASED, "bad2"],)]
     stored = retrain_store.get(store, trigger.id)
     assert stored is not None and stored.evidence[0].request_id == ERASED
+
+
+@pytest.mark.parametrize(("args", "error"), [
+    ([], "exactly one of"),
+    (["--tenant", "a", "--user-hash", "b"], "exactly one of"),
+    (["--request-id", " "], "must not be empty"),
+    (["--tenant", "*"], "every tenant's aggregate"),
+])
+def test_the_command_names_exactly_one_subject(args: list[str], error: str) -> None:
+    from click.testing import CliRunner
+
+    from llmpulse.cli import cli
+
+    result = CliRunner().invoke(cli, ["erase", *args])
+    assert result.exit_code == 2 and error in result.output

@@ -32,7 +32,7 @@ def erase(request_id: str | None, user_hash: str | None, tenant: str | None, dry
     until their retention (see README, Data governance).  Recorded in the audit log.
     """
     from llmpulse.governance.audit import actor_or_user, audited
-    from llmpulse.governance.erase import Kind, Subject
+    from llmpulse.governance.erase import SETTLE_S, Kind, Subject
     from llmpulse.governance.erase import erase as run_erase
 
     options: tuple[tuple[Kind, str | None], ...] = (
@@ -43,8 +43,14 @@ def erase(request_id: str | None, user_hash: str | None, tenant: str | None, dry
     kind, value = given[0]
     if not value.strip():
         raise click.UsageError(f"--{kind.replace('_', '-')} must not be empty")
+    if kind == "tenant" and value == "*":
+        raise click.UsageError("tenant '*' is every tenant's aggregate (windows, alerts), "
+                               "not a tenant")
     subject = Subject(kind, value)
     store = open_store(_settings())
+    if not dry_run:
+        click.echo(f"llmpulse erase: {subject}: running workers drop it from now on; "
+                   f"deleting in {SETTLE_S:g} s", err=True)
     try:
         with audited(store, actor_or_user(actor), "erase", str(subject),
                      {"dry_run": dry_run}) as audit:
