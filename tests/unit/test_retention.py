@@ -142,3 +142,8 @@ def test_two_processes_applying_at_once_both_succeed(retained: ClickHouseStore) 
     store.client.insert("retention_applied", [["alert_state", "x", datetime.now(UTC)]],
                         column_names=["target", "clause", "applied_at"])
     assert apply_retention(store, Settings()) == ["alert_state"]  # removing a removed TTL
+    # and a column TTL removed twice
+    bodies = load_settings({"LLMPULSE_RETENTION_MESSAGES_DAYS": "0"})
+    apply_retention(store, bodies)
+    store.client.command("TRUNCATE TABLE retention_applied")
+    assert len(apply_retention(store, bodies)) == 5
