@@ -23,7 +23,6 @@ from typing import Any
 import pytest
 
 from llmpulse.config import load_settings
-from llmpulse.embedded_broker import EmbeddedBroker
 from llmpulse.sinks.clickhouse import ClickHouseStore
 from tests.harness.governance import holding, seed
 from tests.harness.store_server import StoreServerProcess, started
@@ -125,10 +124,10 @@ def wait_for(what: str, check: Any, timeout: float) -> Any:
     pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
-def test_erasing_a_user_while_two_workers_run(embedded_broker: EmbeddedBroker,
-                                              tmp_path: Path) -> None:
-    stack = make_stack(embedded_broker.bootstrap, tmp_path)
-    stack.serve_store()
+def test_erasing_a_user_while_two_workers_run(broker: str, tmp_path: Path) -> None:
+    stack = make_stack(broker, tmp_path)
+    if stack.store_server is None:  # the workers share a served store on every broker
+        stack.serve_store()
     worker = stack.worker(LLMPULSE_WORKERS="2", LLMPULSE_JOIN_TIMEOUT_S="30")
     store = ClickHouseStore.open(stack.settings())
     tag = uuid.uuid4().hex[:6]
