@@ -3,9 +3,11 @@ erasure while workers run.
 
 * retention TTLs applied by a process that opens the store over HTTP, expired rows gone
   at a merge;
-* ``llmpulse erase`` and ``llmpulse audit`` as commands against the served store;
+* ``llmpulse erase``, ``llmpulse audit`` and an audited ``dashboards push`` as commands
+  against the served store;
 * two workers on a served store: a user erased while one of their requests waits in a
-  join; its lone half, its late response and feedback are not stored.
+  join; the call its late response completes, that call's signals and feedback on an
+  erased call are not stored.
 """
 
 from __future__ import annotations
