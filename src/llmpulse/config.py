@@ -115,6 +115,12 @@ class Settings(BaseSettings):
         description="Partitions of every llmpulse topic (inputs co-partitioned).")
     replication_factor: int = Field(default=1, ge=1, le=7,
                                     description="Replication factor of topics llmpulse creates.")
+    topic_retention_hours: float | None = Field(
+        default=None, gt=0, le=10 * 365 * 24,
+        description="retention.ms of the topics llmpulse creates (inputs, outputs, dead "
+        "letters), in hours: how long Kafka keeps events, message bodies included, whatever "
+        "the store erases. Unset: the broker's default (log.retention.hours, 168 in Apache "
+        "Kafka). Existing topics are left as they are: change them with kafka-configs.")
     clickhouse_url: str = Field(
         default="chdb://./llmpulse-data/chdb",
         description="chdb://PATH (embedded: one process opens it; several share it through "
@@ -331,6 +337,32 @@ class Settings(BaseSettings):
         "`dlq replay` can send it again) or redacted (reason, source and a copy with emails, "
         "phones, cards, IPs and IBANs replaced; cannot be replayed) for stores that may not "
         "keep raw personal data.")
+    retention_calls_days: int = Field(
+        default=0, ge=0, le=36_500,
+        description="Days calls (inference_events rows) are kept, by call time; 0 = for ever. "
+        "Applied as a ClickHouse TTL at start-up when changed; expired rows go at the next "
+        "merge.")
+    retention_messages_days: int = Field(
+        default=30, ge=0, le=36_500,
+        description="Days message bodies (system instructions, input and output messages, "
+        "context documents) and quality-score explanations are kept; then they read as "
+        "empty while the call's other columns stay. 0 = for ever.")
+    retention_signals_days: int = Field(
+        default=0, ge=0, le=36_500,
+        description="Days signals (per-call metrics and quality scores) are kept; 0 = for ever.")
+    retention_feedback_days: int = Field(
+        default=0, ge=0, le=36_500,
+        description="Days feedback (thumbs, ratings, corrections) is kept; 0 = for ever.")
+    retention_windows_days: int = Field(
+        default=0, ge=0, le=36_500,
+        description="Days window aggregates are kept, by window start; 0 = for ever.")
+    retention_alerts_days: int = Field(
+        default=0, ge=0, le=36_500,
+        description="Days alert notifications are kept, and alert states that are not "
+        "pending or firing (by their last update); 0 = for ever.")
+    retention_retrain_days: int = Field(
+        default=0, ge=0, le=36_500,
+        description="Days retraining triggers are kept, by creation; 0 = for ever.")
     score_sample_rate: float = Field(
         default=0.1, ge=0, le=1,
         description="Share of ordinary calls sent to the quality scorer (toxicity, "

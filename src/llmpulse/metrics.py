@@ -217,8 +217,8 @@ SPECS: tuple[MetricSpec, ...] = (
                "that could not be mapped: dead-lettered).", ("outcome",)),
     MetricSpec("old_calls", "counter", "llmpulse_late_calls",
                "Calls stored with an event time older than a storage limit: reason "
-               "past_body_ttl (older than the 30-day TTL of message bodies: stored without "
-               "their texts).", ("reason",)),
+               "past_body_ttl (older than the message bodies' TTL, "
+               "LLMPULSE_RETENTION_MESSAGES_DAYS: stored without their texts).", ("reason",)),
     MetricSpec("sanitized_fields", "counter", "llmpulse_sanitized_fields",
                "Events accepted after invisible or control characters (bidi overrides, "
                "zero-width, tags, C0/C1) were removed from an identifier, by wire field.",

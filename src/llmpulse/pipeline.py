@@ -44,7 +44,7 @@ from llmpulse.scoring.tasks import CallRef, ScoreResult, ScoringTask, call_ref
 from llmpulse.signals import Signal
 from llmpulse.sinks.clickhouse import ClickHouseStore
 from llmpulse.sinks.prometheus import observe_calls, observe_feedback, observe_quality
-from llmpulse.sinks.rows import BODY_TTL_DAYS, StoredCall
+from llmpulse.sinks.rows import StoredCall
 from llmpulse.windows import (
     STANDARD_GROUPINGS,
     GroupKey,
@@ -446,9 +446,12 @@ class Pipeline:
 
     def _count_old(self, calls: Sequence[StoredCall]) -> None:
         """Count (and now and then log) the stored calls whose texts the store dropped:
-        dated past the message bodies' TTL."""
+        dated past the message bodies' TTL (LLMPULSE_RETENTION_MESSAGES_DAYS; 0: none)."""
+        days = self.settings.retention_messages_days
+        if not days:
+            return
         now = self.clock()
-        horizon = datetime.fromtimestamp(now - BODY_TTL_DAYS * 86_400.0, UTC)
+        horizon = datetime.fromtimestamp(now - days * 86_400.0, UTC)
         stamp = datetime.fromtimestamp(now, UTC)
         old = sum(1 for c in calls if c.has_bodies() and c.call_time(stamp) < horizon)
         if old:
@@ -457,7 +460,7 @@ class Pipeline:
         if self._old_calls_unlogged and now - self._old_calls_logged_at >= OLD_CALLS_LOG_S:
             log.warning("%d call(s) stored without their message bodies: dated more than %d "
                         "days back, past the bodies' TTL (llmpulse_late_calls_total"
-                        "{reason=\"past_body_ttl\"})", self._old_calls_unlogged, BODY_TTL_DAYS)
+                        "{reason=\"past_body_ttl\"})", self._old_calls_unlogged, days)
             self._old_calls_unlogged = 0
             self._old_calls_logged_at = now
 
@@ -719,6 +722,11 @@ class Pipeline:
         finds on a replay) means its signals are stored too.
         """
         now = datetime.fromtimestamp(self.clock(), UTC)
+        erased = self.store.erased_calls(calls, now)
+        if erased:  # a call of an erased user or tenant: none of its rows is written
+            signals = [s for s in signals if s.request_id not in erased]
+            quality = [s for s in quality if s.request_id not in erased]
+            feedback = [f for f in feedback if f.request_id not in erased]
         versions = {call.record.request_id: call.version(now) for call in calls}
         self._timed("signals", lambda: self.store.insert_signals(signals, versions, now))
         self._timed("feedback", lambda: self.store.insert_feedback(feedback, now, waiting))

@@ -61,8 +61,19 @@ def ensure_llmpulse_topics(settings: Settings) -> str:
         # not joined with anything: kept with whatever partitions it has (e.g. made by
         # the Collector or auto-created by the broker)
         del wanted[settings.otlp_topic]
-    ensure_topics(settings.broker, wanted, settings.replication_factor, security=security)
+    ensure_topics(settings.broker, wanted, settings.replication_factor, security=security,
+                  configs=retention_configs(settings, wanted))
     return settings.broker
+
+
+def retention_configs(settings: Settings, topics: Mapping[str, int]
+                      ) -> dict[str, dict[str, str]]:
+    """``retention.ms`` of each topic from LLMPULSE_TOPIC_RETENTION_HOURS (unset: none, the
+    broker's default)."""
+    if settings.topic_retention_hours is None:
+        return {}
+    ms = str(round(settings.topic_retention_hours * 3_600_000))
+    return {name: {"retention.ms": ms} for name in topics}
 
 
 def partition_count(bootstrap: str, topic: str, security: Mapping[str, Any] | None) -> int:

@@ -264,3 +264,13 @@ def test_a_resend_to_one_webhook_keeps_retrying_the_other(broker: str, tmp_path:
         assert "reached all its webhooks" not in rest.stdout
         assert len(hooks.received("/ci")) == 2 and len(hooks.received("/dead")) == 2
         assert shown()["forward_failed"] == ["deadci"]
+
+        audit = stack.cli("audit", "--json", env_extra=env)
+        assert audit.returncode == 0, audit.stderr
+        entries = [json.loads(line) for line in audit.stdout.splitlines()]
+        assert [(e["action"], e["target"], e["outcome"]) for e in entries] == [
+            ("retrain approve", trigger.id, "ok; a webhook was not reached"),
+            ("retrain resend", trigger.id, "ok"),
+            ("retrain resend", trigger.id, "failed: a webhook was not reached")]
+        assert entries[0]["actor"] == "dana"
+        assert entries[1]["details"] == {"channels": ["ci"], "forwarded": {"ci": "ok"}}

@@ -6,10 +6,11 @@ from pathlib import Path
 import pytest
 
 from llmpulse.config import load_settings
+from llmpulse.governance.guard import ErasureGuard
 from llmpulse.sinks.clickhouse import ClickHouseStore
 
 TABLES = ("inference_events", "signals", "feedback", "windows", "alert_state",
-          "alert_notifications", "retrain_triggers", "drift_baselines")
+          "alert_notifications", "retrain_triggers", "drift_baselines", "erasures", "audit_log")
 
 
 @pytest.fixture(scope="session")
@@ -23,4 +24,5 @@ def chdb_store(tmp_path_factory: pytest.TempPathFactory) -> ClickHouseStore:
 def store(chdb_store: ClickHouseStore) -> Iterator[ClickHouseStore]:
     for table in TABLES:
         chdb_store.client.command(f"TRUNCATE TABLE {table}")
+    chdb_store.guard = ErasureGuard(chdb_store.query)  # forget erasures read earlier
     yield chdb_store

@@ -75,3 +75,15 @@ def test_the_otlp_topic_is_created_and_an_existing_one_kept(broker: str) -> None
     result = CliRunner().invoke(cli, ["topics", "create"], env=env)
     assert result.exit_code == 0, result.output
     assert "otlp_other\t1" in result.stdout.splitlines()
+
+
+def test_topic_retention_is_set_on_the_topics_created(broker: str) -> None:
+    from confluent_kafka.admin import ConfigResource
+
+    env = {**_env(broker, 1), "LLMPULSE_TOPIC_RETENTION_HOURS": "36"}
+    assert CliRunner().invoke(cli, ["topics", "create"], env=env).exit_code == 0
+    topic = "t.requests"
+    admin = admin_client(broker)  # kept: the futures need the client
+    [future] = admin.describe_configs(
+        [ConfigResource(ConfigResource.Type.TOPIC, topic)]).values()
+    assert future.result(timeout=10)["retention.ms"].value == str(36 * 3_600_000)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -42,13 +43,17 @@ def export(out: Path, provisioning_path: str | None, folder: str) -> None:
               help="Folder to put the dashboards in (created if missing; 'General': none).")
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
               help="Seconds per HTTP request.")
+@click.option("--actor", default=None,
+              help="Who pushes, for the audit log (default: the OS user).")
 def push(url: str, token: str | None, user: str | None, password: str | None, folder: str,
-         timeout: float) -> None:
+         timeout: float, actor: str | None) -> None:
     """Upload every dashboard to Grafana, replacing the ones with the same uid.
 
     GRAFANA_URL, GRAFANA_TOKEN and GRAFANA_PASSWORD stand in for --url, --token and
     --password, so secrets need not be on the command line.
     """
+    from llmpulse.cli.audit import record_if_possible
+    from llmpulse.config import redacted_url
     from llmpulse.dashboards import all_dashboards
     from llmpulse.dashboards.push import push_dashboards
 
@@ -60,5 +65,13 @@ def push(url: str, token: str | None, user: str | None, password: str | None, fo
     if user and password is None:
         password = click.prompt("Grafana password", hide_input=True)
     credential = (user, password or "") if user else token
-    for pushed in push_dashboards(all_dashboards(), url, credential, folder, timeout):
-        click.echo(f"{pushed.uid}: {pushed.title} (version {pushed.version}) {pushed.url}")
+    details: dict[str, Any] = {"folder": folder, "dashboards": []}
+    try:
+        for pushed in push_dashboards(all_dashboards(), url, credential, folder, timeout):
+            details["dashboards"].append({"uid": pushed.uid, "version": pushed.version})
+            click.echo(f"{pushed.uid}: {pushed.title} (version {pushed.version}) {pushed.url}")
+    except Exception as exc:
+        record_if_possible(actor, "dashboards push", redacted_url(url), details,
+                           f"failed: {exc}"[:500])
+        raise
+    record_if_possible(actor, "dashboards push", redacted_url(url), details, "ok")

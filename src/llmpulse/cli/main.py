@@ -1,7 +1,7 @@
 """Command line: ``llmpulse demo | broker | worker | scorer | score | otlp | simulate | schema |
 sql | dlq | rules | alerts | budgets | models | drift | retrain | compare | report | dashboards |
-topics | store | config | metrics | commands`` (``llmpulse commands`` lists them all, generated from
-this tree).
+topics | store | erase | audit | config | metrics | commands`` (``llmpulse commands`` lists them
+all, generated from this tree).
 
 Heavy modules are imported inside the commands, so ``--help`` stays fast.
 """
@@ -17,10 +17,12 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from llmpulse.cli.alerts import alerts, budgets, rules
+from llmpulse.cli.audit import audit
 from llmpulse.cli.compare import compare
 from llmpulse.cli.dashboards import dashboards
 from llmpulse.cli.drift import drift
 from llmpulse.cli.drift_store import baseline, report
+from llmpulse.cli.erase import erase
 from llmpulse.cli.models import models
 from llmpulse.cli.report import report as report_command
 from llmpulse.cli.retrain import retrain
@@ -470,6 +472,8 @@ cli.add_command(topics)
 cli.add_command(store)
 cli.add_command(compare)
 cli.add_command(report_command)
+cli.add_command(erase)
+cli.add_command(audit)
 
 
 def main() -> None:

@@ -7,7 +7,6 @@ Heavy modules are imported inside the commands, so ``llmpulse --help`` stays fas
 from __future__ import annotations
 
 import asyncio
-import getpass
 import os
 import sys
 import time
@@ -74,10 +73,13 @@ def retrain_show(trigger_id: str) -> None:
 
 @retrain.command("approve")
 @click.argument("trigger_id")
-@click.option("--by", "approver", default=None, help="Who approves (default: the OS user).")
+@click.option("--actor", "--by", "approver", default=None,
+              help="Who approves, recorded in the trigger and the audit log (default: the OS "
+                   "user).")
 def retrain_approve(trigger_id: str, approver: str | None) -> None:
     """Release a trigger waiting for approval: publish it on llm.retrain and forward it."""
     from llmpulse.alerting.rules import load_rules
+    from llmpulse.governance.audit import actor_or_user, audited
     from llmpulse.ingest import MAX_EVENT_BYTES
     from llmpulse.kafka_security import librdkafka_security
     from llmpulse.sinks.kafka import BurstProducer
@@ -88,17 +90,22 @@ def retrain_approve(trigger_id: str, approver: str | None) -> None:
         raise click.ClickException("set LLMPULSE_BROKER to the Kafka bootstrap servers")
     rules = load_rules(settings.rules_file)
     store = open_store(settings)
+    by = actor_or_user(approver)
     try:
-        trigger = get(store, trigger_id)
-        if trigger is None:
-            raise click.ClickException(f"no retraining trigger {trigger_id}")
-        if trigger.status != "pending_approval":
-            raise click.ClickException(f"{trigger_id} is {trigger.status}, not pending_approval")
-        producer = BurstProducer(settings.broker, max_message_bytes=2 * MAX_EVENT_BYTES,
-                                 timeout=30.0, security=librdkafka_security(settings))
-        by = approver or getpass.getuser()
-        forwarded = _with_desk(settings, rules, store, producer,
-                               lambda desk: desk.approve(trigger, by))
+        with audited(store, by, "retrain approve", trigger_id) as audit:
+            trigger = get(store, trigger_id)
+            if trigger is None:
+                raise click.ClickException(f"no retraining trigger {trigger_id}")
+            if trigger.status != "pending_approval":
+                raise click.ClickException(
+                    f"{trigger_id} is {trigger.status}, not pending_approval")
+            producer = BurstProducer(settings.broker, max_message_bytes=2 * MAX_EVENT_BYTES,
+                                     timeout=30.0, security=librdkafka_security(settings))
+            forwarded = _with_desk(settings, rules, store, producer,
+                                   lambda desk: desk.approve(trigger, by))
+            audit.details.update(_forward_details(forwarded))
+            if not all(r.ok for r in forwarded):
+                audit.outcome = "ok; a webhook was not reached"
     finally:
         store.close()
     click.echo(f"approved {trigger_id}: published on {settings.topic('retrain')}")
@@ -109,38 +116,64 @@ def retrain_approve(trigger_id: str, approver: str | None) -> None:
 @click.argument("trigger_id")
 @click.option("--channel", "channels", multiple=True,
               help="Forward to this webhook channel (repeatable; default: those not reached).")
-def retrain_resend(trigger_id: str, channels: tuple[str, ...]) -> None:
+@click.option("--actor", default=None,
+              help="Who resends, for the audit log (default: the OS user).")
+def retrain_resend(trigger_id: str, channels: tuple[str, ...], actor: str | None) -> None:
     """Forward a released trigger to its webhooks again (the worker retries failed ones
     by itself for about 14 hours; this sends now)."""
     from llmpulse.alerting.rules import load_rules
-    from llmpulse.sinks.retrain_store import get
+    from llmpulse.governance.audit import actor_or_user, audited
 
     settings = _settings()
     rules = load_rules(settings.rules_file)
     store = open_store(settings)
     try:
-        trigger = get(store, trigger_id)
-        if trigger is None:
-            raise click.ClickException(f"no retraining trigger {trigger_id}")
-        if trigger.status not in ("triggered", "approved"):
-            raise click.ClickException(f"{trigger_id} is {trigger.status}: not released, so "
-                                       "not forwarded (approve it first)")
-        unknown = [c for c in channels if c not in rules.channels]
-        if unknown:
-            raise click.ClickException(f"unknown channel(s) {', '.join(unknown)}; "
-                                       f"known: {', '.join(rules.channels) or 'none'}")
-        if not channels and not trigger.forward_failed:
-            click.echo(f"{trigger_id} reached all its webhooks; name one with --channel")
-            return
-        after: list[RetrainTrigger] = []
-
-        async def resend(desk: RetrainDesk) -> None:
-            after.append(await desk.resend(trigger, list(channels) or None))
-
-        forwarded = _with_desk(settings, rules, store, None, resend)
+        with audited(store, actor_or_user(actor), "retrain resend", trigger_id,
+                     {"channels": list(channels)}) as audit:
+            forwarded, after = _resend(settings, rules, store, trigger_id, channels)
+            audit.details.update(_forward_details(forwarded))
+            if forwarded is None:
+                audit.outcome = "nothing to send"
+            elif not all(r.ok for r in forwarded):
+                audit.outcome = "failed: a webhook was not reached"
     finally:
         store.close()
-    _report(forwarded, after[0] if after else None)
+    if forwarded is None:
+        return
+    _report(forwarded, after)
+
+
+def _resend(settings: Settings, rules: RulesFile, store: ClickHouseStore, trigger_id: str,
+            channels: tuple[str, ...]) -> tuple[list[Any] | None, RetrainTrigger | None]:
+    """The deliveries of a resend and the trigger after it (None: nothing to send)."""
+    from llmpulse.sinks.retrain_store import get
+
+    trigger = get(store, trigger_id)
+    if trigger is None:
+        raise click.ClickException(f"no retraining trigger {trigger_id}")
+    if trigger.status not in ("triggered", "approved"):
+        raise click.ClickException(f"{trigger_id} is {trigger.status}: not released, so "
+                                   "not forwarded (approve it first)")
+    unknown = [c for c in channels if c not in rules.channels]
+    if unknown:
+        raise click.ClickException(f"unknown channel(s) {', '.join(unknown)}; "
+                                   f"known: {', '.join(rules.channels) or 'none'}")
+    if not channels and not trigger.forward_failed:
+        click.echo(f"{trigger_id} reached all its webhooks; name one with --channel")
+        return None, None
+    after: list[RetrainTrigger] = []
+
+    async def resend(desk: RetrainDesk) -> None:
+        after.append(await desk.resend(trigger, list(channels) or None))
+
+    forwarded = _with_desk(settings, rules, store, None, resend)
+    return forwarded, after[0] if after else None
+
+
+def _forward_details(forwarded: list[Any] | None) -> dict[str, Any]:
+    """The webhook deliveries, for the audit log."""
+    return {"forwarded": {r.channel: "ok" if r.ok else f"failed: {r.error}"
+                          for r in forwarded or ()}}
 
 
 def _with_desk(settings: Settings, rules: RulesFile, store: ClickHouseStore,

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
 
 from llmpulse.alerting.engine import RuleStatus
 from llmpulse.alerting.message import AlertMessage
@@ -21,6 +23,9 @@ from llmpulse.alerting.state import dedup_key
 from llmpulse.sinks.clickhouse import ClickHouseStore
 from llmpulse.sinks.rows import PROMPT_VERSION_SQL
 from llmpulse.windows import RELATIVE_ACCURACY
+
+#: A message with evidence (``AlertMessage``, ``RetrainTrigger``).
+WithEvidence = TypeVar("WithEvidence", bound=BaseModel)
 
 #: Widths of the stored windows: 1 minute rolled up into 5 minutes and 1 hour.
 STORED_WIDTHS = (60, 300, 3600)
@@ -127,9 +132,26 @@ NOTIFICATION_COLUMNS = ("id", "channel", "dedup_key", "kind", "state", "rule", "
                         "http_status", "error", "message", "delivered_at")
 
 
+def without_erased(store: ClickHouseStore, message: WithEvidence) -> WithEvidence:
+    """``message`` (an alert, a retraining trigger) with the erased request ids of its
+    evidence replaced by ``[erased]``."""
+    from llmpulse.governance.erase import ERASED
+
+    erased = store.guard.current()
+    evidence = message.evidence  # type: ignore[attr-defined]
+    ids = [e.request_id for e in evidence]
+    if not erased or not erased.request_ids.intersection(ids):
+        return message
+    return message.model_copy(update={"evidence": tuple(
+        e.model_copy(update={"request_id": rid})
+        for e, rid in zip(evidence, erased.redacted(ids, ERASED), strict=True))})
+
+
 def write_notifications(store: ClickHouseStore, alert: AlertMessage,
                         results: Sequence[DeliveryResult], now: datetime) -> int:
-    """One row per channel (a message for no channel is kept as channel '')."""
+    """One row per channel (a message for no channel is kept as channel ''); erased request
+    ids in its evidence (a re-notification of an older incident) are not stored."""
+    alert = without_erased(store, alert)
     message = alert.model_dump_json()
     outcomes: Sequence[DeliveryResult | None] = results or [None]
     rows = [[alert.id, r.channel if r else "", alert.dedup_key, alert.kind, alert.state,

@@ -26,6 +26,7 @@ from tenacity import (
 
 from llmpulse.config import Settings, read_secret_file, redacted_url
 from llmpulse.errors import ConfigError, StoreError, StoreLocked
+from llmpulse.governance.guard import ErasureGuard
 from llmpulse.schema import FeedbackEvent
 from llmpulse.signals import Signal
 from llmpulse.sinks.rows import (
@@ -149,15 +150,28 @@ class ClickHouseStore:
         #: Reads are idempotent: over the network, one that could not reach the server
         #: (connection refused or reset, a timeout) is tried again.
         self.retry_reads = url.startswith(("http://", "https://"))
+        #: Rows of erased subjects arriving after the erasure are not written.
+        self.guard = ErasureGuard(self.query)
 
     @classmethod
-    def open(cls, settings: Settings) -> ClickHouseStore:
+    def open(cls, settings: Settings, retention: bool = False) -> ClickHouseStore:
+        """The store, migrated; with ``retention`` its TTLs brought to the settings (the
+        worker does it: a CLI run with other settings leaves them)."""
         if settings.embedded_store:
             settings.chdb_path.mkdir(parents=True, exist_ok=True)
         store = cls(connect(settings.clickhouse_url, server_options(settings)),
                     settings.clickhouse_url)
         store.migrate()
+        if retention:
+            from llmpulse.governance.retention import apply_retention
+
+            apply_retention(store, settings)
         return store
+
+    @classmethod
+    def open_for_service(cls, settings: Settings) -> ClickHouseStore:
+        """:meth:`open` with the retention settings applied (the worker at start-up)."""
+        return cls.open(settings, retention=True)
 
     def migrate(self) -> list[int]:
         """Apply shipped migrations not yet applied; returns the versions applied now.
@@ -200,8 +214,28 @@ class ClickHouseStore:
             {"ids": list(request_ids)})
         return {str(rid): int(rank) for rid, rank in rows}
 
+    def erased_calls(self, calls: Sequence[StoredCall], now: datetime) -> set[str]:
+        """The request ids of ``calls`` an erasure drops.  Those dropped for their user or
+        tenant are recorded as erased request ids, so every worker also drops their
+        signals and feedback that come later."""
+        erased = self.guard.current()
+        if not erased:
+            return set()
+        dropped = {c.record.request_id for c in calls
+                   if erased.drops(c.record.request_id, c.call_time(now), c.record.user_hash,
+                                   c.record.tenant)}
+        new = sorted(dropped - erased.request_ids)
+        if new:
+            self.client.insert("erasures", [["request_id", rid, now] for rid in new],
+                               column_names=["kind", "value", "erased_at"])
+            erased.request_ids.update(new)
+        return dropped
+
     def insert_calls(self, calls: Sequence[StoredCall], now: datetime) -> int:
-        rows = [call.row(now) for call in calls]
+        erased = self.guard.current()
+        rows = [call.row(now) for call in calls
+                if not (erased and erased.drops(call.record.request_id, call.call_time(now),
+                                                call.record.user_hash, call.record.tenant))]
         return self._insert("inference_events", rows, INFERENCE_COLUMNS)
 
     def insert_signals(self, signals: Sequence[Signal], versions: dict[str, int],
@@ -210,7 +244,7 @@ class ClickHouseStore:
         rows = [[s.time, versions.get(s.request_id, 0), s.name, s.value, s.label, s.request_id,
                  s.provider, s.model, s.route, s.tenant, s.detector, s.source, now,
                  s.explanation]
-                for s in signals]
+                for s in self._kept_signals(signals)]
         return self._insert("signals", rows, SIGNAL_COLUMNS)
 
     def scoring_rows(self, request_ids: Sequence[str]) -> list[tuple[Any, ...]]:
@@ -239,8 +273,20 @@ class ClickHouseStore:
         rows = [[e.feedback_id, e.request_id, e.time, e.thumbs or "", e.rating,
                  e.correction or "", list(e.flags), e.comment or "", e.given_by,
                  e.user_hash or "", now, "waiting" if e.feedback_id in waiting else "done"]
-                for e in events]
+                for e in self._kept_feedback(events)]
         return self._insert("feedback", rows, FEEDBACK_COLUMNS)
+
+    def _kept_signals(self, signals: Sequence[Signal]) -> Sequence[Signal]:
+        erased = self.guard.current()
+        if not erased:
+            return signals
+        return [s for s in signals if not erased.drops(s.request_id, s.time, tenant=s.tenant)]
+
+    def _kept_feedback(self, events: Sequence[FeedbackEvent]) -> Sequence[FeedbackEvent]:
+        erased = self.guard.current()
+        if not erased:
+            return events
+        return [e for e in events if not erased.drops(e.request_id, e.time, e.user_hash)]
 
     def waiting_feedback(self, limit: int) -> list[FeedbackEvent]:
         """Stored feedback still waiting for its call (its worker stopped meanwhile)."""

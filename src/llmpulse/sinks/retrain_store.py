@@ -16,7 +16,10 @@ LIVE = ("triggered", "pending_approval", "approved")
 
 
 def write(store: ClickHouseStore, trigger: RetrainTrigger, version: int) -> None:
-    t = trigger
+    """Store a trigger; erased request ids in its evidence are not stored."""
+    from llmpulse.sinks.alert_store import without_erased
+
+    t = without_erased(store, trigger)
     row = [t.id, version, t.status, t.policy, t.model, t.route, t.tenant, t.created_at,
            t.window_start, t.window_end, t.reason, [e.request_id for e in t.evidence],
            t.dataset.query, t.approved_by or "", t.to_wire().decode(), t.prompt_version]

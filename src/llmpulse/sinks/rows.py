@@ -35,9 +35,6 @@ PROMPT_VERSION_SQL = ("multiIf(prompt_template_id = '', if(prompt_template_versi
 CALL_REF_COLUMNS = ("request_id", "toUnixTimestamp64Micro(call_time) / 1e6", "model",
                     "provider", "route", "tenant", "request_model", "response_id",
                     PROMPT_VERSION_SQL)
-#: Days message bodies are kept after the call (the column TTL of 0001_init.sql): an older
-#: call is stored without them.
-BODY_TTL_DAYS = 30
 FEEDBACK_COLUMNS = ("feedback_id", "request_id", "time", "thumbs", "rating", "correction",
                     "flags", "comment", "given_by", "user_hash", "ingested_at", "window_state")
 

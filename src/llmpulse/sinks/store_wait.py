@@ -64,7 +64,7 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
 
 
 def open_store(settings: Settings, readiness: Readiness, *,
-               opener: Callable[[Settings], ClickHouseStore] = ClickHouseStore.open,
+               opener: Callable[[Settings], ClickHouseStore] = ClickHouseStore.open_for_service,
                clock: Callable[[], float] = time.monotonic,
                sleep: Callable[[float], None] = time.sleep) -> ClickHouseStore:
     """The opened, migrated store; waits while it is unreachable (see the module doc)."""

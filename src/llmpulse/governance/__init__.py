@@ -1,0 +1,1 @@
+"""Data governance: retention TTLs, erasure of a request, user or tenant, the audit log."""
