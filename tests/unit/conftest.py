@@ -9,7 +9,7 @@ from llmpulse.config import load_settings
 from llmpulse.sinks.clickhouse import ClickHouseStore
 
 TABLES = ("inference_events", "signals", "feedback", "windows", "alert_state",
-          "alert_notifications", "retrain_triggers", "drift_baselines")
+          "alert_notifications", "retrain_triggers", "drift_baselines", "release_verdicts")
 
 
 @pytest.fixture(scope="session")

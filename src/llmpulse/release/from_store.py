@@ -14,7 +14,7 @@ By = Literal["prompt_version", "model_version", "model"]
 BY: tuple[By, ...] = ("prompt_version", "model_version", "model")
 
 #: The column (or expression) a side is chosen by; the model is the one requested.
-_COLUMN = {"prompt_version": PROMPT_VERSION_SQL, "model_version": "model_version",
+COLUMN = {"prompt_version": PROMPT_VERSION_SQL, "model_version": "model_version",
            "model": "request_model"}
 
 
@@ -32,7 +32,7 @@ class Selection:
 
     def where(self) -> tuple[str, dict[str, Any]]:
         """The WHERE clause over ``inference_events`` and its parameters."""
-        clauses = [f"{_COLUMN[self.by]} = {{side:String}}",
+        clauses = [f"{COLUMN[self.by]} = {{side:String}}",
                    "call_time >= {start:DateTime64(6)}", "call_time < {end:DateTime64(6)}"]
         params: dict[str, Any] = {"side": self.value, "start": self.start, "end": self.end}
         if self.by != "model" and self.model is not None:

@@ -419,6 +419,10 @@ def _attach_alerting(app: faust.App, settings: Settings, worker: Worker,
             except Exception:  # retried at the next tick
                 log.exception("drift check failed")
             try:
+                await stage.check_canaries()
+            except Exception as exc:  # retried at the next tick
+                log.warning("could not check the canaries: %s", exc)
+            try:
                 await stage.retrain.resend_due()
             except Exception as exc:  # retried at the next tick
                 log.warning("could not forward retraining triggers again: %s", exc)

@@ -1,0 +1,84 @@
+"""A live canary's logic: which values it compares, from when, and when it ends.  Pure: the
+stored calls are read by :mod:`llmpulse.release.canary_desk`, the clock is passed in.
+
+* Sides: ``candidate: newest`` is the selector value whose first call is the latest,
+  the baseline the one first seen before it; otherwise the values given.  The canary
+  starts at the candidate's first call, and both sides are read from then on, so every
+  look sees all the calls so far (what keeps the always-valid p-values valid).
+* Ending: no verdict before the candidate has ``min_calls`` calls; then ``rollback`` or
+  ``promote`` as the comparison says; once ``max_duration`` has passed since the start,
+  whatever it says (``hold`` or ``insufficient_data``) ends it, marked expired.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from llmpulse.alerting.canaries import Canary
+from llmpulse.release.compare import Comparison, Policy, Verdict
+from llmpulse.release.signals import SignalSpec, pick
+
+FINAL: frozenset[Verdict] = frozenset({"rollback", "promote"})
+
+
+@dataclass(frozen=True, slots=True)
+class Sides:
+    candidate: str
+    baseline: str
+    start: datetime  # the candidate's first call
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """``verdict``: the final verdict to publish, None while the canary runs on."""
+
+    verdict: Verdict | None
+    expired: bool = False
+    why: str = ""
+
+
+def sides(canary: Canary, first_calls: Sequence[tuple[str, datetime]]) -> Sides | None:
+    """The compared values, given each selector value's first call (in the lookback);
+    None while there is nothing to compare (one value only, or no candidate call)."""
+    first = dict(first_calls)
+    if canary.follows_newest:
+        if len(first) < 2:
+            return None
+        ordered = sorted(first.items(), key=lambda item: (item[1], item[0]))
+        (baseline, _), (candidate, start) = ordered[-2], ordered[-1]
+        return Sides(candidate, baseline, start)
+    if canary.candidate not in first:
+        return None
+    return Sides(canary.candidate, canary.baseline, first[canary.candidate])
+
+
+def specs(canary: Canary) -> tuple[SignalSpec, ...]:
+    return pick(canary.signals or None, canary.thresholds)
+
+
+def policy(canary: Canary) -> Policy:
+    return Policy(alpha=canary.alpha)
+
+
+def expires_at(canary: Canary, start: datetime) -> datetime:
+    return start + timedelta(seconds=canary.max_duration)
+
+
+def decide(canary: Canary, start: datetime, comparison: Comparison, candidate_calls: int,
+           now: datetime) -> Decision:
+    """Whether the canary ends now, and with what verdict."""
+    expired = now >= expires_at(canary, start)
+    if candidate_calls < canary.min_calls:
+        if expired:
+            return Decision(comparison.verdict if comparison.verdict != "promote"
+                            else "insufficient_data", True,
+                            f"{candidate_calls} candidate calls (< min_calls "
+                            f"{canary.min_calls}) in max_duration")
+        return Decision(None, False, f"{candidate_calls}/{canary.min_calls} candidate calls")
+    if comparison.verdict in FINAL:
+        return Decision(comparison.verdict)
+    if expired:
+        return Decision(comparison.verdict, True, "max_duration passed")
+    return Decision(None, False, comparison.verdict)

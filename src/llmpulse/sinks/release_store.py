@@ -1,0 +1,68 @@
+"""Canary verdicts in ClickHouse (table ``release_verdicts``, read with FINAL), and the
+reads a canary needs from the stored calls."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from llmpulse.release.from_store import COLUMN, By
+from llmpulse.release.verdict import ReleaseVerdict
+from llmpulse.sinks.clickhouse import ClickHouseStore
+
+COLUMNS = ("id", "canary", "model", "route", "selector", "baseline", "candidate", "verdict",
+           "expired", "reason", "started_at", "created_at", "forward_failed", "payload")
+
+
+def write(store: ClickHouseStore, verdict: ReleaseVerdict,
+          forward_failed: Sequence[str] = ()) -> None:
+    v = verdict
+    row = [v.id, v.canary, v.model or "", v.route or "", v.selector, v.baseline, v.candidate,
+           v.verdict, int(v.expired), v.reason, v.started_at, v.created_at,
+           list(forward_failed), v.to_wire().decode()]
+    store.client.insert("release_verdicts", [row], column_names=list(COLUMNS))
+
+
+def get(store: ClickHouseStore, verdict_id: str) -> ReleaseVerdict | None:
+    rows = store.query("SELECT payload FROM release_verdicts FINAL WHERE id = {id:String}",
+                       {"id": verdict_id})
+    return ReleaseVerdict.from_wire(rows[0][0]) if rows else None
+
+
+def ended(store: ClickHouseStore, canary: str, candidate: str) -> ReleaseVerdict | None:
+    """The verdict that ended ``canary`` for ``candidate``, if one did."""
+    rows = store.query("SELECT payload FROM release_verdicts FINAL WHERE canary = {c:String} "
+                       "AND candidate = {v:String} ORDER BY created_at LIMIT 1",
+                       {"c": canary, "v": candidate})
+    return ReleaseVerdict.from_wire(rows[0][0]) if rows else None
+
+
+def listing(store: ClickHouseStore, canary: str | None = None, limit: int = 100
+            ) -> list[ReleaseVerdict]:
+    where = "WHERE canary = {c:String}" if canary else ""
+    rows = store.query(f"SELECT payload FROM release_verdicts FINAL {where} "
+                       f"ORDER BY created_at DESC LIMIT {int(limit)}", {"c": canary or ""})
+    return [ReleaseVerdict.from_wire(r[0]) for r in rows]
+
+
+def first_calls(store: ClickHouseStore, by: By, since: datetime, model: str | None,
+                route: str | None, value: str | None = None, limit: int = 50
+                ) -> list[tuple[str, datetime]]:
+    """Each selector value's first call since ``since`` (only ``value``'s when given), on
+    ``model`` and ``route`` when given, latest first."""
+    where = ["call_time >= {since:DateTime64(6)}"]
+    params: dict[str, Any] = {"since": since}
+    if model is not None and by != "model":
+        where.append("request_model = {model:String}")
+        params["model"] = model
+    if route is not None:
+        where.append("route = {route:String}")
+        params["route"] = route
+    if value is not None:
+        where.append(f"{COLUMN[by]} = {{value:String}}")
+        params["value"] = value
+    rows = store.query(f"SELECT {COLUMN[by]} AS v, min(call_time) AS first "
+                       f"FROM inference_events WHERE {' AND '.join(where)} "
+                       f"GROUP BY v ORDER BY first DESC LIMIT {int(limit)}", params)
+    return [(str(v), first) for v, first in rows]

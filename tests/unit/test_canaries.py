@@ -1,0 +1,259 @@
+"""Live canaries: the rules file's ``canaries:`` section, the pure logic (sides, ending,
+alert), the verdict, and the desk over the embedded store (real reads, a recording
+producer)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pytest
+
+from llmpulse.alerting.canaries import Canary
+from llmpulse.alerting.canary_alerts import CanaryAlerts, CanaryState
+from llmpulse.alerting.notifiers import Notifier
+from llmpulse.alerting.rules import parse_rules
+from llmpulse.detectors.cost import Cost
+from llmpulse.errors import ConfigError
+from llmpulse.records import from_inference
+from llmpulse.release import canary as logic
+from llmpulse.release.canary_desk import CanaryDesk
+from llmpulse.release.compare import compare
+from llmpulse.release.signals import Sample
+from llmpulse.release.verdict import ReleaseVerdict, build_verdict, verdict_id
+from llmpulse.schema import InferenceEvent
+from llmpulse.sinks import release_store
+from llmpulse.sinks.clickhouse import ClickHouseStore
+from llmpulse.sinks.kafka import OutMessage
+from llmpulse.sinks.rows import StoredCall
+from tests.unit.factories import T0, inference
+
+NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+
+
+def canary(**over: Any) -> Canary:
+    return Canary.model_validate({"name": "c", "route": "rag", "min_calls": 100, **over})
+
+
+# -- the rules file -------------------------------------------------------------------------
+
+def test_a_canary_section_is_parsed_with_its_defaults() -> None:
+    rules = parse_rules("""
+channels:
+  deploy: {type: webhook, url: "https://deploy.example/hook", secret: s}
+  oncall: {type: slack, url: "https://hooks.slack.example/x"}
+canaries:
+  - name: rag_prompt
+    route: rag-answer
+    signals: [duration_p50, error_rate]
+    thresholds: {duration_p50: 0.2}
+    max_duration: 2h
+    channels: [oncall]
+    rollback_webhook: deploy
+  - name: model_upgrade
+    by: model
+    baseline: gpt-4o
+    candidate: gpt-4.1
+""", "rules.yml")
+    first, second = rules.canaries
+    assert first.follows_newest and first.baseline == "previous"
+    assert first.max_duration == 7200.0 and first.every == 30.0 and first.alpha == 0.05
+    assert [s.name for s in logic.specs(first)] == ["duration_p50", "error_rate"]
+    assert logic.specs(first)[0].threshold == 0.2
+    assert second.by == "model" and not second.follows_newest
+    assert len(logic.specs(second)) == 18  # every signal by default
+
+
+def test_canary_problems_are_reported_at_their_line() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_rules("""channels:
+  oncall: {type: slack, url: "https://hooks.slack.example/x"}
+rules:
+  - {name: taken, metric: calls, threshold: 1}
+canaries:
+  - name: taken
+    signals: [latency]
+    rollback_webhook: oncall
+    channels: [nowhere]
+  - name: fixed
+    candidate: v2
+  - name: both
+    candidate: newest
+    baseline: v1
+    max_duration: 0s
+""", "rules.yml")
+    text = str(caught.value)
+    assert "rules.yml:6:11: canaries.0.name: name 'taken' is already used by rules.0" in text
+    assert "rules.yml:7:14: canaries.0.signals: unknown signal(s) 'latency'" in text
+    assert "rules.yml:8:23: canaries.0.rollback_webhook: rollback_webhook names 'oncall', " \
+           "a slack channel" in text
+    assert "rules.yml:9:16: canaries.0.channels.0: unknown channel 'nowhere'" in text
+    assert "rules.yml:10:5: canaries.1: candidate 'v2' needs a baseline value" in text
+    assert "rules.yml:15:19: canaries.2.max_duration: Input should be greater than 0" in text
+
+
+# -- which versions, from when --------------------------------------------------------------
+
+def test_newest_is_the_value_first_seen_last_against_the_one_before() -> None:
+    c = canary()
+    seen = [("p@2", NOW - timedelta(hours=5)), ("p@4", NOW - timedelta(minutes=3)),
+            ("p@3", NOW - timedelta(hours=1))]
+    assert logic.sides(c, seen) == logic.Sides("p@4", "p@3", NOW - timedelta(minutes=3))
+    assert logic.sides(c, seen[:1]) is None  # nothing to compare with
+
+
+def test_given_values_start_at_the_candidates_first_call() -> None:
+    c = canary(candidate="p@9", baseline="p@3")
+    assert logic.sides(c, [("p@9", NOW)]) == logic.Sides("p@9", "p@3", NOW)
+    assert logic.sides(c, []) is None
+
+
+# -- when a canary ends ---------------------------------------------------------------------
+
+def _observations(n: int, seed: int, slow: float = 1.0, error: float = 0.01
+                  ) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {"error": (rng.random(n) < error).astype(float),
+            "duration": rng.lognormal(0.2, 0.4, n) * slow}
+
+
+def test_a_clear_regression_ends_in_a_rollback_once_min_calls_are_in() -> None:
+    c = canary()
+    worse = compare(_observations(400, 1), _observations(400, 2, slow=1.8), logic.specs(c))
+    assert worse.verdict == "rollback"
+    start = NOW - timedelta(minutes=5)
+    assert logic.decide(c, start, worse, 400, NOW) == logic.Decision("rollback")
+    assert logic.decide(c, start, worse, 99, NOW).verdict is None  # below min_calls
+
+
+def test_a_candidate_still_holding_ends_as_hold_when_max_duration_passes() -> None:
+    c = canary(max_duration="10m")
+    same = compare(_observations(250, 3), _observations(250, 4), logic.specs(c))
+    assert same.verdict == "hold"
+    start = NOW - timedelta(minutes=5)
+    assert logic.decide(c, start, same, 250, NOW).verdict is None
+    late = logic.decide(c, start, same, 250, NOW + timedelta(minutes=5))
+    assert (late.verdict, late.expired) == ("hold", True)
+    starved = logic.decide(c, start, same, 20, NOW + timedelta(minutes=5))
+    assert starved.expired and starved.verdict in ("hold", "insufficient_data")
+
+
+def test_an_equal_candidate_is_promoted_with_enough_calls() -> None:
+    c = canary(signals=["duration_p50"], thresholds={"duration_p50": 0.3})
+    same = compare(_observations(3000, 5), _observations(3000, 6), logic.specs(c))
+    assert logic.decide(c, NOW, same, 3000, NOW).verdict == "promote"
+
+
+# -- the verdict ----------------------------------------------------------------------------
+
+def _sample(prefix: str, n: int, failed_every: int = 0) -> Sample:
+    sample = Sample()
+    for i in range(n):
+        sample.add_call(f"{prefix}-{i}", error=bool(failed_every and i % failed_every == 0),
+                        error_type=None, finish_reasons=("stop",), duration=1.0 + i % 7)
+    return sample
+
+
+def test_the_verdict_id_is_one_per_canary_verdict_and_candidate() -> None:
+    assert verdict_id("c", "rollback", "p@4") == verdict_id("c", "rollback", "p@4")
+    assert len({verdict_id("c", "rollback", "p@4"), verdict_id("c", "promote", "p@4"),
+                verdict_id("c", "rollback", "p@5"), verdict_id("d", "rollback", "p@4")}) == 4
+
+
+def test_a_verdict_carries_effects_intervals_and_failed_calls_first() -> None:
+    c = canary()
+    cand = _sample("b", 300, failed_every=10)
+    comparison = compare(_observations(300, 1), cand.observations(), logic.specs(c))
+    v = build_verdict(canary="c", model=None, route="rag", selector="prompt_version",
+                      baseline="p@3", candidate="p@4", comparison=comparison,
+                      candidate_sample=cand, calls_baseline=300, started_at=NOW, now=NOW)
+    assert v.id == verdict_id("c", comparison.verdict, "p@4") and v.approval == "required"
+    assert v.sample_request_ids[:3] == ("b-0", "b-10", "b-20")
+    duration = next(s for s in v.signals if s.signal == "duration_p50")
+    assert duration.ci_low is not None and duration.ci_low <= duration.effect  # type: ignore
+    assert ReleaseVerdict.from_wire(v.to_wire()) == v
+
+
+# -- the alert ------------------------------------------------------------------------------
+
+def test_a_rollback_pages_once_and_resolves_when_a_new_candidate_takes_over() -> None:
+    c = canary(channels=())
+    alerts = CanaryAlerts({})  # type: ignore[arg-type]
+    t = NOW.timestamp()
+    running = CanaryState(c, "p@4", "p@3", None, "running", NOW)
+    rolled = CanaryState(c, "p@4", "p@3", "rollback", "duration_p50 +80%", NOW,
+                         ("r1", "r2"), "release:x")
+    assert alerts.evaluate([running], t) == []
+    [trigger] = alerts.evaluate([rolled], t + 5)
+    assert trigger.kind == "trigger" and trigger.rule == "c" and trigger.severity == "critical"
+    assert "roll back prompt_version p@4 (vs p@3, route=rag): duration_p50 +80%" in \
+        trigger.summary
+    assert [e.request_id for e in trigger.evidence] == ["r1", "r2"]
+    assert trigger.labels["verdict_id"] == "release:x"
+    assert alerts.evaluate([rolled], t + 10) == []  # still rolled back: no second page
+    [resolve] = alerts.evaluate([CanaryState(c, "p@5", "p@4", None, "running", NOW)], t + 15)
+    assert resolve.kind == "resolve" and resolve.dedup_key == trigger.dedup_key
+    assert len(alerts.take_changes()) == 1  # one status to persist, the canary's
+
+
+# -- the desk over the store ----------------------------------------------------------------
+
+class Recorder:
+    """Stands in for the producer: keeps what would have been sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[OutMessage] = []
+
+    async def send_all(self, messages: list[OutMessage]) -> None:
+        self.sent.extend(messages)
+
+
+def _store_calls(store: ClickHouseStore, version: str, n: int, start: datetime, seed: int,
+                 slow: float = 1.0) -> None:
+    rng = random.Random(seed)
+    events = []
+    for i in range(n):
+        begin = start + timedelta(seconds=i * 2)
+        duration = slow * rng.lognormvariate(0.2, 0.4)
+        events.append(inference(
+            f"{version}-{seed}-{i}", start_time=begin.isoformat(),
+            end_time=(begin + timedelta(seconds=duration)).isoformat(), route="rag",
+            prompt_template_id="answer", prompt_template_version=version,
+            **{"gen_ai.response.time_to_first_chunk": duration / 4}))
+    records = [from_inference(InferenceEvent.model_validate(e)) for e in events]
+    store.insert_calls([StoredCall(r, Cost(0.001, "prices", "test")) for r in records],
+                       start)
+
+
+def _desk(store: ClickHouseStore, c: Canary, now: float) -> tuple[CanaryDesk, Recorder]:
+    rules = parse_rules("", "rules.yml").model_copy(update={"canaries": (c,)})
+    producer = Recorder()
+    desk = CanaryDesk("llm.releases", rules, store, producer,  # type: ignore[arg-type]
+                      Notifier({}, {}), None, lambda: now)
+    return desk, producer
+
+
+def test_the_desk_publishes_a_rollback_of_the_newest_version_once(
+        store: ClickHouseStore) -> None:
+    _store_calls(store, "3", 600, T0 - timedelta(minutes=10), 1)
+    _store_calls(store, "4", 300, T0, 2, slow=2.0)  # the newest version, twice as slow
+    c = canary(min_calls=100, lookback="3d")
+    now = (T0 + timedelta(minutes=11)).timestamp()
+    desk, producer = _desk(store, c, now)
+    [state] = asyncio.run(desk.check())
+    assert (state.candidate, state.baseline, state.verdict) == ("answer@4", "answer@3",
+                                                                "rollback")
+    [message] = producer.sent
+    verdict = ReleaseVerdict.from_wire(message.value)
+    assert message.topic == "llm.releases" and message.key == verdict.id.encode()
+    assert verdict.started_at == T0 and verdict.calls_candidate == 300
+    # the baseline is read from the candidate's start on: the same period
+    assert verdict.calls_baseline == 300
+    assert release_store.get(store, verdict.id) == verdict
+    # a later look (or another worker after a rebalance) finds it ended: nothing again
+    again, producer_again = _desk(store, c, now + 60)
+    [state_again] = asyncio.run(again.check())
+    assert state_again.verdict == "rollback" and producer_again.sent == []
