@@ -99,15 +99,19 @@ canaries:
 
 def test_newest_is_the_value_first_seen_last_against_the_one_before() -> None:
     c = canary()
-    seen = [("p@2", NOW - timedelta(hours=5)), ("p@4", NOW - timedelta(minutes=3)),
-            ("p@3", NOW - timedelta(hours=1))]
-    assert logic.sides(c, seen) == logic.Sides("p@4", "p@3", NOW - timedelta(minutes=3))
+    minutes = [timedelta(minutes=m) for m in range(100)]
+    seen = [("p@2", NOW - minutes[50], NOW - minutes[51]),
+            # one slow call of the newest started before p@3's first one ended
+            ("p@4", NOW - minutes[3], NOW - minutes[40]),
+            ("p@3", NOW - minutes[30], NOW - minutes[31])]
+    assert logic.sides(c, seen) == logic.Sides("p@4", "p@3", NOW - minutes[40])
     assert logic.sides(c, seen[:1]) is None  # nothing to compare with
 
 
 def test_given_values_start_at_the_candidates_first_call() -> None:
     c = canary(candidate="p@9", baseline="p@3")
-    assert logic.sides(c, [("p@9", NOW)]) == logic.Sides("p@9", "p@3", NOW)
+    assert logic.sides(c, [("p@9", NOW, NOW - timedelta(seconds=3))]) == \
+        logic.Sides("p@9", "p@3", NOW - timedelta(seconds=3))
     assert logic.sides(c, []) is None
 
 

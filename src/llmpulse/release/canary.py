@@ -39,19 +39,21 @@ class Decision:
     why: str = ""
 
 
-def sides(canary: Canary, first_calls: Sequence[tuple[str, datetime]]) -> Sides | None:
-    """The compared values, given each selector value's first call (in the lookback);
-    None while there is nothing to compare (one value only, or no candidate call)."""
-    first = dict(first_calls)
+def sides(canary: Canary, seen: Sequence[tuple[str, datetime, datetime]]) -> Sides | None:
+    """The compared values, given each selector value's (value, first call's end, first
+    call's start) in the lookback; None while there is nothing to compare (one value
+    only, or no candidate call).  The newest is the value seen last (by the end of its
+    first call); the canary starts at the start of its first call."""
+    by_value = {value: (end, begin) for value, end, begin in seen}
     if canary.follows_newest:
-        if len(first) < 2:
+        if len(by_value) < 2:
             return None
-        ordered = sorted(first.items(), key=lambda item: (item[1], item[0]))
-        (baseline, _), (candidate, start) = ordered[-2], ordered[-1]
+        ordered = sorted(by_value.items(), key=lambda item: (item[1][0], item[0]))
+        (baseline, _), (candidate, (_, start)) = ordered[-2], ordered[-1]
         return Sides(candidate, baseline, start)
-    if canary.candidate not in first:
+    if canary.candidate not in by_value:
         return None
-    return Sides(canary.candidate, canary.baseline, first[canary.candidate])
+    return Sides(canary.candidate, canary.baseline, by_value[canary.candidate][1])
 
 
 def specs(canary: Canary) -> tuple[SignalSpec, ...]:

@@ -85,7 +85,7 @@ class CanaryDesk:
     def look(self, canary: Canary, now_ts: float) -> Look:
         """Read, compare, decide (blocking: run it in a thread)."""
         now = datetime.fromtimestamp(now_ts, UTC)
-        values = [(v, as_utc(t)) for v, t in release_store.first_calls(
+        values = [(v, as_utc(end), as_utc(begin)) for v, end, begin in release_store.first_calls(
             self.store, canary.by, now - timedelta(seconds=canary.lookback), canary.model,
             canary.route, None if canary.follows_newest else canary.candidate)]
         chosen = logic.sides(canary, values)

@@ -48,9 +48,12 @@ def listing(store: ClickHouseStore, canary: str | None = None, limit: int = 100
 
 def first_calls(store: ClickHouseStore, by: By, since: datetime, model: str | None,
                 route: str | None, value: str | None = None, limit: int = 50
-                ) -> list[tuple[str, datetime]]:
-    """Each selector value's first call since ``since`` (only ``value``'s when given), on
-    ``model`` and ``route`` when given, latest first."""
+                ) -> list[tuple[str, datetime, datetime]]:
+    """Each selector value since ``since`` (only ``value`` when given), on ``model`` and
+    ``route`` when given: (value, when its first call ended, when its first call started),
+    the latest first.  Which value is newest goes by the end (one long call started early
+    does not make a value look older); a canary starts at the first start, so that it
+    reads every call of its candidate."""
     where = ["call_time >= {since:DateTime64(6)}"]
     params: dict[str, Any] = {"since": since}
     if model is not None and by != "model":
@@ -62,7 +65,8 @@ def first_calls(store: ClickHouseStore, by: By, since: datetime, model: str | No
     if value is not None:
         where.append(f"{COLUMN[by]} = {{value:String}}")
         params["value"] = value
-    rows = store.query(f"SELECT {COLUMN[by]} AS v, min(call_time) AS first "
-                       f"FROM inference_events WHERE {' AND '.join(where)} "
-                       f"GROUP BY v ORDER BY first DESC LIMIT {int(limit)}", params)
-    return [(str(v), first) for v, first in rows]
+    rows = store.query(f"SELECT {COLUMN[by]} AS v, min(ifNull(end_time, call_time)) AS seen, "
+                       f"min(call_time) AS first FROM inference_events "
+                       f"WHERE {' AND '.join(where)} GROUP BY v ORDER BY seen DESC "
+                       f"LIMIT {int(limit)}", params)
+    return [(str(v), seen, first) for v, seen, first in rows]
