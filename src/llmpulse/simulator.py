@@ -97,7 +97,7 @@ class Incident:
 #: Incidents that move calls to a new prompt version.
 NEW_VERSION = ("rollout", "release")
 #: How a ``rollout`` incident's new prompt version is worse than the one before it.
-ROLLOUT_SLOWDOWN = 1.8
+ROLLOUT_SLOWDOWN = 1.5
 ROLLOUT_UNGROUNDED = 0.35
 ROLLOUT_ERRORS = 0.04
 
@@ -118,8 +118,8 @@ def default_incidents(duration_s: float) -> list[Incident]:
         Incident("errors", 0.75 * d, 0.15 * d, model="gpt-4o-mini", factor=0.3),
         Incident("ungrounded", 0.3 * d, 0.25 * d, model="acme-llama-3-70b-ft", factor=0.8),
         Incident("toxic", 0.55 * d, 0.2 * d, model="gpt-4o-mini", factor=0.5),
-        # half the RAG answers on a new prompt version from a fifth of the run on
-        Incident("rollout", 0.2 * d, 0.8 * d, route="rag-answer", factor=0.5),
+        # half of gpt-4o's RAG answers on a new prompt version from a fifth of the run on
+        Incident("rollout", 0.2 * d, 0.8 * d, model="gpt-4o", route="rag-answer", factor=0.5),
     ]
 
 
