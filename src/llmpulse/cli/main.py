@@ -22,6 +22,7 @@ from llmpulse.cli.dashboards import dashboards
 from llmpulse.cli.drift import drift
 from llmpulse.cli.drift_store import baseline, report
 from llmpulse.cli.models import models
+from llmpulse.cli.releases import releases
 from llmpulse.cli.retrain import retrain
 from llmpulse.cli.score import score, scorer
 from llmpulse.cli.store import store
@@ -441,6 +442,7 @@ drift.add_command(baseline)
 drift.add_command(report)
 cli.add_command(drift)
 cli.add_command(retrain)
+cli.add_command(releases)
 cli.add_command(dashboards)
 cli.add_command(topics)
 cli.add_command(store)
