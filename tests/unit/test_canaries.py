@@ -261,3 +261,22 @@ def test_the_desk_publishes_a_rollback_of_the_newest_version_once(
     again, producer_again = _desk(store, c, now + 60)
     [state_again] = asyncio.run(again.check())
     assert state_again.verdict == "rollback" and producer_again.sent == []
+
+
+def test_rules_check_lists_the_canaries(tmp_path: Any) -> None:
+    from click.testing import CliRunner
+
+    from llmpulse.cli import cli
+
+    path = tmp_path / "rules.yml"
+    path.write_text("""
+channels:
+  deploy: {type: webhook, url: "https://deploy.example/hook", secret: s}
+canaries:
+  - {name: rag_prompt, model: gpt-4o, route: rag, rollback_webhook: deploy}
+""")
+    result = CliRunner().invoke(cli, ["rules", "check", str(path), "--pane", "1"])
+    assert result.exit_code == 0, result.output
+    assert "0 rules, 1 channels, 0 budgets, 1 canaries: OK" in result.output
+    assert "canary rag_prompt: prompt_version newest vs previous [model=gpt-4o,route=rag] " \
+           "-> llm.releases, rollback webhook deploy" in result.output
