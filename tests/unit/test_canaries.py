@@ -280,3 +280,17 @@ canaries:
     assert "0 rules, 1 channels, 0 budgets, 1 canaries: OK" in result.output
     assert "canary rag_prompt: prompt_version newest vs previous [model=gpt-4o,route=rag] " \
            "-> llm.releases, rollback webhook deploy" in result.output
+
+
+def test_canary_statuses_are_kept_on_the_partition_of_the_worker_that_evaluates_them() -> None:
+    """After a rebalance the new maintenance owner must find the canary's status (else it
+    would page again for a candidate already rolled back)."""
+    from llmpulse.alerting.budget_alerts import BUDGET_GROUP
+    from llmpulse.alerting.canary_alerts import CANARY_GROUP
+    from llmpulse.alerting.engine import group_of_key, status_key
+    from llmpulse.streams.alerting import group_partition
+
+    key = status_key("rag_prompt", CANARY_GROUP)
+    for partitions in (1, 3, 12):
+        assert group_partition(group_of_key(key), partitions) == \
+            group_partition(BUDGET_GROUP.encode(), partitions)

@@ -2,8 +2,10 @@
 
 A canary's alert fires when its current candidate's verdict is ``rollback`` and resolves
 when another candidate takes its place (``candidate: newest``) or the verdict is no
-longer a rollback.  The statuses share the engine's :class:`StatusStore` under one fixed
-group key, like the budgets', so the worker that owns that partition owns them all.
+longer a rollback.  The statuses share the engine's :class:`StatusStore` under the
+budgets' group key: their changelog partition is the maintenance partition, so the worker
+that evaluates the canaries is the one that has their statuses (budget statuses are
+named ``budget|group``; a canary name has no ``|``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from llmpulse.alerting.budget_alerts import BUDGET_GROUP
 from llmpulse.alerting.canaries import Canary
 from llmpulse.alerting.engine import RuleStatus, StatusStore, cached_status, status_key
 from llmpulse.alerting.message import AlertMessage, Evidence
@@ -24,10 +27,8 @@ from llmpulse.alerting.state import (
     Notification,
     dedup_key,
 )
-from llmpulse.windows import GroupKey
-
-#: Every canary status lives under this group: one partition, one owner.
-CANARY_GROUP = GroupKey(model="\x00canaries")
+#: Every canary status lives under this group: the maintenance partition, one owner.
+CANARY_GROUP = BUDGET_GROUP
 POLICY = AlertPolicy(no_data="keep")
 
 
