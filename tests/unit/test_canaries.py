@@ -294,3 +294,41 @@ def test_canary_statuses_are_kept_on_the_partition_of_the_worker_that_evaluates_
     for partitions in (1, 3, 12):
         assert group_partition(group_of_key(key), partitions) == \
             group_partition(BUDGET_GROUP.encode(), partitions)
+
+
+def test_a_rollback_the_webhook_refused_is_posted_again_when_due(
+        store: ClickHouseStore) -> None:
+    from llmpulse.alerting.channels import WebhookChannel
+    from llmpulse.alerting.notifiers import verify
+    from tests.harness.receiver import Receiver, Reply
+
+    _store_calls(store, "3", 600, T0 - timedelta(minutes=10), 1)
+    _store_calls(store, "4", 300, T0, 2, slow=2.0)
+    c = canary(min_calls=100, lookback="3d", rollback_webhook="deploy")
+    rules = parse_rules("", "rules.yml").model_copy(update={"canaries": (c,)})
+    clock = [(T0 + timedelta(minutes=11)).timestamp()]
+    with Receiver() as deploy:
+        deploy.script("/hook", Reply(status=503))  # down at first, then back
+        hook = WebhookChannel(type="webhook", url=deploy.url("/hook"), secret="s", retries=0)
+
+        async def run(looks: int) -> None:
+            notifier = Notifier({"deploy": hook}, {})
+            desk = CanaryDesk("llm.releases", rules, store, Recorder(),  # type: ignore[arg-type]
+                              notifier, None, lambda: clock[0])
+            for _ in range(looks):
+                await desk.check()
+                clock[0] += 61.0
+                desk._next.clear()  # look again at once
+            await notifier.aclose()
+
+        asyncio.run(run(1))
+        [first] = deploy.received("/hook")
+        stored = release_store.ended(store, "c", "answer@4")
+        assert stored is not None and stored.forward.failed == ("deploy",)
+        assert stored.forward.attempts == 1 and stored.forward.next_at is not None
+        asyncio.run(run(2))  # a minute later it is due: POSTed again, then not again
+        _, second = deploy.received("/hook")
+        assert second.body == first.body
+        assert verify(second.body, "s", second.headers, second.at)
+        stored = release_store.ended(store, "c", "answer@4")
+        assert stored is not None and stored.forward == release_store.Forward((), 2, None)

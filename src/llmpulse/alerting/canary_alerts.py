@@ -27,6 +27,7 @@ from llmpulse.alerting.state import (
     Notification,
     dedup_key,
 )
+
 #: Every canary status lives under this group: the maintenance partition, one owner.
 CANARY_GROUP = BUDGET_GROUP
 POLICY = AlertPolicy(no_data="keep")

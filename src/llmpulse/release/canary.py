@@ -21,6 +21,11 @@ from llmpulse.release.compare import Comparison, Policy, Verdict
 from llmpulse.release.signals import SignalSpec, pick
 
 FINAL: frozenset[Verdict] = frozenset({"rollback", "promote"})
+#: A rollback the rollback webhook did not take (after the notifier's own retries) is
+#: POSTed again 1, 2, 4 ... minutes later, at most an hour apart, this many times in all.
+FORWARD_ATTEMPTS = 20
+FORWARD_FIRST_RETRY_S = 60.0
+FORWARD_MAX_RETRY_S = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,3 +89,11 @@ def decide(canary: Canary, start: datetime, comparison: Comparison, candidate_ca
     if expired:
         return Decision(comparison.verdict, True, "max_duration passed")
     return Decision(None, False, comparison.verdict)
+
+
+def next_forward(failed: bool, attempts: int, now: datetime) -> datetime | None:
+    """When to POST a rollback again after ``attempts`` attempts (None: not again)."""
+    if not failed or attempts >= FORWARD_ATTEMPTS:
+        return None
+    wait = min(FORWARD_FIRST_RETRY_S * 2 ** max(attempts - 1, 0), FORWARD_MAX_RETRY_S)
+    return now + timedelta(seconds=wait)

@@ -46,6 +46,7 @@ class Look:
 
     state: CanaryState
     verdict: ReleaseVerdict | None = None
+    stored: release_store.Stored | None = None  # the verdict that ended it before
 
 
 class CanaryDesk:
@@ -75,6 +76,8 @@ class CanaryDesk:
                 look = await asyncio.to_thread(self.look, canary, now)
                 if look.verdict is not None:
                     await self.release(canary, look.verdict)
+                elif look.stored is not None and _due(look.stored.forward, now):
+                    await self.resend(canary, look.stored)
             except Exception as exc:  # store or broker down: the next tick tries again
                 log.warning("canary %s: could not evaluate: %s", canary.name, exc)
                 continue
@@ -93,7 +96,7 @@ class CanaryDesk:
             return Look(CanaryState(canary, None, None, None, "no candidate calls yet"))
         done = release_store.ended(self.store, canary.name, chosen.candidate)
         if done is not None:
-            return Look(_state(canary, done))
+            return Look(_state(canary, done.verdict), stored=done)
         def side(value: str) -> Sample:
             return read_side(self.store, Selection(canary.by, value, chosen.start, now,
                                                    canary.model, canary.route))
@@ -121,23 +124,53 @@ class CanaryDesk:
         assert self.producer is not None
         await self.producer.send_all([OutMessage(self.topic, verdict.id.encode(),
                                                  verdict.to_wire())])
-        failed: list[str] = []
-        if verdict.verdict == "rollback" and canary.rollback_webhook:
-            results = await self.notifier.forward(
-                [canary.rollback_webhook], RawDelivery(verdict.id, verdict.to_wire()))
-            failed = [r.channel for r in results if not r.ok]
-            for r in results:
-                if not r.ok:
-                    log.error("canary %s: the rollback verdict %s could not be sent to %s: %s",
-                              canary.name, verdict.id, r.channel, r.error)
-        await self._retrying(lambda: release_store.write(self.store, verdict, failed))
+        now = self.clock()
+        forward = await self._forward(canary, verdict, 0, now)
+        await self._retrying(lambda: release_store.write(self.store, verdict, forward,
+                                                         _version(now)))
         self._count(canary.name, verdict.verdict)
         log.info("canary %s: %s %s %s vs %s (%s)", canary.name, verdict.verdict, canary.by,
                  verdict.candidate, verdict.baseline, verdict.reason)
 
+    async def resend(self, canary: Canary, stored: release_store.Stored) -> None:
+        """POST a stored rollback again to the webhook it has not reached."""
+        now = self.clock()
+        forward = await self._forward(canary, stored.verdict, stored.forward.attempts, now)
+        await self._retrying(lambda: release_store.write(self.store, stored.verdict, forward,
+                                                         _version(now)))
+        if not forward.failed:
+            self._count(canary.name, "forward_resent")
+
+    async def _forward(self, canary: Canary, verdict: ReleaseVerdict, attempts: int,
+                       now: float) -> release_store.Forward:
+        """A rollback to the canary's rollback webhook (signed, with the notifier's
+        retries); what is still to reach, and when to try again."""
+        if verdict.verdict != "rollback" or not canary.rollback_webhook:
+            return release_store.Forward()
+        results = await self.notifier.forward([canary.rollback_webhook],
+                                              RawDelivery(verdict.id, verdict.to_wire()))
+        failed = tuple(r.channel for r in results if not r.ok)
+        for r in results:
+            if not r.ok:
+                log.error("canary %s: the rollback verdict %s could not be sent to %s (attempt "
+                          "%d): %s", canary.name, verdict.id, r.channel, attempts + 1, r.error)
+                self._count(canary.name, "forward_failed")
+        at = datetime.fromtimestamp(now, UTC)
+        return release_store.Forward(failed, attempts + 1,
+                                     logic.next_forward(bool(failed), attempts + 1, at))
+
     def _count(self, canary: str, outcome: str) -> None:
         if self.metrics is not None:
             self.metrics.release_verdicts.labels(canary, outcome).inc()
+
+
+def _due(forward: release_store.Forward, now: float) -> bool:
+    return bool(forward.failed) and forward.next_at is not None \
+        and as_utc(forward.next_at).timestamp() <= now
+
+
+def _version(now: float) -> int:
+    return int(now * 1000)
 
 
 def _state(canary: Canary, verdict: ReleaseVerdict) -> CanaryState:

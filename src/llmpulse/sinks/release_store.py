@@ -3,7 +3,7 @@ reads a canary needs from the stored calls."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -11,16 +11,33 @@ from llmpulse.release.from_store import COLUMN, By
 from llmpulse.release.verdict import ReleaseVerdict
 from llmpulse.sinks.clickhouse import ClickHouseStore
 
-COLUMNS = ("id", "canary", "model", "route", "selector", "baseline", "candidate", "verdict",
-           "expired", "reason", "started_at", "created_at", "forward_failed", "payload")
+COLUMNS = ("id", "version", "canary", "model", "route", "selector", "baseline", "candidate",
+           "verdict", "expired", "reason", "started_at", "created_at", "forward_failed",
+           "forward_attempts", "next_forward_at", "payload")
 
 
-def write(store: ClickHouseStore, verdict: ReleaseVerdict,
-          forward_failed: Sequence[str] = ()) -> None:
-    v = verdict
-    row = [v.id, v.canary, v.model or "", v.route or "", v.selector, v.baseline, v.candidate,
-           v.verdict, int(v.expired), v.reason, v.started_at, v.created_at,
-           list(forward_failed), v.to_wire().decode()]
+@dataclass(frozen=True, slots=True)
+class Forward:
+    """The rollback webhook still to reach (none: reached, or none configured), after how
+    many attempts, and when to try again (None: not again)."""
+
+    failed: tuple[str, ...] = ()
+    attempts: int = 0
+    next_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    verdict: ReleaseVerdict
+    forward: Forward
+
+
+def write(store: ClickHouseStore, verdict: ReleaseVerdict, forward: Forward = Forward(),
+          version: int = 0) -> None:
+    v, f = verdict, forward
+    row = [v.id, version, v.canary, v.model or "", v.route or "", v.selector, v.baseline,
+           v.candidate, v.verdict, int(v.expired), v.reason, v.started_at, v.created_at,
+           list(f.failed), f.attempts, f.next_at, v.to_wire().decode()]
     store.client.insert("release_verdicts", [row], column_names=list(COLUMNS))
 
 
@@ -30,12 +47,17 @@ def get(store: ClickHouseStore, verdict_id: str) -> ReleaseVerdict | None:
     return ReleaseVerdict.from_wire(rows[0][0]) if rows else None
 
 
-def ended(store: ClickHouseStore, canary: str, candidate: str) -> ReleaseVerdict | None:
+def ended(store: ClickHouseStore, canary: str, candidate: str) -> Stored | None:
     """The verdict that ended ``canary`` for ``candidate``, if one did."""
-    rows = store.query("SELECT payload FROM release_verdicts FINAL WHERE canary = {c:String} "
+    rows = store.query("SELECT payload, forward_failed, forward_attempts, next_forward_at "
+                       "FROM release_verdicts FINAL WHERE canary = {c:String} "
                        "AND candidate = {v:String} ORDER BY created_at LIMIT 1",
                        {"c": canary, "v": candidate})
-    return ReleaseVerdict.from_wire(rows[0][0]) if rows else None
+    if not rows:
+        return None
+    payload, failed, attempts, next_at = rows[0]
+    return Stored(ReleaseVerdict.from_wire(payload),
+                  Forward(tuple(failed), int(attempts), next_at))
 
 
 def listing(store: ClickHouseStore, canary: str | None = None, limit: int = 100
