@@ -174,7 +174,8 @@ SPECS: tuple[MetricSpec, ...] = (
                "forward_abandoned for the forward webhooks).", ("policy", "outcome")),
     MetricSpec("release_verdicts", "counter", "llmpulse_release_verdicts",
                "Canary verdicts published on llm.releases by canary and verdict (promote, "
-               "hold, rollback, insufficient_data; duplicate: already published).",
+               "hold, rollback, insufficient_data; duplicate: already published; "
+               "forward_failed, forward_resent for the rollback webhook).",
                ("canary", "verdict")),
     MetricSpec("sink_batch", "histogram", "llmpulse_sink_batch_seconds",
                "Time to write one batch.", ("sink", "table"), SINK_BUCKETS),
