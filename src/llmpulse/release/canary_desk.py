@@ -97,6 +97,7 @@ class CanaryDesk:
         done = release_store.ended(self.store, canary.name, chosen.candidate)
         if done is not None:
             return Look(_state(canary, done.verdict), stored=done)
+
         def side(value: str) -> Sample:
             return read_side(self.store, Selection(canary.by, value, chosen.start, now,
                                                    canary.model, canary.route))
