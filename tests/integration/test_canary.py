@@ -111,7 +111,8 @@ def test_an_aa_candidate_is_not_rolled_back(broker: str, tmp_path: Path) -> None
             sender = run_traffic(stack, Incident("release", 2, 60, route="rag-answer",
                                                  factor=0.5), 26)
             ended = wait_metrics(worker, lambda v: any(  # type: ignore[arg-type]
-                k.startswith("llmpulse_release_verdicts_total{canary=rag_prompt,") for k in v),
+                n > 0 for k, n in v.items()
+                if k.startswith("llmpulse_release_verdicts_total{canary=rag_prompt,")),
                 70, "the canary's end")
             sender.join(60)
         finally:

@@ -332,3 +332,15 @@ def test_a_rollback_the_webhook_refused_is_posted_again_when_due(
         assert verify(second.body, "s", second.headers, second.at)
         stored = release_store.ended(store, "c", "answer@4")
         assert stored is not None and stored.forward == release_store.Forward((), 2, None)
+
+
+def test_the_worker_starts_each_canarys_verdict_counters_at_zero() -> None:
+    from llmpulse.config import load_settings
+    from llmpulse.metric_zeros import zero_worker_series
+    from llmpulse.metrics import build_metrics
+
+    metrics = build_metrics()
+    zero_worker_series(metrics, load_settings({}), (), (), ["rag_prompt"])
+    value = metrics.registry.get_sample_value(
+        "llmpulse_release_verdicts_total", {"canary": "rag_prompt", "verdict": "rollback"})
+    assert value == 0
