@@ -216,7 +216,7 @@ class Recorder:
 
 
 def _store_calls(store: ClickHouseStore, version: str, n: int, start: datetime, seed: int,
-                 slow: float = 1.0) -> None:
+                 slow: float = 1.0, template: str = "answer") -> None:
     rng = random.Random(seed)
     events = []
     for i in range(n):
@@ -225,7 +225,7 @@ def _store_calls(store: ClickHouseStore, version: str, n: int, start: datetime, 
         events.append(inference(
             f"{version}-{seed}-{i}", start_time=begin.isoformat(),
             end_time=(begin + timedelta(seconds=duration)).isoformat(), route="rag",
-            prompt_template_id="answer", prompt_template_version=version,
+            prompt_template_id=template, prompt_template_version=version,
             **{"gen_ai.response.time_to_first_chunk": duration / 4}))
     records = [from_inference(InferenceEvent.model_validate(e)) for e in events]
     store.insert_calls([StoredCall(r, Cost(0.001, "prices", "test")) for r in records],
@@ -344,3 +344,17 @@ def test_the_worker_starts_each_canarys_verdict_counters_at_zero() -> None:
     value = metrics.registry.get_sample_value(
         "llmpulse_release_verdicts_total", {"canary": "rag_prompt", "verdict": "rollback"})
     assert value == 0
+
+
+def test_a_canary_on_one_prompt_template_ignores_the_others(store: ClickHouseStore) -> None:
+    _store_calls(store, "3", 600, T0 - timedelta(minutes=10), 1)
+    _store_calls(store, "4", 300, T0, 2)
+    _store_calls(store, "9", 50, T0 + timedelta(minutes=5), 3, template="other")  # newer
+    c = canary(min_calls=100, lookback="3d", template="answer", max_duration="1h")
+    desk, _ = _desk(store, c, (T0 + timedelta(minutes=11)).timestamp())
+    [state] = asyncio.run(desk.check())
+    assert (state.candidate, state.baseline) == ("answer@4", "answer@3")
+    everything, _ = _desk(store, canary(min_calls=100, lookback="3d"),
+                          (T0 + timedelta(minutes=11)).timestamp())
+    [state] = asyncio.run(everything.check())
+    assert (state.candidate, state.baseline) == ("other@9", "answer@4")

@@ -45,6 +45,8 @@ class Canary(BaseModel):
     by: By = "prompt_version"
     model: str | None = Field(default=None, description="only calls that requested it")
     route: str | None = Field(default=None, description="only calls on this route")
+    template: str | None = Field(default=None,
+                                 description="only calls with this prompt template id")
     candidate: str = NEWEST
     baseline: str = PREVIOUS
     signals: tuple[str, ...] = Field(default=(), description="compared signals (none: all)")

@@ -91,8 +91,8 @@ def canary_message(state: CanaryState, note: Notification, rs: RuleStatus,
     firing = rs.status.state is AlertState.FIRING
     at = datetime.fromtimestamp(now, UTC)
     start = state.started_at or at
-    where = " ".join(f"{k}={v}" for k, v in (("model", canary.model), ("route", canary.route))
-                     if v)
+    where = " ".join(f"{k}={v}" for k, v in (("model", canary.model), ("route", canary.route),
+                                             ("template", canary.template)) if v)
     what = (f"canary {canary.name}: roll back {canary.by} {state.candidate} "
             f"(vs {state.baseline}{', ' + where if where else ''}): {state.reason}")
     summary = what if firing else f"resolved: canary {canary.name}: {canary.by} " \

@@ -72,7 +72,8 @@ def rules_check(path: Path, pane: float | None) -> None:
                    f"over {rule.window:g}s {limit} -> {', '.join(targets) or 'no channel'}")
     for canary in loaded.canaries:
         where = ",".join(f"{k}={v}" for k, v in (("model", canary.model),
-                                                 ("route", canary.route)) if v)
+                                                 ("route", canary.route),
+                                                 ("template", canary.template)) if v)
         targets = list(canary.channels) + (
             [f"rollback webhook {canary.rollback_webhook}"] if canary.rollback_webhook else [])
         click.echo(f"  canary {canary.name}: {canary.by} {canary.candidate} vs "

@@ -90,7 +90,8 @@ class CanaryDesk:
         now = datetime.fromtimestamp(now_ts, UTC)
         values = [(v, as_utc(end), as_utc(begin)) for v, end, begin in release_store.first_calls(
             self.store, canary.by, now - timedelta(seconds=canary.lookback), canary.model,
-            canary.route, None if canary.follows_newest else canary.candidate)]
+            canary.route, None if canary.follows_newest else canary.candidate,
+            template=canary.template)]
         chosen = logic.sides(canary, values)
         if chosen is None:
             return Look(CanaryState(canary, None, None, None, "no candidate calls yet"))
@@ -100,7 +101,8 @@ class CanaryDesk:
 
         def side(value: str) -> Sample:
             return read_side(self.store, Selection(canary.by, value, chosen.start, now,
-                                                   canary.model, canary.route))
+                                                   canary.model, canary.route,
+                                                   canary.template))
 
         baseline, candidate = side(chosen.baseline), side(chosen.candidate)
         comparison = compare(baseline.observations(), candidate.observations(),

@@ -21,7 +21,8 @@ COLUMN = {"prompt_version": PROMPT_VERSION_SQL, "model_version": "model_version"
 @dataclass(frozen=True, slots=True)
 class Selection:
     """Which stored calls make a side: ``by`` = ``value`` (and of ``model`` unless ``by``
-    is the model), called in [start, end), on ``route`` if given."""
+    is the model), called in [start, end), on ``route`` and with the prompt template
+    ``template`` if given."""
 
     by: By
     value: str
@@ -29,6 +30,7 @@ class Selection:
     end: datetime
     model: str | None = None
     route: str | None = None
+    template: str | None = None
 
     def where(self) -> tuple[str, dict[str, Any]]:
         """The WHERE clause over ``inference_events`` and its parameters."""
@@ -41,6 +43,9 @@ class Selection:
         if self.route is not None:
             clauses.append("route = {route:String}")
             params["route"] = self.route
+        if self.template is not None:
+            clauses.append("prompt_template_id = {template:String}")
+            params["template"] = self.template
         return " AND ".join(clauses), params
 
     def describe(self) -> str:

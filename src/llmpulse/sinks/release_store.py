@@ -69,13 +69,13 @@ def listing(store: ClickHouseStore, canary: str | None = None, limit: int = 100
 
 
 def first_calls(store: ClickHouseStore, by: By, since: datetime, model: str | None,
-                route: str | None, value: str | None = None, limit: int = 50
-                ) -> list[tuple[str, datetime, datetime]]:
-    """Each selector value since ``since`` (only ``value`` when given), on ``model`` and
-    ``route`` when given: (value, when its first call ended, when its first call started),
-    the latest first.  Which value is newest goes by the end (one long call started early
-    does not make a value look older); a canary starts at the first start, so that it
-    reads every call of its candidate."""
+                route: str | None, value: str | None = None, limit: int = 50,
+                template: str | None = None) -> list[tuple[str, datetime, datetime]]:
+    """Each selector value since ``since`` (only ``value`` when given), on ``model``,
+    ``route`` and prompt template ``template`` when given: (value, when its first call
+    ended, when its first call started), the latest first.  Which value is newest goes by
+    the end (one long call started early does not make a value look older); a canary
+    starts at the first start, so that it reads every call of its candidate."""
     where = ["call_time >= {since:DateTime64(6)}"]
     params: dict[str, Any] = {"since": since}
     if model is not None and by != "model":
@@ -84,6 +84,9 @@ def first_calls(store: ClickHouseStore, by: By, since: datetime, model: str | No
     if route is not None:
         where.append("route = {route:String}")
         params["route"] = route
+    if template is not None:
+        where.append("prompt_template_id = {template:String}")
+        params["template"] = template
     if value is not None:
         where.append(f"{COLUMN[by]} = {{value:String}}")
         params["value"] = value
