@@ -358,3 +358,37 @@ def test_a_canary_on_one_prompt_template_ignores_the_others(store: ClickHouseSto
                           (T0 + timedelta(minutes=11)).timestamp())
     [state] = asyncio.run(everything.check())
     assert (state.candidate, state.baseline) == ("other@9", "answer@4")
+
+
+def test_releases_list_shows_the_stored_verdicts(store: ClickHouseStore,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+    import json
+
+    from click.testing import CliRunner
+
+    from llmpulse.cli import cli
+
+    _store_calls(store, "3", 600, T0 - timedelta(minutes=10), 1)
+    _store_calls(store, "4", 300, T0, 2, slow=2.0)
+    desk, _ = _desk(store, canary(min_calls=100, lookback="3d"),
+                    (T0 + timedelta(minutes=11)).timestamp())
+    asyncio.run(desk.check())
+
+    class Borrowed:  # the test's store, for a command that closes what it opens
+        def __getattr__(self, name: str) -> Any:
+            return getattr(store, name)
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(importlib.import_module("llmpulse.cli.releases"), "open_store",
+                        lambda settings: Borrowed())
+    shown = CliRunner().invoke(cli, ["releases", "list"])
+    assert shown.exit_code == 0, shown.output
+    assert shown.output.startswith("ROLLBACK")
+    assert "c [route=rag] prompt_version answer@4 vs answer@3 release:" in shown.output
+    as_json = CliRunner().invoke(cli, ["releases", "list", "--json", "--canary", "c"])
+    assert ReleaseVerdict.model_validate(json.loads(as_json.output)).verdict == "rollback"
+    none = CliRunner().invoke(cli, ["releases", "list", "--canary", "other"])
+    assert none.output == "no canary verdicts of canary other\n"
