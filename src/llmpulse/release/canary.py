@@ -7,7 +7,8 @@ stored calls are read by :mod:`llmpulse.release.canary_desk`, the clock is passe
   look sees all the calls so far (what keeps the always-valid p-values valid).
 * Ending: no verdict before the candidate has ``min_calls`` calls; then ``rollback`` or
   ``promote`` as the comparison says; once ``max_duration`` has passed since the start,
-  whatever it says (``hold`` or ``insufficient_data``) ends it, marked expired.
+  whatever it says (``hold`` or ``insufficient_data``) ends it, marked expired; and a
+  candidate that never reached ``min_calls`` ends then as ``insufficient_data``.
 """
 
 from __future__ import annotations
@@ -79,8 +80,7 @@ def decide(canary: Canary, start: datetime, comparison: Comparison, candidate_ca
     expired = now >= expires_at(canary, start)
     if candidate_calls < canary.min_calls:
         if expired:
-            return Decision(comparison.verdict if comparison.verdict != "promote"
-                            else "insufficient_data", True,
+            return Decision("insufficient_data", True,
                             f"{candidate_calls} candidate calls (< min_calls "
                             f"{canary.min_calls}) in max_duration")
         return Decision(None, False, f"{candidate_calls}/{canary.min_calls} candidate calls")

@@ -115,7 +115,8 @@ class CanaryDesk:
             canary=canary.name, model=canary.model, route=canary.route, selector=canary.by,
             baseline=chosen.baseline, candidate=chosen.candidate, comparison=comparison,
             candidate_sample=candidate, calls_baseline=baseline.calls,
-            started_at=chosen.start, now=now, expired=decision.expired)
+            started_at=chosen.start, now=now, expired=decision.expired,
+            verdict=decision.verdict)
         return Look(_state(canary, verdict), verdict)
 
     async def release(self, canary: Canary, verdict: ReleaseVerdict) -> None:

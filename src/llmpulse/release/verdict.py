@@ -93,14 +93,14 @@ def sample_ids(candidate: Sample, limit: int = SAMPLE_IDS) -> tuple[str, ...]:
     return tuple((failed + rest)[:limit])
 
 
-def reason_of(comparison: Comparison, expired: bool) -> str:
+def reason_of(comparison: Comparison, verdict: Verdict, expired: bool) -> str:
     d = comparison.as_dict()
-    if comparison.verdict == "rollback":
+    if verdict == "rollback":
         worse = [r for r in comparison.results if r.verdict == "rollback"]
         return "worse than the baseline: " + ", ".join(_change(r) for r in worse)
-    if comparison.verdict == "promote":
+    if verdict == "promote":
         return "no signal worse than the baseline by more than its margin"
-    why = ("still holding" if comparison.verdict == "hold" else "too few calls to judge")
+    why = "still holding" if verdict == "hold" else "too few calls to judge"
     held = f" ({', '.join(d['hold'])})" if d["hold"] else ""
     return f"{why}{held}" + (" when max_duration ran out" if expired else "")
 
@@ -117,12 +117,15 @@ def build_verdict(*, canary: str, model: str | None, route: str | None,
                   selector: Literal["prompt_version", "model_version", "model"],
                   baseline: str, candidate: str, comparison: Comparison,
                   candidate_sample: Sample, calls_baseline: int, started_at: datetime,
-                  now: datetime, expired: bool = False) -> ReleaseVerdict:
-    verdict = comparison.verdict
+                  now: datetime, expired: bool = False, verdict: Verdict | None = None
+                  ) -> ReleaseVerdict:
+    """The published verdict: ``verdict`` (default: the comparison's) with the
+    comparison's evidence."""
+    verdict = verdict or comparison.verdict
     return ReleaseVerdict(
         id=verdict_id(canary, verdict, candidate), canary=canary, model=model, route=route,
         selector=selector, baseline=baseline, candidate=candidate, verdict=verdict,
-        expired=expired, reason=reason_of(comparison, expired), started_at=started_at,
+        expired=expired, reason=reason_of(comparison, verdict, expired), started_at=started_at,
         created_at=now, calls_baseline=calls_baseline,
         calls_candidate=candidate_sample.calls, alpha=comparison.policy.alpha,
         signals=tuple(SignalEffect.of(r) for r in comparison.results),
