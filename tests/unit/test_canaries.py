@@ -392,3 +392,15 @@ def test_releases_list_shows_the_stored_verdicts(store: ClickHouseStore,
     assert ReleaseVerdict.model_validate(json.loads(as_json.output)).verdict == "rollback"
     none = CliRunner().invoke(cli, ["releases", "list", "--canary", "other"])
     assert none.output == "no canary verdicts of canary other\n"
+
+
+def test_a_canary_alert_is_stored_with_the_other_alert_states(store: ClickHouseStore) -> None:
+    from llmpulse.sinks import alert_store
+
+    c = canary(model="gpt-4o")
+    rules = parse_rules("", "rules.yml").model_copy(update={"canaries": (c,)})
+    alerts = CanaryAlerts({})  # type: ignore[arg-type]
+    alerts.evaluate([CanaryState(c, "p@4", "p@3", "rollback", "slower", NOW)], NOW.timestamp())
+    alert_store.write_states(store, rules, [], NOW, canaries=alerts.statuses())
+    rows = store.query("SELECT rule, severity, model, route, state FROM alert_state FINAL")
+    assert [tuple(r) for r in rows] == [("c", "critical", "gpt-4o", "rag", "firing")]

@@ -75,6 +75,7 @@ class CanaryAlerts:
         machine = AlertStateMachine(POLICY, dedup_key(canary.name, {"canary": canary.name}))
         rollback = state.verdict == "rollback"
         before = rs.status
+        rs.threshold = 1.0  # the value is 1 while the candidate is rolled back
         rs.status, note = machine.step(
             before, Evaluation(time=now, value=1.0 if rollback else 0.0, breach=rollback,
                                clear=not rollback), now)

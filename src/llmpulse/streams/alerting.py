@@ -266,12 +266,15 @@ class AlertStage:
             changes = self.canary_alerts.take_changes()
             if changes:
                 await self.table.persist(changes)
+        if changes:
+            changed = [s for s in self.canary_alerts.statuses() if _key(s) in changes]
+            await self._store_states([], self.clock(), canaries=changed)
 
     async def _store_states(self, statuses: Sequence[Any], now: float,
-                            budgets: Sequence[Any] = ()) -> None:
+                            budgets: Sequence[Any] = (), canaries: Sequence[Any] = ()) -> None:
         try:
             await asyncio.to_thread(alert_store.write_states, self.store, self.rules, statuses,
-                                    datetime.fromtimestamp(now, UTC), budgets)
+                                    datetime.fromtimestamp(now, UTC), budgets, canaries)
         except Exception as exc:  # the changelog has them; the table is a view
             log.warning("could not store alert states: %s", exc)
 
