@@ -100,6 +100,8 @@ def test_a_worse_prompt_version_is_rolled_back_once(broker: str, tmp_path: Path)
         assert CANDIDATE in pages[0].summary and pages[0].labels["verdict_id"] == verdict.id
         assert stack.sql("SELECT id, verdict FROM release_verdicts FINAL") == [
             [verdict.id, "rollback"]]
+        assert stack.sql("SELECT rule, state FROM alert_state FINAL") == [
+            ["rag_prompt", "firing"]]
 
 
 @pytest.mark.parametrize("broker", ["embedded"], indirect=True)
