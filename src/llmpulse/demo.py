@@ -335,6 +335,7 @@ def _print_summary(store_url: str, started: datetime, stats: Any, data_dir: Path
         format_summary,
         model_summaries,
         quality_line,
+        release_lines,
         retrain_lines,
         table_counts,
     )
@@ -348,6 +349,7 @@ def _print_summary(store_url: str, started: datetime, stats: Any, data_dir: Path
         quality = quality_line(store, started)
         retrain = retrain_lines(store, started)
         report = _write_report(store, started, data_dir / "report.html")
+        releases = release_lines(store, started)
     finally:
         store.close()
     print("\nSummary (read back from ClickHouse):")
@@ -359,6 +361,7 @@ def _print_summary(store_url: str, started: datetime, stats: Any, data_dir: Path
           f"{counts['feedback']} feedback events")
     print(quality)
     print(retrain)
+    print(releases)
     if stats is not None:
         incidents = ", ".join(f"{name} ({n} calls)" for name, n in stats.incidents.items())
         print(f"sent: {stats.calls} calls, {stats.malformed} malformed events "

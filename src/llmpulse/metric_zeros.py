@@ -32,15 +32,20 @@ SCORER_OUTCOMES = ("scored", "shed", "invalid", "failed")
 RETRAIN_OUTCOMES = ("triggered", "pending_approval", "suppressed", "duplicate", "approved",
                     "forward_failed", "forward_resent", "forward_abandoned")
 
+#: ``llmpulse_release_verdicts_total{verdict}`` values (see release.canary_desk).
+RELEASE_OUTCOMES = ("promote", "hold", "rollback", "insufficient_data", "duplicate",
+                    "forward_failed", "forward_resent")
+
 
 #: Outcomes of a span read from the OTLP topic (llmpulse_otlp_spans_total).
 OTLP_OUTCOMES = ("mapped", "ignored", "rejected")
 
 
 def zero_worker_series(metrics: Metrics, settings: Settings, channels: Iterable[str],
-                       policies: Iterable[str] = ()) -> None:
+                       policies: Iterable[str] = (), canaries: Iterable[str] = ()) -> None:
     """Create the worker's labelled counter series at 0; ``channels`` are the
-    notification channels of the rules file, ``policies`` its retraining policies."""
+    notification channels of the rules file, ``policies`` its retraining policies,
+    ``canaries`` its canaries."""
     joined_roles = [r for r in INPUT_ROLES if r != "feedback"]
     for role in (*INPUT_ROLES, "scores"):
         metrics.events_in.labels(settings.topic(role))
@@ -66,6 +71,9 @@ def zero_worker_series(metrics: Metrics, settings: Settings, channels: Iterable[
     for policy in policies:
         for outcome in RETRAIN_OUTCOMES:
             metrics.retrain_triggers.labels(policy, outcome)
+    for canary in canaries:
+        for outcome in RELEASE_OUTCOMES:
+            metrics.release_verdicts.labels(canary, outcome)
     for channel in channels:
         for kind in get_args(Kind):
             for outcome in NOTIFICATION_OUTCOMES:

@@ -63,6 +63,7 @@ class Metrics:
     feedback: Counter
     feedback_unjoined: Counter
     retrain_triggers: Counter
+    release_verdicts: Counter
     sink_batch: Histogram
     sink_rows: Counter
     sink_failures: Counter
@@ -172,6 +173,11 @@ SPECS: tuple[MetricSpec, ...] = (
                "Retraining policy triggers by outcome (triggered, pending_approval, approved, "
                "suppressed by cooldown, duplicate; forward_failed, forward_resent, "
                "forward_abandoned for the forward webhooks).", ("policy", "outcome")),
+    MetricSpec("release_verdicts", "counter", "llmpulse_release_verdicts",
+               "Canary verdicts published on llm.releases by canary and verdict (promote, "
+               "hold, rollback, insufficient_data; duplicate: already published; "
+               "forward_failed, forward_resent for the rollback webhook).",
+               ("canary", "verdict")),
     MetricSpec("sink_batch", "histogram", "llmpulse_sink_batch_seconds",
                "Time to write one batch.", ("sink", "table"), SINK_BUCKETS),
     MetricSpec("sink_rows", "counter", "llmpulse_sink_rows", "Rows written.", ("sink", "table")),

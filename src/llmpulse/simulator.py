@@ -49,7 +49,7 @@ __all__ = ["MALFORMED_KINDS", "MODELS", "ONCALL_SCHEDULE_S", "ROUTES", "TENANTS"
            "SimulationStats", "Simulator", "TrafficModel", "default_incidents", "malformed",
            "oncall_drills", "oncall_incidents", "simulate"]
 IncidentKind = Literal["latency_spike", "cost_spike", "prompt_bloat", "errors", "ungrounded",
-                       "toxic", "malformed", "unpriced"]
+                       "toxic", "malformed", "unpriced", "rollout", "release"]
 INPUT_ROLES = ("requests", "responses", "inference", "feedback")
 
 
@@ -65,7 +65,12 @@ class Incident:
     not support, or gives a rude chat answer; for ``malformed`` the share of all
     sends replaced by an invalid payload (a producer deployed with a bug; targets
     do not apply).  ``unpriced`` sends the targeted calls to a new version of their
-    model the price table does not know (``<model>-preview``).
+    model the price table does not know (``<model>-preview``).  ``rollout`` moves the
+    share ``factor`` of the targeted calls to the next version of their route's prompt
+    template (``rag-answer-prompt@4`` after ``@3``), one that is slower
+    (:data:`ROLLOUT_SLOWDOWN`), less grounded and fails more often: a bad release for a
+    canary to roll back; ``release`` does the same with a version as good as the one
+    before it (a release a canary should let through).
     """
 
     kind: IncidentKind
@@ -89,6 +94,13 @@ class Incident:
                 and self.tenant in (None, tenant))
 
 
+#: Incidents that move calls to a new prompt version.
+NEW_VERSION = ("rollout", "release")
+#: How a ``rollout`` incident's new prompt version is worse than the one before it.
+ROLLOUT_SLOWDOWN = 1.5
+ROLLOUT_UNGROUNDED = 0.35
+ROLLOUT_ERRORS = 0.04
+
 #: Runs at least this long get :func:`oncall_incidents`: incidents long enough for the
 #: shipped Prometheus rules (whose ``for`` is 5-10 minutes) to fire and resolve.
 ONCALL_SCHEDULE_S = 1800.0
@@ -106,6 +118,8 @@ def default_incidents(duration_s: float) -> list[Incident]:
         Incident("errors", 0.75 * d, 0.15 * d, model="gpt-4o-mini", factor=0.3),
         Incident("ungrounded", 0.3 * d, 0.25 * d, model="acme-llama-3-70b-ft", factor=0.8),
         Incident("toxic", 0.55 * d, 0.2 * d, model="gpt-4o-mini", factor=0.5),
+        # half of gpt-4o's RAG answers on a new prompt version from a fifth of the run on
+        Incident("rollout", 0.2 * d, 0.8 * d, model="gpt-4o", route="rag-answer", factor=0.5),
     ]
 
 
@@ -199,6 +213,12 @@ class TrafficModel:
         offset = self._offset(now)
         active = [i for i in self.incidents if i.kind != "malformed"
                   and i.applies(offset, spec.model, route.name, tenant)]
+        rollout = next((i for i in active if i.kind in NEW_VERSION), None)
+        if rollout is not None and rng.random() >= rollout.factor:
+            active.remove(rollout)  # this call stays on the current version
+            rollout = None
+        if rollout is not None:
+            route = replace(route, template_version=next_version(route.template_version))
         if any(i.kind == "unpriced" for i in active):
             spec = replace(spec, model=f"{spec.model}-preview",
                            response_model=f"{spec.model}-preview")
@@ -228,8 +248,11 @@ class TrafficModel:
     def _outcome(self, route: RouteSpec, spec: ModelSpec, active: list[Incident]) -> _Outcome:
         rng = self.rng
         slow = math.prod(i.factor for i in active if i.kind == "latency_spike")
+        rollout = any(i.kind == "rollout" for i in active)
+        slow *= ROLLOUT_SLOWDOWN if rollout else 1.0
         tok = math.prod(i.factor for i in active if i.kind == "cost_spike")
-        err_p = max([self.error_rate] + [i.factor for i in active if i.kind == "errors"])
+        err_p = max([self.error_rate] + [i.factor for i in active if i.kind == "errors"]
+                    + [ROLLOUT_ERRORS] * rollout)
         bloat = math.prod(i.factor for i in active if i.kind == "prompt_bloat")
         max_tokens = int(route.max_tokens * tok)
         inp = max(1, int(_lognormal(rng, route.input_tokens, 0.5) * tok * bloat))
@@ -336,8 +359,14 @@ class TrafficModel:
 
 def _quality_odds(active: list[Incident]) -> tuple[float, float]:
     """(ungrounded, toxic) probabilities of a call under the active incidents."""
-    return (max([0.08] + [i.factor for i in active if i.kind == "ungrounded"]),
+    return (max([0.08] + [i.factor for i in active if i.kind == "ungrounded"]
+                + [ROLLOUT_UNGROUNDED for i in active if i.kind == "rollout"]),
             max([0.002] + [i.factor for i in active if i.kind == "toxic"]))
+
+
+def next_version(version: str) -> str:
+    """The version after ``version``: the next number, else ``version`` + ``-next``."""
+    return str(int(version) + 1) if version.isdigit() else f"{version}-next"
 
 
 def _lognormal(rng: random.Random, median: float, sigma: float) -> float:

@@ -134,3 +134,19 @@ def retrain_lines(store: ClickHouseStore, since: datetime) -> str:
     for status, reason, evidence, rid in rows:
         lines.append(f"  {status:<10} {reason} ({evidence} example ids)\n             id {rid}")
     return "\n".join(lines)
+
+
+def release_lines(store: ClickHouseStore, since: datetime) -> str:
+    """The canary verdicts published since ``since`` (``llm.releases``)."""
+    rows = store.query(
+        "SELECT canary, verdict, expired, selector, candidate, baseline, reason, id "
+        "FROM release_verdicts FINAL WHERE created_at >= {since:DateTime64(3)} "
+        "ORDER BY created_at", {"since": since})
+    if not rows:
+        return "canary verdicts: none"
+    lines = ["canary verdicts (llm.releases; `llmpulse releases list` shows them again):"]
+    for canary, verdict, expired, by, candidate, baseline, reason, vid in rows:
+        ended = " (expired)" if expired else ""
+        lines.append(f"  {verdict:<10} canary {canary}: {by} {candidate} vs {baseline}"
+                     f"{ended}: {reason}\n             id {vid}")
+    return "\n".join(lines)

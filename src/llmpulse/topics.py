@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 
 _POLL_INTERVAL = 0.1
 #: Topics llmpulse writes besides the inputs (``llmpulse.ingest.INPUT_ROLES``).
-OUTPUT_ROLES = ("signals", "windows", "alerts", "retrain", "dlq", "scoring", "scores")
+OUTPUT_ROLES = ("signals", "windows", "alerts", "retrain", "releases", "dlq", "scoring",
+                "scores")
 #: How long a process waits for the broker before it gives up at start-up.
 BROKER_WAIT_S = 30.0
 

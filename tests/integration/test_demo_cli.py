@@ -28,6 +28,13 @@ def test_demo_runs_the_whole_path_and_prints_a_summary(tmp_path: Path) -> None:
     # the demo's labelled latency spike (x5 on claude-sonnet-4-5) pages, and resolves
     assert "trigger  critical p95 latency of claude-sonnet-4-5" in alerts
     assert "resolve  critical resolved: p95 latency of claude-sonnet-4-5" in alerts
+    # the rollout (a slower, less grounded prompt version on half of gpt-4o's RAG calls)
+    # is rolled back by the demo's canary: one verdict on llm.releases, and a page
+    assert "trigger  critical canary rag_prompt: roll back prompt_version " \
+           "rag-answer-prompt@4" in alerts
+    verdicts = out[out.index("canary verdicts"):]
+    assert "rollback   canary rag_prompt: prompt_version rag-answer-prompt@4 vs " \
+           "rag-answer-prompt@3" in verdicts
     assert (tmp_path / "llmpulse-data" / "chdb").is_dir()
     assert "llmpulse_events_in_total" in (tmp_path / "llmpulse-data" / "last-metrics.prom"
                                           ).read_text()

@@ -10,7 +10,8 @@ from llmpulse.governance.guard import ErasureGuard
 from llmpulse.sinks.clickhouse import ClickHouseStore
 
 TABLES = ("inference_events", "signals", "feedback", "windows", "alert_state",
-          "alert_notifications", "retrain_triggers", "drift_baselines", "erasures", "audit_log")
+          "alert_notifications", "retrain_triggers", "drift_baselines", "erasures", "audit_log",
+          "release_verdicts")
 
 
 @pytest.fixture(scope="session")

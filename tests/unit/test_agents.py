@@ -33,8 +33,8 @@ def _worker(store: ClickHouseStore) -> Any:
 def test_every_llmpulse_topic_is_declared_with_the_partition_count() -> None:
     topics = all_topics(load_settings({"LLMPULSE_PARTITIONS": "6", "LLMPULSE_TOPIC_PREFIX": "x."}))
     assert set(topics) == {f"x.{r}" for r in ("requests", "responses", "inference", "feedback",
-                                               "signals", "windows", "alerts", "retrain", "dlq",
-                                               "scoring", "scores")}
+                                               "signals", "windows", "alerts", "retrain",
+                                               "releases", "dlq", "scoring", "scores")}
     assert set(topics.values()) == {6}
 
 

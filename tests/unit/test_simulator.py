@@ -205,7 +205,7 @@ def test_error_incident_raises_the_error_rate_of_the_target_only() -> None:
 def test_default_incidents_scale_with_the_run() -> None:
     short, long = default_incidents(60.0), default_incidents(600.0)
     assert [i.kind for i in short] == ["latency_spike", "cost_spike", "errors", "ungrounded",
-                                       "toxic"]
+                                       "toxic", "rollout"]
     for a, b in zip(short, long, strict=True):
         assert b.start_s == pytest.approx(10 * a.start_s)
         assert a.start_s + a.duration_s <= 60.0

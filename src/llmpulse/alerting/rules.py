@@ -28,6 +28,7 @@ from pydantic import (
     model_validator,
 )
 
+from llmpulse.alerting.canaries import Canary, canary_problems
 from llmpulse.alerting.channels import ChannelConfig
 from llmpulse.alerting.message import Severity
 from llmpulse.alerting.state import AlertPolicy, NoData
@@ -185,6 +186,7 @@ class RulesFile(BaseModel):
     channels: dict[str, ChannelConfig] = Field(default_factory=dict)
     rules: tuple[Rule, ...] = ()
     budgets: tuple[Budget, ...] = ()
+    canaries: tuple[Canary, ...] = ()
 
     @model_validator(mode="after")
     def _consistent(self, info: ValidationInfo) -> RulesFile:
@@ -259,7 +261,7 @@ def parse_rules(text: str, source: str, *, pane_s: float | None = None,
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"invalid rules file:\n  {source}:1:1: (top level): must be a "
-                          "mapping with channels, rules and budgets")
+                          "mapping with channels, rules, budgets and canaries")
     problems: list[tuple[Loc, str]] = []
     loaded: RulesFile | None = None
     try:
@@ -330,6 +332,7 @@ def cross_reference_problems(data: Mapping[str, Any]) -> list[tuple[Loc, str]]:
                     problems.append(((section, index, "retrain", "forward", j),
                                      f"retrain.forward names {channel!r}, {what}; it must "
                                      "be a webhook channel defined under channels"))
+    problems.extend(canary_problems(data, channels, seen))
     return problems
 
 

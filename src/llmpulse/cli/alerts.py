@@ -60,8 +60,9 @@ def rules_check(path: Path, pane: float | None) -> None:
 
     loaded = load_rules(path, pane_s=pane if pane is not None else _settings().window_pane_s,
                         env=os.environ)
+    canaries = f", {len(loaded.canaries)} canaries" if loaded.canaries else ""
     click.echo(f"{path}: {len(loaded.rules)} rules, {len(loaded.channels)} channels, "
-               f"{len(loaded.budgets)} budgets: OK")
+               f"{len(loaded.budgets)} budgets{canaries}: OK")
     for rule in loaded.rules:
         limit = f"{rule.operator} {rule.threshold:g}" if rule.threshold is not None else ""
         if rule.baseline is not None:
@@ -69,6 +70,15 @@ def rules_check(path: Path, pane: float | None) -> None:
         targets = list(rule.channels) + (["retrain trigger"] if rule.retrain else [])
         click.echo(f"  {rule.name}: {rule.metric} by {','.join(rule.group_by) or 'all'} "
                    f"over {rule.window:g}s {limit} -> {', '.join(targets) or 'no channel'}")
+    for canary in loaded.canaries:
+        where = ",".join(f"{k}={v}" for k, v in (("model", canary.model),
+                                                 ("route", canary.route),
+                                                 ("template", canary.template)) if v)
+        targets = list(canary.channels) + (
+            [f"rollback webhook {canary.rollback_webhook}"] if canary.rollback_webhook else [])
+        click.echo(f"  canary {canary.name}: {canary.by} {canary.candidate} vs "
+                   f"{canary.baseline} [{where or 'all'}] -> llm.releases, "
+                   f"{', '.join(targets) or 'no channel'}")
 
 
 @click.group()

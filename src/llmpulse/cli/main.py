@@ -1,7 +1,7 @@
 """Command line: ``llmpulse demo | broker | worker | scorer | score | otlp | simulate | schema |
-sql | dlq | rules | alerts | budgets | models | drift | retrain | compare | report | dashboards |
-topics | store | erase | audit | config | metrics | commands`` (``llmpulse commands`` lists them
-all, generated from this tree).
+sql | dlq | rules | alerts | budgets | models | drift | retrain | compare | releases | report |
+dashboards | topics | store | erase | audit | config | metrics | commands`` (``llmpulse commands``
+lists them all, generated from this tree).
 
 Heavy modules are imported inside the commands, so ``--help`` stays fast.
 """
@@ -24,6 +24,7 @@ from llmpulse.cli.drift import drift
 from llmpulse.cli.drift_store import baseline, report
 from llmpulse.cli.erase import erase
 from llmpulse.cli.models import models
+from llmpulse.cli.releases import releases
 from llmpulse.cli.report import report as report_command
 from llmpulse.cli.retrain import retrain
 from llmpulse.cli.score import score, scorer
@@ -467,6 +468,7 @@ drift.add_command(baseline)
 drift.add_command(report)
 cli.add_command(drift)
 cli.add_command(retrain)
+cli.add_command(releases)
 cli.add_command(dashboards)
 cli.add_command(topics)
 cli.add_command(store)

@@ -14,14 +14,15 @@ By = Literal["prompt_version", "model_version", "model"]
 BY: tuple[By, ...] = ("prompt_version", "model_version", "model")
 
 #: The column (or expression) a side is chosen by; the model is the one requested.
-_COLUMN = {"prompt_version": PROMPT_VERSION_SQL, "model_version": "model_version",
+COLUMN = {"prompt_version": PROMPT_VERSION_SQL, "model_version": "model_version",
            "model": "request_model"}
 
 
 @dataclass(frozen=True, slots=True)
 class Selection:
     """Which stored calls make a side: ``by`` = ``value`` (and of ``model`` unless ``by``
-    is the model), called in [start, end), on ``route`` if given."""
+    is the model), called in [start, end), on ``route`` and with the prompt template
+    ``template`` if given."""
 
     by: By
     value: str
@@ -29,10 +30,11 @@ class Selection:
     end: datetime
     model: str | None = None
     route: str | None = None
+    template: str | None = None
 
     def where(self) -> tuple[str, dict[str, Any]]:
         """The WHERE clause over ``inference_events`` and its parameters."""
-        clauses = [f"{_COLUMN[self.by]} = {{side:String}}",
+        clauses = [f"{COLUMN[self.by]} = {{side:String}}",
                    "call_time >= {start:DateTime64(6)}", "call_time < {end:DateTime64(6)}"]
         params: dict[str, Any] = {"side": self.value, "start": self.start, "end": self.end}
         if self.by != "model" and self.model is not None:
@@ -41,6 +43,9 @@ class Selection:
         if self.route is not None:
             clauses.append("route = {route:String}")
             params["route"] = self.route
+        if self.template is not None:
+            clauses.append("prompt_template_id = {template:String}")
+            params["template"] = self.template
         return " AND ".join(clauses), params
 
     def describe(self) -> str:

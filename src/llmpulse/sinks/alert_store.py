@@ -97,7 +97,8 @@ ALERT_STATE_COLUMNS = ("dedup_key", "rule", "severity", "model", "route", "tenan
 
 
 def write_states(store: ClickHouseStore, rules: RulesFile, statuses: Sequence[RuleStatus],
-                 now: datetime, budgets: Sequence[RuleStatus] = ()) -> int:
+                 now: datetime, budgets: Sequence[RuleStatus] = (),
+                 canaries: Sequence[RuleStatus] = ()) -> int:
     severity = {r.name: r.severity for r in rules.rules}
     rows = [[dedup_key(rs.rule, rs.group.labels()), rs.rule, severity.get(rs.rule, ""),
              rs.group.model, rs.group.route, rs.group.tenant, rs.status.state.value,
@@ -105,6 +106,7 @@ def write_states(store: ClickHouseStore, rules: RulesFile, statuses: Sequence[Ru
              datetime.fromtimestamp(rs.status.since, UTC), now, rs.group.prompt_version]
             for rs in statuses]
     rows += _budget_rows(rules, budgets, now)
+    rows += _canary_rows(rules, canaries, now)
     if rows:
         store.client.insert("alert_state", rows, column_names=list(ALERT_STATE_COLUMNS))
     return len(rows)
@@ -123,6 +125,22 @@ def _budget_rows(rules: RulesFile, statuses: Sequence[RuleStatus], now: datetime
         route, tenant = (group, "*") if budget.group_by == "route" else ("*", group)
         rows.append([dedup_key(name, {budget.group_by: group}), name, budget.severity, "*",
                      route, tenant, rs.status.state.value, rs.status.last_value, rs.threshold,
+                     datetime.fromtimestamp(rs.status.since, UTC), now, "*"])
+    return rows
+
+
+def _canary_rows(rules: RulesFile, statuses: Sequence[RuleStatus], now: datetime
+                 ) -> list[list[Any]]:
+    """Canary statuses are named by the canary: one row each, its model and route."""
+    by_name = {c.name: c for c in rules.canaries}
+    rows = []
+    for rs in statuses:
+        canary = by_name.get(rs.rule)
+        if canary is None:
+            continue
+        rows.append([dedup_key(canary.name, {"canary": canary.name}), canary.name,
+                     canary.severity, canary.model or "*", canary.route or "*", "*",
+                     rs.status.state.value, rs.status.last_value, rs.threshold,
                      datetime.fromtimestamp(rs.status.since, UTC), now, "*"])
     return rows
 

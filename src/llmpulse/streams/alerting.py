@@ -30,6 +30,7 @@ import orjson
 from aiokafka.partitioner import murmur2
 
 from llmpulse.alerting.budget_alerts import BUDGET_GROUP, BudgetWatch
+from llmpulse.alerting.canary_alerts import CanaryAlerts
 from llmpulse.alerting.delivery import AlertDelivery
 from llmpulse.alerting.engine import AlertEngine, RuleStatus, group_of_key, status_key
 from llmpulse.alerting.lanes import Ack, DeliveryLanes
@@ -41,6 +42,7 @@ from llmpulse.budgets import evaluate as evaluate_budget
 from llmpulse.budgets import period_bounds
 from llmpulse.config import Settings
 from llmpulse.metrics import Metrics
+from llmpulse.release.canary_desk import CanaryDesk
 from llmpulse.retrain.desk import RetrainDesk
 from llmpulse.sinks import alert_store
 from llmpulse.sinks.clickhouse import ClickHouseStore
@@ -143,6 +145,7 @@ class AlertStage:
         self.engine = AlertEngine(rules, settings.window_pane_s, settings.window_lateness_s,
                                   self.table)
         self.budgets = BudgetWatch(self.table)
+        self.canary_alerts = CanaryAlerts(self.table)
         #: The partition whose owner writes stored windows and checks budgets.
         self.maintenance_partition = group_partition(BUDGET_GROUP.encode(),
                                                      settings.partitions)
@@ -151,6 +154,8 @@ class AlertStage:
         self.notifier = Notifier(rules.channels, os.environ)
         self.drift = DriftWatch(settings, store, metrics, self._publish_partials)
         self.retrain = RetrainDesk(settings.topic("retrain"), rules, store, producer,
+                                   self.notifier, metrics, clock, self._retrying)
+        self.canaries = CanaryDesk(settings.topic("releases"), rules, store, producer,
                                    self.notifier, metrics, clock, self._retrying)
         lanes = DeliveryLanes(settings.notify_queue_max, UNACKED_PER_LANE_CAP
                               * settings.notify_queue_max)
@@ -217,6 +222,7 @@ class AlertStage:
         self.engine.drop(lambda group: group_partition(group.encode(), n) in partitions)
         if self.maintenance_partition in partitions:
             self.budgets = BudgetWatch(self.table)
+            self.canary_alerts = CanaryAlerts(self.table)
 
     async def check_budgets(self, every_s: float = BUDGET_EVERY_S) -> None:
         """Spend so far per budget group from the store, through the state machine."""
@@ -245,11 +251,30 @@ class AlertStage:
             changed = [s for s in self.budgets.statuses() if _key(s) in changes]
             await self._store_states([], now, budgets=changed)
 
+    async def check_canaries(self) -> None:
+        """Evaluate the canaries that are due (publishing any verdict), then put every
+        canary's state through the state machine (maintenance partition owner)."""
+        if not self.rules.canaries:
+            return
+        states = await self.canaries.check()
+        async with self._lock:
+            try:
+                await self._publish(self.canary_alerts.evaluate(states, self.clock()))
+            except Exception:
+                self.canary_alerts = CanaryAlerts(self.table)  # unsent is sent next time
+                raise
+            changes = self.canary_alerts.take_changes()
+            if changes:
+                await self.table.persist(changes)
+        if changes:
+            changed = [s for s in self.canary_alerts.statuses() if _key(s) in changes]
+            await self._store_states([], self.clock(), canaries=changed)
+
     async def _store_states(self, statuses: Sequence[Any], now: float,
-                            budgets: Sequence[Any] = ()) -> None:
+                            budgets: Sequence[Any] = (), canaries: Sequence[Any] = ()) -> None:
         try:
             await asyncio.to_thread(alert_store.write_states, self.store, self.rules, statuses,
-                                    datetime.fromtimestamp(now, UTC), budgets)
+                                    datetime.fromtimestamp(now, UTC), budgets, canaries)
         except Exception as exc:  # the changelog has them; the table is a view
             log.warning("could not store alert states: %s", exc)
 

@@ -240,7 +240,8 @@ def build_app(settings: Settings, store: ClickHouseStore, metrics: Metrics,
         rules = load_rules(settings.rules_file)
     rules.check_panes(settings.window_pane_s)
     zero_worker_series(metrics, settings, rules.channels,
-                       [r.name for r in rules.rules if r.retrain is not None])
+                       [r.name for r in rules.rules if r.retrain is not None],
+                       [c.name for c in rules.canaries])
     (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)  # Faust makes one level
     app = faust.App(
         settings.app_id,
@@ -424,6 +425,10 @@ def _attach_alerting(app: faust.App, settings: Settings, worker: Worker,
                 await stage.check_drift()
             except Exception:  # retried at the next tick
                 log.exception("drift check failed")
+            try:
+                await stage.check_canaries()
+            except Exception as exc:  # retried at the next tick
+                log.warning("could not check the canaries: %s", exc)
             try:
                 await stage.retrain.resend_due()
             except Exception as exc:  # retried at the next tick
