@@ -66,7 +66,7 @@ def test_scores_every_good_line_and_reports_bad_ones_by_number(
     assert rows["rude"]["signals"]["toxicity"] > 0.5
     rude = {e["gen_ai.evaluation.name"]: e for e in rows["rude"]["evaluations"]}
     assert rude["toxicity"]["gen_ai.evaluation.score.label"] == "toxic"
-    assert rude["toxicity"]["scorer"] == "lexicon@1"
+    assert rude["toxicity"]["scorer"] == "lexicon+minilm@2"  # the offline default
     assert "cost.usd" in rows["ok"]["signals"] and "latency.duration_s" in rows["ok"]["signals"]
     summary = json.loads(result.output.strip().splitlines()[-1])
     assert summary["scored"] == 3 and summary["bad_lines"] == 2
