@@ -29,10 +29,10 @@ from llmpulse.detectors.toxicity_classifier import (
     SCORER,
     EmbeddingToxicityModel,
     LabelledText,
-    best_threshold,
     fit_logistic,
     fold_of,
     parse_corpus,
+    threshold_at_fpr,
     train_classifier,
     train_model,
 )
@@ -101,10 +101,15 @@ def test_folds_spread_each_category() -> None:
     assert fold_of(["a", "a", "b", "a", "b"], folds=2).tolist() == [0, 1, 0, 0, 1]
 
 
-def test_best_threshold_sits_between_the_classes_when_they_separate() -> None:
+def test_the_threshold_flags_at_most_the_allowed_share_of_clean_rows() -> None:
     scores = np.array([0.1, 0.2, 0.3, 0.7, 0.8])
-    assert best_threshold(scores, np.array([0, 0, 0, 1, 1])) == pytest.approx(0.5)
-    assert best_threshold(np.array([0.9, 0.1]), np.array([1, 0])) == pytest.approx(0.5)
+    assert threshold_at_fpr(scores, np.array([0, 0, 0, 1, 1]), 0.0) == pytest.approx(0.5)
+    clean = np.linspace(0.0, 0.95, 20)  # 20 clean rows: 5 % is one of them
+    scores = np.concatenate([clean, [0.6, 0.97]])
+    labels = np.array([0] * 20 + [1, 1])
+    cut = threshold_at_fpr(scores, labels, 0.05)
+    assert (clean >= cut).sum() == 1 and cut == pytest.approx((clean[18] + clean[19]) / 2)
+    assert threshold_at_fpr(np.array([0.4, 0.9]), np.array([0, 1]), 1.0) == pytest.approx(0.2)
 
 
 def test_precision_recall() -> None:
@@ -172,7 +177,8 @@ def held_out_auc(scores: Sequence[float], rows: Sequence[LabelledText],
 
 
 #: Measured on the held-out split (BENCHMARKS.md): lexicon+minilm@2 0.951 overall and 0.971
-#: implicit vs hard clean; lexicon@1 0.649 and 0.535.  The floors leave a small margin.
+#: implicit vs hard clean, precision 0.914 and recall 0.780 at its threshold (0.702);
+#: lexicon@1 0.649 and 0.535.  The floors leave a small margin.
 def test_held_out_split_ranks_well_where_the_lexicon_is_at_chance(
         model: EmbeddingToxicityModel) -> None:
     held = [row for row in load_corpus() if row.split == "heldout"]
@@ -186,12 +192,12 @@ def test_held_out_split_ranks_well_where_the_lexicon_is_at_chance(
     pairs = list(zip(held, new, strict=True))
     precision, recall = precision_recall([s for r, s in pairs if r.label],
                                          [s for r, s in pairs if not r.label], model.threshold)
-    assert precision >= 0.8 and recall >= 0.8
+    assert precision >= 0.88 and recall >= 0.75
 
 
 def test_threshold_and_strength_come_from_cross_validation(
         model: EmbeddingToxicityModel) -> None:
-    assert 0.2 < model.threshold < 0.8
+    assert 0.5 < model.threshold < 0.9
     assert model.classifier.cv_auc >= 0.94
     assert model.classifier.l2 in (0.3, 1.0, 3.0, 10.0)
 
