@@ -16,7 +16,8 @@ threshold).  The held-out split is scored once.  Printed:
   cross-validated one for the classifier);
 - the same on tests/data/toxicity_set.jsonl (160 texts written apart from the corpus);
 - texts/s of each scorer (``--batch-size`` texts per call, as the scorer sends them, best
-  of ``--rounds``), the MiniLM load time and the training time;
+  of ``--rounds``) on the held-out texts (12 words on average) and on the 10-60 word
+  texts of bench/toxicity_speed.py, the MiniLM load time and the training time;
 
 then one JSON line with the same numbers.
 """
@@ -47,6 +48,7 @@ from llmpulse.models.embedder import MiniLMEmbedder
 from llmpulse.models.toxicity_classifier import load_corpus
 
 EXTERNAL = Path(__file__).resolve().parents[1] / "tests" / "data" / "toxicity_set.jsonl"
+LONGER_TEXTS = 256
 
 
 def scores_of(model: ToxicityModel, texts: Sequence[str], batch_size: int) -> list[float]:
@@ -117,6 +119,10 @@ def cpu_name() -> str:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from toxicity_speed import realistic_texts
+
+    longer = realistic_texts(LONGER_TEXTS, seed=0)
     corpus = load_corpus()
     held = [row for row in corpus if row.split == "heldout"]
     texts = [row.text for row in held]
@@ -138,7 +144,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         result[name] = {
             "heldout": quality(held, scores_of(model, texts, args.batch_size), model.threshold),
             "external": external(model, args.batch_size),
-            "texts_per_s": texts_per_s(model, texts, args.batch_size, args.rounds)}
+            "texts_per_s": texts_per_s(model, texts, args.batch_size, args.rounds),
+            "longer_texts_per_s": texts_per_s(model, longer, args.batch_size, args.rounds)}
     return result
 
 
@@ -164,7 +171,10 @@ def print_table(result: dict[str, Any]) -> None:
     line("toxicity_set.jsonl ROC-AUC", [e["auc"] for e in ext])
     line("toxicity_set.jsonl precision", [e["precision"] for e in ext])
     line("toxicity_set.jsonl recall", [e["recall"] for e in ext])
-    line("texts/s", [result[name]["texts_per_s"] for name in names], "{:>20.0f}")
+    line("texts/s, held-out texts", [result[name]["texts_per_s"] for name in names],
+         "{:>20.0f}")
+    line("texts/s, 10-60 words", [result[name]["longer_texts_per_s"] for name in names],
+         "{:>20.0f}")
     print(f"MiniLM load {result['minilm_load_s']:.1f} s, training {result['train_s']:.2f} s "
           f"(l2 {result['l2']}, cross-validated AUC {result['cv_auc']:.3f})")
     print(json.dumps(result, sort_keys=True))
