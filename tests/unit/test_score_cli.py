@@ -45,15 +45,23 @@ def events(tmp_path: Path) -> Path:
     return path
 
 
-def run(args: list[str], monkeypatch: pytest.MonkeyPatch) -> Any:
+def run(args: list[str], monkeypatch: pytest.MonkeyPatch, *,
+        default_toxicity: bool = False) -> Any:
+    """``llmpulse ARGS``, with the lexicon for toxicity (no MiniLM to load for each run)
+    unless ``default_toxicity``."""
     monkeypatch.setenv("LLMPULSE_GROUNDEDNESS_BACKEND", "hashing")
+    if default_toxicity:
+        monkeypatch.delenv("LLMPULSE_TOXICITY_BACKEND", raising=False)
+    else:
+        monkeypatch.setenv("LLMPULSE_TOXICITY_BACKEND", "lexicon")
     return CliRunner().invoke(cli, args)
 
 
 def test_scores_every_good_line_and_reports_bad_ones_by_number(
         events: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "scores.jsonl"
-    result = run(["score", str(events), "-o", str(out), "--quiet"], monkeypatch)
+    result = run(["score", str(events), "-o", str(out), "--quiet"], monkeypatch,
+                 default_toxicity=True)
     assert result.exit_code == 1, result.output  # bad lines, the rest scored
     assert f"{events}:2: not_json" in result.output
     assert f"{events}:7: invalid" in result.output
