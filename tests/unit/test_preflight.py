@@ -120,3 +120,17 @@ def test_the_demo_refuses_before_it_starts_anything(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "LLMPULSE_PRICES_FILE: prices.yml does not exist" in done.stderr
     assert not (tmp_path / "llmpulse-data").exists()  # no broker, store or worker started
+
+
+def test_the_scorer_check_names_the_offline_toxicity_scorer(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def toxicity_note(env: dict[str, str]) -> str:
+        notes = check(load_settings(env), "scorer").checked
+        return next(note for note in notes if note.startswith("toxicity:"))
+
+    assert toxicity_note({}) == ("toxicity: the all-MiniLM-L6-v2 classifier with the lexicon "
+                                 "(LLMPULSE_TOXICITY_MODEL unset)")
+    assert toxicity_note({"LLMPULSE_TOXICITY_BACKEND": "lexicon"}) == (
+        "toxicity: the lexicon (LLMPULSE_TOXICITY_MODEL unset)")
+    monkeypatch.setattr("llmpulse.preflight._missing_modules", lambda names: list(names))
+    assert "lexicon (all-MiniLM-L6-v2 not installed)" in toxicity_note({})
