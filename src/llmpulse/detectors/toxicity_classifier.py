@@ -27,8 +27,8 @@ from llmpulse.evaluation import roc_auc
 if TYPE_CHECKING:
     from llmpulse.detectors.groundedness import Embedder
 
-#: Version of the scorer: bump it when the corpus, the features or the training change, so
-#: that old and new scores never meet in one window.
+#: Version of the scorer, stored with every score: bump it when the corpus, the features or
+#: the training change, so that scores of different models can be told apart.
 SCORER = "lexicon+minilm@2"
 POSITIVE_CATEGORIES = ("explicit_insult", "implicit", "threat", "dehumanisation", "harassment")
 NEGATIVE_CATEGORIES = ("fiction", "news_violence", "medicine", "quotation", "reclaimed", "clean")
