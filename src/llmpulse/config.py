@@ -383,10 +383,19 @@ class Settings(BaseSettings):
     toxicity_model: Path | None = Field(
         default=None,
         description="Folder of an exported ONNX toxicity model (`llmpulse models "
-        "export-toxicity`); unset: the offline lexicon scorer (a path that does not exist is "
-        "an error).")
-    toxicity_threshold: float = Field(default=0.5, gt=0, lt=1,
-                                      description="Toxicity score from which a response is toxic.")
+        "export-toxicity`); unset: the offline scorer of LLMPULSE_TOXICITY_BACKEND (a path "
+        "that does not exist is an error).")
+    toxicity_backend: Literal["embedding", "lexicon"] = Field(
+        default="embedding",
+        description="Offline toxicity scorer when LLMPULSE_TOXICITY_MODEL is unset: embedding "
+        "(a classifier on all-MiniLM-L6-v2 trained at start-up on the shipped corpus, with the "
+        "lexicon, `lexicon+minilm@2`; the lexicon alone if llmpulse[models] is not installed) "
+        "or lexicon (`lexicon@1`).")
+    toxicity_threshold: float | None = Field(
+        default=None, gt=0, lt=1,
+        description="Toxicity score from which a response is toxic; unset: the scorer's own "
+        "(0.5 for ONNX and the lexicon, cross-validated on the corpus for the embedding "
+        "classifier).")
     groundedness_backend: Literal["embedding", "nli", "hashing"] = Field(
         default="embedding",
         description="embedding (all-MiniLM-L6-v2 if installed, else hashing), nli (an ONNX "

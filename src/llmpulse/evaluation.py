@@ -21,3 +21,14 @@ def roc_auc(scores_pos: Sequence[float], scores_neg: Sequence[float]) -> float:
         start = end
     n_pos, n_neg = len(scores_pos), len(scores_neg)
     return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+
+
+def precision_recall(scores_pos: Sequence[float], scores_neg: Sequence[float],
+                     threshold: float) -> tuple[float, float]:
+    """Precision and recall of flagging scores ``>= threshold`` (precision 1.0 when nothing
+    is flagged)."""
+    hits = sum(score >= threshold for score in scores_pos)
+    false = sum(score >= threshold for score in scores_neg)
+    precision = hits / (hits + false) if hits + false else 1.0
+    recall = hits / len(scores_pos) if scores_pos else 0.0
+    return precision, recall

@@ -132,17 +132,27 @@ def _toxicity(settings: Settings, env: Mapping[str, str], process: Process | Non
 
     folder = settings.toxicity_model
     if folder is None:
-        return "toxicity: the built-in lexicon (LLMPULSE_TOXICITY_MODEL unset)"
+        return f"toxicity: {_offline_toxicity(settings)} (LLMPULSE_TOXICITY_MODEL unset)"
     name = "LLMPULSE_TOXICITY_MODEL"
     _model_folder(name, folder, missing_files(folder) if folder.is_dir() else [],
                   "a folder made by `llmpulse models export-toxicity`, or unset it to "
-                  "score with the built-in lexicon")
+                  "score with the offline scorer (LLMPULSE_TOXICITY_BACKEND)")
     try:
         manifest = ModelManifest.read(folder / MANIFEST_FILE)
     except ConfigError as exc:
         raise ConfigError(f"{name}: {exc}") from None
     _onnx_installed(name)
     return f"toxicity: {folder} ({manifest.name}, {len(manifest.labels)} labels)"
+
+
+def _offline_toxicity(settings: Settings) -> str:
+    from llmpulse.models.embedder import _MINILM_MODULES
+
+    if settings.toxicity_backend == "lexicon":
+        return "the lexicon"
+    if _missing_modules(_MINILM_MODULES):
+        return "the lexicon (all-MiniLM-L6-v2 not installed)"
+    return "the all-MiniLM-L6-v2 classifier with the lexicon"
 
 
 def _groundedness(settings: Settings, env: Mapping[str, str], process: Process | None

@@ -152,3 +152,17 @@ def test_otlp_tls_files_are_loaded_and_reported(tmp_path: Path) -> None:
         require(load_settings({**wrong, "LLMPULSE_OTLP_CLIENT_CA_FILE": str(ca.pem)}), "otlp")
     assert check(load_settings({}), "worker").checked == check(
         load_settings(good), "worker").checked  # the worker does not check the receiver's
+
+
+def test_the_scorer_check_names_the_offline_toxicity_scorer(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def toxicity_note(env: dict[str, str]) -> str:
+        notes = check(load_settings(env), "scorer").checked
+        return next(note for note in notes if note.startswith("toxicity:"))
+
+    assert toxicity_note({}) == ("toxicity: the all-MiniLM-L6-v2 classifier with the lexicon "
+                                 "(LLMPULSE_TOXICITY_MODEL unset)")
+    assert toxicity_note({"LLMPULSE_TOXICITY_BACKEND": "lexicon"}) == (
+        "toxicity: the lexicon (LLMPULSE_TOXICITY_MODEL unset)")
+    monkeypatch.setattr("llmpulse.preflight._missing_modules", lambda names: list(names))
+    assert "lexicon (all-MiniLM-L6-v2 not installed)" in toxicity_note({})

@@ -45,15 +45,23 @@ def events(tmp_path: Path) -> Path:
     return path
 
 
-def run(args: list[str], monkeypatch: pytest.MonkeyPatch) -> Any:
+def run(args: list[str], monkeypatch: pytest.MonkeyPatch, *,
+        default_toxicity: bool = False) -> Any:
+    """``llmpulse ARGS``, with the lexicon for toxicity (no MiniLM to load for each run)
+    unless ``default_toxicity``."""
     monkeypatch.setenv("LLMPULSE_GROUNDEDNESS_BACKEND", "hashing")
+    if default_toxicity:
+        monkeypatch.delenv("LLMPULSE_TOXICITY_BACKEND", raising=False)
+    else:
+        monkeypatch.setenv("LLMPULSE_TOXICITY_BACKEND", "lexicon")
     return CliRunner().invoke(cli, args)
 
 
 def test_scores_every_good_line_and_reports_bad_ones_by_number(
         events: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "scores.jsonl"
-    result = run(["score", str(events), "-o", str(out), "--quiet"], monkeypatch)
+    result = run(["score", str(events), "-o", str(out), "--quiet"], monkeypatch,
+                 default_toxicity=True)
     assert result.exit_code == 1, result.output  # bad lines, the rest scored
     assert f"{events}:2: not_json" in result.output
     assert f"{events}:7: invalid" in result.output
@@ -66,7 +74,7 @@ def test_scores_every_good_line_and_reports_bad_ones_by_number(
     assert rows["rude"]["signals"]["toxicity"] > 0.5
     rude = {e["gen_ai.evaluation.name"]: e for e in rows["rude"]["evaluations"]}
     assert rude["toxicity"]["gen_ai.evaluation.score.label"] == "toxic"
-    assert rude["toxicity"]["scorer"] == "lexicon@1"
+    assert rude["toxicity"]["scorer"] == "lexicon+minilm@2"  # the offline default
     assert "cost.usd" in rows["ok"]["signals"] and "latency.duration_s" in rows["ok"]["signals"]
     summary = json.loads(result.output.strip().splitlines()[-1])
     assert summary["scored"] == 3 and summary["bad_lines"] == 2

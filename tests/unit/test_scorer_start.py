@@ -24,8 +24,18 @@ def test_a_configured_toxicity_model_that_is_not_there_is_an_error(tmp_path: Pat
     with pytest.raises(ConfigError, match=r"LLMPULSE_TOXICITY_MODEL: .*does not exist") as err:
         load_scorer(settings)
     assert str(missing) in str(err.value)
-    unset = load_scorer(load_settings({"LLMPULSE_GROUNDEDNESS_BACKEND": "hashing"}))
-    assert isinstance(unset.toxicity, LexiconToxicityModel)  # nothing configured: fallback
+    unset = load_scorer(load_settings({"LLMPULSE_GROUNDEDNESS_BACKEND": "hashing",
+                                       "LLMPULSE_TOXICITY_BACKEND": "lexicon"}))
+    assert isinstance(unset.toxicity, LexiconToxicityModel)  # no model, the lexicon chosen
+
+
+def test_without_minilm_the_embedding_backend_falls_back_to_the_lexicon(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr("llmpulse.models.embedder.minilm_available", lambda: False)
+    scorer = load_scorer(load_settings({"LLMPULSE_GROUNDEDNESS_BACKEND": "hashing"}))
+    assert isinstance(scorer.toxicity, LexiconToxicityModel)
+    assert scorer.toxicity.scorer == "lexicon@1" and scorer.threshold is None
+    assert "toxicity falls back to the lexicon" in caplog.text
 
 
 @pytest.fixture

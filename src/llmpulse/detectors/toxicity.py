@@ -38,6 +38,11 @@ class ToxicityModel(Protocol):
     @property
     def labels(self) -> tuple[str, ...]: ...
 
+    @property
+    def threshold(self) -> float:
+        """The toxicity score from which a text is labelled toxic, unless configured."""
+        ...
+
     def predict(self, texts: Sequence[str]) -> list[dict[str, float]]: ...
 
 
@@ -277,6 +282,10 @@ class LexiconToxicityModel:
     def labels(self) -> tuple[str, ...]:
         return TOXICITY_LABELS
 
+    @property
+    def threshold(self) -> float:
+        return 0.5
+
     def predict(self, texts: Sequence[str]) -> list[dict[str, float]]:
         return [_squash(_evidence(_tokens(text))) for text in texts]
 
@@ -305,11 +314,14 @@ def _record_signals(record: InferenceRecord, probs: Mapping[str, float], now: da
 
 
 def score_toxicity(records: Sequence[InferenceRecord], now: datetime, model: ToxicityModel,
-                   *, threshold: float = 0.5, batch_size: int = 32) -> list[Signal]:
-    """A ``toxicity`` signal (labelled toxic/ok) and one ``toxicity.<label>`` per other label
-    for every record with response text; texts go to the model ``batch_size`` at a time."""
+                   *, threshold: float | None = None, batch_size: int = 32) -> list[Signal]:
+    """A ``toxicity`` signal (labelled toxic from ``threshold``, default the model's own)
+    and one ``toxicity.<label>`` per other label for every record with response text; texts
+    go to the model ``batch_size`` at a time."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+    if threshold is None:
+        threshold = model.threshold
     scored = [(record, text[:MAX_CHARS]) for record in records
               if (text := response_text(record)).strip()]
     signals: list[Signal] = []

@@ -160,6 +160,10 @@ class OnnxToxicityModel:
     def labels(self) -> tuple[str, ...]:
         return self.manifest.labels
 
+    @property
+    def threshold(self) -> float:
+        return 0.5
+
     def predict(self, texts: Sequence[str]) -> list[dict[str, float]]:
         import numpy as np
 

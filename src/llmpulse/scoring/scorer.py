@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from llmpulse.detectors.groundedness import GroundednessBackend, score_groundedness
+from llmpulse.detectors.groundedness import Embedder, GroundednessBackend, score_groundedness
 from llmpulse.detectors.injection_similarity import (
     InjectionSimilarity,
     score_injection_similarity,
@@ -61,7 +61,7 @@ class QualityScorer:
     toxicity: ToxicityModel
     groundedness: GroundednessBackend | None
     judge: LlmJudge | None = None
-    threshold: float = 0.5
+    threshold: float | None = None  # None: the toxicity model's own
     batch_size: int = 32
     injection: InjectionSimilarity | None = None
 
@@ -127,12 +127,20 @@ class QualityScorer:
 
 
 def load_scorer(settings: Settings, rng: random.Random | None = None) -> QualityScorer:
-    """The configured models: ONNX toxicity or the lexicon, an embedding / NLI
-    groundedness backend, and the judge when a URL is set."""
-    from llmpulse.models.toxicity_onnx import load_toxicity_model
+    """The configured models: ONNX toxicity or an offline scorer (the MiniLM classifier or
+    the lexicon), an embedding / NLI groundedness backend, and the judge when a URL is set.
+    The toxicity classifier and embedding groundedness share one MiniLM."""
+    path = configured_toxicity_model(settings)
+    minilm = _shared_minilm(settings, onnx_toxicity=path is not None)
+    if path is not None:
+        from llmpulse.models.toxicity_onnx import load_toxicity_model
 
-    toxicity = load_toxicity_model(configured_toxicity_model(settings))
-    groundedness = load_groundedness(settings)
+        toxicity = load_toxicity_model(path)
+    else:
+        from llmpulse.models.toxicity_classifier import load_offline_toxicity
+
+        toxicity = load_offline_toxicity(settings.toxicity_backend, minilm)
+    groundedness = load_groundedness(settings, minilm)
     judge = None
     if settings.judge_url:
         from llmpulse.judge import judge_from_settings
@@ -145,15 +153,15 @@ def load_scorer(settings: Settings, rng: random.Random | None = None) -> Quality
 
 
 def configured_toxicity_model(settings: Settings) -> Path | None:
-    """``LLMPULSE_TOXICITY_MODEL`` if set, after checking it is there: the lexicon fallback is
-    for when no model was configured, not for a mistyped path or a missing volume."""
+    """``LLMPULSE_TOXICITY_MODEL`` if set, after checking it is there: the offline scorers
+    are for when no model was configured, not for a mistyped path or a missing volume."""
     from llmpulse.errors import ConfigError
 
     path = settings.toxicity_model
     if path is not None and not path.exists():
         raise ConfigError(f"LLMPULSE_TOXICITY_MODEL: {path} does not exist; point it at a "
                           "folder made by `llmpulse models export-toxicity`, or unset it to "
-                          "score with the built-in lexicon")
+                          "score with the offline scorer (LLMPULSE_TOXICITY_BACKEND)")
     return path
 
 
@@ -171,7 +179,20 @@ def injection_similarity(groundedness: GroundednessBackend | None
     return None
 
 
-def load_groundedness(settings: Settings) -> GroundednessBackend:
+def _shared_minilm(settings: Settings, *, onnx_toxicity: bool) -> Embedder | None:
+    """One all-MiniLM-L6-v2 for the toxicity classifier and embedding groundedness, when
+    installed and either uses it; None otherwise."""
+    from llmpulse.models.embedder import load_embedder, minilm_available
+
+    toxicity = not onnx_toxicity and settings.toxicity_backend == "embedding"
+    groundedness = settings.groundedness_backend == "embedding"
+    if (toxicity or groundedness) and minilm_available():
+        return load_embedder("minilm")
+    return None
+
+
+def load_groundedness(settings: Settings, minilm: Embedder | None = None
+                      ) -> GroundednessBackend:
     if settings.groundedness_backend == "nli":
         from llmpulse.errors import ConfigError
         from llmpulse.models.nli_onnx import NliGroundedness
@@ -183,5 +204,7 @@ def load_groundedness(settings: Settings) -> GroundednessBackend:
     from llmpulse.detectors.groundedness import EmbeddingGroundedness
     from llmpulse.models.embedder import load_embedder
 
+    if settings.groundedness_backend == "embedding" and minilm is not None:
+        return EmbeddingGroundedness(minilm)
     kind = "auto" if settings.groundedness_backend == "embedding" else "hashing"
     return EmbeddingGroundedness(load_embedder(kind))
