@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from llmpulse.detectors.polarity import polarity_conflicts
-from llmpulse.detectors.quantities import Quantity, extract_quantities, same_amount
+from llmpulse.detectors.quantities import Quantity, extract_quantities, is_unit, same_amount
 from llmpulse.detectors.text_facts import ContextEvidence, content_words, extract_facts, stem
 
 __all__ = ["CheckRules", "ContextFacts", "Problem", "check_claim", "novel_words"]
@@ -56,7 +56,7 @@ tenth tenths thirds dozen couple minus percent kilo kilos km kg mm cm ml gb tb m
 metre metres meter meters kilometre kilometres gram grams hour hours minute minutes second
 seconds day days week weeks month months year years decade decades dollar dollars euro euros
 time times say says said mean means meaning show shows shown find found see note tell told
-lot lots sure yes okay often
+lot lots sure yes okay often plus along
 """)
 
 
@@ -174,19 +174,37 @@ def novel_words(claim: str, facts: ContextFacts) -> list[str]:
     found = []
     for word in content_words(claim):
         lowered = word.lower()
-        if (not lowered.isalpha() or len(lowered) < 3 or lowered in _GENERIC or lowered in _MONTHS
-                or lowered in _WEEKDAYS or stem(lowered) in facts.evidence.stems
-                or lowered in facts.words):
+        if (not lowered.isalpha() or len(lowered) < 3 or lowered in _GENERIC
+                or is_unit(lowered) or lowered in _MONTHS or lowered in _WEEKDAYS
+                or stem(lowered) in facts.evidence.stems or lowered in facts.words):
             continue
         found.append(lowered)
     return list(dict.fromkeys(found))
 
 
+def _widening(claim: str, facts: ContextFacts) -> list[str]:
+    """"all", "any", "always" ... in a claim whose context has no such word; "every month"
+    (a rate) and "never ... any" (a negation) do not widen."""
+    if facts.words & _UNIVERSAL:
+        return []
+    words = re.findall(r"[a-z]+", claim.lower())
+    found = []
+    for index, word in enumerate(words):
+        if word not in _UNIVERSAL:
+            continue
+        following = words[index + 1] if index + 1 < len(words) else ""
+        if is_unit(following) or following.isdigit():
+            continue
+        if word == "any" and {"no", "not", "never", "without", "nothing"} & set(words[:index]):
+            continue
+        found.append(word)
+    return found
+
+
 def _added_problems(claim: str, facts: ContextFacts, rules: CheckRules, known: set[str]
                     ) -> list[Problem]:
     added = [w for w in novel_words(claim, facts) if w not in known]
-    widening = [w for w in re.findall(r"[a-z]+", claim.lower())
-                if w in _UNIVERSAL and w not in facts.words]
+    widening = _widening(claim, facts)
     specific = [w for w in added if w in _SPECIFIC]
     if widening:
         specific = [*dict.fromkeys([*widening, *specific])]
@@ -211,7 +229,9 @@ def check_claim(claim: str, support: Sequence[str], facts: ContextFacts, *,
     problems += _date_problems(claim, facts, rules)
     names = _name_problems(claim, facts, rules)
     problems += names
+    named = {w.lower() for p in names for w in re.findall(r"[A-Za-z]+", p.reason)}
     for conflict in polarity_conflicts(claim, support):
+        named.update((conflict.claim_word, conflict.context_word))
         if conflict.claim_word and conflict.context_word:
             reason = (f"{_quote(conflict.claim_word)} \u2014 context says "
                       f"{_quote(conflict.context_word)}")
@@ -219,6 +239,5 @@ def check_claim(claim: str, support: Sequence[str], facts: ContextFacts, *,
             reason = (f"{_quote(conflict.claim)} contradicts the context: "
                       f"{_quote(conflict.context)}")
         problems.append(Problem("polarity", reason, rules.polarity_factor))
-    named = {w.lower() for p in names for w in re.findall(r"[A-Za-z]+", p.reason)}
     problems += _added_problems(claim, facts, rules, named)
     return problems

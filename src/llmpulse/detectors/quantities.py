@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["Quantity", "extract_quantities", "same_amount"]
+__all__ = ["Quantity", "extract_quantities", "is_unit", "same_amount"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +80,13 @@ _units("celsius", 1.0, "°c", "degrees celsius", "degree celsius", "degrees")
 _units("kelvin", 1.0, "kelvin")
 _units("times", 1.0, "times", "fold")
 _units("cycles", 1.0, "cycle", "cycles")
+
+
+
+def is_unit(word: str) -> bool:
+    """Whether ``word`` names a unit ("terabyte", "km", "percent")."""
+    return word.lower() in _UNITS
+
 
 _CURRENCY_SIGNS = {"$": "usd", "€": "eur", "£": "gbp"}
 _SCALES = {"thousand": 1e3, "k": 1e3, "million": 1e6, "mn": 1e6, "m": 1e6, "billion": 1e9,
