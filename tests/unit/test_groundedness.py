@@ -30,16 +30,18 @@ from llmpulse.detectors.text_facts import (
 from llmpulse.errors import ConfigError
 from llmpulse.evaluation import roc_auc
 from llmpulse.models import embedder as embedder_module
-from llmpulse.models.embedder import HashingEmbedder, load_embedder, minilm_available
+from llmpulse.models.embedder import HashingEmbedder, load_embedder
 from llmpulse.records import InferenceRecord, from_inference
 from llmpulse.schema import EVENT_ADAPTER
 from tests.unit.factories import inference
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "groundedness_set.jsonl"
 NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
-#: Measured on the labelled set: hashing 0.873 (MiniLM 0.897); floors leave a small margin.
-HASHING_AUC_FLOOR = 0.85
-MINILM_AUC_FLOOR = 0.85
+#: Measured on this older labelled set with scorer @2: hashing 0.849, MiniLM 0.864 (the @1
+#: scorer, tuned on it: 0.873 and 0.897); floors leave a small margin.  The held-out hard set
+#: is checked in test_fact_check.py.
+HASHING_AUC_FLOOR = 0.82
+MINILM_AUC_FLOOR = 0.84
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -173,7 +175,7 @@ def test_embedding_backend_batches_and_scores_sentences() -> None:
     assert set(bad.missing_facts) == {"90", "turbo"} and not bad.supported
     assert fabricated.unsupported == [bad.sentence] and fabricated.score < 0.5
     assert trivial.sentences == () and trivial.score == 1.0
-    assert grounded.scorer == "embedding:counting@1"
+    assert grounded.scorer == "embedding:counting@2"
     assert backend.score_many([]) == []
 
 
@@ -230,7 +232,7 @@ def test_grounded_label_and_real_backend() -> None:
     [score, count] = score_groundedness(
         [record("r1", "The battery charges fully in 3.5 hours.", CONTEXT)], NOW, backend)
     assert score.label == "grounded" and score.explanation == "" and count.value == 0.0
-    assert score.detector == "embedding:hashing-1024@1"
+    assert score.detector == "embedding:hashing-1024@2"
 
 
 def load_cases() -> list[dict[str, Any]]:
@@ -267,15 +269,6 @@ def test_hashing_auc_on_labelled_set() -> None:
     assert auc >= HASHING_AUC_FLOOR
 
 
-needs_minilm = pytest.mark.skipif(not minilm_available(), reason="needs llmpulse[models]")
-
-
-@pytest.fixture(scope="module")
-def minilm() -> Embedder:
-    return load_embedder("minilm", threads=2, batch_size=4)
-
-
-@needs_minilm
 def test_minilm_auc_on_labelled_set(minilm: Embedder) -> None:
     auc = labelled_auc(EmbeddingGroundedness(minilm))
     print(f"groundedness ROC-AUC with all-MiniLM-L6-v2: {auc:.3f}")
@@ -286,7 +279,6 @@ SENTENCES = ["The battery charges in 3.5 hours.", "A glass of wine is fine.",
              "Refunds are issued within 14 days of the return arriving at our warehouse.", "Hi"]
 
 
-@needs_minilm
 def test_minilm_rows_are_unit_vectors_whatever_the_batch(minilm: Embedder) -> None:
     vectors = minilm.embed(SENTENCES * 2)  # two batches of 4, padded differently
     assert vectors.shape == (8, 384) and vectors.dtype == np.float32

@@ -1,13 +1,15 @@
-"""Groundedness of RAG answers: is each answer sentence supported by the retrieved context?
+"""Groundedness of RAG answers: does the context back each claim of the answer?
 
-Pure; no I/O, no clock.  The answer is split into sentences and each is matched against
-chunks of the context (single sentences and sliding pairs).  A backend supplies the match
-strength (embedding cosine, NLI entailment, ...); every backend then applies the same
-checks: the numbers, dates and names of the sentence must occur in the context, and a
-sentence whose negation differs from its best chunk is penalised.  The response score is
-a length-weighted mean pulled towards the weakest sentence, so one fabricated sentence in
-an otherwise correct answer still shows.  Sentence splitting and fact extraction live in
-:mod:`llmpulse.detectors.text_facts`; ``split_sentences`` and ``extract_facts`` are
+Pure; no I/O, no clock.  The answer is split into claims (its sentences,
+:mod:`llmpulse.detectors.claims`); a backend finds each claim's best-matching context
+chunks (single sentences and sliding pairs) and supplies the match strength (embedding
+cosine, NLI entailment, ...).  Every backend then applies the same fact checks
+(:mod:`llmpulse.detectors.fact_check`): amounts with rounding tolerance, dates, names,
+negation and antonyms against the supporting chunks, and details the context does not
+contain.  A claim's score is its calibrated match strength times a factor per failed check;
+the answer's score is its weakest claim, and each unsupported claim is reported with what
+failed ("'78 percent' \u2014 context says 87%").  Sentence splitting and fact extraction
+live in :mod:`llmpulse.detectors.text_facts`; ``split_sentences`` and ``extract_facts`` are
 re-exported here.
 """
 
@@ -16,19 +18,22 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
 
 import numpy as np
 
 from llmpulse.detectors._base import make_signal
+from llmpulse.detectors.claims import split_claims
+from llmpulse.detectors.fact_check import (
+    CheckRules,
+    ContextFacts,
+    Problem,
+    check_claim,
+)
 from llmpulse.detectors.text_facts import (
-    ContextEvidence,
-    content_words,
-    coverage,
     extract_facts,
-    polarity_conflict,
     split_sentences,
 )
 from llmpulse.records import InferenceRecord
@@ -36,6 +41,8 @@ from llmpulse.signals import Signal
 
 __all__ = [
     "EXPLANATION_LIMIT",
+    "LABEL_THRESHOLD",
+    "SCORER_VERSION",
     "Embedder",
     "EmbeddingGroundedness",
     "GroundednessBackend",
@@ -46,6 +53,7 @@ __all__ = [
     "answer_text",
     "assess",
     "context_chunks",
+    "explain",
     "extract_facts",
     "prepare_item",
     "result_signals",
@@ -73,6 +81,7 @@ class SentenceSupport:
     missing_facts: tuple[str, ...]
     supported: bool
     score: float
+    problems: tuple[str, ...] = ()  # what failed, for a person ("'78 %' - context says 87 %")
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,29 +109,26 @@ class GroundednessBackend(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class ScoringRules:
-    """How match strength, missing facts and negation turn into scores.
+    """How match strength and failed fact checks turn into claim and answer scores.
 
-    The defaults come from a coarse grid on tests/data/groundedness_set.jsonl; the ROC-AUC
-    there is flat across it (0.88-0.90 with MiniLM), so none of them is finely tuned."""
+    A claim scores its calibrated match strength times the factor of each failed check
+    (:class:`~llmpulse.detectors.fact_check.CheckRules`); the answer scores its weakest
+    claim (``min_weight`` 1) or a blend with the weighted mean."""
 
     center: float | None = 0.5  # match strength that maps to 0.5; None: already a probability
     slope: float = 12.0
-    missing_fact_factor: float = 0.35  # per fact of the sentence absent from the context
-    negation_factor: float = 0.5  # sentence and best chunk disagree on what is negated
-    coverage_weight: float = 0.4  # penalty for content words absent from the context
-    min_weight: float = 0.5  # share of the weakest sentence in the response score
+    min_weight: float = 1.0  # share of the weakest claim in the answer score
     support_threshold: float = 0.5
+    support_chunks: int = 2  # context chunks a claim's polarity is judged against
+    checks: CheckRules = field(default_factory=CheckRules)
 
     def calibrate(self, match: float) -> float:
         if self.center is None:
             return min(1.0, max(0.0, match))
         return 1.0 / (1.0 + math.exp(-self.slope * (match - self.center)))
 
-    def sentence_score(self, match: float, missing: int, conflict: bool,
-                       covered: float = 1.0) -> float:
-        score = self.calibrate(match) * self.missing_fact_factor ** missing
-        score *= 1.0 - self.coverage_weight * (1.0 - covered)
-        return score * (self.negation_factor if conflict else 1.0)
+    def sentence_score(self, match: float, problems: Sequence[Problem]) -> float:
+        return self.calibrate(match) * math.prod(p.factor for p in problems)
 
     def response_score(self, scores: Sequence[float], weights: Sequence[int]) -> float:
         if not scores:
@@ -133,12 +139,12 @@ class ScoringRules:
 
 @dataclass(frozen=True, slots=True)
 class PreparedItem:
-    """One answer ready to score: its content-bearing sentences and the context chunks."""
+    """One answer ready to score: its claims, the context chunks and the context's facts."""
 
     sentences: tuple[str, ...]
     weights: tuple[int, ...]
     chunks: tuple[str, ...]
-    evidence: ContextEvidence
+    facts: ContextFacts
 
 
 def context_chunks(contexts: Sequence[str]) -> list[str]:
@@ -152,41 +158,57 @@ def context_chunks(contexts: Sequence[str]) -> list[str]:
 
 
 def prepare_item(answer: str, contexts: Sequence[str]) -> PreparedItem:
-    scorable = [(s, len(content_words(s))) for s in split_sentences(answer)]
-    scorable = [(s, n) for s, n in scorable if n > 0]
+    claims = split_claims(answer)
     return PreparedItem(
-        sentences=tuple(s for s, _ in scorable), weights=tuple(n for _, n in scorable),
-        chunks=tuple(context_chunks(contexts)), evidence=ContextEvidence.of("\n".join(contexts)),
+        sentences=tuple(c.text for c in claims), weights=tuple(c.weight for c in claims),
+        chunks=tuple(context_chunks(contexts)), facts=ContextFacts.of(contexts),
     )
 
 
 def assess(item: PreparedItem, matches: np.ndarray, rules: ScoringRules, scorer: str,
            conflicts: Sequence[bool] | None = None) -> GroundednessResult:
     """Result from ``matches``, the (sentences, chunks) match strengths (higher = better
-    support).  ``conflicts`` per sentence replaces the lexical negation check when given."""
+    support).  ``conflicts`` per sentence (a model's contradiction verdict) adds a polarity
+    problem."""
     supports = []
     for row, sentence in enumerate(item.sentences):
-        best = int(np.argmax(matches[row])) if item.chunks else -1
-        strength = float(matches[row, best]) if best >= 0 else 0.0
+        order: list[int] = ([int(i) for i in np.argsort(-matches[row])[: rules.support_chunks]]
+                            if item.chunks else [])
+        support = [item.chunks[i] for i in order]
+        strength = float(matches[row, order[0]]) if order else 0.0
+        problems = check_claim(sentence, support, item.facts, rules=rules.checks)
+        if conflicts is not None and conflicts[row] and not any(
+                p.kind == "polarity" for p in problems):
+            problems.append(Problem("polarity", "contradicted by the context",
+                                    rules.checks.polarity_factor))
         missing = tuple(sorted(f for f in extract_facts(sentence)
-                               if not item.evidence.supports(f)))
-        conflict = conflicts[row] if conflicts is not None else (
-            best >= 0 and polarity_conflict(sentence, item.chunks[best]))
-        covered = coverage(sentence, item.evidence.stems)
-        score = rules.sentence_score(strength, len(missing), conflict, covered)
+                               if not item.facts.evidence.supports(f)))
+        score = rules.sentence_score(strength, problems)
+        if not support:
+            problems.append(Problem("support", "the context has no text", 0.0))
+        elif not problems and score < rules.support_threshold:
+            problems.append(Problem("support", "no context sentence says this", 1.0))
         supports.append(SentenceSupport(sentence, strength, missing,
-                                        score >= rules.support_threshold, score))
+                                        score >= rules.support_threshold, score,
+                                        tuple(p.reason for p in problems)))
     total = rules.response_score([s.score for s in supports], item.weights)
     return GroundednessResult(total, tuple(supports), scorer)
 
 
-#: (center, slope) per embedder: roughly midway between the cosine of supported and of
-#: unrelated sentences as seen on tests/data/groundedness_set.jsonl (no held-out split).
+#: (center, slope) per embedder: where a claim's cosine with its best chunk reads as 0.5.
 _CALIBRATION = {"all-MiniLM-L6-v2": (0.55, 12.0), "hashing-1024": (0.3, 10.0)}
+#: Scorer version: bumped whenever scores change meaning, so that stored scores of two
+#: versions are never averaged together (2: claim-level fact checks, weakest claim).
+SCORER_VERSION = 2
+#: Answers scoring below this are labelled ``ungrounded``; set on the tune split of
+#: tests/data/groundedness_hard.jsonl (see BENCHMARKS.md, "Groundedness: fact checks").
+LABEL_THRESHOLD = 0.45
 
 
 class EmbeddingGroundedness:
     """Match strength = cosine similarity of sentence embeddings; one embed call per batch."""
+
+    label_threshold = LABEL_THRESHOLD
 
     def __init__(self, embedder: Embedder, *, rules: ScoringRules | None = None) -> None:
         self._embedder = embedder
@@ -197,7 +219,7 @@ class EmbeddingGroundedness:
 
     @property
     def scorer(self) -> str:
-        return f"embedding:{self._embedder.name}@1"
+        return f"embedding:{self._embedder.name}@{SCORER_VERSION}"
 
     @property
     def embedder(self) -> Embedder:
@@ -236,14 +258,23 @@ def scorable(records: Sequence[InferenceRecord]
     return chosen, [(answer_text(r), [d.content for d in r.context_documents]) for r in chosen]
 
 
-def result_signals(record: InferenceRecord, result: GroundednessResult, now: datetime, *,
-                   detector: str, name: str = "groundedness",
-                   source: str = "detector") -> list[Signal]:
-    """``<name>`` (score, label, unsupported sentences) and ``<name>.unsupported_sentences``."""
-    text = " | ".join(result.unsupported)
+def explain(result: GroundednessResult) -> str:
+    """The unsupported claims, each with what failed: "claim [reason; reason] | claim"."""
+    parts = [f"{s.sentence} [{'; '.join(s.problems)}]" if s.problems else s.sentence
+             for s in result.sentences if not s.supported]
+    text = " | ".join(parts)
     if len(text) > EXPLANATION_LIMIT:
         text = text[: EXPLANATION_LIMIT - 1] + "\u2026"
-    label = "grounded" if result.score >= 0.5 else "ungrounded"
+    return text
+
+
+def result_signals(record: InferenceRecord, result: GroundednessResult, now: datetime, *,
+                   detector: str, name: str = "groundedness", source: str = "detector",
+                   threshold: float = 0.5) -> list[Signal]:
+    """``<name>`` (score, label, unsupported claims and why) and
+    ``<name>.unsupported_sentences``; scores below ``threshold`` are ``ungrounded``."""
+    text = explain(result)
+    label = "grounded" if result.score >= threshold else "ungrounded"
     signals = [
         make_signal(record, name, result.score, now, label=label, detector=detector,
                     explanation=text),
@@ -258,6 +289,8 @@ def score_groundedness(records: Sequence[InferenceRecord], now: datetime,
     """``groundedness`` and ``groundedness.unsupported_sentences`` for each record that has
     context documents and an assistant answer; records the backend skips get no signal."""
     chosen, items = scorable(records)
+    threshold = float(getattr(backend, "label_threshold", 0.5))
     results = backend.score_many(items) if items else []
     return [signal for record, result in zip(chosen, results, strict=True) if result is not None
-            for signal in result_signals(record, result, now, detector=backend.scorer)]
+            for signal in result_signals(record, result, now, detector=backend.scorer,
+                                         threshold=threshold)]

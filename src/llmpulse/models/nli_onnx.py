@@ -29,8 +29,9 @@ from llmpulse.errors import ConfigError
 from llmpulse.models.onnx_runtime import create_session
 
 MODEL_FILES = ("model.onnx", "tokenizer.json", "config.json")
-#: Entailment is already a probability; a contradiction halves the sentence score.
-NLI_RULES = ScoringRules(center=None, negation_factor=0.5, coverage_weight=0.0)
+#: Entailment is already a probability; a confident contradiction counts as a failed
+#: polarity check.
+NLI_RULES = ScoringRules(center=None)
 
 
 def label_indices(config: Mapping[str, Any]) -> tuple[int, int]:

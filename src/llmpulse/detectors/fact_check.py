@@ -1,0 +1,243 @@
+"""Checks one claim against its context: amounts, dates, names, polarity and added details.
+
+Pure; no I/O, no clock.  Each failed check is a :class:`Problem` with a reason a person can
+read ("'78 percent' — context says 87%") and a factor that multiplies the claim's score.
+Amounts are compared with the rounding tolerance of their wording
+(:mod:`llmpulse.detectors.quantities`), polarity clause by clause
+(:mod:`llmpulse.detectors.polarity`).  Added details are content words the context does not
+contain; an honest paraphrase has its own words too ("seldom" for "rare"), so each costs
+little and three at most are counted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from llmpulse.detectors.polarity import polarity_conflicts
+from llmpulse.detectors.quantities import Quantity, extract_quantities, is_unit, same_amount
+from llmpulse.detectors.text_facts import ContextEvidence, content_words, extract_facts, stem
+
+__all__ = ["CheckRules", "ContextFacts", "Problem", "check_claim", "novel_words"]
+
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+_MONTHS = _words("january february march april may june july august september october "
+                    "november december")
+_WEEKDAYS = _words("monday tuesday wednesday thursday friday saturday sunday weekday "
+                      "weekdays weekend weekends")
+#: Specifics a paraphrase has no reason to add: a colour, an organ, a substance, a metal.
+_SPECIFIC = _words("""
+red green blue amber yellow orange purple violet white black grey gray pink brown silver gold
+liver kidney kidneys heart lungs lung brain stomach skin bones blood eyes
+vinegar alcohol wine water milk coffee tea juice sugar salt bleach oil
+steel iron copper aluminium aluminum plastic glass wood
+""")
+#: Words that widen a claim to everything; the context must say as much.
+_UNIVERSAL = _words("all any every everyone everything always entirely completely fully "
+                    "alike whatever anywhere anytime")
+#: Words a faithful paraphrase adds freely: hedges, glue verbs, number and unit words.
+_GENERIC = _words("""
+about around roughly approximately nearly almost some close just well also only likely
+get gets got getting give gives given giving make makes made making take takes took taken
+need needs needed use uses used using keep keeps kept let lets go goes going went put puts
+want way ways thing things people person someone anyone everyone you your yours one ones
+able must can may might will would should could shall still instead rather either whether
+first second third once twice single whole full total overall per each every many much
+zero one two three four five six seven seven eight nine ten eleven twelve thirteen fourteen
+fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty
+ninety hundred thousand million billion trillion half halves quarter quarters fifth fifths
+tenth tenths thirds dozen couple minus percent kilo kilos km kg mm cm ml gb tb mb ms
+metre metres meter meters kilometre kilometres gram grams hour hours minute minutes second
+seconds day days week weeks month months year years decade decades dollar dollars euro euros
+time times say says said mean means meaning show shows shown find found see note tell told
+lot lots sure yes okay often plus along
+""")
+
+
+@dataclass(frozen=True, slots=True)
+class CheckRules:
+    """How much each failed check costs a claim (its score is multiplied by the factor)."""
+
+    amount_factor: float = 0.12
+    date_factor: float = 0.15
+    name_factor: float = 0.2
+    polarity_factor: float = 0.15
+    added_factor: float = 0.9  # per added word, at most ``max_added`` of them
+    max_added: int = 3
+    specific_factor: float = 0.3  # an added colour, organ, substance, or "all", "always"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    kind: str  # amount, date, name, polarity or added
+    reason: str
+    factor: float
+
+
+@dataclass(frozen=True, slots=True)
+class ContextFacts:
+    """What the claims of one answer are checked against."""
+
+    quantities: tuple[Quantity, ...]
+    evidence: ContextEvidence
+    words: frozenset[str]  # lower-case tokens
+    text: str
+
+    @classmethod
+    def of(cls, contexts: Sequence[str]) -> ContextFacts:
+        text = "\n".join(contexts)
+        return cls(tuple(q for doc in contexts for q in extract_quantities(doc)),
+                   ContextEvidence.of(text), frozenset(re.findall(r"[a-z]+", text.lower())), text)
+
+
+def _quote(text: str) -> str:
+    return f"'{text}'"
+
+
+def _amount_problems(claim: str, facts: ContextFacts, support: Sequence[str],
+                     rules: CheckRules) -> list[Problem]:
+    problems = []
+    nearby = [q for text in support for q in extract_quantities(text)]
+    for quantity in extract_quantities(claim):
+        if any(same_amount(quantity, known) for known in facts.quantities):
+            continue
+        kind = "date" if quantity.is_year else "amount"
+        alike = [q for q in (*nearby, *facts.quantities)
+                 if q.dimension == quantity.dimension and q.text != quantity.text]
+        if alike:
+            reason = f"{_quote(quantity.text)} \u2014 context says {alike[0].text}"
+        else:
+            reason = f"{_quote(quantity.text)} is not in the context"
+        factor = rules.date_factor if kind == "date" else rules.amount_factor
+        problems.append(Problem(kind, reason, factor))
+    return problems
+
+
+_PAIR = re.compile(r"(?<![\w.])\d+/\d+(?![\w.])")
+
+
+def _reading_problems(claim: str, facts: ContextFacts, rules: CheckRules) -> list[Problem]:
+    """Paired readings such as 130/80 must occur as written."""
+    return [Problem("amount", f"{_quote(m.group(0))} is not in the context", rules.amount_factor)
+            for m in _PAIR.finditer(claim) if m.group(0) not in facts.text]
+
+
+def _date_problems(claim: str, facts: ContextFacts, rules: CheckRules) -> list[Problem]:
+    words = re.findall(r"[A-Za-z]+", claim)
+    problems = []
+    for word in dict.fromkeys(w for w in words if w.lower() in _MONTHS | _WEEKDAYS):
+        lowered = word.lower()
+        if lowered == "may" and word == "may":
+            continue  # the verb
+        if lowered not in facts.words and lowered.rstrip("s") not in facts.words:
+            problems.append(Problem("date", f"{_quote(word)} is not in the context",
+                                    rules.date_factor))
+    return problems
+
+
+def _known_name(fact: str, evidence: ContextEvidence) -> bool:
+    if evidence.supports(fact):
+        return True
+    parts = [p for p in re.split(r"[\s-]+", fact) if p]
+    if parts and all(evidence.supports(p) for p in parts):
+        return True
+    quarter = re.fullmatch(r"q([1-4])", fact)
+    if quarter:
+        ordinal = ("first", "second", "third", "fourth")[int(quarter.group(1)) - 1]
+        return ordinal in evidence.words and "quarter" in evidence.words
+    return False
+
+
+def _name_problems(claim: str, facts: ContextFacts, rules: CheckRules) -> list[Problem]:
+    problems = []
+    for fact in sorted(extract_facts(claim)):
+        if fact[:1].isdigit() or len(fact) < 2 or fact in _MONTHS or fact in _WEEKDAYS:
+            continue
+        if not _known_name(fact, facts.evidence):
+            missing = [p for p in re.split(r"[\s-]+", fact)
+                       if p and not facts.evidence.supports(p)] or [fact]
+            shown = " ".join(missing).title() if fact.islower() else fact
+            problems.append(Problem("name", f"{_quote(shown)} is not in the context",
+                                    rules.name_factor))
+    return problems
+
+
+def novel_words(claim: str, facts: ContextFacts) -> list[str]:
+    """The claim's content words whose stem the context lacks (numbers, units, hedges and
+    glue words aside)."""
+    found = []
+    for word in content_words(claim):
+        lowered = word.lower()
+        if (not lowered.isalpha() or len(lowered) < 3 or lowered in _GENERIC
+                or is_unit(lowered) or lowered in _MONTHS or lowered in _WEEKDAYS
+                or stem(lowered) in facts.evidence.stems or lowered in facts.words):
+            continue
+        found.append(lowered)
+    return list(dict.fromkeys(found))
+
+
+def _widening(claim: str, facts: ContextFacts) -> list[str]:
+    """"all", "any", "always" ... in a claim whose context has no such word; "every month"
+    (a rate) and "never ... any" (a negation) do not widen."""
+    if facts.words & _UNIVERSAL:
+        return []
+    words = re.findall(r"[a-z]+", claim.lower())
+    found = []
+    for index, word in enumerate(words):
+        if word not in _UNIVERSAL:
+            continue
+        following = words[index + 1] if index + 1 < len(words) else ""
+        if is_unit(following) or following.isdigit():
+            continue
+        if word == "any" and {"no", "not", "never", "without", "nothing"} & set(words[:index]):
+            continue
+        found.append(word)
+    return found
+
+
+def _added_problems(claim: str, facts: ContextFacts, rules: CheckRules, known: set[str]
+                    ) -> list[Problem]:
+    added = [w for w in novel_words(claim, facts) if w not in known]
+    widening = _widening(claim, facts)
+    specific = [w for w in added if w in _SPECIFIC]
+    if widening:
+        specific = [*dict.fromkeys([*widening, *specific])]
+    problems = [Problem("added", f"adds {_quote(w)}, which the context does not mention",
+                        rules.specific_factor) for w in specific]
+    added = [w for w in added if w not in _SPECIFIC and w not in specific]
+    if not added:
+        return problems
+    shown = ", ".join(_quote(w) for w in added[:rules.max_added])
+    factor = rules.added_factor ** min(len(added), rules.max_added)
+    return [*problems, Problem("added", f"adds {shown}, which the context does not mention",
+                               factor)]
+
+
+def check_claim(claim: str, support: Sequence[str], facts: ContextFacts, *,
+                rules: CheckRules | None = None) -> list[Problem]:
+    """Everything about ``claim`` the context does not back; ``support`` is the context
+    text that matches the claim best (polarity is judged against it)."""
+    rules = rules or CheckRules()
+    problems = _amount_problems(claim, facts, support, rules)
+    problems += _reading_problems(claim, facts, rules)
+    problems += _date_problems(claim, facts, rules)
+    names = _name_problems(claim, facts, rules)
+    problems += names
+    named = {w.lower() for p in names for w in re.findall(r"[A-Za-z]+", p.reason)}
+    for conflict in polarity_conflicts(claim, support):
+        named.update((conflict.claim_word, conflict.context_word))
+        if conflict.claim_word and conflict.context_word:
+            reason = (f"{_quote(conflict.claim_word)} \u2014 context says "
+                      f"{_quote(conflict.context_word)}")
+        else:
+            reason = (f"{_quote(conflict.claim)} contradicts the context: "
+                      f"{_quote(conflict.context)}")
+        problems.append(Problem("polarity", reason, rules.polarity_factor))
+    problems += _added_problems(claim, facts, rules, named)
+    return problems
