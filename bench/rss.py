@@ -79,13 +79,14 @@ def _producer(broker: str, prefix: str, total: int, ahead: int, stored: list[int
         chunk += 1
 
 
-def run(broker: str, calls: int, every: int, ahead: int, data: Path) -> dict[str, Any]:
+def run(broker: str, calls: int, every: int, ahead: int, data: Path,
+        extra_env: dict[str, str]) -> dict[str, Any]:
     settings = load_settings({"LLMPULSE_BROKER": broker})
     ensure_topics(broker, all_topics(settings))
     worker = WorkerProcess({
         "LLMPULSE_BROKER": broker, "LLMPULSE_CLICKHOUSE_URL": f"chdb://{data / 'chdb'}",
         "LLMPULSE_METRICS_PORT": "0", "LLMPULSE_METRICS_HOST": "127.0.0.1",
-        "LLMPULSE_APP_ID": f"bench-rss-{int(time.time())}",
+        "LLMPULSE_APP_ID": f"bench-rss-{int(time.time())}", **extra_env,
     }, log_path=data / "worker.log")
     worker.start()
     assert worker.proc is not None
@@ -135,7 +136,11 @@ def main() -> None:
     parser.add_argument("--ahead", type=int, default=60_000,
                         help="at most this many calls produced and not stored yet")
     parser.add_argument("--broker", choices=("embedded", "kafka"), default="embedded")
+    parser.add_argument("--worker-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="extra worker setting, e.g. LLMPULSE_DEDUP_HORIZON_S=60")
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    extra = dict(item.split("=", 1) for item in args.worker_env)
     with tempfile.TemporaryDirectory(prefix="llmpulse-rss-") as tmp:
         if args.broker == "kafka":
             from tests.harness.apache_kafka import ApacheKafka
@@ -143,7 +148,8 @@ def main() -> None:
             kafka = ApacheKafka()
             kafka.start()
             try:
-                result = run(kafka.bootstrap, args.calls, args.every, args.ahead, Path(tmp))
+                result = run(kafka.bootstrap, args.calls, args.every, args.ahead, Path(tmp),
+                             extra)
             finally:
                 kafka.stop()
         else:
@@ -151,9 +157,10 @@ def main() -> None:
 
             with EmbeddedBroker(log_path=Path(tmp) / "tansu.log") as embedded:
                 result = run(embedded.bootstrap, args.calls, args.every, args.ahead,
-                             Path(tmp))
+                             Path(tmp), extra)
     result["broker"] = args.broker
-    out = ROOT / "results" / f"rss-{args.broker}.json"
+    result["worker_env"] = extra
+    out = args.out or ROOT / "results" / f"rss-{args.broker}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
     print(json.dumps({k: v for k, v in result.items() if k not in ("samples", "marks")}))

@@ -45,7 +45,7 @@ def test_a_period_reads_back_what_was_stored(store: ClickHouseStore) -> None:
     assert costs == sorted(costs, reverse=True) and len(costs) == 10
     grounded = [c.value for c in data.worst["least_grounded"]]
     assert grounded == sorted(grounded) and "refund" in data.worst["least_grounded"][0].note
-    assert data.releases.rows == () and "No release_verdicts table" in data.releases.note
+    assert data.releases.rows == () and data.releases.note == "No release verdicts in this period."
 
 
 def test_a_model_filter_keeps_its_calls_checks_and_triggers(store: ClickHouseStore) -> None:
@@ -77,26 +77,28 @@ def test_the_page_escapes_what_the_store_holds(store: ClickHouseStore) -> None:
     assert HOSTILE_TENANT.replace("<", "&lt;").replace(">", "&gt;") in html
 
 
-def test_release_verdicts_are_shown_when_the_table_exists(store: ClickHouseStore) -> None:
+def test_release_verdicts_of_the_period_are_shown(store: ClickHouseStore) -> None:
     filled = fill(store, START)
-    store.client.command("CREATE TABLE IF NOT EXISTS release_verdicts (decided_at "
-                         "DateTime64(3, 'UTC'), model String, candidate String, verdict String)"
-                         " ENGINE = MergeTree ORDER BY decided_at")
-    try:
-        store.client.insert("release_verdicts", [
-            [START + timedelta(minutes=70), "gpt-4o", "answer@v2", "rollback"],
-            [START - timedelta(days=5), "gpt-4o", "answer@v0", "promote"]],  # outside
-            column_names=["decided_at", "model", "candidate", "verdict"])
-        period = Period(START, filled.end + timedelta(hours=1))
-        releases = load(store, period, NOW).releases
-        assert releases.time_column == "decided_at" and releases.verdict_column == "verdict"
-        assert [r[3] for r in releases.rows] == ["rollback"]
-        html = build(store, period, NOW)
-        assert "answer@v2" in html and "verdict: rollback" in html
-        other = Period(START, filled.end + timedelta(hours=1), "claude-sonnet-4-5")
-        assert load(store, other, NOW).releases.note == "No release verdicts in this period."
-    finally:
-        store.client.command("DROP TABLE IF EXISTS release_verdicts")
+    columns = ["id", "version", "canary", "model", "route", "selector", "baseline",
+               "candidate", "verdict", "expired", "reason", "started_at", "created_at",
+               "forward_failed", "forward_attempts", "next_forward_at", "payload"]
+    store.client.insert("release_verdicts", [
+        ["v2", 1, "answer-canary", "gpt-4o", "rag-answer", "prompt_version", "answer@v1",
+         "answer@v2", "rollback", 0, "duration_p95 worse by 52 %", START,
+         START + timedelta(minutes=70), [], 0, None, "{}"],
+        ["v0", 1, "answer-canary", "gpt-4o", "rag-answer", "prompt_version", "answer@v-1",
+         "answer@v0", "promote", 0, "", START - timedelta(days=5),
+         START - timedelta(days=5), [], 0, None, "{}"]],  # outside the period
+        column_names=columns)
+    period = Period(START, filled.end + timedelta(hours=1))
+    releases = load(store, period, NOW).releases
+    assert releases.time_column == "created_at" and releases.verdict_column == "verdict"
+    assert [r[releases.columns.index("verdict")] for r in releases.rows] == ["rollback"]
+    html = build(store, period, NOW)
+    assert "answer@v2" in html and "verdict=rollback" in html
+    assert "duration_p95 worse by 52 %" in html
+    other = Period(START, filled.end + timedelta(hours=1), "claude-sonnet-4-5")
+    assert load(store, other, NOW).releases.note == "No release verdicts in this period."
 
 
 def test_bucket_widths_follow_the_span() -> None:

@@ -284,35 +284,26 @@ def prompt_excerpt(raw: str, size: int = PROMPT_CHARS) -> str:
     return last if len(last) <= size else last[: size - 1] + "…"
 
 
+#: The verdict columns the report shows (migration 0010), in this order.
+RELEASE_COLUMNS = ("created_at", "canary", "model", "selector", "baseline", "candidate",
+                   "verdict", "reason")
+
+
 def releases(store: ClickHouseStore, period: Period) -> Releases:
-    """The release verdicts of the period, if the store has such a table.  Its columns are
-    not fixed here: the first DateTime column places a verdict in time, a column named
-    like ``verdict`` says which, a ``model`` column follows --model."""
+    """The canary verdicts decided in the period (``release_verdicts``; a store created
+    before that table existed has none)."""
     exists = store.query("SELECT count() FROM system.tables WHERE database = currentDatabase() "
                          "AND name = {t:String}", {"t": RELEASES_TABLE})[0][0]
     if not exists:
         return Releases(note=f"No {RELEASES_TABLE} table in this store: canary and release "
                              "verdicts are not recorded here.")
-    described = store.query(f"DESCRIBE TABLE {RELEASES_TABLE}")
-    types = {str(row[0]): str(row[1]) for row in described}
-    time_column = next((c for c, t in types.items() if "DateTime" in t), None)
-    verdict_column = next((c for c in types if "verdict" in c.lower()), None)
-    where, order = [], ""
-    if time_column is not None:
-        where.append(_between(_quoted(time_column)))
-        order = f" ORDER BY {_quoted(time_column)} DESC"
-    if period.model and "model" in types:
+    where = [_between("created_at")]
+    if period.model:
         where.append("model = {m:String}")
-    condition = f" WHERE {' AND '.join(where)}" if where else ""
     columns, rows = store.query_columns(
-        f"SELECT * FROM {RELEASES_TABLE}{condition}{order} LIMIT {RELEASE_ROWS}",
+        f"SELECT {', '.join(RELEASE_COLUMNS)} FROM {RELEASES_TABLE} FINAL "
+        f"WHERE {' AND '.join(where)} ORDER BY created_at DESC LIMIT {RELEASE_ROWS}",
         _params(period))
     if not rows:
         return Releases(tuple(columns), note="No release verdicts in this period.")
-    return Releases(tuple(columns), tuple(reversed(rows)) if order else tuple(rows), "",
-                    time_column, verdict_column)
-
-
-def _quoted(name: str) -> str:
-    """A column name as a ClickHouse identifier."""
-    return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"
+    return Releases(tuple(columns), tuple(reversed(rows)), "", "created_at", "verdict")
