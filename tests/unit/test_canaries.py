@@ -382,8 +382,9 @@ def test_releases_list_shows_the_stored_verdicts(store: ClickHouseStore,
         def close(self) -> None:
             pass
 
-    monkeypatch.setattr(importlib.import_module("llmpulse.cli.releases"), "open_store",
-                        lambda settings: Borrowed())
+    for module in ("llmpulse.cli.releases", "llmpulse.cli.audit"):
+        monkeypatch.setattr(importlib.import_module(module), "open_store",
+                            lambda settings: Borrowed())
     shown = CliRunner().invoke(cli, ["releases", "list"])
     assert shown.exit_code == 0, shown.output
     assert shown.output.startswith("ROLLBACK")
@@ -392,6 +393,20 @@ def test_releases_list_shows_the_stored_verdicts(store: ClickHouseStore,
     assert ReleaseVerdict.model_validate(json.loads(as_json.output)).verdict == "rollback"
     none = CliRunner().invoke(cli, ["releases", "list", "--canary", "other"])
     assert none.output == "no canary verdicts of canary other\n"
+
+    verdict_id = ReleaseVerdict.model_validate(json.loads(as_json.output)).id
+    approved = CliRunner().invoke(cli, ["releases", "approve", verdict_id, "--actor", "dana"])
+    assert approved.exit_code == 0, approved.output
+    assert approved.output.startswith(f"approved {verdict_id}: rollback of answer@4")
+    again = CliRunner().invoke(cli, ["releases", "approve", verdict_id, "--actor", "eve"])
+    assert again.exit_code == 0 and "was approved already, by dana" in again.output
+    unknown = CliRunner().invoke(cli, ["releases", "approve", "no-such-id"])
+    assert unknown.exit_code == 1 and "no canary verdict no-such-id" in unknown.output
+    log = CliRunner().invoke(cli, ["audit", "--action", "release approve", "--json"])
+    entries = [json.loads(line) for line in log.output.splitlines()]
+    assert [(e["actor"], e["target"], e["outcome"][:6]) for e in entries] == [
+        ("dana", verdict_id, "ok"), (entries[1]["actor"], "no-such-id", "failed")]
+    assert entries[0]["details"]["verdict"] == "rollback"
 
 
 def test_a_canary_alert_is_stored_with_the_other_alert_states(store: ClickHouseStore) -> None:

@@ -31,7 +31,8 @@ def parse_since(value: str, now: datetime) -> datetime:
 @click.option("--since", default=None,
               help="Entries from this ISO time, or this long ago (e.g. 7d, 12h).")
 @click.option("--action", default=None,
-              help="Only this action: erase, retrain approve, retrain resend, dashboards push.")
+              help="Only this action: erase, retrain approve, retrain resend, release approve, "
+                   "dashboards push.")
 @click.option("--limit", type=click.IntRange(min=1), default=1000, show_default=True,
               help="At most this many (the newest).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
