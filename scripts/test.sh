@@ -44,7 +44,7 @@ mkdir -p .cache/bin
   rm -f .cache/bin/.building ) &
 
 # Files the tests keep for people to look at (the report's browser screenshot).
-export LLMPULSE_TEST_ARTIFACTS="${LLMPULSE_TEST_ARTIFACTS:-$PWD/tests/artifacts}"
+export TEST_ARTIFACTS_DIR="${TEST_ARTIFACTS_DIR:-$PWD/tests/artifacts}"
 
 .venv/bin/ruff check src tests bench
 .venv/bin/mypy

@@ -48,7 +48,7 @@ def _chromium() -> str:
 
 
 def _artifact(tmp_path: Path, name: str) -> Path:
-    folder = os.environ.get("LLMPULSE_TEST_ARTIFACTS")
+    folder = os.environ.get("TEST_ARTIFACTS_DIR")
     return (Path(folder) if folder else tmp_path) / name
 
 
