@@ -97,9 +97,9 @@ class Incident:
 #: Incidents that move calls to a new prompt version.
 NEW_VERSION = ("rollout", "release")
 #: How a ``rollout`` incident's new prompt version is worse than the one before it.
-ROLLOUT_SLOWDOWN = 1.5
-ROLLOUT_UNGROUNDED = 0.35
-ROLLOUT_ERRORS = 0.04
+ROLLOUT_SLOWDOWN = 2.0
+ROLLOUT_UNGROUNDED = 0.6
+ROLLOUT_ERRORS = 0.08
 
 #: Runs at least this long get :func:`oncall_incidents`: incidents long enough for the
 #: shipped Prometheus rules (whose ``for`` is 5-10 minutes) to fire and resolve.

@@ -10,7 +10,11 @@ import sys
 import time
 from pathlib import Path
 
+from tests.harness.browser import inspect_page
 from tests.integration.stack import make_stack
+from tests.integration.test_report_browser import PLOTS_JS
+from tests.integration.test_report_browser import _artifact as artifact
+from tests.integration.test_report_browser import _chromium as chromium
 
 
 def test_demo_runs_the_whole_path_and_prints_a_summary(tmp_path: Path) -> None:
@@ -43,6 +47,16 @@ def test_demo_runs_the_whole_path_and_prints_a_summary(tmp_path: Path) -> None:
     html = report.read_text()
     assert '<svg class="plot"' in html and "claude-sonnet-4-5" in html
     assert time.monotonic() - started < 200
+
+    # the demo's report, as a person opens it: every plot of the run drawn, nothing fetched
+    run = inspect_page(chromium(), report.as_uri(), PLOTS_JS,
+                       screenshot=artifact(tmp_path, "demo-report.png"))
+    assert run.errors == [] and run.requests == [report.as_uri()], (run.errors, run.requests)
+    plots = {p["title"]: p for p in run.value["plots"]}
+    assert len(plots) >= 5, list(plots)
+    for plot in plots.values():
+        assert plot["marks"] > 0 and plot["sized"] == plot["marks"], plot
+    assert "rollback" in run.value["text"]  # the canary verdict is on the page
 
 
 def test_a_demo_rerun_with_the_same_seed_stores_its_own_calls(tmp_path: Path) -> None:
