@@ -8,11 +8,11 @@ under one fixed group key, so a single worker owns all of them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from llmpulse.alerting.engine import RuleStatus, StatusStore, cached_status, status_key
+from llmpulse.alerting.engine import RuleStatus, cached_status, status_key
 from llmpulse.alerting.message import AlertMessage
 from llmpulse.alerting.state import (
     AlertPolicy,
@@ -21,6 +21,7 @@ from llmpulse.alerting.state import (
     Evaluation,
     dedup_key,
 )
+from llmpulse.alerting.status_book import StatusBook
 from llmpulse.budgets import Budget, BudgetStatus
 from llmpulse.windows import GroupKey
 
@@ -29,27 +30,7 @@ BUDGET_GROUP = GroupKey(model="\x00budgets")
 POLICY = AlertPolicy(no_data="keep")
 
 
-class BudgetWatch:
-    def __init__(self, store: StatusStore) -> None:
-        self._store = store
-        self._statuses: dict[str, RuleStatus] = {}
-        self._changes: dict[str, dict[str, Any]] = {}
-
-    def evaluate(self, statuses: Sequence[BudgetStatus], now: float) -> list[AlertMessage]:
-        messages = []
-        for budget_status in statuses:
-            message = self._step(budget_status, now)
-            if message is not None:
-                messages.append(message)
-        return messages
-
-    def take_changes(self) -> dict[str, dict[str, Any]]:
-        changes, self._changes = self._changes, {}
-        return changes
-
-    def statuses(self) -> list[RuleStatus]:
-        return list(self._statuses.values())
-
+class BudgetWatch(StatusBook[BudgetStatus]):
     def open_groups(self, budget: str, stored: Iterable[dict[str, Any]]) -> set[str]:
         """Groups of ``budget`` whose alert is not OK, in memory or persisted."""
         prefix = f"{budget}|"

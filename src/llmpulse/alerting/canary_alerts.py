@@ -10,14 +10,12 @@ named ``budget|group``; a canary name has no ``|``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from llmpulse.alerting.budget_alerts import BUDGET_GROUP
 from llmpulse.alerting.canaries import Canary
-from llmpulse.alerting.engine import RuleStatus, StatusStore, cached_status, status_key
+from llmpulse.alerting.engine import RuleStatus, cached_status, status_key
 from llmpulse.alerting.message import AlertMessage, Evidence
 from llmpulse.alerting.state import (
     AlertPolicy,
@@ -27,6 +25,7 @@ from llmpulse.alerting.state import (
     Notification,
     dedup_key,
 )
+from llmpulse.alerting.status_book import StatusBook
 
 #: Every canary status lives under this group: the maintenance partition, one owner.
 CANARY_GROUP = BUDGET_GROUP
@@ -47,27 +46,7 @@ class CanaryState:
     verdict_id: str | None = None
 
 
-class CanaryAlerts:
-    def __init__(self, store: StatusStore) -> None:
-        self._store = store
-        self._statuses: dict[str, RuleStatus] = {}
-        self._changes: dict[str, dict[str, Any]] = {}
-
-    def evaluate(self, states: Sequence[CanaryState], now: float) -> list[AlertMessage]:
-        messages = []
-        for state in states:
-            message = self._step(state, now)
-            if message is not None:
-                messages.append(message)
-        return messages
-
-    def take_changes(self) -> dict[str, dict[str, Any]]:
-        changes, self._changes = self._changes, {}
-        return changes
-
-    def statuses(self) -> list[RuleStatus]:
-        return list(self._statuses.values())
-
+class CanaryAlerts(StatusBook[CanaryState]):
     def _step(self, state: CanaryState, now: float) -> AlertMessage | None:
         canary = state.canary
         key = status_key(canary.name, CANARY_GROUP)
