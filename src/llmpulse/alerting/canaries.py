@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from llmpulse.alerting.message import Severity
+from llmpulse.alerting.message import Severity, checked_runbook_url
 
 By = Literal["prompt_version", "model_version", "model"]
 NEWEST = "newest"
@@ -85,9 +85,7 @@ class Canary(BaseModel):
     @field_validator("runbook_url")
     @classmethod
     def _absolute_url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("https://", "http://")):
-            raise ValueError(f"runbook_url {value!r} must be an absolute http(s) URL")
-        return value
+        return checked_runbook_url(value)
 
     @model_validator(mode="after")
     def _sides(self) -> Canary:

@@ -68,3 +68,11 @@ class AlertMessage(BaseModel):
     @classmethod
     def from_wire(cls, raw: bytes) -> AlertMessage:
         return cls.model_validate_json(raw)
+
+
+def checked_runbook_url(value: str | None) -> str | None:
+    """``value`` if it is an absolute http(s) URL (or unset); a ValueError otherwise.  Slack
+    drops a message whose button has no absolute URL; PagerDuty shows a dead link."""
+    if value is not None and not value.startswith(("https://", "http://")):
+        raise ValueError(f"runbook_url {value!r} must be an absolute http(s) URL")
+    return value

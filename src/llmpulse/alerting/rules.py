@@ -30,7 +30,7 @@ from pydantic import (
 
 from llmpulse.alerting.canaries import Canary, canary_problems
 from llmpulse.alerting.channels import ChannelConfig
-from llmpulse.alerting.message import Severity
+from llmpulse.alerting.message import Severity, checked_runbook_url
 from llmpulse.alerting.state import AlertPolicy, NoData
 from llmpulse.budgets import Budget
 from llmpulse.errors import ConfigError
@@ -151,10 +151,7 @@ class Rule(BaseModel):
     @field_validator("runbook_url")
     @classmethod
     def _absolute_url(cls, value: str | None) -> str | None:
-        # Slack drops a message whose button has no absolute URL; PagerDuty shows a dead link
-        if value is not None and not value.startswith(("https://", "http://")):
-            raise ValueError(f"runbook_url {value!r} must be an absolute http(s) URL")
-        return value
+        return checked_runbook_url(value)
 
     @field_validator("group_by", mode="before")
     @classmethod
