@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -109,6 +110,9 @@ class WorkerProcess:
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
+                self.proc.send_signal(signal.SIGUSR1)  # every thread's stack into its log
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.proc.wait(2)
                 self.proc.kill()
                 self.proc.wait()
         self._close_log()

@@ -8,8 +8,10 @@ Heavy modules are imported inside the commands, so ``--help`` stays fast.
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -478,7 +480,15 @@ cli.add_command(erase)
 cli.add_command(audit)
 
 
+def enable_stack_dumps() -> None:
+    """``kill -USR1 <pid>`` prints every thread's stack to stderr (the process goes on):
+    what a stuck worker is waiting for, without a debugger."""
+    if hasattr(signal, "SIGUSR1"):
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
+
+
 def main() -> None:
+    enable_stack_dumps()
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:
