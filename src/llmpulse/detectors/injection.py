@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from llmpulse.detectors import _injection_patterns as patterns
-from llmpulse.detectors._base import make_signal
+from llmpulse.detectors._base import make_signal, strongest_per_kind
 from llmpulse.records import InferenceRecord
 from llmpulse.signals import Signal
 
@@ -345,15 +345,8 @@ def _squashed_evidence(norm: str, obfuscated: bool) -> list[Evidence]:
 
 
 def _combine(evidence: Sequence[Evidence]) -> InjectionResult:
-    best: dict[str, Evidence] = {}
-    for e in evidence:
-        if e.category not in best or e.weight > best[e.category].weight:
-            best[e.category] = e
-    kept = sorted(best.values(), key=lambda e: -e.weight)
-    miss = 1.0
-    for e in kept:
-        miss *= 1.0 - e.weight
-    return InjectionResult(round(1.0 - miss, 4), tuple(kept))
+    return InjectionResult(*strongest_per_kind(evidence, lambda e: e.category,
+                                               lambda e: e.weight))
 
 
 # --- signals ---------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import parse_qsl, urlsplit
 
-from llmpulse.detectors._base import make_signal
+from llmpulse.detectors._base import make_signal, strongest_per_kind
 from llmpulse.records import InferenceRecord
 from llmpulse.signals import Signal
 
@@ -146,15 +146,7 @@ def assess(text: str, allowed_hosts: Collection[str] = ()) -> OutputResult:
 
 
 def _combine(found: Sequence[Finding]) -> OutputResult:
-    best: dict[str, Finding] = {}
-    for f in found:
-        if f.kind not in best or f.weight > best[f.kind].weight:
-            best[f.kind] = f
-    kept = sorted(best.values(), key=lambda f: -f.weight)
-    miss = 1.0
-    for f in kept:
-        miss *= 1.0 - f.weight
-    return OutputResult(round(1.0 - miss, 4), tuple(kept))
+    return OutputResult(*strongest_per_kind(found, lambda f: f.kind, lambda f: f.weight))
 
 
 def score_insecure_output(records: Sequence[InferenceRecord], now: datetime,
