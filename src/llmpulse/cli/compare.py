@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import click
 
+from llmpulse.cli.times import period
 from llmpulse.release.signals import SIGNALS
 
 #: Exit code of each overall verdict (2 is bad input).
@@ -113,7 +114,6 @@ def _thresholds(pairs: tuple[str, ...]) -> dict[str, float]:
 
 def _stored_sides(baseline: str, candidate: str, model: str | None, by: str,
                   start: str | None, end: str | None, route: str | None) -> list[Any]:
-    from llmpulse.cli.drift_store import _moment
     from llmpulse.cli.main import _read_store, _settings
     from llmpulse.release.from_store import Selection, read_side
 
@@ -124,10 +124,7 @@ def _stored_sides(baseline: str, candidate: str, model: str | None, by: str,
                                "leave out --model")
     if baseline == candidate:
         raise click.UsageError("--baseline and --candidate are the same")
-    t2 = _moment(end) if end else datetime.now(UTC)
-    t1 = _moment(start) if start else t2 - DEFAULT_PERIOD
-    if t2 <= t1:
-        raise click.BadParameter("--to must be after --from")
+    t1, t2 = period(start, end, DEFAULT_PERIOD)
     store = _read_store(_settings())
     try:
         sides = []

@@ -14,16 +14,7 @@ from typing import Any
 import click
 
 from llmpulse.cli.alerts import _settings, open_store
-from llmpulse.prices import as_utc
-
-
-def _moment(value: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not an ISO time such as "
-                                 "2026-12-01T09:00:00Z") from None
-    return as_utc(moment)
+from llmpulse.cli.times import moment, period
 
 
 @click.group()
@@ -39,9 +30,7 @@ def baseline_set(model: str, start: str, end: str) -> None:
     """Pin the calls of MODEL between --from and --to as its drift reference."""
     from llmpulse.sinks import drift_rows
 
-    t1, t2 = _moment(start), _moment(end)
-    if t2 <= t1:
-        raise click.BadParameter("--to must be after --from")
+    t1, t2 = period(start, end, timedelta(0))  # both are required here
     store = open_store(_settings())
     try:
         calls = store.query("SELECT count() FROM inference_events WHERE request_model = "
@@ -74,8 +63,8 @@ def report(model: str, start: str | None, end: str | None, route: str | None,
     from llmpulse.streams.drift import ALL, DriftWatch
 
     settings = _settings()
-    t2 = _moment(end) if end else datetime.now(UTC)
-    t1 = _moment(start) if start else t2 - timedelta(seconds=settings.drift_every_s)
+    t2 = moment(end) if end else datetime.now(UTC)
+    t1 = moment(start) if start else t2 - timedelta(seconds=settings.drift_every_s)
     store = open_store(settings)
 
     async def nowhere(_: Any) -> None:

@@ -5,13 +5,13 @@ The rendering lives in :mod:`llmpulse.report`; it is imported inside the command
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import click
 
 from llmpulse.cli.alerts import _settings, open_store
-from llmpulse.cli.drift_store import _moment
+from llmpulse.cli.times import period
 
 DEFAULT_PERIOD = timedelta(hours=24)
 
@@ -37,10 +37,7 @@ def report(start: str | None, end: str | None, model: str | None, output: Path) 
     """
     from llmpulse.report import Period, write
 
-    t2 = _moment(end) if end else datetime.now(UTC)
-    t1 = _moment(start) if start else t2 - DEFAULT_PERIOD
-    if t2 <= t1:
-        raise click.BadParameter("--to must be after --from")
+    t1, t2 = period(start, end, DEFAULT_PERIOD)
     store = open_store(_settings())
     try:
         path = write(store, Period(t1, t2, model), output)
