@@ -66,3 +66,17 @@ def feedback(request_id: str = "r1", **over: Any) -> dict[str, Any]:
     }
     event.update(over)
     return event
+
+
+class Borrowed:
+    """A test's store, handed to a command that closes what it opens (``close`` does
+    nothing; everything else is the store's)."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def close(self) -> None:
+        pass

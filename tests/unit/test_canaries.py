@@ -29,7 +29,7 @@ from llmpulse.sinks import release_store
 from llmpulse.sinks.clickhouse import ClickHouseStore
 from llmpulse.sinks.kafka import OutMessage
 from llmpulse.sinks.rows import StoredCall
-from tests.unit.factories import T0, inference
+from tests.unit.factories import T0, Borrowed, inference
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 
@@ -375,16 +375,9 @@ def test_releases_list_shows_the_stored_verdicts(store: ClickHouseStore,
                     (T0 + timedelta(minutes=11)).timestamp())
     asyncio.run(desk.check())
 
-    class Borrowed:  # the test's store, for a command that closes what it opens
-        def __getattr__(self, name: str) -> Any:
-            return getattr(store, name)
-
-        def close(self) -> None:
-            pass
-
     for module in ("llmpulse.cli.releases", "llmpulse.cli.audit"):
         monkeypatch.setattr(importlib.import_module(module), "open_store",
-                            lambda settings: Borrowed())
+                            lambda settings: Borrowed(store))
     shown = CliRunner().invoke(cli, ["releases", "list"])
     assert shown.exit_code == 0, shown.output
     assert shown.output.startswith("ROLLBACK")

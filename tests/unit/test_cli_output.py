@@ -24,25 +24,13 @@ from llmpulse.cli.main import format_rows
 from llmpulse.sinks.alert_store import write_states
 from llmpulse.sinks.clickhouse import ClickHouseStore
 from llmpulse.windows import GroupKey
-
-
-class _Borrowed:
-    """The test's store, handed to a command that closes what it opens."""
-
-    def __init__(self, store: ClickHouseStore) -> None:
-        self._store = store
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
-
-    def close(self) -> None:
-        pass
+from tests.unit.factories import Borrowed
 
 
 @pytest.fixture
 def cli_store(store: ClickHouseStore, monkeypatch: pytest.MonkeyPatch
               ) -> Iterator[ClickHouseStore]:
-    borrowed = _Borrowed(store)
+    borrowed = Borrowed(store)
     monkeypatch.setattr("llmpulse.cli.alerts.open_store", lambda settings: borrowed)
     # the module, not the function llmpulse.cli re-exports under the same name
     monkeypatch.setattr(importlib.import_module("llmpulse.cli.main"), "_read_store",

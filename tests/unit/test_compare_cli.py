@@ -20,7 +20,7 @@ from llmpulse.schema import FeedbackEvent, InferenceEvent
 from llmpulse.signals import Signal
 from llmpulse.sinks.clickhouse import ClickHouseStore
 from llmpulse.sinks.rows import StoredCall
-from tests.unit.factories import T0, feedback, inference
+from tests.unit.factories import T0, Borrowed, feedback, inference
 
 
 def calls(prefix: str, n: int, seed: int, error: float = 0.02, slow: float = 1.0,
@@ -145,19 +145,6 @@ def test_bad_input_is_exit_2(tmp_path: Path) -> None:
     assert run("--baseline", str(b), "--candidate", str(b), "--route", "x").exit_code == 2
 
 
-class _Borrowed:
-    """The test's store, handed to a command that closes what it opens."""
-
-    def __init__(self, store: ClickHouseStore) -> None:
-        self._store = store
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
-
-    def close(self) -> None:
-        pass
-
-
 def save(store: ClickHouseStore, events: list[dict[str, Any]]) -> None:
     records = [from_inference(InferenceEvent.model_validate(e)) for e in events]
     store.insert_calls([StoredCall(r, Cost(0.001, "prices", "test")) for r in records],
@@ -167,7 +154,7 @@ def save(store: ClickHouseStore, events: list[dict[str, Any]]) -> None:
 def test_stored_prompt_versions_of_a_model_are_compared(
         store: ClickHouseStore, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(importlib.import_module("llmpulse.cli.main"), "_read_store",
-                        lambda settings: _Borrowed(store))
+                        lambda settings: Borrowed(store))
     v1 = calls("v1", 700, 7, prompt_template_id="answer", prompt_template_version="1")
     v2 = calls("v2", 700, 8, error=0.15, prompt_template_id="answer",
                prompt_template_version="2", model_version="2026-11")
@@ -215,7 +202,7 @@ def test_stored_prompt_versions_of_a_model_are_compared(
 def test_two_stored_models_are_compared_without_model(
         store: ClickHouseStore, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(importlib.import_module("llmpulse.cli.main"), "_read_store",
-                        lambda settings: _Borrowed(store))
+                        lambda settings: Borrowed(store))
     a = calls("a", 500, 1)
     b = [{**e, "gen_ai.request.model": "gpt-4o-mini"} for e in calls("b", 500, 2, slow=1.5)]
     save(store, a + b)
