@@ -164,7 +164,7 @@ class EmbeddedBroker:
 
         self.proc = self._spawn(binary, bootstrap)
         try:
-            wait_for_broker(bootstrap, timeout, check=self._check_alive)
+            wait_for_broker(bootstrap, timeout, check=self._check_alive, announce=False)
         except BrokerError as exc:
             self.stop()
             if isinstance(exc, _ExitedEarly):

@@ -6,6 +6,7 @@ confluent_kafka is imported inside the functions so that importing this module
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -109,9 +110,11 @@ def admin_client(bootstrap: str, security: Mapping[str, Any] | None = None,
 
 def wait_for_broker(
     bootstrap: str, timeout: float, check: Callable[[], None] | None = None,
-    security: Mapping[str, Any] | None = None,
+    security: Mapping[str, Any] | None = None, *, announce: bool = True,
 ) -> None:
     """Block until a metadata request to ``bootstrap`` succeeds.
+
+    With ``announce``, the first failed attempt is logged (what is waited for, how long).
 
     ``check`` is called between attempts and may raise to abort early (used to
     notice that a broker child process died). Raises :class:`BrokerError` after
@@ -139,6 +142,10 @@ def wait_for_broker(
             admin.list_topics(timeout=min(1.0, max(remaining, 0.05)))
             return
         except KafkaException as exc:
+            if announce and last_error == "no answer":  # the first miss: say what is awaited
+                logging.getLogger(__name__).warning(
+                    "waiting up to %.0f s for the Kafka broker at %s (%s)", remaining,
+                    bootstrap, _describe(exc))
             last_error = _describe(exc)
 
 

@@ -487,8 +487,19 @@ def enable_stack_dumps() -> None:
         faulthandler.register(signal.SIGUSR1, all_threads=True)
 
 
+def interruptible() -> None:
+    """SIGINT raises KeyboardInterrupt even when the parent ignored it.
+
+    A non-interactive shell starts `cmd &` with SIGINT ignored, and Python then keeps it
+    ignored: a worker started that way would ignore `kill -INT` while it starts up
+    (waiting for its broker or store) yet obey it once Faust runs, which installs its own
+    handler. Every llmpulse command stops on SIGINT, at any moment."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def main() -> None:
     enable_stack_dumps()
+    interruptible()
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:
