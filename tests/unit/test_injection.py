@@ -151,9 +151,9 @@ def test_labelled_set_is_large_enough_with_a_heldout_split() -> None:
         assert kinds == {("prompt", 0), ("prompt", 1), ("document", 0), ("document", 1)}
 
 
-def heldout() -> list[dict[str, object]]:
+def heldout(split: str = "heldout") -> list[dict[str, object]]:
     rows = [json.loads(line) for line in SET.read_text(encoding="utf-8").splitlines()]
-    return [r for r in rows if r["split"] == "heldout"]
+    return [r for r in rows if r["split"] == split]
 
 
 def precision_recall(scored: list[tuple[float, int]]) -> tuple[float, float]:
@@ -163,13 +163,25 @@ def precision_recall(scored: list[tuple[float, int]]) -> tuple[float, float]:
 
 
 def test_rules_on_the_heldout_split() -> None:
-    """Measured when written (bench/injection_eval.py): ROC-AUC 0.877, precision 0.96,
-    recall 0.78.  The rules miss paraphrases with none of their phrases; the similarity
-    to known attacks (test_injection_similarity.py) makes up for most of them."""
+    """``heldout`` was development data of the second round of rules: ROC-AUC 1.000,
+    precision 0.985, recall 1.000 show a fit, not a measurement (bench/injection_eval.py;
+    the first rules, when it was held out: 0.877)."""
     scored = [(assess(str(r["text"])).score, int(str(r["label"]))) for r in heldout()]
     precision, recall = precision_recall(scored)
-    assert auc(scored) >= 0.86
-    assert precision >= 0.93 and recall >= 0.75
+    assert auc(scored) >= 0.98
+    assert precision >= 0.95 and recall >= 0.95
+
+
+def test_rules_on_the_second_heldout_split() -> None:
+    """Fresh texts, committed before the second round of rules and scored once after it
+    (bench/injection_eval.py, BENCHMARKS.md): ROC-AUC 0.804, precision 0.95, recall 0.60,
+    short of the 0.95 target.  The rules miss paraphrases with none of an attack's words.
+    A floor against regressions; never tune the rules against this split."""
+    scored = [(assess(str(r["text"])).score, int(str(r["label"])))
+              for r in heldout("heldout2")]
+    precision, recall = precision_recall(scored)
+    assert auc(scored) >= 0.78
+    assert precision >= 0.9 and recall >= 0.55
 
 
 def _record(**over: object) -> InferenceRecord:
