@@ -7,7 +7,8 @@ erasure while workers run.
   against the served store;
 * two workers on a served store: a user erased while one of their requests waits in a
   join; the call its late response completes, that call's signals and feedback on an
-  erased call are not stored.
+  erased call are not stored; a tenant erased, and feedback that comes later for one of
+  its calls (feedback names no tenant) is not stored either.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 import pytest
 
 from llmpulse.config import load_settings
+from llmpulse.schema import FeedbackEvent
 from llmpulse.sinks.clickhouse import ClickHouseStore
 from tests.harness.governance import holding, seed
 from tests.harness.store_server import StoreServerProcess, started
@@ -57,13 +59,25 @@ def test_retention_erase_and_audit_through_the_http_store(tmp_path: Path) -> Non
         dry = run_cli(server.url, "erase", "--tenant", "acme", "--dry-run", "--json")
         assert dry.returncode == 0, dry.stderr
         assert json.loads(dry.stdout)["deleted"]["inference_events"] == 2
+        assert json.loads(dry.stdout)["recorded_request_ids"] == 2
         assert holding(store, "acme")  # nothing changed
+        assert store.query("SELECT count() FROM erasures") == [(0,)]
 
         done = run_cli(server.url, "erase", "--tenant", "acme", "--actor", "alice")
         assert done.returncode == 0, done.stderr
         assert "inference_events       deleted 2 row(s)" in done.stdout
+        assert "erasures               recorded 2 request id(s)" in done.stdout
         assert holding(store, "acme", "r1", "r2", "k-acme") == {}
         assert store.query("SELECT count() FROM inference_events") == [(2,)]
+        # feedback on the tenant's call, written later by another process: dropped
+        later = ClickHouseStore.open(load_settings({"LLMPULSE_CLICKHOUSE_URL": server.url}))
+        try:
+            assert later.insert_feedback([FeedbackEvent(
+                request_id=rid, feedback_id=f"late-{rid}", time=now, thumbs="down",
+                given_by="user") for rid in ("r1", "r4")], now) == 1
+        finally:
+            later.close()
+        assert holding(store, "acme", "r1", "r2") == {}
 
         audit = run_cli(server.url, "audit", "--json", "--action", "erase", "--since", "1h")
         assert audit.returncode == 0, audit.stderr
@@ -72,6 +86,7 @@ def test_retention_erase_and_audit_through_the_http_store(tmp_path: Path) -> Non
             (os.environ.get("USER") or entries[0]["actor"], "tenant=acme", "dry-run"),
             ("alice", "tenant=acme", "ok")]
         assert entries[1]["details"]["deleted"]["windows"] == 1
+        assert entries[1]["details"]["recorded_request_ids"] == 2
 
         # the next start of a worker with another value alters the TTL; a CLI does not
         ClickHouseStore.open(load_settings({"LLMPULSE_CLICKHOUSE_URL": server.url,
@@ -134,6 +149,8 @@ def test_erasing_a_user_while_two_workers_run(broker: str, tmp_path: Path) -> No
     store = ClickHouseStore.open(stack.settings())
     tag = uuid.uuid4().hex[:6]
     gone, kept, waiting = f"u-gone-{tag}", f"u-kept-{tag}", f"wait-{tag}"
+    tenant = f"t-gone-{tag}"
+    tenant_calls = [f"{tenant}-{i}" for i in range(2)]
     start = datetime.now(UTC) - timedelta(seconds=2)
     try:
         with stack.client() as client:
@@ -143,16 +160,24 @@ def test_erasing_a_user_while_two_workers_run(broker: str, tmp_path: Path) -> No
                         request_id=f"{user}-{i}", start_time=start, user_hash=user,
                         provider="openai", request_model="gpt-4o",
                         input_messages=[{"role": "user", "content": f"hello from {user}"}])
+            for rid in tenant_calls:  # calls of a tenant erased next
+                client.record_inference(
+                    request_id=rid, start_time=start, tenant=tenant, provider="openai",
+                    request_model="gpt-4o",
+                    input_messages=[{"role": "user", "content": f"hello from {tenant}"}])
             # a request of the erased user still waiting for its response in a join
             client.record_request(request_id=waiting, start_time=start, user_hash=gone,
                                   provider="openai", request_model="gpt-4o")
             client.flush()
         wait_for("the calls to be stored", lambda: store.query(
-            "SELECT count() FROM inference_events WHERE user_hash IN {u:Array(String)}",
-            {"u": [gone, kept]})[0][0] == 6, 60)
+            "SELECT count() FROM inference_events WHERE user_hash IN {u:Array(String)} "
+            "OR tenant = {t:String}", {"u": [gone, kept], "t": tenant})[0][0] == 8, 60)
 
         erased = run_cli(stack.store_url, "erase", "--user-hash", gone, "--actor", "dpo")
         assert erased.returncode == 0, erased.stderr
+        erased = run_cli(stack.store_url, "erase", "--tenant", tenant, "--actor", "dpo")
+        assert erased.returncode == 0, erased.stderr
+        assert "recorded 2 request id(s)" in erased.stdout
 
         # after the erasure: the response of the waiting request, feedback on an erased
         # call, then markers on every partition (same topics, read in order after them)
@@ -161,6 +186,7 @@ def test_erasing_a_user_while_two_workers_run(broker: str, tmp_path: Path) -> No
             client.record_response(request_id=waiting, end_time=datetime.now(UTC),
                                    output_messages=[{"role": "assistant", "content": "late"}])
             client.record_feedback(request_id=f"{gone}-0", thumbs="down")
+            client.record_feedback(request_id=tenant_calls[0], thumbs="down")  # no tenant
             for rid in markers:
                 client.record_request(request_id=rid, start_time=start, user_hash=kept,
                                       provider="openai", request_model="gpt-4o")
@@ -176,6 +202,7 @@ def test_erasing_a_user_while_two_workers_run(broker: str, tmp_path: Path) -> No
             == len(markers), 30)
 
         assert holding(store, gone, waiting, *(f"{gone}-{i}" for i in range(3))) == {}
+        assert holding(store, tenant, *tenant_calls) == {}
         assert store.query("SELECT count() FROM inference_events FINAL "
                            "WHERE user_hash = {u:String}", {"u": kept}) == [(3 + len(markers),)]
     finally:

@@ -143,6 +143,53 @@ def test_rows_of_an_erased_subject_written_later_are_dropped(store: ClickHouseSt
     assert store.query("SELECT request_id FROM feedback") == [("kept",)]
 
 
+def test_feedback_and_signals_of_an_erased_tenants_calls_written_later_are_dropped(
+        store: ClickHouseStore) -> None:
+    """Feedback names no tenant and its call is gone: the tenant's request ids recorded
+    at the erasure drop it, without any worker reading them all."""
+    from llmpulse.schema import FeedbackEvent
+    from llmpulse.signals import Signal
+
+    seed(store, NOW)
+    dry = erase(store, Subject("tenant", "acme"), dry_run=True)
+    assert dry.recorded == 2 and dry.as_json()["recorded_request_ids"] == 2
+    report = erase(store, Subject("tenant", "acme"), sleep=lambda s: None)
+    assert report.recorded == 2
+    assert sorted(store.query("SELECT kind, value FROM erasures")) == [
+        ("tenant", "acme"), ("tenant_call", "r1"), ("tenant_call", "r2")]
+    reads: list[str] = []
+
+    def query(sql: str, parameters: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        reads.append(sql)
+        return store.query(sql, parameters)
+
+    store.guard = ErasureGuard(query)  # as a worker's guard after REFRESH_S
+    assert not store.guard.current().request_ids  # the tenant's calls are not read whole
+    later = NOW + timedelta(days=1)  # after the erasure: no tenant, no date to drop it by
+    feedback = [FeedbackEvent(request_id=rid, feedback_id=f"late-{rid}", time=later,
+                              thumbs="down", given_by="user") for rid in ("r1", "r3")]
+    assert store.insert_feedback(feedback, later) == 1
+    assert store.query("SELECT request_id FROM feedback WHERE feedback_id LIKE 'late-%'") == [
+        ("r3",)]
+    signals = [Signal(name="judge.score", value=0.2, request_id=rid, time=later, model="m",
+                      provider="openai", route="", tenant="")
+               for rid in ("r2", "r4")]
+    assert store.insert_signals(signals, {}, later) == 1
+    assert holding(store, "acme", "r1", "r2") == {}
+    assert sum("tenant_call" in sql and "IN {ids" in sql for sql in reads) == 2
+
+
+def test_without_a_tenant_erasure_no_lookup_is_made() -> None:
+    reads: list[str] = []
+
+    def query(sql: str, parameters: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        reads.append(sql)
+        return [("request_id", "r1", NOW)]
+
+    guard = ErasureGuard(query)
+    assert guard.tenant_calls(["r1", "r2"]) == set() and len(reads) == 1
+
+
 @pytest.mark.parametrize("kind", ["request_id", "user_hash", "tenant"])
 def test_erasing_nothing_is_harmless(store: ClickHouseStore, kind: str) -> None:
     report = erase(store, Subject(kind, "nobody"), sleep=lambda s: None)  # type: ignore[arg-type]

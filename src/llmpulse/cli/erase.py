@@ -69,3 +69,6 @@ def erase(request_id: str | None, user_hash: str | None, tenant: str | None, dry
     for table, rows in report.redacted.items():
         click.echo(f"  {table:22} {'would redact' if dry_run else 'redacted'} request ids "
                    f"in {rows} row(s)")
+    click.echo(f"  {'erasures':22} {'would record' if dry_run else 'recorded'} "
+               f"{report.recorded} request id(s): their later feedback and signals are "
+               "dropped")

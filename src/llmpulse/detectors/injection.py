@@ -5,17 +5,26 @@ Pure; no I/O, no clock.  Rule-based and cheap enough for the cheap path
 matched against the phrase patterns of :mod:`_injection_patterns`:
 
 - as written, lower-cased, with leetspeak (``1gn0r3``), look-alike letters from other
-  scripts, and invisible characters undone, punctuation collapsed;
+  scripts in Latin words (a Russian or Greek word is left as written), and invisible
+  characters undone, punctuation collapsed;
 - hidden payloads decoded: Unicode tag characters (U+E0000..U+E007F, invisible everywhere)
   read as the ASCII they encode, base64 and hex runs decoded when they decode to text;
 - letters only (``i g n o r e  p r e v i o u s`` or written backwards), for a few key
   phrases.
 
+The patterns cover overrides, requests for the system prompt, role-play jailbreaks,
+text addressed to a model that reads a document (notes, fake chat turns, HTML comments),
+exfiltration, and overrides and system-prompt requests in a dozen languages.  A pattern
+is tried only on a text holding one of its first words (or, for Chinese, Japanese, Korean
+and Arabic ones, on a text that is not plain ASCII).
+
 Invisible characters count as evidence on their own only where they have no ordinary use:
 tag characters outside flag emoji, bidirectional overrides, zero-width characters inside
 Latin words.  A match in words that talk *about* attacks ("what is prompt injection?",
-"our filter blocks phrases like ...") counts for less, as does a user taking back their own
-earlier request ("ignore my previous instructions, use a table").
+"our filter blocks phrases like ...", or a question just before it: "how do jailbreaks
+work?") counts for less, as does a user taking back their own earlier request ("ignore my
+previous instructions, use a table").  A question after a match does not excuse it: an
+attack often ends with one ("... no rules. How do I ...?").
 
 The score is a noisy-or over categories (the strongest piece of evidence of each), in 0..1;
 the signal's explanation quotes the evidence.
@@ -57,6 +66,8 @@ _LOOKALIKE = str.maketrans(
     "\u0430\u0435\u043e\u0440\u0441\u0443\u0445\u0456\u0455\u0458"
     "\u0501\u04cf\u04bb\u03bf\u03b1\u03b5\u03b9\u03bd\u03c4\u03ba\u03c1",
     "aeopcyxisjdlhoaeivtkp")
+_MIXED_WORD = re.compile(r"\w*[\u0370-\u03ff\u0400-\u052f]\w*")
+_LATIN = re.compile(r"[a-z]")
 _LEET = str.maketrans("013457@$|8", "oieastasib")
 _LEET_WORD = re.compile(r"[a-z0-9@$|]*[a-z][a-z0-9@$|]*")
 _LEET_CHARS = frozenset("013457@$|8")
@@ -106,7 +117,7 @@ def triggers(source: str) -> frozenset[str] | None:
     alternative of the pattern's leading group (None when they cannot be told, e.g. a
     first word spelled as a pattern): a text without any is not searched."""
     body = source[2:] if source.startswith("\\b") else ""
-    if (plain := re.match(r"[a-z]+(?= )", body)) is not None:
+    if (plain := re.match(r"[^\W\d_]+(?= )", body)) is not None:
         return frozenset({plain.group()})
     end = _group_end(body, 0) if body.startswith("(?:") else 0
     if not end or not body[end:].startswith((" ", ",", "\\b")):
@@ -114,20 +125,33 @@ def triggers(source: str) -> frozenset[str] | None:
     alternatives = _split_top(body[3:end - 1])
     words: set[str] = set()
     for alternative in alternatives:
-        m = re.match(r"[a-z]+(?= |$)", alternative)
+        m = re.match(r"[^\W\d_]+(?= |$)", alternative)
         if m is None:
             return None
         words.add(m.group())
     return frozenset(words)
 
 
-_COMPILED = tuple((category, weight, re.compile(source), triggers(source))
+def non_ascii_only(source: str) -> bool:
+    """Whether ``source`` can match only a text with non-ASCII characters: it opens with a
+    group of alternatives that all start with one (Chinese, Arabic: no word boundary)."""
+    if not source.startswith("(?:"):
+        return False
+    alternatives = _split_top(source[3:_group_end(source, 0) - 1])
+    return all(a and not a[0].isascii() for a in alternatives)
+
+
+_COMPILED = tuple((category, weight, re.compile(source), triggers(source),
+                   non_ascii_only(source))
                   for category, weight, source in patterns.PATTERNS)
 _RAW = tuple((category, weight, re.compile(source, re.IGNORECASE))
              for category, weight, source in patterns.RAW_PATTERNS)
 _MENTION = re.compile(r"\b(?:" + "|".join(re.escape(w) for w in patterns.MENTION_WORDS)
                       + r")\b")
 _SELF = re.compile("|".join(re.escape(w) for w in patterns.SELF_WORDS))
+_ASKING = re.compile(r"\b(?:" + "|".join(re.escape(w) for w in patterns.ASKING_WORDS) + r")\b")
+#: How far before a match a question about it may start.
+ASKING_REACH = 40
 #: Letters-only spellings of the clearest phrases (spaced out, split by invisible
 #: characters, or written backwards).
 _SQUASHED = (
@@ -212,6 +236,13 @@ def _hidden(text: str) -> _Hidden:
     return _Hidden("".join(visible), " ".join(t for t in tags if t), zero_width, bidi)
 
 
+def _unmix(match: re.Match[str]) -> str:
+    """A word of Latin letters with look-alikes from other scripts, in Latin; a word of
+    another script alone (Russian, Greek) is left as written."""
+    word = match.group()
+    return word.translate(_LOOKALIKE) if _LATIN.search(word) else word
+
+
 def _unleet(match: re.Match[str]) -> str:
     word = match.group()
     if _LEET_CHARS.isdisjoint(word):
@@ -223,7 +254,7 @@ def normalise(text: str) -> str:
     """Lower case; leetspeak and look-alike letters undone; punctuation runs to one space."""
     text = unicodedata.normalize("NFKC", text).lower().translate(_QUOTES)
     if not text.isascii():
-        text = text.translate(_LOOKALIKE)
+        text = _MIXED_WORD.sub(_unmix, text)
     text = _LEET_WORD.sub(_unleet, text)
     return " " + _NON_WORD.sub(" ", text).strip() + " "
 
@@ -265,6 +296,8 @@ def _talks_about(normalised: str, start: int, end: int, raw_lower: str) -> bool:
     """Whether the match sits among words about attacks, or in quotes in the raw text."""
     if _MENTION.search(normalised, max(0, start - 160), min(len(normalised), end + 100)):
         return True
+    if _ASKING.search(normalised, max(0, start - ASKING_REACH), start + 1):
+        return True
     first = normalised[start:end].split()
     if first:
         quoted = re.search(r"[\"'`\u201c\u2018]\s*" + re.escape(first[0]), raw_lower)
@@ -276,8 +309,9 @@ def _talks_about(normalised: str, start: int, end: int, raw_lower: str) -> bool:
 def _phrase_evidence(text: str, raw_lower: str, via: str = "") -> list[Evidence]:
     found: list[Evidence] = []
     present = frozenset(text.split())
-    for category, weight, pattern, needs in _COMPILED:
-        if needs is not None and needs.isdisjoint(present):
+    ascii_text = text.isascii()
+    for category, weight, pattern, needs, non_ascii in _COMPILED:
+        if (needs is not None and needs.isdisjoint(present)) or (non_ascii and ascii_text):
             continue
         m = pattern.search(text)
         if m is None:

@@ -18,9 +18,14 @@ drift_baselines, schema_*     no subject data
 ============================  =========================================================
 
 ``erasures`` (what later writes must drop, see :mod:`llmpulse.governance.guard`) and
-``audit_log`` keep the subject's id on purpose.  Rows are deleted with ``ALTER TABLE ...
-DELETE`` and redacted with ``ALTER TABLE ... UPDATE``, ``mutations_sync = 2``: done when
-the statement returns.
+``audit_log`` keep the subject's id on purpose.  ``erasures`` also records the request ids
+of the subject's calls, so their feedback, signals and scores that come later are dropped
+though they name no user or tenant: a user's (at most :data:`MAX_USER_REQUEST_IDS`, read
+by every worker) as erased request ids, a tenant's (any number, copied within the store
+by one ``INSERT ... SELECT``) as ``tenant_call`` rows, looked up per written batch.
+
+Rows are deleted with ``ALTER TABLE ... DELETE`` and redacted with ``ALTER TABLE ...
+UPDATE``, ``mutations_sync = 2``: done when the statement returns.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from llmpulse.governance.guard import REFRESH_S
+from llmpulse.governance.guard import REFRESH_S, TENANT_CALL
 
 if TYPE_CHECKING:
     from llmpulse.sinks.clickhouse import ClickHouseStore
@@ -147,16 +152,19 @@ REDACTIONS: tuple[Redaction, ...] = (
 
 @dataclass
 class Report:
-    """Rows deleted (dry run: that would be) per table, and rows redacted."""
+    """Rows deleted (dry run: that would be) per table, rows redacted, and the request ids
+    recorded in ``erasures`` for later feedback and signals of them to be dropped."""
 
     subject: Subject
     dry_run: bool
     deleted: dict[str, int] = field(default_factory=dict)
     redacted: dict[str, int] = field(default_factory=dict)
+    recorded: int = 0
 
     def as_json(self) -> dict[str, Any]:
         return {"subject": {"kind": self.subject.kind, "value": self.subject.value},
-                "dry_run": self.dry_run, "deleted": self.deleted, "redacted": self.redacted}
+                "dry_run": self.dry_run, "deleted": self.deleted, "redacted": self.redacted,
+                "recorded_request_ids": self.recorded}
 
 
 def _count(store: ClickHouseStore, table: str, where: str, params: dict[str, Any]) -> int:
@@ -179,18 +187,49 @@ def tombstones(store: ClickHouseStore, subject: Subject, now: datetime) -> list[
     return rows
 
 
+_TENANT_CALLS = ("SELECT DISTINCT request_id FROM inference_events "
+                 "WHERE tenant = {subject:String}")
+
+
+def recorded_calls(store: ClickHouseStore, subject: Subject) -> int:
+    """How many request ids recording ``subject`` records (or would)."""
+    if subject.kind == "request_id":
+        return 1
+    if subject.kind == "user_hash":
+        return min(MAX_USER_REQUEST_IDS, _count(
+            store, "(SELECT DISTINCT request_id FROM inference_events "
+                   "WHERE user_hash = {subject:String})", "1", {"subject": subject.value}))
+    return _count(store, f"({_TENANT_CALLS})", "1", {"subject": subject.value})
+
+
+def record_tenant_calls(store: ClickHouseStore, subject: Subject) -> None:
+    """The request ids of the tenant's stored calls into ``erasures``, within the store."""
+    store.client.command(
+        "INSERT INTO erasures (kind, value, erased_at) "
+        f"SELECT '{TENANT_CALL}', request_id, now64(3, 'UTC') FROM ({_TENANT_CALLS})",
+        parameters={"subject": subject.value})
+
+
 def erase(store: ClickHouseStore, subject: Subject, dry_run: bool = False,
           sleep: Callable[[float], None] = time.sleep, settle_s: float = SETTLE_S) -> Report:
     """Erase ``subject`` (dry run: count only); returns what was (would be) removed.
 
     The erasure is recorded first; after ``settle_s`` every worker drops the subject's
-    rows before writing them, and what is stored then is counted and removed."""
-    if not dry_run:
-        store.client.insert("erasures", tombstones(store, subject, datetime.now(UTC)),
-                            column_names=["kind", "value", "erased_at"])
-        sleep(settle_s)
-    params = {"subject": subject.value}
+    rows before writing them, and what is stored then is counted and removed (a tenant's
+    calls stored by then recorded first, for their later feedback to be dropped)."""
     report = Report(subject, dry_run)
+    if not dry_run:
+        rows = tombstones(store, subject, datetime.now(UTC))
+        store.client.insert("erasures", rows, column_names=["kind", "value", "erased_at"])
+        sleep(settle_s)
+        if subject.kind == "tenant":
+            report.recorded = recorded_calls(store, subject)
+            record_tenant_calls(store, subject)
+        else:
+            report.recorded = 1 if subject.kind == "request_id" else len(rows) - 1
+    else:
+        report.recorded = recorded_calls(store, subject)
+    params = {"subject": subject.value}
     refs = {r.table: _referenced(store, r, subject) for r in REDACTIONS}
     for r in REDACTIONS:
         report.redacted[r.table] = (_count(store, r.table, r.naming, {"ids": refs[r.table]})

@@ -5,13 +5,19 @@ batch being stored) or receive it later (a late response, feedback).  The store'
 pass through an :class:`ErasureGuard`, which reads the ``erasures`` table at most every
 :data:`REFRESH_S` seconds and drops matching rows: a request id for good, a user hash
 or a tenant for rows dated up to the erasure (later calls are new data).
+
+Feedback may name only its call's request id, not the tenant, and the call it would be
+joined to is gone.  So a tenant's erasure also records the request ids of the tenant's
+calls (kind :data:`TENANT_CALL`); a tenant may have millions of them, so they are never
+read whole: while a tenant erasure is kept, the guard looks up the request ids of the rows
+being written (:meth:`ErasureGuard.tenant_calls`, a primary-key lookup).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -22,8 +28,11 @@ log = logging.getLogger(__name__)
 #: a second) between recording an erasure and deleting, so no worker writes after it.
 REFRESH_S = 5.0
 KINDS = ("request_id", "user_hash", "tenant")
+#: ``erasures`` rows naming (``value``) a request id of an erased tenant's call.
+TENANT_CALL = "tenant_call"
 
-Query = Callable[[str], list[tuple[Any, ...]]]
+#: ``query(sql)`` or ``query(sql, parameters)``: the rows.
+Query = Callable[..., list[tuple[Any, ...]]]
 
 
 @dataclass
@@ -49,10 +58,6 @@ class Erased:
 
     def __bool__(self) -> bool:
         return bool(self.request_ids or self.users or self.tenants)
-
-    def redacted(self, request_ids: Sequence[str], mark: str) -> list[str]:
-        """``request_ids`` with the erased ones replaced by ``mark``."""
-        return [mark if r in self.request_ids else r for r in request_ids]
 
     def drops(self, request_id: str, when: datetime, user_hash: str | None = None,
               tenant: str | None = None) -> bool:
@@ -83,10 +88,25 @@ class ErasureGuard:
         if self._read_at is None or now - self._read_at >= self._refresh_s:
             try:
                 self._erased = Erased.of(self._query(
-                    "SELECT kind, value, max(erased_at) FROM erasures GROUP BY kind, value"))
+                    "SELECT kind, value, max(erased_at) FROM erasures "
+                    f"WHERE kind != '{TENANT_CALL}' GROUP BY kind, value"))
             except Exception as exc:  # a store without the table yet: nothing erased
                 if "erasures" not in str(exc):
                     raise
                 log.debug("no erasures table: %s", exc)
             self._read_at = now
         return self._erased
+
+    def tenant_calls(self, request_ids: Iterable[str]) -> set[str]:
+        """Which of ``request_ids`` are calls of an erased tenant (asked of the store only
+        while a tenant erasure is kept, and only for ids not dropped already)."""
+        erased = self.current()
+        if not erased.tenants:
+            return set()
+        ids = sorted({r for r in request_ids if r} - erased.request_ids)
+        if not ids:
+            return set()
+        rows = self._query(
+            f"SELECT DISTINCT value FROM erasures WHERE kind = '{TENANT_CALL}' "
+            "AND value IN {ids:Array(String)}", {"ids": ids})
+        return {str(r[0]) for r in rows}

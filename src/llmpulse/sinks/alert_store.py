@@ -158,11 +158,14 @@ def without_erased(store: ClickHouseStore, message: WithEvidence) -> WithEvidenc
     erased = store.guard.current()
     evidence = message.evidence  # type: ignore[attr-defined]
     ids = [e.request_id for e in evidence]
-    if not erased or not erased.request_ids.intersection(ids):
+    if not erased:
+        return message
+    gone = erased.request_ids.intersection(ids) | store.guard.tenant_calls(ids)
+    if not gone:
         return message
     return message.model_copy(update={"evidence": tuple(
-        e.model_copy(update={"request_id": rid})
-        for e, rid in zip(evidence, erased.redacted(ids, ERASED), strict=True))})
+        e.model_copy(update={"request_id": ERASED if e.request_id in gone else e.request_id})
+        for e in evidence)})
 
 
 def write_notifications(store: ClickHouseStore, alert: AlertMessage,

@@ -280,13 +280,19 @@ class ClickHouseStore:
         erased = self.guard.current()
         if not erased:
             return signals
-        return [s for s in signals if not erased.drops(s.request_id, s.time, tenant=s.tenant)]
+        gone = self.guard.tenant_calls(s.request_id for s in signals)
+        return [s for s in signals if s.request_id not in gone
+                and not erased.drops(s.request_id, s.time, tenant=s.tenant)]
 
     def _kept_feedback(self, events: Sequence[FeedbackEvent]) -> Sequence[FeedbackEvent]:
+        """Feedback of erased calls dropped: also of an erased tenant's calls, which
+        feedback does not name the tenant of."""
         erased = self.guard.current()
         if not erased:
             return events
-        return [e for e in events if not erased.drops(e.request_id, e.time, e.user_hash)]
+        gone = self.guard.tenant_calls(e.request_id for e in events)
+        return [e for e in events if e.request_id not in gone
+                and not erased.drops(e.request_id, e.time, e.user_hash)]
 
     def waiting_feedback(self, limit: int) -> list[FeedbackEvent]:
         """Stored feedback still waiting for its call (its worker stopped meanwhile)."""
