@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from prometheus_client import generate_latest
 
 from llmpulse.alerting.engine import AlertEngine, RuleStatus, pick_reading, reading
 from llmpulse.alerting.message import AlertMessage
 from llmpulse.alerting.rules import parse_rules
+from llmpulse.metrics import build_metrics
 from llmpulse.scoring.tasks import CallRef, Evaluation, ScoreResult
+from llmpulse.streams.window_gauges import WindowGauges
 from llmpulse.windows import (
     MAX_SCORER_VERSIONS,
     UNKNOWN_SCORER,
+    ClosedWindow,
     GroupKey,
     PaneWindows,
     WindowAggregate,
@@ -250,3 +254,25 @@ def test_old_statuses_without_histories_still_load() -> None:
     old.pop("histories", None)
     loaded = RuleStatus.from_dict(old)
     assert loaded.history == [0.1, 0.2] and loaded.histories == {} and loaded.scorer is None
+
+
+def test_quality_gauges_are_labelled_with_the_scorer_version() -> None:
+    metrics = build_metrics(process="worker")
+    gauges = WindowGauges(metrics, 0)
+    both = fold_quality([*(scored(f"o{i}", 1.0, 0.0, OLD) for i in range(3)),
+                         scored("n", 1.0, 0.9, NEW, grounded=0.4)],
+                        [("model", "route")], 60.0)[(MODEL, 0.0)]
+    gauges.export([ClosedWindow(0.0, 60.0, MODEL, both)])
+    text = generate_latest(metrics.registry).decode()
+    labels = 'model="m",prompt_version="*",route="chat",scorer="{}",tenant="*"'
+    assert f"llmpulse_window_toxicity_rate{{{labels.format(OLD)}}} 0.0" in text
+    assert f"llmpulse_window_toxicity_rate{{{labels.format(NEW)}}} 1.0" in text
+    assert f"llmpulse_window_groundedness{{{labels.format(GROUND_NEW)}}} 0.4" in text
+    # the old version no longer scoring: its series goes, the new one's stays
+    only_new = fold_quality([scored("n2", 61.0, 0.0, NEW)], [("model", "route")],
+                            60.0)[(MODEL, 60.0)]
+    gauges.export([ClosedWindow(60.0, 60.0, MODEL, only_new)])
+    text = generate_latest(metrics.registry).decode()
+    assert f'scorer="{OLD}"' not in text
+    assert f"llmpulse_window_toxicity_rate{{{labels.format(NEW)}}} 0.0" in text
+    assert "llmpulse_window_groundedness{" not in text
