@@ -11,6 +11,11 @@ partition, answers "the last N seconds" from whole panes, and closes aligned
 windows once the event-time watermark (newest event time less the allowed
 lateness) has passed their end.  Partials for panes already closed are counted
 as late, never silently dropped.
+
+Quality scores (toxicity, groundedness) are kept per scorer version
+(:class:`ScorePart` per signal and version): during a rolling upgrade of the
+scorers, old and new versions score on their own scales, so they are merged
+version by version and never averaged into one value.
 """
 
 from __future__ import annotations
