@@ -276,3 +276,12 @@ def test_quality_gauges_are_labelled_with_the_scorer_version() -> None:
     assert f'scorer="{OLD}"' not in text
     assert f"llmpulse_window_toxicity_rate{{{labels.format(NEW)}}} 0.0" in text
     assert "llmpulse_window_groundedness{" not in text
+
+
+def test_a_rules_summary_can_name_the_scorer_version() -> None:
+    rules = parse_rules(RULES.replace("    min_count: 5\n", "    min_count: 5\n    summary: "
+                                      "\"{value:.0%} toxic by {scorer}\"\n"), "test")
+    engine = AlertEngine(rules, pane_s=5, lateness_s=0, store={})
+    sent = _run(engine, [[scored(f"n{t}-{i}", float(t), 0.9, NEW) for i in range(5)]
+                         for t in range(1, 3)])
+    assert [m.summary for m in sent] == ["100% toxic by lexicon+minilm@2"]
