@@ -36,6 +36,8 @@ TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4
 SINK_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 WINDOW_LABELS = ("model", "route", "tenant", "prompt_version")
+#: The quality window gauges are per scorer version too (at most 4 per group and window).
+SCORED_WINDOW_LABELS = (*WINDOW_LABELS, "scorer")
 #: Latency percentiles of the window gauges (label ``percentile``: 50, 95, 99).
 WINDOW_PERCENTILES = ("50", "95", "99")
 GENAI_LABELS = ("gen_ai_provider_name", "gen_ai_request_model", "gen_ai_operation_name",
@@ -261,11 +263,13 @@ SPECS: tuple[MetricSpec, ...] = (
                ("gen_ai_request_model", "llmpulse_route", "name"),
                tuple(round(0.1 * i, 1) for i in range(1, 11))),
     MetricSpec("window_toxicity_rate", "gauge", "llmpulse_window_toxicity_rate",
-               "Share of scored responses that were toxic in the last closed 1-minute window.",
-               WINDOW_LABELS),
+               "Share of scored responses that were toxic in the last closed 1-minute window, "
+               "per scorer version (scores of two versions are never mixed).",
+               SCORED_WINDOW_LABELS),
     MetricSpec("window_groundedness", "gauge", "llmpulse_window_groundedness",
-               "Mean groundedness of scored RAG answers in the last closed 1-minute window.",
-               WINDOW_LABELS),
+               "Mean groundedness of scored RAG answers in the last closed 1-minute window, "
+               "per scorer version (scores of two versions are never mixed).",
+               SCORED_WINDOW_LABELS),
     MetricSpec("window_thumbs_down", "gauge", "llmpulse_window_thumbs_down_ratio",
                "Share of thumbs given in the last closed 1-minute window that were down.",
                WINDOW_LABELS),

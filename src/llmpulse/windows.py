@@ -11,11 +11,17 @@ partition, answers "the last N seconds" from whole panes, and closes aligned
 windows once the event-time watermark (newest event time less the allowed
 lateness) has passed their end.  Partials for panes already closed are counted
 as late, never silently dropped.
+
+Quality scores (toxicity, groundedness) are kept per scorer version
+(:class:`ScorePart` per signal and version): during a rolling upgrade of the
+scorers, old and new versions score on their own scales, so they are merged
+version by version and never averaged into one value.
 """
 
 from __future__ import annotations
 
 import heapq
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,13 +44,25 @@ EVIDENCE_K = 5
 DIMENSIONS = ("model", "route", "tenant", "prompt_version")
 SKETCHES = ("duration", "ttft", "tpot")
 COUNTERS = ("calls", "errors", "timeouts", "finish_length", "finish_content_filter",
-            "tokens_in", "tokens_out", "unpriced", "tox_scored", "toxic", "ground_scored",
-            "ungrounded", "feedback", "thumbs", "thumbs_down", "rated", "rating_sum",
-            "corrections", "drift_checks", "drifted", "prompt_drifted", "screened",
-            "injections")
+            "tokens_in", "tokens_out", "unpriced", "feedback", "thumbs", "thumbs_down",
+            "rated", "rating_sum", "corrections", "drift_checks", "drifted",
+            "prompt_drifted", "screened", "injections", "scores_overflow")
+#: The scorer's signals the windows fold in, each kept per scorer version (never averaged
+#: across versions), and the window metrics computed from each.
+SCORED_SIGNALS = ("toxicity", "groundedness")
+QUALITY_METRICS = {"toxicity_rate": "toxicity", "groundedness_mean": "groundedness",
+                   "ungrounded_rate": "groundedness"}
+#: The label of a score below which (groundedness) or at which (toxicity) it is flagged.
+_FLAGGED = {"toxicity": "toxic", "groundedness": "ungrounded"}
+#: At most this many scorer versions of one signal in one aggregate (a rolling upgrade
+#: has two); scores of further versions are counted in ``scores_overflow``, not kept.
+MAX_SCORER_VERSIONS = 4
+#: The version of scores whose scorer is not known (partials written before windows were
+#: kept per scorer version; evaluations without a scorer).
+UNKNOWN_SCORER = "unknown"
+_PROVIDERS = re.compile(r"(@[^@/\[]*)(?:/[^@]*|\[[^@]*\])$")
 #: The count a metric's min_count applies to (default: calls).
-METRIC_COUNTS = {"toxicity_rate": "tox_scored", "groundedness_mean": "ground_scored",
-                 "ungrounded_rate": "ground_scored", "thumbs_down_rate": "thumbs",
+METRIC_COUNTS = {"thumbs_down_rate": "thumbs",
                  "rating_mean": "rated", "correction_rate": "feedback",
                  "drift_rate": "drift_checks", "prompt_drift_rate": "drift_checks",
                  "injection_rate": "screened"}
@@ -54,7 +72,7 @@ QUALITY_EVIDENCE = {"toxicity_rate": "most_toxic", "groundedness_mean": "least_g
                     "ungrounded_rate": "least_grounded", "thumbs_down_rate": "disliked",
                     "rating_mean": "disliked", "correction_rate": "disliked",
                     "injection_rate": "most_injected"}
-QUALITY_HEAPS = ("most_toxic", "least_grounded", "disliked", "most_injected")
+QUALITY_HEAPS = ("disliked", "most_injected")
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -122,6 +140,67 @@ def _keep_top(heap: list[tuple[float, str]], value: float, request_id: str) -> N
         heapq.heapreplace(heap, (value, request_id))
 
 
+def scorer_version(scorer: str) -> str:
+    """The version of a scorer name: the name without the execution providers it ran on
+    (``detoxify-onnx:m@1a2b3c4d/cuda+cpu`` and ``.../cpu`` are the same model and
+    scores; ``nli:m@1[CUDA+CPU]`` is ``nli:m@1``); ``unknown`` for no name."""
+    name = scorer.strip()
+    return _PROVIDERS.sub(r"\1", name) if name else UNKNOWN_SCORER
+
+
+@dataclass
+class ScorePart:
+    """The scores of one signal by one scorer version in a window: how many, how many
+    flagged (toxic, ungrounded), their sum, and the worst few as evidence (toxicity; 1 -
+    groundedness)."""
+
+    scored: float = 0  # whole numbers but in a pro-rated (sliding) view
+    flagged: float = 0
+    total: float = 0.0
+    worst: list[tuple[float, str]] = field(default_factory=list)
+
+    def add(self, value: float, flagged: bool, badness: float, request_id: str) -> None:
+        self.scored += 1
+        self.total += value
+        if flagged:
+            self.flagged += 1
+            _keep_top(self.worst, badness, request_id)
+
+    def merge(self, other: ScorePart, weight: float = 1.0) -> None:
+        self.scored += other.scored if weight == 1.0 else other.scored * weight
+        self.flagged += other.flagged if weight == 1.0 else other.flagged * weight
+        self.total += other.total * weight
+        for value, rid in other.worst:
+            _keep_top(self.worst, value, rid)
+
+    def to_list(self) -> list[Any]:
+        return [self.scored, self.flagged, self.total, self.worst]
+
+    @classmethod
+    def from_list(cls, data: Sequence[Any]) -> ScorePart:
+        worst = [(float(v), str(r)) for v, r in data[3]]
+        heapq.heapify(worst)
+        return cls(int(data[0]), int(data[1]), float(data[2]), worst)
+
+
+def _merge_versions(into: dict[str, ScorePart], more: Mapping[str, ScorePart],
+                    weight: float = 1.0) -> int:
+    """Merge ``more`` into ``into`` version by version (never across versions); keep at
+    most :data:`MAX_SCORER_VERSIONS`, the most scored.  Returns the scores left out."""
+    for version, part in more.items():
+        mine = into.get(version)
+        if mine is None:
+            mine = into[version] = ScorePart()
+        mine.merge(part, weight)
+    if len(into) <= MAX_SCORER_VERSIONS:
+        return 0
+    kept = sorted(into, key=lambda v: (-into[v].scored, v))[:MAX_SCORER_VERSIONS]
+    dropped = sum(p.scored for v, p in into.items() if v not in kept)
+    for version in [v for v in into if v not in kept]:
+        del into[version]
+    return round(dropped)
+
+
 @dataclass
 class WindowAggregate:
     calls: int = 0
@@ -133,11 +212,6 @@ class WindowAggregate:
     tokens_out: int = 0
     cost_usd: float = 0.0
     unpriced: int = 0
-    tox_scored: int = 0  # responses scored for toxicity
-    toxic: int = 0
-    ground_scored: int = 0  # RAG answers scored for groundedness
-    ungrounded: int = 0
-    ground_sum: float = 0.0
     feedback: int = 0  # feedback events (by the time they were given)
     thumbs: int = 0  # of which thumbs up or down
     thumbs_down: int = 0
@@ -149,6 +223,7 @@ class WindowAggregate:
     prompt_drifted: int = 0  # of which found drift in the prompt embeddings
     screened: int = 0  # calls whose user messages were checked for prompt injection
     injections: int = 0  # of which were labelled injection
+    scores_overflow: int = 0  # scores of a scorer version past MAX_SCORER_VERSIONS
     latest: float = 0.0  # newest event time (epoch seconds) folded in
     duration: DDSketch = field(default_factory=_sketch)
     ttft: DDSketch = field(default_factory=_sketch)
@@ -156,8 +231,8 @@ class WindowAggregate:
     slowest: list[tuple[float, str]] = field(default_factory=list)  # min-heaps of top K
     costliest: list[tuple[float, str]] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (request_id, why)
-    most_toxic: list[tuple[float, str]] = field(default_factory=list)  # (toxicity, id)
-    least_grounded: list[tuple[float, str]] = field(default_factory=list)  # (1 - score, id)
+    #: Per scored signal (toxicity, groundedness), per scorer version: never averaged.
+    scores: dict[str, dict[str, ScorePart]] = field(default_factory=dict)
     disliked: list[tuple[float, str]] = field(default_factory=list)  # (how negative, id)
     most_injected: list[tuple[float, str]] = field(default_factory=list)  # (injection, id)
 
@@ -200,22 +275,44 @@ class WindowAggregate:
             self.failed.append((record.request_id, why or "error"))
 
     def add_quality(self, result: ScoreResult) -> None:
-        """Fold one scorer result in: toxicity and groundedness counts and evidence."""
+        """Fold one scorer result in: toxicity and groundedness counts and evidence, each
+        under the version of the scorer that gave it."""
         call = result.call
         self.latest = max(self.latest, call.call_time)
-        tox = result.value("toxicity")
-        if tox is not None:
-            self.tox_scored += 1
-            if tox.label == "toxic":
-                self.toxic += 1
-                _keep_top(self.most_toxic, tox.value, call.request_id)
-        grounded = result.value("groundedness")
-        if grounded is not None:
-            self.ground_scored += 1
-            self.ground_sum += grounded.value
-            if grounded.label == "ungrounded":
-                self.ungrounded += 1
-                _keep_top(self.least_grounded, 1.0 - grounded.value, call.request_id)
+        for signal in SCORED_SIGNALS:
+            found = result.value(signal)
+            if found is None:
+                continue
+            parts = self.scores.setdefault(signal, {})
+            version = scorer_version(found.scorer)
+            part = parts.get(version)
+            if part is None:
+                if len(parts) >= MAX_SCORER_VERSIONS:
+                    self.scores_overflow += 1
+                    continue
+                part = parts[version] = ScorePart()
+            badness = found.value if signal == "toxicity" else 1.0 - found.value
+            part.add(found.value, found.label == _FLAGGED[signal], badness, call.request_id)
+
+    def versions(self, metric_or_signal: str) -> list[str]:
+        """The scorer versions of a quality metric's (or signal's) scores here, the most
+        scored first (then by name)."""
+        parts = self.scores.get(QUALITY_METRICS.get(metric_or_signal, metric_or_signal), {})
+        return sorted(parts, key=lambda v: (-parts[v].scored, v))
+
+    def part(self, metric_or_signal: str, version: str | None = None) -> ScorePart | None:
+        """One scorer version's scores of a quality metric's signal; without ``version``
+        the most scored version's (the one the window shows by default)."""
+        signal = QUALITY_METRICS.get(metric_or_signal, metric_or_signal)
+        parts = self.scores.get(signal, {})
+        if version is None:
+            ranked = self.versions(signal)
+            return parts[ranked[0]] if ranked else None
+        return parts.get(version)
+
+    def scored(self, signal: str) -> int:
+        """Scores of ``signal`` (toxicity, groundedness) of every version: a count only."""
+        return round(sum(p.scored for p in self.scores.get(signal, {}).values()))
 
     def add_feedback(self, event: FeedbackEvent) -> None:
         """Fold one piece of feedback in (its call's keys pick the group)."""
@@ -235,11 +332,15 @@ class WindowAggregate:
 
     def late_count(self) -> int:
         """What a partial that came too late would have added: calls, scores, feedback."""
-        return (self.calls + self.tox_scored + self.ground_scored + self.feedback
+        return (self.calls + sum(self.scored(s) for s in SCORED_SIGNALS) + self.feedback
                 + self.drift_checks)
 
-    def count_for(self, metric: str) -> float:
-        """The count a rule's min_count is checked against for ``metric``."""
+    def count_for(self, metric: str, version: str | None = None) -> float:
+        """The count a rule's min_count is checked against for ``metric``; for a quality
+        metric, the scores of one scorer version (without ``version``: the most scored)."""
+        if metric in QUALITY_METRICS:
+            part = self.part(metric, version)
+            return float(part.scored) if part is not None else 0.0
         return float(getattr(self, METRIC_COUNTS.get(metric, "calls")))
 
     def merge(self, other: WindowAggregate, weight: float = 1.0,
@@ -251,7 +352,9 @@ class WindowAggregate:
             mine, add = getattr(self, name), getattr(other, name)
             setattr(self, name, mine + (add if weight == 1.0 else add * weight))
         self.cost_usd += other.cost_usd * weight
-        self.ground_sum += other.ground_sum * weight
+        for signal, parts in other.scores.items():
+            self.scores_overflow += _merge_versions(self.scores.setdefault(signal, {}), parts,
+                                                    weight)
         self.latest = max(self.latest, other.latest)
         for name in sketches:
             sketch: DDSketch = getattr(other, name)
@@ -261,19 +364,18 @@ class WindowAggregate:
             _keep_top(self.slowest, value, rid)
         for value, rid in other.costliest:
             _keep_top(self.costliest, value, rid)
-        for value, rid in other.most_toxic:
-            _keep_top(self.most_toxic, value, rid)
-        for value, rid in other.least_grounded:
-            _keep_top(self.least_grounded, value, rid)
         for value, rid in other.disliked:
             _keep_top(self.disliked, value, rid)
         for value, rid in other.most_injected:
             _keep_top(self.most_injected, value, rid)
         self.failed.extend(other.failed[:EVIDENCE_K - len(self.failed)])
 
-    def summary(self) -> dict[str, Any]:
-        """Rates and percentiles, as stored, exported and evaluated by rules."""
+    def summary(self, version: str | None = None) -> dict[str, Any]:
+        """Rates and percentiles, as stored, exported and evaluated by rules.  The quality
+        metrics are those of one scorer version (``version``; by default each signal's
+        most scored one), never of two versions averaged."""
         n = self.calls
+        tox, ground = self.part("toxicity", version), self.part("groundedness", version)
         out: dict[str, Any] = {
             "calls": n, "errors": self.errors, "tokens_in": self.tokens_in,
             "tokens_out": self.tokens_out, "cost_usd": self.cost_usd, "unpriced": self.unpriced,
@@ -281,11 +383,11 @@ class WindowAggregate:
             "timeout_rate": self.timeouts / n if n else 0.0,
             "length_rate": self.finish_length / n if n else 0.0,
             "content_filter_rate": self.finish_content_filter / n if n else 0.0,
-            "toxicity_rate": self.toxic / self.tox_scored if self.tox_scored else None,
-            "groundedness_mean": (self.ground_sum / self.ground_scored
-                                  if self.ground_scored else None),
-            "ungrounded_rate": (self.ungrounded / self.ground_scored
-                                if self.ground_scored else None),
+            "toxicity_rate": tox.flagged / tox.scored if tox and tox.scored else None,
+            "groundedness_mean": ground.total / ground.scored if ground and ground.scored
+                                 else None,
+            "ungrounded_rate": (ground.flagged / ground.scored if ground and ground.scored
+                                else None),
             "feedback": self.feedback,
             "thumbs_down_rate": self.thumbs_down / self.thumbs if self.thumbs else None,
             "rating_mean": self.rating_sum / self.rated if self.rated else None,
@@ -308,8 +410,9 @@ class WindowAggregate:
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {n: getattr(self, n) for n in COUNTERS if getattr(self, n)}
         out["cost_usd"] = self.cost_usd
-        if self.ground_sum:
-            out["ground_sum"] = self.ground_sum
+        if self.scores:
+            out["scores"] = {signal: {v: p.to_list() for v, p in parts.items()}
+                             for signal, parts in self.scores.items() if parts}
         out["latest"] = self.latest
         for name in SKETCHES:
             sketch: DDSketch = getattr(self, name)
@@ -325,7 +428,6 @@ class WindowAggregate:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> WindowAggregate:
         agg = cls(cost_usd=float(data.get("cost_usd", 0.0)),
-                  ground_sum=float(data.get("ground_sum", 0.0)),
                   latest=float(data.get("latest", 0.0)))
         for name in COUNTERS:
             setattr(agg, name, int(data.get(name, 0)))
@@ -341,7 +443,24 @@ class WindowAggregate:
             heap = [(float(v), str(r)) for v, r in data.get(name, ())]
             heapq.heapify(heap)
             setattr(agg, name, heap)
+        agg.scores = {signal: {str(v): ScorePart.from_list(p) for v, p in parts.items()}
+                      for signal, parts in data.get("scores", {}).items()}
+        _legacy_scores(agg, data)
         return agg
+
+
+def _legacy_scores(agg: WindowAggregate, data: Mapping[str, Any]) -> None:
+    """Quality counts of a partial written before they were kept per scorer version (a
+    worker not yet upgraded): one part of version ``unknown`` per signal."""
+    for signal, scored, flagged, total, heap in (
+            ("toxicity", "tox_scored", "toxic", None, "most_toxic"),
+            ("groundedness", "ground_scored", "ungrounded", "ground_sum", "least_grounded")):
+        if not data.get(scored):
+            continue
+        part = ScorePart.from_list([data[scored], data.get(flagged, 0),
+                                    data.get(total, 0.0) if total else 0.0,
+                                    data.get(heap, ())])
+        _merge_versions(agg.scores.setdefault(signal, {}), {UNKNOWN_SCORER: part})
 
 
 def sketch_to_dict(sketch: DDSketch) -> dict[str, Any]:

@@ -169,3 +169,55 @@ def watch_lag(worker: WorkerProcess, sender: threading.Thread) -> list[float]:
         time.sleep(0.5)
     sender.join()
     return lags
+
+
+def _scored_series(values: dict[str, float], model: str) -> dict[str, float]:
+    """The model-overall toxicity gauges of the last closed minute, by scorer version."""
+    prefix = "llmpulse_window_toxicity_rate{"
+    wanted = f"model={model},prompt_version=*,route=*,scorer="
+    return {key.split("scorer=", 1)[1].split(",", 1)[0]: value
+            for key, value in values.items()
+            if key.startswith(prefix) and key[len(prefix):].startswith(wanted)}
+
+
+@pytest.mark.parametrize("broker", ["embedded"], indirect=True)
+def test_two_scorer_versions_land_in_separate_window_aggregates(
+        broker: str, tmp_path: Path) -> None:
+    """A rolling upgrade caught halfway: one scorer on the lexicon (``lexicon@1``), one on
+    the MiniLM classifier (``lexicon+minilm@2``), sharing the scoring tasks.  The worker's
+    closed windows keep the two versions' scores apart: one toxicity gauge per version,
+    never one blended value."""
+    stack = make_stack(broker, tmp_path)
+    quality = {"LLMPULSE_SCORE_SAMPLE_RATE": "1", "LLMPULSE_SCORE_BUDGET_PER_S": "1000",
+               "LLMPULSE_GROUNDEDNESS_BACKEND": "hashing"}
+    worker = stack.worker(LLMPULSE_WINDOW_PANE_S="1", LLMPULSE_WINDOW_LATENESS_S="5",
+                          **quality)
+    old = WorkerProcess(stack.env(LLMPULSE_TOXICITY_BACKEND="lexicon", **quality),
+                        log_path=stack.data_dir / "scorer-old.log", command="scorer")
+    new = WorkerProcess(stack.env(LLMPULSE_TOXICITY_BACKEND="embedding", **quality),
+                        log_path=stack.data_dir / "scorer-new.log", command="scorer")
+    try:
+        old.start(timeout=120)
+        new.start(timeout=120)
+        stats: dict[str, SimulationStats] = {}
+        sender = run_traffic(stack, 40, 80, [], stats)
+        values = wait_metrics(
+            worker, lambda v: set(_scored_series(v, "gpt-4o-mini")) >= {
+                "lexicon@1", "lexicon+minilm@2"}, 150,
+            "toxicity gauges of both scorer versions in one closed window")
+        sender.join(60)
+        old_scored = parse_metrics(old.metrics_text())
+        new_scored = parse_metrics(new.metrics_text())
+    finally:
+        for process in (new, old, worker):
+            process.stop()
+    series = _scored_series(values, "gpt-4o-mini")
+    assert set(series) == {"lexicon@1", "lexicon+minilm@2"}, series
+    assert all(0.0 <= v <= 1.0 for v in series.values())
+    # both scorers took tasks (they share the scoring partitions) ...
+    assert old_scored["llmpulse_scorer_tasks_total{outcome=scored}"] > 0
+    assert new_scored["llmpulse_scorer_tasks_total{outcome=scored}"] > 0
+    # ... and every stored score names the scorer that gave it
+    scorers = {row[0] for row in stack.sql(
+        "SELECT DISTINCT detector FROM signals FINAL WHERE name = 'toxicity'")}
+    assert scorers == {"lexicon@1", "lexicon+minilm@2"}

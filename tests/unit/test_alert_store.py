@@ -74,8 +74,22 @@ def test_alert_states_and_notifications_are_listed(store: ClickHouseStore) -> No
     assert [(r[0], r[1], r[3], r[6], r[7]) for r in listed] == \
         [("slow", "critical", "chat", "firing", 3.5)]
     assert len(alert_store.current_alerts(store, include_ok=True)) == 2
+    assert [r[11] for r in listed] == [""]  # not a quality rule: no scorer version
     message = build_test_message(rules.rule("slow"), NOW)
     results = [DeliveryResult("pager", False, 3, 503, "HTTP 503", 1.0)]
     alert_store.write_notifications(store, message, results, NOW)
     assert store.query("SELECT channel, ok, attempts, http_status FROM alert_notifications "
                        "FINAL") == [("pager", 0, 3, 503)]
+
+
+def test_a_quality_alert_state_names_the_scorer_version_of_its_value(
+        store: ClickHouseStore) -> None:
+    rules = parse_rules("rules:\n  - {name: toxic, metric: toxicity_rate, group_by: [model], "
+                        "threshold: 0.02}\n", "r")
+    firing = RuleStatus("toxic", GroupKey(model="m"),
+                        AlertStatus(state=AlertState.FIRING, since=T0.timestamp(),
+                                    last_value=0.3), threshold=0.02,
+                        scorer="lexicon+minilm@2")
+    alert_store.write_states(store, rules, [firing], NOW)
+    [row] = alert_store.current_alerts(store)
+    assert (row[0], row[7], row[11]) == ("toxic", 0.3, "lexicon+minilm@2")

@@ -80,6 +80,19 @@ def test_alerts_list_says_never_fired_instead_of_1970(cli_store: ClickHouseStore
     records = [json.loads(line) for line in
                _invoke("alerts", "list", "--all", "--json").stdout.splitlines()]
     assert [r["since"] for r in records] == ["2026-05-01 12:00:00", None]
+    assert [r["scorer"] for r in records] == ["", ""]
+
+
+def test_alerts_list_names_the_scorer_version_of_a_quality_alert(
+        cli_store: ClickHouseStore) -> None:
+    rules = parse_rules("rules:\n  - {name: toxic, metric: toxicity_rate, threshold: 0.02}\n",
+                        "r")
+    write_states(cli_store, rules, [RuleStatus(
+        "toxic", GroupKey(model="gpt-4o"),
+        AlertStatus(state=AlertState.FIRING, since=1.8e9, last_value=0.3),
+        threshold=0.02, scorer="lexicon+minilm@2")], datetime.now(UTC))
+    [line] = _invoke("alerts", "list").stdout.splitlines()
+    assert "value=0.3 threshold=0.02 scorer=lexicon+minilm@2 since" in line
 
 
 def test_budgets_json_is_one_json_document(cli_store: ClickHouseStore, tmp_path: Path) -> None:

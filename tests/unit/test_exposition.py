@@ -29,6 +29,7 @@ from llmpulse.metric_zeros import (
 )
 from llmpulse.metrics import SPECS, Metrics, build_metrics, markdown_table, specs_of
 from llmpulse.records import InferenceRecord
+from llmpulse.scoring.tasks import Evaluation, ScoreResult, call_ref
 from llmpulse.sinks.prometheus import observe_call
 from llmpulse.sinks.rows import StoredCall
 from llmpulse.streams.window_gauges import OTHER_TENANT, WindowGauges
@@ -59,9 +60,18 @@ def _closed(records: list[InferenceRecord]) -> list[ClosedWindow]:
     aggregates: dict[GroupKey, WindowAggregate] = {}
     for record in records:
         for dims in STANDARD_GROUPINGS:
-            aggregates.setdefault(GroupKey.of(record, dims), WindowAggregate()).add(record,
-                                                                                     0.01)
+            agg = aggregates.setdefault(GroupKey.of(record, dims), WindowAggregate())
+            agg.add(record, 0.01)
+            agg.add_quality(_scored(record))
     return [ClosedWindow(T0.timestamp(), 60.0, group, agg) for group, agg in aggregates.items()]
+
+
+def _scored(record: InferenceRecord) -> ScoreResult:
+    """A scorer's result for ``record``, by one of two versions (a rolling upgrade)."""
+    scorer = "lexicon@1" if int(record.request_id[1:]) % 2 else "lexicon+minilm@2"
+    return ScoreResult(call_ref(record), "sampled", T0.timestamp(), (
+        Evaluation("toxicity", 0.1, "ok", scorer=scorer),
+        Evaluation("groundedness", 0.8, "grounded", scorer="embedding:all-MiniLM-L6-v2@2")))
 
 
 def worker_metrics(max_tenants: int = 0) -> Metrics:
@@ -223,6 +233,15 @@ def test_tenant_label_is_bounded_by_the_setting() -> None:
     assert _calls_by_tenant(two) == {"t0": 3, "t1": 3, OTHER_TENANT: 6}
     every = worker_metrics(max_tenants=100)
     assert _tenants(every) == {"*", "t0", "t1", "t2", "t3"}
+
+
+def test_quality_window_gauges_have_one_series_per_scorer_version() -> None:
+    text = _exposition(worker_metrics())
+    series = [line for line in text.splitlines()
+              if line.startswith("llmpulse_window_toxicity_rate{") and 'route="*"' in line
+              and 'prompt_version="*"' in line]
+    assert sorted(line.split('scorer="')[1].split('"')[0] for line in series) == [
+        "lexicon+minilm@2", "lexicon@1"]
 
 
 def test_window_latency_is_labelled_percentile_not_quantile() -> None:

@@ -371,8 +371,9 @@ async def test_sampled_calls_become_scoring_tasks_and_results_are_stored(
     assert rows == [("groundedness", 0.2, "ungrounded", "embedding:x@1", "Five days."),
                     ("toxicity", 0.01, "ok", "lexicon@1", "")]
     assert len(acked) == 6 + 5 and outbox.results == results
-    quality = [a for (g, _), a in outbox.partials.items() if a.ground_scored]
-    assert sum(a.ground_scored for a in quality) == 5 * len(pipe.groupings)
+    quality = [a for (g, _), a in outbox.partials.items() if a.scored("groundedness")]
+    assert sum(a.scored("groundedness") for a in quality) == 5 * len(pipe.groupings)
+    assert {v for a in quality for v in a.versions("groundedness")} == {"embedding:x@1"}
     await feed_scores(pipe, results)  # a redelivered result replaces itself
     await pipe.flush()
     assert store.query("SELECT count() FROM signals FINAL WHERE name = 'groundedness'"
@@ -444,7 +445,8 @@ async def test_score_results_count_once_and_only_unbiased_samples_in_windows(
     await pipe.flush()
     by_model = [a for (g, _), a in outbox.partials.items() if model_only(g)
                 and g.tenant == "*"]
-    assert sum(a.tox_scored for a in by_model) == 3 and sum(a.toxic for a in by_model) == 3
+    parts = [a.part("toxicity", "lexicon@1") for a in by_model]
+    assert sum(p.scored for p in parts if p) == 3 and sum(p.flagged for p in parts if p) == 3
     reg = pipe.metrics.registry
     assert reg.get_sample_value("llmpulse_duplicate_events_total", {"topic": "scores"}) == 4
     assert store.query("SELECT count() FROM signals FINAL WHERE name = 'toxicity'"

@@ -90,16 +90,24 @@ def feedback(draw: st.DrawFn) -> tuple[FeedbackEvent, CallRef]:
     return event, call
 
 
+#: Scorer names of a rolling upgrade (two versions; one on two execution providers).
+TOXICITY_SCORERS = ("lexicon@1", "lexicon+minilm@2", "detoxify-onnx:o@1a2b3c4d/cpu",
+                    "detoxify-onnx:o@1a2b3c4d/cuda+cpu")
+GROUNDEDNESS_SCORERS = ("embedding:all-MiniLM-L6-v2@1", "embedding:all-MiniLM-L6-v2@2")
+
+
 @st.composite
 def results(draw: st.DrawFn) -> ScoreResult:
     evaluations = []
     if draw(st.booleans()):
         tox = draw(st.floats(0.0, 1.0))
-        evaluations.append(Evaluation("toxicity", tox, "toxic" if tox > 0.5 else "ok"))
+        evaluations.append(Evaluation("toxicity", tox, "toxic" if tox > 0.5 else "ok",
+                                      scorer=draw(st.sampled_from(TOXICITY_SCORERS))))
     if draw(st.booleans()):
         ground = draw(st.floats(0.0, 1.0))
         evaluations.append(Evaluation("groundedness", ground,
-                                      "ungrounded" if ground < 0.5 else "grounded"))
+                                      "ungrounded" if ground < 0.5 else "grounded",
+                                      scorer=draw(st.sampled_from(GROUNDEDNESS_SCORERS))))
     return ScoreResult(draw(call_refs()), "sampled", T0.timestamp(), tuple(evaluations))
 
 
@@ -129,9 +137,16 @@ def _assert_same(expected: Partials, got: Partials, values: dict[str, list[float
         have = got[key]
         for name in COUNTERS:
             assert getattr(have, name) == getattr(want, name), (key, name)
-        for name in ("cost_usd", "ground_sum"):
-            assert getattr(have, name) == pytest.approx(getattr(want, name), rel=1e-9,
-                                                        abs=1e-12)
+        assert have.cost_usd == pytest.approx(want.cost_usd, rel=1e-9, abs=1e-12)
+        assert set(have.scores) == set(want.scores)
+        for signal, parts in want.scores.items():  # per scorer version, never mixed
+            assert set(have.scores[signal]) == set(parts), (key, signal)
+            for version, part in parts.items():
+                mine = have.scores[signal][version]
+                assert (mine.scored, mine.flagged) == (part.scored, part.flagged)
+                assert mine.total == pytest.approx(part.total, rel=1e-9, abs=1e-12)
+                assert sorted(v for v, _ in mine.worst) == pytest.approx(
+                    sorted(v for v, _ in part.worst))
         assert have.latest == want.latest
         for sketch in SKETCHES:
             mine, theirs = getattr(have, sketch), getattr(want, sketch)

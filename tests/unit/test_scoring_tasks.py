@@ -65,20 +65,25 @@ def test_quality_folds_into_windows_with_rates_means_and_evidence() -> None:
                result("c", 3.0, 0.2, None), result("d", 7.0, 0.95, 0.1)]
     partials = fold_quality(results, [("model",), ("model", "route", "tenant")], pane_s=5.0)
     first = partials[(GroupKey("m"), 0.0)]
-    assert (first.tox_scored, first.toxic, first.ground_scored, first.ungrounded) == (3, 1, 2, 1)
+    tox, ground = first.part("toxicity"), first.part("groundedness")
+    assert tox is not None and ground is not None
+    assert (tox.scored, tox.flagged, ground.scored, ground.flagged) == (3, 1, 2, 1)
+    assert first.versions("toxicity_rate") == ["unknown"]  # no scorer named
     summary = first.summary()
     assert summary["toxicity_rate"] == pytest.approx(1 / 3)
     assert summary["groundedness_mean"] == pytest.approx(0.55)
     assert summary["ungrounded_rate"] == pytest.approx(0.5)
     assert first.count_for("toxicity_rate") == 3 and first.count_for("error_rate") == 0
-    assert {rid for _, rid in first.most_toxic} == {"a"}
-    assert {rid for _, rid in first.least_grounded} == {"a"}
+    assert {rid for _, rid in tox.worst} == {"a"}
+    assert {rid for _, rid in ground.worst} == {"a"}
     merged = WindowAggregate.from_dict(first.to_dict())
     merged.merge(partials[(GroupKey("m"), 5.0)])
     assert merged.summary()["toxicity_rate"] == pytest.approx(2 / 4)
     assert merged.summary()["groundedness_mean"] == pytest.approx((0.2 + 0.9 + 0.1) / 3)
-    assert {rid for _, rid in merged.most_toxic} == {"a", "d"}
-    assert {rid for _, rid in merged.least_grounded} == {"a", "d"}
+    tox, ground = merged.part("toxicity"), merged.part("groundedness")
+    assert tox is not None and ground is not None
+    assert {rid for _, rid in tox.worst} == {"a", "d"}
+    assert {rid for _, rid in ground.worst} == {"a", "d"}
     assert WindowAggregate().summary()["groundedness_mean"] is None
 
 

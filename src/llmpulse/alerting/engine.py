@@ -7,6 +7,13 @@ rules learn from the group's closed, aligned windows of the rule's width; a
 window is not learnt while the rule is pending or firing, so an incident does
 not become the new normal.
 
+A quality metric (toxicity, groundedness) is never computed over the scores of
+two scorer versions (during a rolling upgrade of the scorers both write): each
+version present in the window with ``min_count`` scores is evaluated on its own
+values against its own baseline, the rule breaches when one of them does and
+clears when all of them do, and the alert names the version whose value it
+shows (:func:`pick_reading`).
+
 Per (rule, group) the engine keeps a :class:`RuleStatus` (the state machine's
 status plus the baseline history) in a :class:`StatusStore`; statuses that
 changed in a way worth keeping are listed by :meth:`AlertEngine.take_changes`
@@ -33,7 +40,9 @@ from llmpulse.alerting.state import (
 )
 from llmpulse.windows import (
     DIMENSIONS,
+    MAX_SCORER_VERSIONS,
     QUALITY_EVIDENCE,
+    QUALITY_METRICS,
     SKETCHES,
     ClosedWindow,
     GroupKey,
@@ -55,12 +64,36 @@ class RuleStatus:
     status: AlertStatus = field(default_factory=AlertStatus)
     history: list[float] = field(default_factory=list)
     threshold: float | None = None
+    #: Baseline history of a quality rule per scorer version (``history`` is unused then:
+    #: a history learnt before this split mixed versions and is not carried over).
+    histories: dict[str, list[float]] = field(default_factory=dict)
+    scorer: str | None = None  # the scorer version of the last value (quality rules)
+
+    def history_of(self, version: str | None) -> list[float]:
+        return self.history if version is None else self.histories.get(version, [])
+
+    def learn(self, version: str | None, value: float, keep: int) -> None:
+        """Add a closed window's value to the baseline history (of one scorer version);
+        the histories of at most :data:`MAX_SCORER_VERSIONS` versions are kept, the
+        ones learnt most recently."""
+        if version is None:
+            self.history = [*self.history, value][-keep:]
+            return
+        learnt = [*self.histories.pop(version, []), value][-keep:]
+        self.histories[version] = learnt
+        while len(self.histories) > MAX_SCORER_VERSIONS:
+            del self.histories[next(iter(self.histories))]
 
     def to_dict(self) -> dict[str, Any]:
         status = asdict(self.status)
         status["changes"] = list(self.status.changes)
-        return {"rule": self.rule, "group": self.group.encode(), "status": status,
-                "history": self.history, "threshold": self.threshold}
+        out = {"rule": self.rule, "group": self.group.encode(), "status": status,
+               "history": self.history, "threshold": self.threshold}
+        if self.histories:
+            out["histories"] = self.histories
+        if self.scorer is not None:
+            out["scorer"] = self.scorer
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RuleStatus:
@@ -68,7 +101,9 @@ class RuleStatus:
         raw["state"] = AlertState(raw["state"])
         raw["changes"] = tuple(raw.get("changes", ()))
         return cls(data["rule"], GroupKey.decode(data["group"]), AlertStatus(**raw),
-                   list(data.get("history", [])), data.get("threshold"))
+                   list(data.get("history", [])), data.get("threshold"),
+                   {str(v): list(h) for v, h in data.get("histories", {}).items()},
+                   data.get("scorer"))
 
 
 def status_key(rule: str, group: GroupKey) -> str:
@@ -179,31 +214,39 @@ class AlertEngine:
             if rule.baseline is None or rule.window != window.width_s:
                 continue
             agg = window.aggregate
-            if agg.count_for(rule.metric) < rule.min_count or window.start < self.windows.first:
+            counted = [v for v in versions_for(rule.metric, agg)
+                       if agg.count_for(rule.metric, v) >= rule.min_count]
+            if not counted or window.start < self.windows.first:
                 continue  # too few calls, or only partly seen (this process started in it)
             rs = self._status(rule.name, window.group)
             if rs.status.state in (AlertState.PENDING, AlertState.FIRING):
                 continue
-            value = window.aggregate.summary()[rule.metric]
-            if value is not None:
-                rs.history = [*rs.history, float(value)][-rule.baseline.windows:]
+            learnt = False
+            for version in counted:  # each scorer version learns its own baseline
+                value = agg.summary(version)[rule.metric]
+                if value is not None:
+                    rs.learn(version, float(value), rule.baseline.windows)
+                    learnt = True
+            if learnt:
                 self._changes[status_key(rule.name, window.group)] = rs.to_dict()
 
     def _evaluate(self, rule: Rule, group: GroupKey, now: float) -> list[AlertMessage]:
         end, agg = self.windows.trailing(group, rule.window, sketches_for(rule.metric))
         rs = self._status(rule.name, group)
-        value = (agg.summary()[rule.metric] if agg.count_for(rule.metric) >= rule.min_count
-                 else None)
-        limit = threshold(rule, rs.history) if value is not None else None
-        if value is None or limit is None:
+        readings = [r for v in versions_for(rule.metric, agg)
+                    if (r := reading(rule, agg, v, rs.history_of(v))) is not None]
+        if not readings:
             stale = rs.status.last_data is None or now - rs.status.last_data > rule.stale_after
             if rs.status.state is AlertState.OK or not stale:
                 return []
             return self._step(rule, rs, None, now, None)
-        breach, clear = condition(rule, float(value), limit)
-        rs.threshold = limit.value
-        evaluation = Evaluation(time=now, value=float(value), breach=breach, clear=clear)
-        return self._step(rule, rs, evaluation, now, (end, agg, limit))
+        shown = pick_reading(readings)
+        rs.threshold = shown.limit.value
+        rs.scorer = shown.version
+        evaluation = Evaluation(time=now, value=shown.value,
+                                breach=any(r.breach for r in readings),
+                                clear=all(r.clear for r in readings))
+        return self._step(rule, rs, evaluation, now, (end, agg, shown.limit))
 
     def _step(self, rule: Rule, rs: RuleStatus, evaluation: Evaluation | None, now: float,
               window: tuple[float, WindowAggregate, Threshold] | None) -> list[AlertMessage]:
@@ -222,6 +265,48 @@ class AlertEngine:
         return [build_message(rule, rs, note, window)]
 
 
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """A rule's value over one window: of one scorer version for a quality metric
+    (``version`` None otherwise), with its threshold."""
+
+    version: str | None
+    value: float
+    count: float
+    limit: Threshold
+    breach: bool
+    clear: bool
+
+
+def versions_for(metric: str, agg: WindowAggregate) -> list[str | None]:
+    """What a rule on ``metric`` evaluates separately: each scorer version of a quality
+    metric's scores in the window (the most scored first), else the window as a whole."""
+    if metric in QUALITY_METRICS:
+        return list(agg.versions(metric))
+    return [None]
+
+
+def reading(rule: Rule, agg: WindowAggregate, version: str | None,
+            history: list[float]) -> Reading | None:
+    """The rule's value over ``agg`` (only ``version``'s scores for a quality metric) and
+    its threshold; None with too few calls or scores, or while a baseline is learning."""
+    count = agg.count_for(rule.metric, version)
+    if count < rule.min_count:
+        return None
+    value = agg.summary(version)[rule.metric]
+    limit = threshold(rule, history) if value is not None else None
+    if value is None or limit is None:
+        return None
+    breach, clear = condition(rule, float(value), limit)
+    return Reading(version, float(value), count, limit, breach, clear)
+
+
+def pick_reading(readings: list[Reading]) -> Reading:
+    """The reading an alert shows: one that breaches, else one not yet clear (what keeps
+    a firing alert firing), else any; among those the one with the most scores."""
+    return min(readings, key=lambda r: (not r.breach, r.clear, -r.count, r.version or ""))
+
+
 def sketches_for(metric: str) -> tuple[str, ...]:
     """The one sketch a percentile metric reads; none for counts, rates and sums."""
     name = metric.partition("_p")[0]
@@ -238,10 +323,12 @@ def _iso(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
 
-def evidence(rule: Rule, agg: WindowAggregate) -> tuple[Evidence, ...]:
+def evidence(rule: Rule, agg: WindowAggregate, version: str | None = None
+             ) -> tuple[Evidence, ...]:
     """The calls that best show what the rule saw, worst first; ``value`` is the call's
     own measure (seconds, USD, toxicity, groundedness, dislike score, injection score)
-    and ``detail`` says which it is."""
+    and ``detail`` says which it is.  For a quality metric, the answers scored by
+    ``version`` (by default the most scored version)."""
     if rule.metric.startswith(("duration", "ttft", "tpot")):
         slowest = sorted(agg.slowest, reverse=True)
         return tuple(Evidence(request_id=r, value=v,
@@ -253,7 +340,12 @@ def evidence(rule: Rule, agg: WindowAggregate) -> tuple[Evidence, ...]:
                      for v, r in sorted(agg.costliest, reverse=True))
     if rule.metric in QUALITY_EVIDENCE:  # most toxic / least grounded / most disliked
         heap_name = QUALITY_EVIDENCE[rule.metric]
-        heap: list[tuple[float, str]] = getattr(agg, heap_name)
+        heap: list[tuple[float, str]]
+        if rule.metric in QUALITY_METRICS:
+            part = agg.part(rule.metric, version)
+            heap = part.worst if part is not None else []
+        else:
+            heap = getattr(agg, heap_name)
         return tuple(_quality_evidence(heap_name, v, r) for v, r in sorted(heap, reverse=True))
     return tuple(Evidence(request_id=r, detail=why) for r, why in agg.failed)
 
@@ -285,10 +377,11 @@ def build_message(rule: Rule, rs: RuleStatus, note: Notification,
     firing = note.state is AlertState.FIRING
     labels = rs.group.labels()
     usual = limit.baseline.value if limit and limit.baseline else None
+    scorer = rs.scorer if rule.metric in QUALITY_METRICS else None
     fields: dict[str, Any] = {**{d: "*" for d in DIMENSIONS}, **labels, "value": note.value,
                               "threshold": limit.value if limit else rs.threshold,
                               "metric": rule.metric, "window": rule.window, "rule": rule.name,
-                              "baseline": usual}
+                              "baseline": usual, "scorer": scorer or ""}
     if fields["baseline"]:
         fields["factor"] = (note.value or 0.0) / fields["baseline"]
     return AlertMessage(
@@ -297,10 +390,11 @@ def build_message(rule: Rule, rs: RuleStatus, note: Notification,
         rule=rule.name, severity=rule.severity, summary=render_summary(rule, fields, firing),
         metric=rule.metric, operator=rule.operator, value=note.value,
         threshold=fields["threshold"], baseline=limit.baseline if limit else None,
-        group=labels, count=round(agg.count_for(rule.metric)), window_s=rule.window,
+        group=labels, count=round(agg.count_for(rule.metric, scorer)), window_s=rule.window,
         window_start=_iso(end - rule.window), window_end=_iso(end), since=_iso(rs.status.since),
         time=_iso(note.time), runbook_url=rule.runbook_url, labels=dict(rule.labels),
-        channels=rule.channels, evidence=evidence(rule, agg) if firing else ())
+        channels=rule.channels, evidence=evidence(rule, agg, scorer) if firing else (),
+        scorer=scorer)
 
 
 def _id_time(note: Notification, rs: RuleStatus) -> float:
@@ -327,6 +421,8 @@ def render_summary(rule: Rule, fields: dict[str, Any], firing: bool) -> str:
         limit_shown = f"{limit:.4g}" if isinstance(limit, float) else "?"
         text = (f"{rule.metric} = {shown} {rule.operator} {limit_shown} over "
                 f"{rule.window:g}s for {where or 'all traffic'}")
+        if fields.get("scorer"):
+            text += f" (scorer {fields['scorer']})"
     return text if firing else f"resolved: {text}"
 
 

@@ -61,6 +61,9 @@ class AlertMessage(BaseModel):
     labels: dict[str, str] = Field(default_factory=dict)
     channels: tuple[str, ...] = ()
     evidence: tuple[Evidence, ...] = ()
+    #: The scorer version whose scores the value is of (quality metrics only: the scores
+    #: of two versions are never mixed in one value).
+    scorer: str | None = None
 
     def to_wire(self) -> bytes:
         return self.model_dump_json().encode()

@@ -104,7 +104,7 @@ def alerts_list(show_all: bool, as_json: bool) -> None:
     finally:
         store.close()
     names = ("rule", "severity", "model", "route", "tenant", "prompt_version", "state", "value",
-             "threshold", "since", "dedup_key")
+             "threshold", "since", "dedup_key", "scorer")
     if as_json:
         for row in rows:
             record = dict(zip(names, row, strict=True))
@@ -114,13 +114,15 @@ def alerts_list(show_all: bool, as_json: bool) -> None:
     if not rows:
         click.echo("no alerts" + ("" if show_all else " pending or firing"))
         return
-    for rule, severity, model, route, tenant, prompt, state, value, limit, since, _ in rows:
+    for rule, severity, model, route, tenant, prompt, state, value, limit, since, _, scorer \
+            in rows:
         group = ",".join(f"{k}={v}" for k, v in (("model", model), ("route", route),
                                                   ("tenant", tenant), ("prompt_version", prompt))
                          if v != "*")
         when = "never fired" if _never(since) else f"since {since:%Y-%m-%d %H:%M:%S} UTC"
+        of = f" scorer={scorer}" if scorer else ""  # a quality rule: the version it shows
         click.echo(f"{state.upper():9} {severity:8} {rule} [{group}] value={_num(value)} "
-                   f"threshold={_num(limit)} {when}")
+                   f"threshold={_num(limit)}{of} {when}")
 
 
 def _never(since: Any) -> bool:

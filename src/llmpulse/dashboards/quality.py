@@ -2,7 +2,9 @@
 
 The window gauges carry model, route, tenant and prompt_version; a dimension a
 window does not group on is ``"*"``.  Per-model panels read the model-overall
-windows, per-prompt-version panels the model x prompt-version windows.
+windows, per-prompt-version panels the model x prompt-version windows.  The
+toxicity and groundedness gauges are per scorer version as well (label
+``scorer``): their panels show one series per version, never a blend.
 """
 
 from __future__ import annotations
@@ -44,13 +46,24 @@ GAUGES = (
     ("Rating (mean, 1-5)", "llmpulse_window_rating", RATING),
     ("Prompt injection attempts", "llmpulse_window_injection_rate", INJECTION),
 )
+#: The gauges with a ``scorer`` label (one series per scorer version).
+PER_SCORER = frozenset({"llmpulse_window_toxicity_rate", "llmpulse_window_groundedness"})
+
+
+def _by(gauge: str, *labels: str) -> tuple[str, str]:
+    """(the ``by`` labels, the legend) of a gauge's panel: plus the scorer version where
+    the gauge has one."""
+    if gauge in PER_SCORER:
+        labels = (*labels, "scorer")
+    return ", ".join(labels), " ".join("{{" + label + "}}" for label in labels)
 
 
 def _per_model(grid: Grid) -> None:
     grid.row("Quality per model (last closed 1-minute window)")
     for title, gauge, look in GAUGES:
+        by, legend = _by(gauge, "model")
         grid.add(timeseries(f"{title} by model", [prom_target(
-            f"max by (model) ({gauge}{{{PER_MODEL}}})", "{{model}}")], look,
+            f"max by ({by}) ({gauge}{{{PER_MODEL}}})", legend)], look,
             show_thresholds=True), 6, 8)
     grid.add(timeseries("Evaluations/s by label", [prom_target(
         "sum by (name, label) (rate(llmpulse_quality_evaluations_total"
@@ -65,9 +78,10 @@ def _per_model(grid: Grid) -> None:
 def _per_version(grid: Grid) -> None:
     grid.row("Per prompt version")
     for title, gauge, look in GAUGES:
+        by, legend = _by(gauge, "model", "prompt_version")
         grid.add(timeseries(f"{title} by prompt version", [prom_target(
-            f"max by (model, prompt_version) ({gauge}{{{PER_VERSION}}})",
-            "{{model}} {{prompt_version}}")], look, show_thresholds=True), 6, 8)
+            f"max by ({by}) ({gauge}{{{PER_VERSION}}})", legend)], look,
+            show_thresholds=True), 6, 8)
 
 
 def _feedback(grid: Grid) -> None:

@@ -93,7 +93,7 @@ def last_window_end(store: ClickHouseStore, width: int) -> datetime | None:
 
 
 ALERT_STATE_COLUMNS = ("dedup_key", "rule", "severity", "model", "route", "tenant", "state",
-                       "value", "threshold", "since", "updated", "prompt_version")
+                       "value", "threshold", "since", "updated", "prompt_version", "scorer")
 
 
 def write_states(store: ClickHouseStore, rules: RulesFile, statuses: Sequence[RuleStatus],
@@ -103,7 +103,8 @@ def write_states(store: ClickHouseStore, rules: RulesFile, statuses: Sequence[Ru
     rows = [[dedup_key(rs.rule, rs.group.labels()), rs.rule, severity.get(rs.rule, ""),
              rs.group.model, rs.group.route, rs.group.tenant, rs.status.state.value,
              rs.status.last_value, rs.threshold,
-             datetime.fromtimestamp(rs.status.since, UTC), now, rs.group.prompt_version]
+             datetime.fromtimestamp(rs.status.since, UTC), now, rs.group.prompt_version,
+             rs.scorer or ""]
             for rs in statuses]
     rows += _budget_rows(rules, budgets, now)
     rows += _canary_rows(rules, canaries, now)
@@ -125,7 +126,7 @@ def _budget_rows(rules: RulesFile, statuses: Sequence[RuleStatus], now: datetime
         route, tenant = (group, "*") if budget.group_by == "route" else ("*", group)
         rows.append([dedup_key(name, {budget.group_by: group}), name, budget.severity, "*",
                      route, tenant, rs.status.state.value, rs.status.last_value, rs.threshold,
-                     datetime.fromtimestamp(rs.status.since, UTC), now, "*"])
+                     datetime.fromtimestamp(rs.status.since, UTC), now, "*", ""])
     return rows
 
 
@@ -141,7 +142,7 @@ def _canary_rows(rules: RulesFile, statuses: Sequence[RuleStatus], now: datetime
         rows.append([dedup_key(canary.name, {"canary": canary.name}), canary.name,
                      canary.severity, canary.model or "*", canary.route or "*", "*",
                      rs.status.state.value, rs.status.last_value, rs.threshold,
-                     datetime.fromtimestamp(rs.status.since, UTC), now, "*"])
+                     datetime.fromtimestamp(rs.status.since, UTC), now, "*", ""])
     return rows
 
 
@@ -186,9 +187,9 @@ def write_notifications(store: ClickHouseStore, alert: AlertMessage,
 
 def current_alerts(store: ClickHouseStore, include_ok: bool = False) -> list[tuple[Any, ...]]:
     """(rule, severity, model, route, tenant, prompt_version, state, value, threshold, since,
-    dedup_key)."""
+    dedup_key, scorer)."""
     where = "" if include_ok else "WHERE state IN ('pending', 'firing')"
     return store.query(
         "SELECT rule, severity, model, route, tenant, prompt_version, state, value, threshold, "
-        f"since, dedup_key FROM alert_state FINAL {where} ORDER BY state = 'firing' DESC, "
+        f"since, dedup_key, scorer FROM alert_state FINAL {where} ORDER BY state = 'firing' DESC, "
         "rule, model, route, tenant, prompt_version")

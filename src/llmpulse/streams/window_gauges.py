@@ -7,6 +7,10 @@ merged exactly) into tenant ``other``.  With N = 0 (the default) every
 tenant's windows are merged into tenant ``*``, so the gauges are per model,
 route and prompt version only.  Per-tenant windows stay complete in
 ClickHouse (the ``windows`` table), and the alert rules still group on tenant.
+
+The toxicity and groundedness gauges carry a ``scorer`` label as well: one
+series per scorer version in the window (two during a rolling upgrade of the
+scorers, never a blend of both; at most ``MAX_SCORER_VERSIONS``).
 """
 
 from __future__ import annotations
@@ -18,6 +22,10 @@ from typing import Any
 
 from llmpulse.metrics import WINDOW_LABELS, Metrics
 from llmpulse.windows import QUANTILES, SKETCHES, ClosedWindow, GroupKey, WindowAggregate
+
+#: (gauge attribute, quality metric) of the gauges labelled with the scorer version.
+SCORED_GAUGES = (("window_toxicity_rate", "toxicity_rate"),
+                 ("window_groundedness", "groundedness_mean"))
 
 #: The tenant label of the windows of tenants past the bound.
 OTHER_TENANT = "other"
@@ -83,17 +91,23 @@ class WindowGauges:
         self.metrics = metrics
         self.tenants = TenantBound(max_tenants)
         self._groups: set[GroupKey] = set()
+        self._scored: set[tuple[str, tuple[str, ...]]] = set()  # (gauge, labels + scorer)
 
     def export(self, closed: Sequence[ClosedWindow]) -> None:
         if not closed:
             return
         newest = max(w.start for w in closed)
         windows = exported_windows([w for w in closed if w.start == newest], self.tenants)
+        scored: set[tuple[str, tuple[str, ...]]] = set()
         for group, aggregate in windows.items():
             _set(self.metrics, labels_of(group), aggregate)
+            scored |= _set_scored(self.metrics, labels_of(group), aggregate)
         for gone in self._groups - windows.keys():
             _remove(self.metrics, labels_of(gone))
+        for gauge, series in self._scored - scored:  # a version no longer scoring
+            _drop(getattr(self.metrics, gauge), series)
         self._groups = set(windows)
+        self._scored = scored
 
 
 def labels_of(group: GroupKey) -> tuple[str, ...]:
@@ -108,9 +122,7 @@ def _set(metrics: Metrics, labels: tuple[str, ...], aggregate: WindowAggregate) 
     metrics.window_cost.labels(*labels).set(s["cost_usd"])
     metrics.window_tokens.labels(*labels, "input").set(s["tokens_in"])
     metrics.window_tokens.labels(*labels, "output").set(s["tokens_out"])
-    for gauge, key in ((metrics.window_toxicity_rate, "toxicity_rate"),
-                       (metrics.window_groundedness, "groundedness_mean"),
-                       (metrics.window_thumbs_down, "thumbs_down_rate"),
+    for gauge, key in ((metrics.window_thumbs_down, "thumbs_down_rate"),
                        (metrics.window_rating, "rating_mean"),
                        (metrics.window_injection_rate, "injection_rate")):
         if s[key] is not None:
@@ -127,9 +139,22 @@ def _set(metrics: Metrics, labels: tuple[str, ...], aggregate: WindowAggregate) 
                 _drop(metrics.window_latency, series)
 
 
+def _set_scored(metrics: Metrics, labels: tuple[str, ...], aggregate: WindowAggregate
+                ) -> set[tuple[str, tuple[str, ...]]]:
+    """The quality gauges of each scorer version in the window; the series set."""
+    out: set[tuple[str, tuple[str, ...]]] = set()
+    for gauge, metric in SCORED_GAUGES:
+        for version in aggregate.versions(metric):
+            value = aggregate.summary(version)[metric]
+            if value is not None:
+                series = (*labels, version)
+                getattr(metrics, gauge).labels(*series).set(value)
+                out.add((gauge, series))
+    return out
+
+
 def _remove(metrics: Metrics, labels: tuple[str, ...]) -> None:
     for gauge in (metrics.window_calls, metrics.window_error_ratio, metrics.window_cost,
-                  metrics.window_toxicity_rate, metrics.window_groundedness,
                   metrics.window_thumbs_down, metrics.window_rating,
                   metrics.window_injection_rate):
         _drop(gauge, labels)
