@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from llmpulse.detectors.claims import Clause, clauses_of
 
-__all__ = ["Conflict", "polarity_conflicts"]
+__all__ = ["Conflict", "polarity_clauses", "polarity_conflicts"]
 
 #: (one side, the other side); one line per meaning.
 _GROUPS: tuple[tuple[str, str], ...] = (
@@ -159,10 +159,20 @@ def _clause_conflict(claim: Clause, other: Clause) -> Conflict | None:
     return None
 
 
-def polarity_conflicts(claim: str, support: Sequence[str]) -> list[Conflict]:
+def polarity_clauses(texts: Sequence[str]) -> tuple[Clause, ...]:
+    """The clauses of ``texts`` as :func:`polarity_conflicts` reads them."""
+    return tuple(c for text in texts for c in clauses_of(_normalise(text)))
+
+
+def polarity_conflicts(claim: str, support: Sequence[str],
+                       others: Sequence[Clause] | None = None) -> list[Conflict]:
     """Clauses of ``claim`` whose direction or negation differs from the ``support``
-    clause sharing most of their content words (at least two, or one and an antonym)."""
-    others = [c for text in support for c in clauses_of(_normalise(text))]
+    clause sharing most of their content words (at least two, or one and an antonym);
+    ``others``: the :func:`polarity_clauses` to compare with instead, when already known
+    (all of the context's, so that a claim meets the clause it is about even when that
+    clause's chunk embeds less close)."""
+    if others is None:
+        others = polarity_clauses(support)
     conflicts = []
     for clause in clauses_of(_normalise(claim)):
         mine = set(_directions(clause))
