@@ -86,7 +86,7 @@ def answers_per_s(score: Scores, items: list[Item], rounds: int, per_call: int =
     return rounds * len(items) / (time.perf_counter() - started)
 
 
-def scorers(embedder: Embedder) -> dict[str, tuple[Scores, float]]:
+def scorers(embedder: Embedder, with_v1: bool = True) -> dict[str, tuple[Scores, float]]:
     """Scorer name -> (scores of items, label threshold), new first."""
     new = EmbeddingGroundedness(embedder)
     old = V1Groundedness(embedder)
@@ -94,8 +94,10 @@ def scorers(embedder: Embedder) -> dict[str, tuple[Scores, float]]:
     def new_scores(items: Sequence[Item]) -> list[float]:
         return [r.score for r in new.score_many(items)]
 
-    return {new.scorer: (new_scores, new.label_threshold),
-            old.scorer: (old.score_many, old.label_threshold)}
+    found: dict[str, tuple[Scores, float]] = {new.scorer: (new_scores, new.label_threshold)}
+    if with_v1:
+        found[old.scorer] = (old.score_many, old.label_threshold)
+    return found
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -114,7 +116,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "heldout_pairs": sum(c["split"] == "heldout" for c in hard),
         "heldout2_pairs": sum(c["split"] == "heldout2" for c in hard), "scorers": {}}
     for embedder in embedders:
-        for name, (score, threshold) in scorers(embedder).items():
+        for name, (score, threshold) in scorers(embedder, not args.skip_v1).items():
             log(f"{name} ...")
             row: dict[str, Any] = {"threshold": threshold}
             row |= ranking(score, threshold, hard, old)
@@ -147,6 +149,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
+    parser.add_argument("--skip-v1", action="store_true", help="only the current scorer")
     args = parser.parse_args()
     result = run(args)
     print(f"{result['pairs']} pairs ({result['heldout_pairs']} held out, "
