@@ -175,18 +175,18 @@ def polarity_conflicts(claim: str, support: Sequence[str],
         others = polarity_clauses(support)
     conflicts = []
     for clause in clauses_of(_normalise(claim)):
-        mine = set(_directions(clause))
-
-        def rank(other: Clause, clause: Clause = clause, mine: set[int] = mine
-                 ) -> tuple[int, int]:
-            return len(clause.stems & other.stems), len(mine & set(_directions(other)))
-
         if not others:
             continue
-        top = max(rank(other) for other in others)
-        overlap, groups = top
+        mine = set(_directions(clause))
+        shared = [len(clause.stems & other.stems) for other in others]
+        overlap = max(shared)
+        # the clauses sharing most words, then those among them sharing most antonym groups
+        nearest = [o for o, n in zip(others, shared, strict=True) if n == overlap]
+        in_groups = [len(mine & set(_directions(o))) for o in nearest]
+        groups = max(in_groups)
         if overlap >= 2 or (overlap >= 1 and (groups >= 1 or overlap == len(clause.stems))):
-            found = (_clause_conflict(clause, o) for o in others if rank(o) == top)
+            found = (_clause_conflict(clause, o)
+                     for o, g in zip(nearest, in_groups, strict=True) if g == groups)
             conflict = next((c for c in found if c is not None), None)
             if conflict is not None:
                 conflicts.append(conflict)
