@@ -2,13 +2,16 @@
 
     python bench/groundedness.py [--threads 2] [--batch 32] [--rounds 3] [--out FILE]
 
-For the current scorer (@2: claim-level fact checks) and the version-1 scorer it replaced
+For the current scorer (claim-level fact checks) and the version-1 scorer
 (bench/groundedness_v1.py), each with the all-MiniLM-L6-v2 and the hashing embedders, on
-tests/data/groundedness_hard.jsonl: ROC-AUC (grounded answers as positives) per kind
-(subtle, blatant) and split (tune, heldout), and precision / recall of the ``ungrounded``
+tests/data/groundedness_hard.jsonl and tests/data/groundedness_heldout2.jsonl: ROC-AUC
+(grounded answers as positives) per kind (subtle, blatant) and split (tune, heldout,
+heldout2), per kind of change on heldout2, and precision / recall of the ``ungrounded``
 label at each scorer's default threshold (hallucinated answers as the positives); the
 ROC-AUC on the older tests/data/groundedness_set.jsonl; answers/s end to end in calls of
-16 answers.  Prints a table, then one JSON line with the same numbers.
+16 answers (on the hard set).  Prints a table, then one JSON line with the same numbers.
+A previous scorer version is measured by running this file with PYTHONPATH at that
+version's src/.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from groundedness_v1 import V1Groundedness
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
 HARD = DATA / "groundedness_hard.jsonl"
+HELDOUT2 = DATA / "groundedness_heldout2.jsonl"
+SPLITS = ("tune", "heldout", "heldout2")
 OLD = DATA / "groundedness_set.jsonl"
 Item = tuple[str, list[str]]
 Scores = Callable[[Sequence[Item]], list[float]]
@@ -50,7 +55,7 @@ def ranking(score: Scores, threshold: float, hard: list[dict[str, Any]],
     good = score([(c["grounded"], c["context"]) for c in hard])
     bad = score([(c["hallucinated"], c["context"]) for c in hard])
     out: dict[str, float] = {}
-    for split in ("tune", "heldout"):
+    for split in SPLITS:
         for kind in ("subtle", "blatant"):
             rows = [i for i, c in enumerate(hard) if c["kind"] == kind and c["split"] == split]
             out[f"auc_{kind}_{split}"] = round(
@@ -61,6 +66,11 @@ def ranking(score: Scores, threshold: float, hard: list[dict[str, Any]],
         flagged = flagged_bad + flagged_good
         out[f"precision_{split}"] = round(flagged_bad / flagged, 4) if flagged else 0.0
         out[f"recall_{split}"] = round(flagged_bad / len(rows), 4)
+    changes = sorted({c["change"] for c in hard if c["split"] == "heldout2"} - {"blatant"})
+    for change in changes:
+        rows = [i for i, c in enumerate(hard) if c.get("change") == change]
+        out[f"auc_heldout2_{change}"] = round(
+            roc_auc([good[i] for i in rows], [bad[i] for i in rows]), 4)
     old_good = score([(c["grounded"], c["context"]) for c in old])
     old_bad = score([(c["hallucinated"], c["context"]) for c in old])
     out["auc_old_set"] = round(roc_auc(old_good, old_bad), 4)
@@ -76,7 +86,7 @@ def answers_per_s(score: Scores, items: list[Item], rounds: int, per_call: int =
     return rounds * len(items) / (time.perf_counter() - started)
 
 
-def scorers(embedder: Embedder) -> dict[str, tuple[Scores, float]]:
+def scorers(embedder: Embedder, with_v1: bool = True) -> dict[str, tuple[Scores, float]]:
     """Scorer name -> (scores of items, label threshold), new first."""
     new = EmbeddingGroundedness(embedder)
     old = V1Groundedness(embedder)
@@ -84,13 +94,16 @@ def scorers(embedder: Embedder) -> dict[str, tuple[Scores, float]]:
     def new_scores(items: Sequence[Item]) -> list[float]:
         return [r.score for r in new.score_many(items)]
 
-    return {new.scorer: (new_scores, new.label_threshold),
-            old.scorer: (old.score_many, old.label_threshold)}
+    found: dict[str, tuple[Scores, float]] = {new.scorer: (new_scores, new.label_threshold)}
+    if with_v1:
+        found[old.scorer] = (old.score_many, old.label_threshold)
+    return found
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    hard, old = load(HARD), load(OLD)
-    items = [(c[key], c["context"]) for c in hard for key in ("grounded", "hallucinated")]
+    hard, old = load(HARD) + load(HELDOUT2), load(OLD)
+    items = [(c[key], c["context"]) for c in hard if c["split"] != "heldout2"
+             for key in ("grounded", "hallucinated")]
     embedders: list[Embedder] = []
     if minilm_available():
         log(f"loading all-MiniLM-L6-v2 with {args.threads} torch threads ...")
@@ -100,9 +113,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     embedders.append(HashingEmbedder())
     result: dict[str, Any] = {
         "pairs": len(hard), "threads": args.threads, "batch": args.batch,
-        "heldout_pairs": sum(c["split"] == "heldout" for c in hard), "scorers": {}}
+        "heldout_pairs": sum(c["split"] == "heldout" for c in hard),
+        "heldout2_pairs": sum(c["split"] == "heldout2" for c in hard), "scorers": {}}
     for embedder in embedders:
-        for name, (score, threshold) in scorers(embedder).items():
+        for name, (score, threshold) in scorers(embedder, not args.skip_v1).items():
             log(f"{name} ...")
             row: dict[str, Any] = {"threshold": threshold}
             row |= ranking(score, threshold, hard, old)
@@ -112,8 +126,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 COLUMNS = [("subtle tune", "auc_subtle_tune"), ("subtle held-out", "auc_subtle_heldout"),
-           ("blatant tune", "auc_blatant_tune"), ("blatant held-out", "auc_blatant_heldout"),
-           ("P held-out", "precision_heldout"), ("R held-out", "recall_heldout"),
+           ("subtle held-out 2", "auc_subtle_heldout2"),
+           ("blatant held-out", "auc_blatant_heldout"),
+           ("blatant held-out 2", "auc_blatant_heldout2"),
+           ("P held-out 2", "precision_heldout2"), ("R held-out 2", "recall_heldout2"),
            ("old set", "auc_old_set"), ("answers/s", "answers_per_s")]
 
 
@@ -133,9 +149,11 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
+    parser.add_argument("--skip-v1", action="store_true", help="only the current scorer")
     args = parser.parse_args()
     result = run(args)
-    print(f"{result['pairs']} pairs ({result['heldout_pairs']} held out) x 2 answers; "
+    print(f"{result['pairs']} pairs ({result['heldout_pairs']} held out, "
+          f"{result['heldout2_pairs']} in held-out 2) x 2 answers; "
           f"torch threads {result['threads']}, batch {result['batch']}")
     print(table(result))
     line = json.dumps(result, sort_keys=True)

@@ -26,11 +26,14 @@ from llmpulse.models.embedder import HashingEmbedder
 from tests.unit.test_groundedness import NOW, record
 
 HARD = Path(__file__).resolve().parents[1] / "data" / "groundedness_hard.jsonl"
-#: On the held-out split (never used to tune) all-MiniLM-L6-v2 measures 0.807 subtle and
-#: 1.0 blatant (BENCHMARKS.md; the goal of 0.90 subtle is not met yet); the floors leave a
-#: small margin and catch regressions.
-SUBTLE_HELDOUT_FLOOR = 0.78
+HELDOUT2 = HARD.with_name("groundedness_heldout2.jsonl")
+#: all-MiniLM-L6-v2 measures 0.847 subtle and 1.0 blatant on the ``heldout`` split (used as
+#: development data for scorer @3), and 0.634 subtle and 0.998 blatant on ``heldout2``
+#: (tests/data/groundedness_heldout2.jsonl, scored once; BENCHMARKS.md: the goal of 0.90
+#: subtle is not met); the floors leave a small margin and catch regressions.
+SUBTLE_HELDOUT_FLOOR = 0.80
 BLATANT_HELDOUT_FLOOR = 0.97
+SUBTLE_HELDOUT2_FLOOR = 0.60
 
 
 def amounts_agree(claim: str, context: str) -> bool:
@@ -155,7 +158,7 @@ def test_answer_scores_its_weakest_claim_and_explains() -> None:
     assert bad.score == min(s.score for s in bad.sentences) < LABEL_THRESHOLD
     assert explain(bad) == ("Side effects were mostly mild and lasted four days. "
                             "['four days' \u2014 context says one]")
-    assert backend.scorer == f"embedding:hashing-1024@{SCORER_VERSION}" and SCORER_VERSION == 2
+    assert backend.scorer == f"embedding:hashing-1024@{SCORER_VERSION}" and SCORER_VERSION == 3
     [signal, _] = score_groundedness(
         [record("r1", "Side effects lasted four days.", context)], NOW, backend)
     assert signal.label == "ungrounded" and "context says" in signal.explanation
@@ -187,8 +190,29 @@ def test_hard_set_is_well_formed() -> None:
     assert all(len(s) == 1 for s in splits.values())
 
 
+def heldout2_cases() -> list[dict[str, Any]]:
+    return [json.loads(line) for line in HELDOUT2.read_text(encoding="utf-8").splitlines()
+            if line]
+
+
+def test_second_heldout_set_is_well_formed() -> None:
+    cases = heldout2_cases()
+    subtle = [c for c in cases if c["kind"] == "subtle"]
+    assert len(subtle) >= 100 and len(cases) - len(subtle) >= 20
+    assert len({c["id"] for c in cases}) == len(cases)
+    assert not {c["id"] for c in cases} & {c["id"] for c in hard_cases()}
+    changes = {"number", "date", "name", "antonym", "negation", "comparative", "quantifier",
+               "role", "condition", "modality", "timeframe", "specific"}
+    for case in cases:
+        assert set(case) == {"id", "domain", "kind", "change", "split", "context", "grounded",
+                             "hallucinated"}
+        assert case["split"] == "heldout2" and case["grounded"] != case["hallucinated"]
+        assert case["change"] in (changes if case["kind"] == "subtle" else {"blatant"})
+    assert {c["change"] for c in subtle} == changes
+
+
 def auc_by_kind(embedder: Embedder, split: str) -> dict[str, float]:
-    cases = [c for c in hard_cases() if c["split"] == split]
+    cases = [c for c in hard_cases() + heldout2_cases() if c["split"] == split]
     backend = EmbeddingGroundedness(embedder)
     scores: Sequence[float] = [r.score for r in backend.score_many(
         [(c[key], c["context"]) for key in ("grounded", "hallucinated") for c in cases])]
@@ -211,3 +235,16 @@ def test_heldout_auc_with_hashing() -> None:
     auc = auc_by_kind(HashingEmbedder(), "heldout")
     print(f"held-out ROC-AUC with hashing-1024: {auc}")
     assert auc["subtle"] >= 0.75 and auc["blatant"] >= 0.9
+
+
+def test_second_heldout_auc_with_minilm(minilm: Embedder) -> None:
+    auc = auc_by_kind(minilm, "heldout2")
+    print(f"held-out 2 ROC-AUC with all-MiniLM-L6-v2: {auc}")
+    assert auc["subtle"] >= SUBTLE_HELDOUT2_FLOOR
+    assert auc["blatant"] >= BLATANT_HELDOUT_FLOOR
+
+
+def test_second_heldout_auc_with_hashing() -> None:
+    auc = auc_by_kind(HashingEmbedder(), "heldout2")
+    print(f"held-out 2 ROC-AUC with hashing-1024: {auc}")
+    assert auc["subtle"] >= 0.55 and auc["blatant"] >= 0.9

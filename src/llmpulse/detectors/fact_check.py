@@ -15,9 +15,17 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from llmpulse.detectors.polarity import polarity_conflicts
+from llmpulse.detectors.claims import Clause
+from llmpulse.detectors.polarity import polarity_clauses, polarity_conflicts
 from llmpulse.detectors.quantities import Quantity, extract_quantities, is_unit, same_amount
-from llmpulse.detectors.text_facts import ContextEvidence, content_words, extract_facts, stem
+from llmpulse.detectors.scope import context_clauses, scope_conflicts
+from llmpulse.detectors.text_facts import (
+    ContextEvidence,
+    content_words,
+    extract_facts,
+    split_sentences,
+    stem,
+)
 
 __all__ = ["CheckRules", "ContextFacts", "Problem", "check_claim", "novel_words"]
 
@@ -41,6 +49,10 @@ steel iron copper aluminium aluminum plastic glass wood
 #: Words that widen a claim to everything; the context must say as much.
 _UNIVERSAL = _words("all any every everyone everything always entirely completely fully "
                     "alike whatever anywhere anytime")
+#: Words that turn a claim around when the context has none of them: "dropped without a
+#: trace", "yours immediately", "elements he had already isolated".
+_LOADED = _words("never without already immediately instantly unlimited indefinitely forever "
+                 "instead")
 #: Words a faithful paraphrase adds freely: hedges, glue verbs, number and unit words.
 _GENERIC = _words("""
 about around roughly approximately nearly almost some close just well also only likely
@@ -71,6 +83,9 @@ class CheckRules:
     added_factor: float = 0.9  # per added word, at most ``max_added`` of them
     max_added: int = 3
     specific_factor: float = 0.3  # an added colour, organ, substance, or "all", "always"
+    #: A changed quantifier ("all" for "some"), modality ("must" for "may"), a dropped
+    #: condition, or two participants swapped around a verb.
+    scope_factor: float = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,12 +103,17 @@ class ContextFacts:
     evidence: ContextEvidence
     words: frozenset[str]  # lower-case tokens
     text: str
+    sentences: tuple[str, ...] = ()
+    clauses: tuple[Clause, ...] = ()  # for the scope checks
+    polarity_clauses: tuple[Clause, ...] = ()  # for the polarity check
 
     @classmethod
     def of(cls, contexts: Sequence[str]) -> ContextFacts:
         text = "\n".join(contexts)
+        sentences = tuple(s for doc in contexts for s in split_sentences(doc))
         return cls(tuple(q for doc in contexts for q in extract_quantities(doc)),
-                   ContextEvidence.of(text), frozenset(re.findall(r"[a-z]+", text.lower())), text)
+                   ContextEvidence.of(text), frozenset(re.findall(r"[a-z]+", text.lower())), text,
+                   sentences, context_clauses(sentences), polarity_clauses(sentences))
 
 
 def _quote(text: str) -> str:
@@ -107,6 +127,8 @@ def _amount_problems(claim: str, facts: ContextFacts, support: Sequence[str],
     for quantity in extract_quantities(claim):
         if any(same_amount(quantity, known) for known in facts.quantities):
             continue
+        if _rate_unit(quantity, facts):
+            continue
         kind = "date" if quantity.is_year else "amount"
         alike = [q for q in (*nearby, *facts.quantities)
                  if q.dimension == quantity.dimension and q.text != quantity.text]
@@ -117,6 +139,21 @@ def _amount_problems(claim: str, facts: ContextFacts, support: Sequence[str],
         factor = rules.date_factor if kind == "date" else rules.amount_factor
         problems.append(Problem(kind, reason, factor))
     return problems
+
+
+#: Unit word -> the adjectives that say "per unit" ("daily" for "a day").
+_RATE_ADJECTIVES = {"day": ("daily",), "week": ("weekly",), "month": ("monthly",),
+                    "year": ("yearly", "annual", "annually"), "hour": ("hourly",)}
+
+
+def _rate_unit(quantity: Quantity, facts: ContextFacts) -> bool:
+    """An implicit "a day", "a year" (a rate's unit, not an amount) whose unit the context
+    names too ("daily", "per year", "10-year")."""
+    words = quantity.text.lower().split()
+    if quantity.raw != 1 or len(words) != 2 or words[0] not in ("a", "an"):
+        return False
+    unit = words[1].removesuffix("s")
+    return unit in facts.words or any(a in facts.words for a in _RATE_ADJECTIVES.get(unit, ()))
 
 
 _PAIR = re.compile(r"(?<![\w.])\d+/\d+(?![\w.])")
@@ -185,9 +222,10 @@ def novel_words(claim: str, facts: ContextFacts) -> list[str]:
 def _widening(claim: str, facts: ContextFacts) -> list[str]:
     """"all", "any", "always" ... in a claim whose context has no such word; "every month"
     (a rate) and "never ... any" (a negation) do not widen."""
-    if facts.words & _UNIVERSAL:
+    if facts.words & (_UNIVERSAL | {"each"}):
         return []
-    words = re.findall(r"[a-z]+", claim.lower())
+    words = re.findall(r"[a-z]+", re.sub(r"\ball the way\b|\beveryone else\b", " ",
+                                         claim.lower()))
     found = []
     for index, word in enumerate(words):
         if word not in _UNIVERSAL:
@@ -204,13 +242,13 @@ def _widening(claim: str, facts: ContextFacts) -> list[str]:
 def _added_problems(claim: str, facts: ContextFacts, rules: CheckRules, known: set[str]
                     ) -> list[Problem]:
     added = [w for w in novel_words(claim, facts) if w not in known]
-    widening = _widening(claim, facts)
-    specific = [w for w in added if w in _SPECIFIC]
+    widening = [w for w in _widening(claim, facts) if w not in known]
+    specific = [w for w in added if w in _SPECIFIC or w in _LOADED]
     if widening:
         specific = [*dict.fromkeys([*widening, *specific])]
     problems = [Problem("added", f"adds {_quote(w)}, which the context does not mention",
                         rules.specific_factor) for w in specific]
-    added = [w for w in added if w not in _SPECIFIC and w not in specific]
+    added = [w for w in added if w not in specific]
     if not added:
         return problems
     shown = ", ".join(_quote(w) for w in added[:rules.max_added])
@@ -230,7 +268,7 @@ def check_claim(claim: str, support: Sequence[str], facts: ContextFacts, *,
     names = _name_problems(claim, facts, rules)
     problems += names
     named = {w.lower() for p in names for w in re.findall(r"[A-Za-z]+", p.reason)}
-    for conflict in polarity_conflicts(claim, support):
+    for conflict in polarity_conflicts(claim, support, facts.polarity_clauses or None):
         named.update((conflict.claim_word, conflict.context_word))
         if conflict.claim_word and conflict.context_word:
             reason = (f"{_quote(conflict.claim_word)} \u2014 context says "
@@ -239,5 +277,13 @@ def check_claim(claim: str, support: Sequence[str], facts: ContextFacts, *,
             reason = (f"{_quote(conflict.claim)} contradicts the context: "
                       f"{_quote(conflict.context)}")
         problems.append(Problem("polarity", reason, rules.polarity_factor))
+    for scope in scope_conflicts(claim, facts.sentences, facts.clauses):
+        named.update(scope.claim_word.split())
+        if scope.claim_word:
+            reason = (f"{_quote(scope.claim_word)} \u2014 context says "
+                      f"{_quote(scope.context_word)}")
+        else:
+            reason = f"states as fact what the context hedges ({_quote(scope.context_word)})"
+        problems.append(Problem(scope.kind, reason, rules.scope_factor))
     problems += _added_problems(claim, facts, rules, named)
     return problems

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from llmpulse.detectors.claims import Clause, clauses_of
 
-__all__ = ["Conflict", "polarity_conflicts"]
+__all__ = ["Conflict", "polarity_clauses", "polarity_conflicts"]
 
 #: (one side, the other side); one line per meaning.
 _GROUPS: tuple[tuple[str, str], ...] = (
@@ -159,24 +159,34 @@ def _clause_conflict(claim: Clause, other: Clause) -> Conflict | None:
     return None
 
 
-def polarity_conflicts(claim: str, support: Sequence[str]) -> list[Conflict]:
+def polarity_clauses(texts: Sequence[str]) -> tuple[Clause, ...]:
+    """The clauses of ``texts`` as :func:`polarity_conflicts` reads them."""
+    return tuple(c for text in texts for c in clauses_of(_normalise(text)))
+
+
+def polarity_conflicts(claim: str, support: Sequence[str],
+                       others: Sequence[Clause] | None = None) -> list[Conflict]:
     """Clauses of ``claim`` whose direction or negation differs from the ``support``
-    clause sharing most of their content words (at least two, or one and an antonym)."""
-    others = [c for text in support for c in clauses_of(_normalise(text))]
+    clause sharing most of their content words (at least two, or one and an antonym);
+    ``others``: the :func:`polarity_clauses` to compare with instead, when already known
+    (all of the context's, so that a claim meets the clause it is about even when that
+    clause's chunk embeds less close)."""
+    if others is None:
+        others = polarity_clauses(support)
     conflicts = []
     for clause in clauses_of(_normalise(claim)):
-        mine = set(_directions(clause))
-
-        def rank(other: Clause, clause: Clause = clause, mine: set[int] = mine
-                 ) -> tuple[int, int]:
-            return len(clause.stems & other.stems), len(mine & set(_directions(other)))
-
         if not others:
             continue
-        top = max(rank(other) for other in others)
-        overlap, groups = top
+        mine = set(_directions(clause))
+        shared = [len(clause.stems & other.stems) for other in others]
+        overlap = max(shared)
+        # the clauses sharing most words, then those among them sharing most antonym groups
+        nearest = [o for o, n in zip(others, shared, strict=True) if n == overlap]
+        in_groups = [len(mine & set(_directions(o))) for o in nearest]
+        groups = max(in_groups)
         if overlap >= 2 or (overlap >= 1 and (groups >= 1 or overlap == len(clause.stems))):
-            found = (_clause_conflict(clause, o) for o in others if rank(o) == top)
+            found = (_clause_conflict(clause, o)
+                     for o, g in zip(nearest, in_groups, strict=True) if g == groups)
             conflict = next((c for c in found if c is not None), None)
             if conflict is not None:
                 conflicts.append(conflict)

@@ -105,7 +105,7 @@ _HEDGES = frozenset({"about", "around", "roughly", "approximately", "approx", "n
 _RATE_WORDS = frozenset({"a", "an", "per", "each", "every"})
 
 _TOKEN = re.compile(
-    r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|[a-zA-Z]+(?:-[a-zA-Z]+)*|km²|°[cC]|[%$€£~/]")
+    r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|km²|m²|[a-zA-Z]+(?:-[a-zA-Z]+)*|°[cC]|[%$€£~/]")
 _MASK = re.compile(
     r"\b\d{4}-\d{2}-\d{2}\b|\b\d{1,2}:\d{2}\b|\bv?\d+(?:\.\d+){2,}\b"
     r"|\b\d+/\d+\b"                                   # 130/80, 24/7
