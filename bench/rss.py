@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import threading
@@ -60,7 +61,7 @@ def _produce(producer: Any, prefix: str, messages: list[tuple[str, bytes | None,
 
 
 def _producer(broker: str, prefix: str, total: int, ahead: int, stored: list[int],
-              stop: threading.Event) -> None:
+              stop: threading.Event, produced: list[int]) -> None:
     from confluent_kafka import Producer
 
     producer = Producer({"bootstrap.servers": broker, "partitioner": "murmur2_random",
@@ -76,25 +77,37 @@ def _producer(broker: str, prefix: str, total: int, ahead: int, stored: list[int
                  incidents=[])
         _produce(producer, prefix, capture.messages)
         sent += n
+        produced[0] = sent
         chunk += 1
 
 
+def _probe_env(probe: Path | None) -> dict[str, str]:
+    """The worker's environment for bench/rss_probe (RSS_PROBE_* passed through)."""
+    if probe is None:
+        return {}
+    path = os.pathsep.join(p for p in (str(ROOT / "rss_probe"), os.environ.get("PYTHONPATH"))
+                           if p)
+    return {"PYTHONPATH": path, "RSS_PROBE_OUT": str(probe)}
+
+
 def run(broker: str, calls: int, every: int, ahead: int, data: Path,
-        extra_env: dict[str, str]) -> dict[str, Any]:
+        extra_env: dict[str, str], probe: Path | None = None) -> dict[str, Any]:
     settings = load_settings({"LLMPULSE_BROKER": broker})
     ensure_topics(broker, all_topics(settings))
     worker = WorkerProcess({
         "LLMPULSE_BROKER": broker, "LLMPULSE_CLICKHOUSE_URL": f"chdb://{data / 'chdb'}",
         "LLMPULSE_METRICS_PORT": "0", "LLMPULSE_METRICS_HOST": "127.0.0.1",
         "LLMPULSE_APP_ID": f"bench-rss-{int(time.time())}", **extra_env,
+        **_probe_env(probe),
     }, log_path=data / "worker.log")
     worker.start()
     assert worker.proc is not None
     pid = worker.proc.pid
     stored = [0]
+    produced = [0]
     stop = threading.Event()
     thread = threading.Thread(target=_producer, daemon=True, args=(
-        broker, settings.topic_prefix, calls, ahead, stored, stop))
+        broker, settings.topic_prefix, calls, ahead, stored, stop, produced))
     started = time.monotonic()
     thread.start()
     samples: list[dict[str, Any]] = []
@@ -105,15 +118,19 @@ def run(broker: str, calls: int, every: int, ahead: int, data: Path,
             time.sleep(5)
             if worker.proc.poll() is not None:
                 raise RuntimeError(f"the worker exited:\n{worker.log_tail()}")
-            stored[0] = int(parse_metrics(worker.metrics_text()).get("llmpulse_calls_total", 0))
+            metrics = parse_metrics(worker.metrics_text())
+            stored[0] = int(metrics.get("llmpulse_calls_total", 0))
             rss = _status_kb(pid, "VmRSS")
             sample = {"t_s": round(time.monotonic() - started, 1), "calls": stored[0],
-                      "rss_mb": round((rss or 0) / 1024, 1)}
+                      "rss_mb": round((rss or 0) / 1024, 1), "produced": produced[0],
+                      "read_lag": int(metrics.get("llmpulse_consumer_read_lag", 0)),
+                      "load1": round(os.getloadavg()[0], 1)}
             samples.append(sample)
             while stored[0] >= next_mark:
                 marks.append({**sample, "mark": next_mark})
                 log(f"{next_mark:>9,} calls: RSS {sample['rss_mb']:.0f} MB "
-                    f"({sample['calls']:,} stored, {sample['t_s']:.0f} s)")
+                    f"({sample['calls']:,} stored, {sample['t_s']:.0f} s, read lag "
+                    f"{sample['read_lag']:,}, load {sample['load1']})")
                 next_mark += every
     finally:
         stop.set()
@@ -139,6 +156,10 @@ def main() -> None:
     parser.add_argument("--worker-env", action="append", default=[], metavar="NAME=VALUE",
                         help="extra worker setting, e.g. LLMPULSE_DEDUP_HORIZON_S=60")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--probe", type=Path, default=None, metavar="FILE",
+                        help="the worker writes memory samples here (bench/rss_probe; "
+                             "RSS_PROBE_EVERY_S, RSS_PROBE_TRACEMALLOC, RSS_PROBE_TRIM_S "
+                             "from this environment apply)")
     args = parser.parse_args()
     extra = dict(item.split("=", 1) for item in args.worker_env)
     with tempfile.TemporaryDirectory(prefix="llmpulse-rss-") as tmp:
@@ -149,7 +170,7 @@ def main() -> None:
             kafka.start()
             try:
                 result = run(kafka.bootstrap, args.calls, args.every, args.ahead, Path(tmp),
-                             extra)
+                             extra, args.probe)
             finally:
                 kafka.stop()
         else:
@@ -157,7 +178,7 @@ def main() -> None:
 
             with EmbeddedBroker(log_path=Path(tmp) / "tansu.log") as embedded:
                 result = run(embedded.bootstrap, args.calls, args.every, args.ahead,
-                             Path(tmp), extra)
+                             Path(tmp), extra, args.probe)
     result["broker"] = args.broker
     result["worker_env"] = extra
     out = args.out or ROOT / "results" / f"rss-{args.broker}.json"

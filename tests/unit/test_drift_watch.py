@@ -150,3 +150,51 @@ rules:
     # once, right after the third drifted check in a row (600, 900, 1200), when the
     # clean check at 300 has left the window
     assert len(fired) == 1 and 1200 <= fired[0] < 1300, fired
+
+
+def test_the_embedder_is_loaded_once_in_the_background_before_the_first_check(
+        monkeypatch: Any, caplog: Any) -> None:
+    """The first tick starts loading the embedder (and Evidently) in a daemon thread; a
+    check needing it meanwhile waits for that load instead of loading a second copy; a
+    failed load is logged and tried again by the next caller."""
+    import threading
+    import time
+
+    from llmpulse.drift import _evidently
+    from llmpulse.models import embedder as embedder_module
+
+    loads: list[str] = []
+    failing = [True]
+
+    def load(kind: str = "auto", **_: Any) -> str:
+        loads.append(kind)
+        time.sleep(0.2)
+        if failing[0]:
+            failing[0] = False
+            raise RuntimeError("no model here")
+        return "embedder"
+
+    imported: list[bool] = []
+    monkeypatch.setattr(embedder_module, "load_embedder", load)
+    monkeypatch.setattr(_evidently, "load", lambda: imported.append(True))
+    w, _ = watch(None, drift_embedder="auto")  # type: ignore[arg-type]  # no store used
+    w.warm_up()
+    assert w._warming is not None and w._warming.daemon
+    w._warming.join(5)
+    assert loads == ["auto"] and "could not load the drift embedder" in caplog.text
+    w._warming = None
+    w.warm_up()  # starts a second load: the first failed
+    got: list[Any] = []
+    check = threading.Thread(target=lambda: got.append(w._embed()))
+    check.start()
+    w.warm_up()  # once only
+    check.join(5)
+    w._warming.join(5)
+    assert got == ["embedder"] and loads == ["auto", "auto"] and imported == [True, True]
+    assert w._embed() == "embedder" and len(loads) == 2
+
+
+def test_no_embedder_no_warm_up() -> None:
+    w, _ = watch(None, drift_embedder="none")  # type: ignore[arg-type]  # no store used
+    w.warm_up()
+    assert w._warming is None and w._embed() is None

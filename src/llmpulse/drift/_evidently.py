@@ -18,6 +18,11 @@ def _modules() -> tuple[Any, Any, Any]:
     return stattests, ColumnType, embedding_drift_methods
 
 
+def load() -> None:
+    """Import Evidently now (with scikit-learn, SciPy and pandas behind it)."""
+    _modules()
+
+
 def get_stattest(reference: Any, current: Any, column_type: str, name: str | None) -> Any:
     """Evidently's StatTest ``name`` for the column (``None``: Evidently's default choice);
     ``column_type`` is ``"num"`` or ``"cat"``."""

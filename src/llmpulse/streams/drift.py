@@ -31,6 +31,13 @@ The outcome of each check is
   model's group (or the model and route's) on ``llm.windows``, so rules (and
   retraining policies) can ask for drift in N consecutive checks: ``metric:
   prompt_drift_rate, threshold: 1, operator: ">=", window: 15m, min_count: 3``.
+
+The prompt embedder and Evidently are loaded at the first tick (in a thread, while the
+stream goes on), not when the first windows close: the offline MiniLM model brings
+PyTorch and transformers into the worker, about 760 MB of resident memory, and
+Evidently scikit-learn, SciPy and pandas; a worker whose memory jumps by that much
+minutes after it started, under load, looks like a leak and may meet its memory
+limit only then (``BENCHMARKS.md``, "Worker memory").
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -47,6 +55,7 @@ import numpy as np
 
 from llmpulse.config import Settings
 from llmpulse.drift import DriftPolicy, DriftReport, FeatureTable, build_table, detect_drift
+from llmpulse.drift import _evidently as evidently
 from llmpulse.drift.features import EMBED_CHARS, prompt_text
 from llmpulse.drift.sampling import subsample_indices
 from llmpulse.metrics import Metrics
@@ -190,18 +199,44 @@ class DriftWatch:
         self.publish = publish
         self.policy = DriftPolicy(min_samples=settings.drift_min_samples)
         self._embedder: Any = None
+        self._embedder_lock = threading.Lock()  # one load, also from check threads
+        self._warming: threading.Thread | None = None
         self._last_end: datetime | None = None
 
     def _embed(self) -> Any:
-        if self._embedder is None and self.settings.drift_embedder != "none":
-            from llmpulse.models.embedder import load_embedder
+        with self._embedder_lock:
+            if self._embedder is None and self.settings.drift_embedder != "none":
+                from llmpulse.models.embedder import load_embedder
 
-            self._embedder = load_embedder(self.settings.drift_embedder)
+                self._embedder = load_embedder(self.settings.drift_embedder)
         return self._embedder
+
+    def warm_up(self) -> None:
+        """Start loading the prompt embedder and Evidently in a thread (once; a check
+        needing the embedder meanwhile waits for that load).  A daemon thread: a worker
+        stopped meanwhile does not wait for it.  A failed load is logged and tried
+        again by the first check that needs it."""
+        if self._warming is not None or self.settings.drift_embedder == "none":
+            return
+        self._warming = threading.Thread(target=self._warm_up, name="drift-embedder",
+                                         daemon=True)
+        self._warming.start()
+
+    def _warm_up(self) -> None:
+        try:
+            self._embed()
+        except Exception as exc:  # the first check that embeds tries again
+            log.warning("could not load the drift embedder (tried again at the first "
+                        "drift check): %s", exc)
+        try:
+            evidently.load()
+        except Exception as exc:  # the first check imports it again
+            log.warning("could not import Evidently for the drift checks: %s", exc)
 
     async def tick(self, now: float) -> list[DriftCheck]:
         """Check the drift window that closed last (once), for every busy model and its
         busiest routes."""
+        self.warm_up()
         s = self.settings
         # every call that ended in the window is stored by then (a lone request after
         # its join timeout)
