@@ -59,6 +59,10 @@ class Stack:
             "LLMPULSE_BATCH_MAX_S": "0.5",
             "LLMPULSE_SESSION_TIMEOUT_S": "6",
             "LLMPULSE_DATA_DIR": str(self.data_dir),
+            # a worker loads its drift embedder at its first tick; these tests check drift
+            # with the light hashing embedder, so that each short-lived worker does not
+            # load PyTorch and MiniLM for a drift check it never reaches
+            "LLMPULSE_DRIFT_EMBEDDER": "hashing",
             **self.common,
             **extra,
         }
