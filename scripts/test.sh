@@ -48,4 +48,7 @@ export TEST_ARTIFACTS_DIR="${TEST_ARTIFACTS_DIR:-$PWD/tests/artifacts}"
 
 .venv/bin/ruff check src tests bench
 .venv/bin/mypy
-.venv/bin/python -m pytest -q -p no:cacheprovider --durations=25 "$@"
+# Two test processes (TEST_PROCESSES to change it), each test file in one process, so a
+# file's fixtures start once; each process starts its own brokers on free ports.
+.venv/bin/python -m pytest -q -p no:cacheprovider --durations=25 \
+  -n "${TEST_PROCESSES:-2}" --dist loadfile "$@"
