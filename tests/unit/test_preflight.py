@@ -37,6 +37,8 @@ def test_config_reports_every_missing_file_and_model_at_once(tmp_path: Path) -> 
         assert expected in done.stderr
     assert "Traceback" not in done.stderr
     assert "LLMPULSE_RULES_FILE=" in done.stdout  # the effective values are still shown
+    # ... but not a wrong value as the default checked in its place
+    assert "LLMPULSE_PARTITIONS=(invalid: see below)" in done.stdout
 
 
 def test_config_checks_what_the_files_hold(tmp_path: Path) -> None:

@@ -265,12 +265,17 @@ def config(markdown: bool) -> None:
         click.echo(markdown_table())
         return
     settings, problems = check_settings()
+    # a value that failed validation is shown as such, not as the default checked instead
+    invalid = {line.split(":", 1)[0] for line in problems}
     if settings is not None:
         for name in Settings.model_fields:
+            env_name = f"{ENV_PREFIX}{name.upper()}"
             value = getattr(settings, name)
-            if name == "clickhouse_url":
+            if env_name in invalid:
+                value = "(invalid: see below)"
+            elif name == "clickhouse_url":
                 value = redacted_url(value)
-            click.echo(f"{ENV_PREFIX}{name.upper()}={value}")
+            click.echo(f"{env_name}={value}")
         report = check(settings)
         problems += report.problems
         if not problems:
