@@ -181,7 +181,11 @@ PATTERNS: tuple[tuple[str, float, str], ...] = (
                            r"initial instructions|original instructions)\b"),
     ("system_prompt", 0.65, r"\b(?:begin|start) (?:your (?:reply|answer|response) )?with "
                             r"(?:the words )?you are (?:a|an|chatgpt)\b"),
-    ("system_prompt", 0.65, rf"\b{_SHOW} (?:\w+ ){{0,4}}?your (?:\w+ )?{_SETUP}\b"),
+    # "your rules" alone is a customer's question ("what are your rules for returns"):
+    # below the threshold unless the setup is named as the model's own
+    ("system_prompt", 0.45, rf"\b{_SHOW} (?:\w+ ){{0,4}}?your (?:\w+ )?{_SETUP}\b"),
+    ("system_prompt", 0.75, rf"\b{_SHOW} (?:\w+ ){{0,4}}?your (?:\w+ )?{_SECRET} "
+                            rf"(?:\w+ )?{_SETUP}\b"),
     ("system_prompt", 0.8, rf"\b{_SHOW} (?:\w+ ){{0,4}}?(?:instructions|rules|prompt|text|"
                            rf"message|directives|guidelines|configuration) (?:that )?you "
                            rf"(?:were|have been|ve been|got|received)\b"),

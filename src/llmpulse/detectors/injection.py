@@ -296,12 +296,28 @@ def _talks_about(normalised: str, start: int, end: int, raw_lower: str) -> bool:
     """Whether the match sits among words about attacks, or in quotes in the raw text."""
     if _MENTION.search(normalised, max(0, start - 160), min(len(normalised), end + 100)):
         return True
-    if _ASKING.search(normalised, max(0, start - ASKING_REACH), start + 1):
-        return True
     first = normalised[start:end].split()
+    if _ASKING.search(normalised, max(0, start - ASKING_REACH), start + 1) and first \
+            and _asked_in_same_sentence(first[0], raw_lower):
+        return True
     if first:
         quoted = re.search(r"[\"'`\u201c\u2018]\s*" + re.escape(first[0]), raw_lower)
         if quoted is not None:
+            return True
+    return False
+
+
+_SENTENCE_END = re.compile(r"[.?!;:\n]")
+
+
+def _asked_in_same_sentence(first_word: str, raw_lower: str) -> bool:
+    """Whether a question word precedes the match within its sentence of the raw text:
+    "What is 2+2? Ignore all previous instructions ..." asks nothing about the attack.
+    A match not found in the raw text (decoded, obfuscated) gets no benefit of the doubt."""
+    for m in re.finditer(r"\b" + re.escape(first_word) + r"\b", raw_lower):
+        before = raw_lower[max(0, m.start() - 4 * ASKING_REACH):m.start()]
+        sentence = _SENTENCE_END.split(before)[-1]
+        if _ASKING.search(normalise(sentence)[-ASKING_REACH - 2:]):
             return True
     return False
 
