@@ -20,6 +20,7 @@ version by version and never averaged into one value.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -140,6 +141,7 @@ def _keep_top(heap: list[tuple[float, str]], value: float, request_id: str) -> N
         heapq.heapreplace(heap, (value, request_id))
 
 
+@functools.lru_cache(maxsize=64)  # a handful of scorer names, one call per score folded
 def scorer_version(scorer: str) -> str:
     """The version of a scorer name: the name without the execution providers it ran on
     (``detoxify-onnx:m@1a2b3c4d/cuda+cpu`` and ``.../cpu`` are the same model and
