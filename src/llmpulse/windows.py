@@ -415,6 +415,7 @@ class WindowAggregate:
         if self.scores:
             out["scores"] = {signal: {v: p.to_list() for v, p in parts.items()}
                              for signal, parts in self.scores.items() if parts}
+            out.update(self._legacy_fields())
         out["latest"] = self.latest
         for name in SKETCHES:
             sketch: DDSketch = getattr(self, name)
@@ -447,16 +448,37 @@ class WindowAggregate:
             setattr(agg, name, heap)
         agg.scores = {signal: {str(v): ScorePart.from_list(p) for v, p in parts.items()}
                       for signal, parts in data.get("scores", {}).items()}
-        _legacy_scores(agg, data)
+        if "scores" not in data:
+            _legacy_scores(agg, data)
         return agg
+
+    def _legacy_fields(self) -> dict[str, Any]:
+        """The most scored version's counts under the names a worker not yet upgraded reads
+        (its quality rules would otherwise see no scores during a rolling upgrade)."""
+        out: dict[str, Any] = {}
+        for signal, (scored, flagged, total, heap) in _LEGACY_NAMES.items():
+            versions = self.versions(signal)
+            if not versions:
+                continue
+            part = self.scores[signal][versions[0]]
+            out[scored], out[flagged], out[heap] = part.scored, part.flagged, part.worst
+            if total:
+                out[total] = part.total
+        return out
+
+
+#: Per signal, the names of its counts in a partial written before they were kept per
+#: scorer version: scored, flagged, sum of values (toxicity had none), worst few.
+_LEGACY_NAMES: dict[str, tuple[str, str, str | None, str]] = {
+    "toxicity": ("tox_scored", "toxic", None, "most_toxic"),
+    "groundedness": ("ground_scored", "ungrounded", "ground_sum", "least_grounded"),
+}
 
 
 def _legacy_scores(agg: WindowAggregate, data: Mapping[str, Any]) -> None:
     """Quality counts of a partial written before they were kept per scorer version (a
     worker not yet upgraded): one part of version ``unknown`` per signal."""
-    for signal, scored, flagged, total, heap in (
-            ("toxicity", "tox_scored", "toxic", None, "most_toxic"),
-            ("groundedness", "ground_scored", "ungrounded", "ground_sum", "least_grounded")):
+    for signal, (scored, flagged, total, heap) in _LEGACY_NAMES.items():
         if not data.get(scored):
             continue
         part = ScorePart.from_list([data[scored], data.get(flagged, 0),

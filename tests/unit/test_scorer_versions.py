@@ -114,6 +114,23 @@ def test_a_partial_from_a_worker_not_yet_upgraded_is_of_an_unknown_version() -> 
     assert agg.late_count() == 6
 
 
+def test_a_partial_also_names_its_most_scored_version_for_workers_not_yet_upgraded(
+        ) -> None:
+    results = [scored("a", 1.0, 0.9, OLD), scored("c", 3.0, 0.6, NEW),
+               scored("d", 4.0, 0.1, NEW, grounded=0.2, ground_scorer=GROUND_OLD)]
+    agg = fold_quality(results, [("model", "route")], pane_s=5.0)[(MODEL, 0.0)]
+    wire = orjson.loads(orjson.dumps(agg.to_dict()))
+    # what an older worker reads: one version's counts (NEW's 2 scores, 1 toxic), no blend
+    assert (wire["tox_scored"], wire["toxic"]) == (2, 1)
+    assert (wire["ground_scored"], wire["ungrounded"], wire["ground_sum"]) == (1, 1, 0.2)
+    new = agg.part("toxicity", NEW)
+    assert new is not None and [rid for _, rid in wire["most_toxic"]] == [
+        rid for _, rid in new.worst]
+    # an upgraded worker reads the versions and does not count the copies again
+    back = WindowAggregate.from_dict(wire)
+    assert back.versions("toxicity") == [NEW, OLD] and back.scored("toxicity") == 3
+
+
 def test_scorer_versions_per_window_are_bounded() -> None:
     many = [scored(f"r{i}", 1.0, 0.1, f"tox@{i % (MAX_SCORER_VERSIONS + 2)}")
             for i in range(30)]
