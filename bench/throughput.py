@@ -150,7 +150,12 @@ def _sampler(worker: WorkerProcess, out: Path) -> subprocess.Popen[bytes]:
 def _cpu_s(worker: WorkerProcess) -> float:
     """CPU seconds the worker process has used so far (all its threads, user + system)."""
     assert worker.proc is not None
-    fields = Path(f"/proc/{worker.proc.pid}/stat").read_text().rpartition(")")[2].split()
+    return cpu_s_of(worker.proc.pid)
+
+
+def cpu_s_of(pid: int) -> float:
+    """CPU seconds process ``pid`` has used so far (all its threads, user + system)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
