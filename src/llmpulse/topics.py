@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
     from llmpulse.config import Settings
 
+log = logging.getLogger(__name__)
+
 _POLL_INTERVAL = 0.1
 #: Topics llmpulse writes besides the inputs (``llmpulse.ingest.INPUT_ROLES``).
 OUTPUT_ROLES = ("signals", "windows", "alerts", "retrain", "releases", "dlq", "scoring",
@@ -142,10 +144,10 @@ def wait_for_broker(
             admin.list_topics(timeout=min(1.0, max(remaining, 0.05)))
             return
         except KafkaException as exc:
-            if announce and last_error == "no answer":  # the first miss: say what is awaited
-                logging.getLogger(__name__).warning(
-                    "waiting up to %.0f s for the Kafka broker at %s (%s)", remaining,
-                    bootstrap, _describe(exc))
+            if announce:  # the first miss: say what is awaited
+                log.warning("waiting up to %.0f s for the Kafka broker at %s (%s)",
+                            remaining, bootstrap, _describe(exc))
+                announce = False
             last_error = _describe(exc)
 
 
