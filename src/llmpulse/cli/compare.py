@@ -115,7 +115,7 @@ def _thresholds(pairs: tuple[str, ...]) -> dict[str, float]:
 def _stored_sides(baseline: str, candidate: str, model: str | None, by: str,
                   start: str | None, end: str | None, route: str | None) -> list[Any]:
     from llmpulse.cli.main import _read_store, _settings
-    from llmpulse.release.from_store import Selection, read_side
+    from llmpulse.release.from_store import Selection, read_side, scorer_choice
 
     if by != "model" and model is None:
         raise click.UsageError(f"--by {by} compares versions of one model: give --model")
@@ -127,14 +127,16 @@ def _stored_sides(baseline: str, candidate: str, model: str | None, by: str,
     t1, t2 = period(start, end, DEFAULT_PERIOD)
     store = _read_store(_settings())
     try:
-        sides = []
-        for value in (baseline, candidate):
-            selection = Selection(by, value, t1, t2, model, route)  # type: ignore[arg-type]
-            sides.append((selection.describe(), read_side(store, selection)))
+        selections = [Selection(by, value, t1, t2, model, route)  # type: ignore[arg-type]
+                      for value in (baseline, candidate)]
+        scorers = scorer_choice(store, selections)
+        sides = [(s.describe(), read_side(store, s, scorers)) for s in selections]
     finally:
         store.close()
     click.echo(f"stored calls from {t1:%Y-%m-%d %H:%M:%S} to {t2:%Y-%m-%d %H:%M:%S} UTC",
                err=True)
+    if scorers.versions or scorers.left_out:
+        click.echo(f"quality scores: {scorers.describe() or 'none comparable'}", err=True)
     return sides
 
 

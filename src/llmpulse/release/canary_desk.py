@@ -26,8 +26,7 @@ from llmpulse.metrics import Metrics
 from llmpulse.prices import as_utc
 from llmpulse.release import canary as logic
 from llmpulse.release.compare import compare
-from llmpulse.release.from_store import Selection, read_side
-from llmpulse.release.signals import Sample
+from llmpulse.release.from_store import Selection, read_side, scorer_choice
 from llmpulse.release.verdict import ReleaseVerdict, build_verdict
 from llmpulse.sinks import release_store
 from llmpulse.sinks.clickhouse import ClickHouseStore
@@ -99,12 +98,13 @@ class CanaryDesk:
         if done is not None:
             return Look(_state(canary, done.verdict), stored=done)
 
-        def side(value: str) -> Sample:
-            return read_side(self.store, Selection(canary.by, value, chosen.start, now,
-                                                   canary.model, canary.route,
-                                                   canary.template))
+        def side(value: str) -> Selection:
+            return Selection(canary.by, value, chosen.start, now, canary.model, canary.route,
+                             canary.template)
 
-        baseline, candidate = side(chosen.baseline), side(chosen.candidate)
+        selections = [side(chosen.baseline), side(chosen.candidate)]
+        scorers = scorer_choice(self.store, selections)  # both sides on one version
+        baseline, candidate = (read_side(self.store, s, scorers) for s in selections)
         comparison = compare(baseline.observations(), candidate.observations(),
                              logic.specs(canary), logic.policy(canary))
         decision = logic.decide(canary, chosen.start, comparison, candidate.calls, now)

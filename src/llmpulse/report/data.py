@@ -35,6 +35,8 @@ class Totals:
     thumbs_down: int = 0
     ratings: int = 0
     rating: float | None = None
+    #: which scorer version the quality figures are of (llmpulse.sinks.scorer_versions)
+    scorers: str = ""
 
 
 @dataclass(frozen=True)

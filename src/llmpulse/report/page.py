@@ -113,9 +113,11 @@ def _header(data: ReportData, title: str) -> str:
         f" and model {data.period.model}" if data.period.model else "") +
         ": the plots below are empty.  Check --from/--to (ISO times, UTC) and "
         "LLMPULSE_CLICKHOUSE_URL.")
+    scorers = (f'<p class="period">quality scores: {text(t.scorers)}</p>' if t.scorers
+               else "")
     return (f'<header><h1>{text(title)}</h1><p class="period">{text(period)} &middot; '
             f"{text(scope)} &middot; generated {text(when(data.generated))} UTC</p>"
-            f'<div class="cards">{cells}</div>{empty}</header>')
+            f'<div class="cards">{cells}</div>{scorers}{empty}</header>')
 
 
 def _count(n: int, what: str) -> str:

@@ -26,6 +26,7 @@ from llmpulse.report.data import (
 )
 from llmpulse.sinks.clickhouse import ClickHouseStore
 from llmpulse.sinks.rows import PROMPT_VERSION_SQL
+from llmpulse.sinks.scorer_versions import Choice, newest, versions_in
 
 #: Bucket widths (seconds) of the time series: the smallest giving at most MAX_BUCKETS.
 BUCKETS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600,
@@ -121,13 +122,15 @@ def _totals(store: ClickHouseStore, period: Period) -> tuple[Totals, float | Non
         "quantileExactIf(0.95)(duration_s, duration_s IS NOT NULL), "
         "min(toUnixTimestamp64Milli(call_time)), max(toUnixTimestamp64Milli(call_time)) "
         f"FROM inference_events FINAL WHERE {_CALLS}", _params(period))[0]
+    scorers = scorer_choice(store, period)
+    only, only_params = scorers.condition()
     quality = store.query(
         "SELECT countIf(s.name = 'toxicity'), countIf(s.name = 'toxicity' AND s.label = "
         "'toxic'), countIf(s.name = 'groundedness'), avgIf(s.value, s.name = 'groundedness') "
         "FROM (SELECT request_id, name, value, label FROM signals FINAL WHERE name IN "
-        f"('toxicity', 'groundedness') AND {_between('time')}) AS s "
+        f"('toxicity', 'groundedness') AND {only} AND {_between('time')}) AS s "
         f"INNER JOIN (SELECT request_id FROM inference_events FINAL WHERE {_CALLS}) AS e "
-        "ON e.request_id = s.request_id", _params(period))[0]
+        "ON e.request_id = s.request_id", _params(period, **only_params))[0]
     feedback = store.query(
         "SELECT count(), countIf(f.thumbs != ''), countIf(f.thumbs = 'down'), "
         "countIf(f.rating IS NOT NULL), avgIf(f.rating, f.rating IS NOT NULL) "
@@ -143,7 +146,8 @@ def _totals(store: ClickHouseStore, period: Period) -> tuple[Totals, float | Non
         tox_scored=int(quality[0]), toxic=int(quality[1]), ground_scored=int(quality[2]),
         groundedness=_float(quality[3]) if quality[2] else None,
         feedback=int(feedback[0]), thumbs=int(feedback[1]), thumbs_down=int(feedback[2]),
-        ratings=int(feedback[3]), rating=_float(feedback[4]) if feedback[3] else None)
+        ratings=int(feedback[3]), rating=_float(feedback[4]) if feedback[3] else None,
+        scorers=scorers.describe())
     if not n:
         return totals, None, None
     return totals, int(first) / 1000, int(last) / 1000
@@ -178,16 +182,23 @@ def _cost(store: ClickHouseStore, period: Period, bucket: int) -> list[Point]:
             for t, tenant, model, usd in rows]
 
 
+def scorer_choice(store: ClickHouseStore, period: Period) -> Choice:
+    """The scorer version whose quality scores the report reads, per signal: the one that
+    scored last in the period (two versions' scores are never averaged together)."""
+    return newest(versions_in(store, _between("time"), _params(period)))
+
+
 def _quality(store: ClickHouseStore, period: Period, bucket: int) -> list[Point]:
+    only, only_params = scorer_choice(store, period).condition()
     rows = store.query(
         f"SELECT {_bucket('s.time', bucket)} AS t, e.pv, "
         "countIf(s.name = 'toxicity'), countIf(s.name = 'toxicity' AND s.label = 'toxic'), "
         "avgIf(s.value, s.name = 'groundedness'), countIf(s.name = 'groundedness') "
         "FROM (SELECT request_id, time, name, value, label FROM signals FINAL WHERE name IN "
-        f"('toxicity', 'groundedness') AND {_between('time')}) AS s "
+        f"('toxicity', 'groundedness') AND {only} AND {_between('time')}) AS s "
         f"INNER JOIN (SELECT request_id, {PROMPT_VERSION_SQL} AS pv FROM inference_events "
         f"FINAL WHERE {_CALLS}) AS e ON e.request_id = s.request_id "
-        "GROUP BY t, e.pv ORDER BY t", _params(period))
+        "GROUP BY t, e.pv ORDER BY t", _params(period, **only_params))
     return [Point(float(t), str(pv), (int(toxic) / int(scored) if scored else None,
                                       _float(ground) if grounded else None))
             for t, pv, scored, toxic, ground, grounded in rows]
