@@ -54,6 +54,7 @@ from llmpulse.procs import WorkerProcess, parse_metrics
 from llmpulse.sdk import DEFAULT_PRODUCER_CONFIG, LlmPulseClient
 from llmpulse.streams.app import all_topics
 from llmpulse.topics import ensure_topics
+from llmpulse.windows import GroupKey
 
 if TYPE_CHECKING:
     from confluent_kafka import Consumer, Producer
@@ -199,6 +200,7 @@ class RoundTrip:
                                             "client.id": "bench-roundtrip"})
         self.arrivals: dict[int, float] = {}
         self.lock = threading.Lock()
+        self.unreadable = 0  # messages the tap could not decode (their hops show as missed)
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._poll, name="roundtrip-consumer",
                                        daemon=True)
@@ -279,6 +281,7 @@ class Tap:
         self.windows_sent: dict[str, float] = {}
         self.alert_sent: dict[str, float] = {}
         self.lock = threading.Lock()
+        self.unreadable = 0  # messages the tap could not decode (their hops show as missed)
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._poll, name="tap", daemon=True)
         self.thread.start()
@@ -290,19 +293,25 @@ class Tap:
                 continue
             created = message.timestamp()[1] / 1000
             value = message.value() or b"{}"
-            with self.lock:
-                if message.topic() == self.windows:
-                    self._partials(json.loads(value), created)
-                else:
-                    alert = json.loads(value)
-                    tenant = alert.get("group", {}).get("tenant")
-                    if alert.get("kind") == "trigger" and tenant is not None:
-                        self.alert_sent.setdefault(tenant, created)
+            try:
+                with self.lock:
+                    if message.topic() == self.windows:
+                        self._partials(json.loads(value), created)
+                    else:
+                        alert = json.loads(value)
+                        tenant = alert.get("group", {}).get("tenant")
+                        if alert.get("kind") == "trigger" and tenant is not None:
+                            self.alert_sent.setdefault(tenant, created)
+            except (ValueError, TypeError, AttributeError) as exc:  # a format it cannot read
+                if not self.unreadable:
+                    log(f"the hop tap cannot read a {message.topic()} message: {exc!r}")
+                self.unreadable += 1
 
     def _partials(self, body: dict[str, Any], created: float) -> None:
-        for group, _pane, agg in body.get("p", ()):
-            model, route, tenant = group.split("\x1f")
-            if model != "*" or route != "*" or tenant in self.windows_sent:
+        for raw, _pane, agg in body.get("p", ()):
+            group = GroupKey.decode(raw)
+            tenant = group.tenant
+            if group != GroupKey(tenant=tenant) or tenant in self.windows_sent:
                 continue  # only the rule's grouping: tenant alone
             self.calls[tenant] = self.calls.get(tenant, 0) + agg.get("calls", 0)
             if self.calls[tenant] >= self.burst:
