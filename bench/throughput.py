@@ -1,6 +1,7 @@
 """Events/s through the llmpulse worker next to a bare Faust agent, same broker, same run.
 
     python bench/throughput.py --events 50000
+    python bench/throughput.py --events 20000 --producer single   # one event per record batch
     python bench/throughput.py --events 20000 --profile bench/results/worker.folded
 
 ``--profile`` samples the worker with py-spy (``pip install py-spy``) while it reads
@@ -66,13 +67,21 @@ def log(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+#: Producer settings: batched (the SDK's way: many events per record batch) or one event
+#: per record batch (a client that sends each event alone, e.g. no linger and a flush
+#: after every send).
+PRODUCERS: dict[str, dict[str, Any]] = {
+    "batched": {"linger.ms": 20, "compression.type": "lz4"},
+    "single": {"linger.ms": 0, "batch.num.messages": 1, "compression.type": "lz4"},
+}
+
+
 def produce(broker: str, messages: list[tuple[str, bytes | None, bytes]], prefix: str,
-            copy_topic: str) -> None:
+            copy_topic: str, batching: str = "batched") -> None:
     from confluent_kafka import Producer
 
     producer = Producer({"bootstrap.servers": broker, "partitioner": "murmur2_random",
-                         "linger.ms": 20, "compression.type": "lz4",
-                         "queue.buffering.max.messages": 1_000_000})
+                         "queue.buffering.max.messages": 1_000_000, **PRODUCERS[batching]})
     for role, key, value in messages:
         for topic in (prefix + role, copy_topic):
             while True:
@@ -184,7 +193,7 @@ def run_raw(broker: str, topic: str, count: int) -> dict[str, Any]:
                 first = time.perf_counter()
                 cpu_first = time.process_time()
             with contextlib.suppress(ValueError):
-                json.loads(message.value())
+                json.loads(message.value() or b"")
             n += 1
     assert first is not None
     elapsed = time.perf_counter() - first
@@ -197,6 +206,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=50_000, help="LLM calls to simulate")
     parser.add_argument("--broker", default=None, help="existing broker (default: embedded)")
+    parser.add_argument("--producer", choices=sorted(PRODUCERS), default="batched",
+                        help="how the input was produced: many events per record batch "
+                        "(batched) or one per batch (single)")
     parser.add_argument("--profile", type=Path, default=None,
                         help="sample the worker with py-spy into this folded-stacks file")
     args = parser.parse_args()
@@ -213,7 +225,7 @@ def main() -> None:
         topics = all_topics(settings) | {copy_topic: settings.partitions}
         ensure_topics(broker, topics)
         log(f"producing {total} events ({stats.calls} calls, {stats.malformed} malformed)")
-        produce(broker, capture.messages, settings.topic_prefix, copy_topic)
+        produce(broker, capture.messages, settings.topic_prefix, copy_topic, args.producer)
         results = {}
         log("bare Faust agent ...")
         results["bare_faust_agent"] = run_bare(broker, copy_topic, total,
@@ -241,7 +253,8 @@ def main() -> None:
     out = ROOT / "results" / "throughput.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({"events": total, "calls": stats.calls,
-                               "malformed": stats.malformed, "results": results}, indent=2))
+                               "malformed": stats.malformed, "producer": args.producer,
+                               "results": results}, indent=2))
 
 
 if __name__ == "__main__":
