@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 import orjson
@@ -168,4 +169,12 @@ def _summary(exc: ValidationError) -> str:
 
 def partition_of(request_id: str, partitions: int) -> int:
     """The partition the Java-default (murmur2) partitioner gives a request_id key."""
-    return int((murmur2(request_id.encode()) & 0x7FFFFFFF) % partitions)
+    return key_partition(request_id.encode(), partitions)
+
+
+@lru_cache(maxsize=1 << 16)
+def key_partition(key: bytes, partitions: int) -> int:
+    """The partition murmur2 gives ``key``; cached: the hash is pure Python (about 6 µs),
+    and each call's request id is hashed for each of its events, its changelog entries
+    and every sweep while it waits for its other half."""
+    return int((murmur2(key) & 0x7FFFFFFF) % partitions)

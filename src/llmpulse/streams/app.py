@@ -17,7 +17,6 @@ from typing import Any, cast
 
 import faust
 import orjson
-from aiokafka.partitioner import murmur2
 
 from llmpulse.alerting.rules import RulesFile, groupings, load_rules
 from llmpulse.config import Settings
@@ -25,7 +24,7 @@ from llmpulse.detectors.cost import CostDetector
 from llmpulse.dlq_redaction import REDACTED_HEADER, redacted_detail, redacted_value
 from llmpulse.errors import LlmpulseError
 from llmpulse.health import ProcessHealth, ProgressWatch
-from llmpulse.ingest import INPUT_ROLES, MAX_EVENT_BYTES
+from llmpulse.ingest import INPUT_ROLES, MAX_EVENT_BYTES, key_partition
 from llmpulse.join import DurableJoinTable
 from llmpulse.kafka_security import faust_credentials, librdkafka_security
 from llmpulse.lifecycle import Drain
@@ -161,7 +160,7 @@ class KeyPartitionedTable(faust.Table[bytes, Any]):
     """
 
     def partition_for_key(self, key: Any) -> int:
-        return int((murmur2(key) & 0x7FFFFFFF) % self.partitions)
+        return key_partition(key, self.partitions)
 
 
 class BatchedChangelogTable(DurableJoinTable):
