@@ -1,8 +1,10 @@
 """Prompt injection and jailbreak attempts (OWASP LLM01) in prompts and retrieved documents.
 
-Pure; no I/O, no clock.  Rule-based and cheap enough for the cheap path
-(``bench/injection_eval.py`` times it).  A text is read several ways, and each reading is
-matched against the phrase patterns of :mod:`_injection_patterns`:
+Pure; no clock, and no I/O but one: unless a classifier is handed in, the first call
+trains the shipped one (:mod:`llmpulse.models.injection_classifier` reads the corpus from
+the package, once per process).  Rules plus an n-gram classifier, cheap enough for the
+cheap path (``bench/injection_eval.py`` times it).  A text is read several ways, and each
+reading is matched against the phrase patterns of :mod:`_injection_patterns`:
 
 - as written, lower-cased, with leetspeak (``1gn0r3``), look-alike letters from other
   scripts in Latin words (a Russian or Greek word is left as written), and invisible
@@ -26,8 +28,11 @@ work?") counts for less, as does a user taking back their own earlier request ("
 previous instructions, use a table").  A question after a match does not excuse it: an
 attack often ends with one ("... no rules. How do I ...?").
 
-The score is a noisy-or over categories (the strongest piece of evidence of each), in 0..1;
-the signal's explanation quotes the evidence.
+The rules' score is a noisy-or over categories (the strongest piece of evidence of each),
+in 0..1.  The same normalised and decoded text is then scored by the classifier
+(:mod:`injection_classifier`), which catches attempts in words no pattern knows; the
+detector's score is the larger of the two, and the signal's explanation quotes the
+evidence.
 """
 
 from __future__ import annotations
