@@ -29,6 +29,9 @@ from llmpulse.health import BatchState, Trouble
 from llmpulse.ingest import decode_event, partition_of
 from llmpulse.join import RANK
 from llmpulse.metrics import Metrics
+from llmpulse.models.injection_classifier import (
+    shipped_classifier as shipped_injection_classifier,
+)
 from llmpulse.records import InferenceRecord
 from llmpulse.redaction import Counts, Redactor, total
 from llmpulse.schema import FeedbackEvent, ResponseEvent
@@ -143,6 +146,8 @@ class Pipeline:
         self.clock = clock
         self.cost = cost or CostDetector()
         self.groupings = tuple(groupings)
+        if detectors is None:
+            shipped_injection_classifier()  # trained now, not on the first call's batch
         self.detectors = detectors or cheap_path_detectors(self.cost)
         self.redactor = Redactor.from_settings(settings)
         self.sampler = ScoringSampler(SamplingPolicy.from_settings(settings), random.Random())

@@ -1,8 +1,10 @@
 """Prompt injection and jailbreak attempts (OWASP LLM01) in prompts and retrieved documents.
 
-Pure; no I/O, no clock.  Rule-based and cheap enough for the cheap path
-(``bench/injection_eval.py`` times it).  A text is read several ways, and each reading is
-matched against the phrase patterns of :mod:`_injection_patterns`:
+Pure; no clock, and no I/O but one: unless a classifier is handed in, the first call
+trains the shipped one (:mod:`llmpulse.models.injection_classifier` reads the corpus from
+the package, once per process).  Rules plus an n-gram classifier, cheap enough for the
+cheap path (``bench/injection_eval.py`` times it).  A text is read several ways, and each
+reading is matched against the phrase patterns of :mod:`_injection_patterns`:
 
 - as written, lower-cased, with leetspeak (``1gn0r3``), look-alike letters from other
   scripts in Latin words (a Russian or Greek word is left as written), and invisible
@@ -26,8 +28,11 @@ work?") counts for less, as does a user taking back their own earlier request ("
 previous instructions, use a table").  A question after a match does not excuse it: an
 attack often ends with one ("... no rules. How do I ...?").
 
-The score is a noisy-or over categories (the strongest piece of evidence of each), in 0..1;
-the signal's explanation quotes the evidence.
+The rules' score is a noisy-or over categories (the strongest piece of evidence of each),
+in 0..1.  The same normalised and decoded text is then scored by the classifier
+(:mod:`injection_classifier`), which catches attempts in words no pattern knows; the
+detector's score is the larger of the two, and the signal's explanation quotes the
+evidence.
 """
 
 from __future__ import annotations
@@ -42,10 +47,13 @@ from datetime import datetime
 
 from llmpulse.detectors import _injection_patterns as patterns
 from llmpulse.detectors._base import make_signal, strongest_per_kind
+from llmpulse.detectors.injection_classifier import InjectionClassifier
 from llmpulse.records import InferenceRecord
 from llmpulse.signals import Signal
 
-DETECTOR = "injection-rules@1"
+#: Version of the detector, stored with every signal: bump it when the rules, the corpus,
+#: the features or the training change, so that scores of different versions are not mixed.
+DETECTOR = "injection-rules+ngram-lr@2"
 SIGNAL = "prompt_injection"
 CONTEXT_SIGNAL = "prompt_injection.context"
 #: A text scoring at least this is labelled ``injection``.
@@ -56,6 +64,8 @@ MAX_CHARS = 20_000
 MENTION_FACTOR = 0.35
 SELF_FACTOR = 0.4
 EXPLANATION_LIMIT = 400
+#: N-grams of the classifier quoted in an explanation.
+TOP_NGRAMS = 3
 
 _ZERO_WIDTH = frozenset("\u200b\u200c\u200d\u2060\ufeff\u180e\u00ad\u034f")
 _BIDI_OVERRIDES = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
@@ -174,6 +184,8 @@ class Evidence:
     category: str
     weight: float
     quote: str
+    #: Whether the weight was lowered: the match is talked about, or a user's own correction.
+    discounted: bool = False
 
     def describe(self) -> str:
         return f"{self.category}: {self.quote}"
@@ -338,33 +350,80 @@ def _phrase_evidence(text: str, raw_lower: str, via: str = "") -> list[Evidence]
         elif category == "override" and _SELF.search(text, max(0, m.start() - 40), m.end()):
             w *= SELF_FACTOR
         quote = _quote(text, m.start(), m.end())
-        found.append(Evidence(category, w, f"{via}{quote}" if via else quote))
+        found.append(Evidence(category, w, f"{via}{quote}" if via else quote, w < weight))
     return found
 
 
-def assess(text: str) -> InjectionResult:
-    """How much ``text`` looks like an injection attempt, with the evidence."""
+def assess(text: str, classifier: InjectionClassifier | None = None) -> InjectionResult:
+    """How much ``text`` looks like an injection attempt, with the evidence: the larger of
+    the rules' score and the classifier's probability (``classifier``: by default the one
+    trained on the corpus shipped with llmpulse, once per process).  A text the rules flag
+    stays flagged, and its evidence is the rules'; the classifier adds attempts in words no
+    rule knows, and when it alone flags a text the explanation names the n-grams that
+    weighed most (``classifier: ...``) before any weaker rules' evidence."""
+    rules, read = _assess_rules(text)
+    model = classifier if classifier is not None else _shipped_classifier()
+    found = model.score(read, rule_features(rules))
+    p = round(found.probability, 4)
+    if p <= rules.score:
+        return rules
+    if rules.score >= THRESHOLD or p < THRESHOLD:  # the rules' evidence tells why
+        return InjectionResult(p, rules.evidence)
+    quote = ", ".join(f"'{t}'" for t in model.top_features(found.features, TOP_NGRAMS))
+    evidence = Evidence("classifier", p, quote or "no telling n-gram")
+    return InjectionResult(p, (evidence, *rules.evidence))
+
+
+def rule_features(rules: InjectionResult) -> tuple[float, float]:
+    """What the classifier learns from the rules: their score, and whether they found an
+    attack's phrase only in words about attacks or in a user's own correction."""
+    discounted = rules.score < THRESHOLD and any(e.discounted for e in rules.evidence)
+    return rules.score, float(discounted)
+
+
+def _shipped_classifier() -> InjectionClassifier:
+    from llmpulse.models.injection_classifier import shipped_classifier
+
+    return shipped_classifier()
+
+
+def assess_rules(text: str) -> InjectionResult:
+    """The rules' score alone (no classifier), with their evidence."""
+    return _assess_rules(text)[0]
+
+
+def reading(text: str) -> str:
+    """The normalised text the rules read, with what is hidden or encoded in it decoded
+    (Unicode tags, base64 and hex runs, bidi-reversed text): what the classifier reads."""
+    return _assess_rules(text)[1]
+
+
+def _assess_rules(text: str) -> tuple[InjectionResult, str]:
     if len(text) > MAX_CHARS:
         half = MAX_CHARS // 2
         text = text[:half] + "\n" + text[-half:]
     hidden = _hidden(text)
     raw_lower = hidden.visible.lower()
     norm = normalise(hidden.visible)
+    extra: list[str] = []
     phrases = _phrase_evidence(norm, raw_lower)  # phrases matched in any reading
     signs: list[Evidence] = []  # invisible characters where they have no ordinary use
     for category, weight, pattern in _RAW:
         if (m := pattern.search(hidden.visible)) is not None:
             phrases.append(Evidence(category, weight, _quote(hidden.visible, *m.span())))
     if hidden.tag_text:
-        inner = _phrase_evidence(normalise(hidden.tag_text), "", "in Unicode tag characters ")
+        extra.append(normalise(hidden.tag_text))
+        inner = _phrase_evidence(extra[-1], "", "in Unicode tag characters ")
         phrases += [Evidence("hidden", min(1.0, e.weight + 0.05), e.quote) for e in inner]
         signs.append(Evidence("hidden", 0.8, f"{len(hidden.tag_text)} characters hidden in "
                                               f"Unicode tags: '{hidden.tag_text[:60]}'"))
     for encoding, decoded in _decoded_payloads(hidden.visible):
-        inner = _phrase_evidence(normalise(decoded), "", f"in {encoding} ")
+        extra.append(normalise(decoded))
+        inner = _phrase_evidence(extra[-1], "", f"in {encoding} ")
         phrases += [Evidence("encoded", min(1.0, e.weight + 0.05), e.quote) for e in inner]
     if hidden.bidi_overrides:
-        backwards = _phrase_evidence(normalise(hidden.visible[::-1]), "", "written backwards ")
+        extra.append(normalise(hidden.visible[::-1]))
+        backwards = _phrase_evidence(extra[-1], "", "written backwards ")
         phrases += [Evidence("hidden", e.weight, e.quote) for e in backwards]
         signs.append(Evidence("hidden", 0.4, f"{hidden.bidi_overrides} bidirectional "
                                               "override characters"))
@@ -374,7 +433,7 @@ def assess(text: str) -> InjectionResult:
     if not phrases:
         phrases = _squashed_evidence(norm, bool(hidden.zero_width_in_words
                                                 or hidden.bidi_overrides))
-    return _combine(phrases + signs)
+    return _combine(phrases + signs), " ".join([norm, *extra])
 
 
 def _squashed_evidence(norm: str, obfuscated: bool) -> list[Evidence]:
