@@ -27,6 +27,7 @@ from tests.unit.test_groundedness import NOW, record
 
 HARD = Path(__file__).resolve().parents[1] / "data" / "groundedness_hard.jsonl"
 HELDOUT2 = HARD.with_name("groundedness_heldout2.jsonl")
+HELDOUT3 = HARD.with_name("groundedness_heldout3.jsonl")
 #: all-MiniLM-L6-v2 measures 0.866 subtle and 1.0 blatant on the ``heldout`` split, and 0.860
 #: subtle and 0.998 blatant on ``heldout2`` (tests/data/groundedness_heldout2.jsonl), with
 #: scorer @4; both were development data for @4 (BENCHMARKS.md, "Groundedness: edit
@@ -216,6 +217,27 @@ def test_second_heldout_set_is_well_formed() -> None:
         assert case["split"] == "heldout2" and case["grounded"] != case["hallucinated"]
         assert case["change"] in (changes if case["kind"] == "subtle" else {"blatant"})
     assert {c["change"] for c in subtle} == changes
+
+
+def test_third_heldout_set_is_well_formed() -> None:
+    cases = [json.loads(line) for line in HELDOUT3.read_text(encoding="utf-8").splitlines()
+             if line]
+    subtle = [c for c in cases if c["kind"] == "subtle"]
+    assert len(subtle) >= 110 and len(cases) - len(subtle) >= 20
+    assert len({c["id"] for c in cases}) == len(cases)
+    assert len({c["domain"] for c in cases}) >= 8
+    changes = {"number", "date", "name", "antonym", "negation", "comparative", "quantifier",
+               "role", "condition", "modality", "timeframe", "specific"}
+    for case in cases:
+        assert set(case) == {"id", "domain", "kind", "change", "grounded_style", "split",
+                             "context", "grounded", "hallucinated"}
+        assert case["split"] == "heldout3" and case["grounded"] != case["hallucinated"]
+        assert case["change"] in (changes if case["kind"] == "subtle" else {"blatant"})
+        assert case["grounded_style"] in ("near-copy", "paraphrase")
+    assert {c["change"] for c in subtle} == changes
+    assert sum(c["grounded_style"] == "near-copy" for c in subtle) >= 25
+    earlier = {" ".join(c["context"]) for c in hard_cases() + heldout2_cases()}
+    assert not {" ".join(c["context"]) for c in cases} & earlier
 
 
 def auc_by_kind(embedder: Embedder, split: str) -> dict[str, float]:
