@@ -191,21 +191,24 @@ def _alignment(claim: Sequence[str], sentence: Sequence[str], rules: EditRules
     return closeness, longest, matcher
 
 
-def copy_edits(claim: str, sentences: Sequence[str], rules: EditRules | None = None
-               ) -> list[Edit] | None:
+def copy_edits(claim: str, sentences: Sequence[str], rules: EditRules | None = None, *,
+               tokenised: Sequence[list[str]] | None = None) -> list[Edit] | None:
     """The fact-changing edits of ``claim`` against the context sentence it copies, or
     ``None`` when it copies none of ``sentences`` closely enough to be judged this way
-    (a paraphrase).  An empty list: a faithful near-copy."""
+    (a paraphrase).  An empty list: a faithful near-copy.  ``tokenised``: the
+    :func:`tokens` of each sentence, when already known."""
     rules = rules or EditRules()
     mine = tokens(claim)
     if len(mine) < rules.min_tokens:
         return None
     best: tuple[float, int, SequenceMatcher[str], list[str], str] | None = None
-    every = [tokens(sentence) for sentence in sentences]
+    every = list(tokenised) if tokenised is not None else [tokens(s) for s in sentences]
     context = [t for words in every for t in (*words, "")]
+    needed = min(rules.min_copied, rules.min_share) * len(mine)
     for sentence, theirs in zip(sentences, every, strict=True):
-        if not theirs:
-            continue
+        present = set(theirs)
+        if not theirs or sum(w in present for w in mine) < needed:
+            continue  # too few shared tokens to be a near-copy: no alignment needed
         copied, longest, matcher = _alignment(mine, theirs, rules)
         if best is None or copied > best[0]:
             best = (copied, longest, matcher, theirs, sentence)

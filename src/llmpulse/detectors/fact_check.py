@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from llmpulse.detectors.claims import Clause
-from llmpulse.detectors.edits import Edit, copy_edits
+from llmpulse.detectors.edits import Edit, copy_edits, tokens
 from llmpulse.detectors.polarity import polarity_clauses, polarity_conflicts
 from llmpulse.detectors.quantities import Quantity, extract_quantities, is_unit, same_amount
 from llmpulse.detectors.scope import context_clauses, scope_conflicts
@@ -112,6 +112,7 @@ class ContextFacts:
     sentences: tuple[str, ...] = ()
     clauses: tuple[Clause, ...] = ()  # for the scope checks
     polarity_clauses: tuple[Clause, ...] = ()  # for the polarity check
+    sentence_tokens: tuple[list[str], ...] = ()  # for the edit check, one per sentence
 
     @classmethod
     def of(cls, contexts: Sequence[str]) -> ContextFacts:
@@ -119,7 +120,8 @@ class ContextFacts:
         sentences = tuple(s for doc in contexts for s in split_sentences(doc))
         return cls(tuple(q for doc in contexts for q in extract_quantities(doc)),
                    ContextEvidence.of(text), frozenset(re.findall(r"[a-z]+", text.lower())), text,
-                   sentences, context_clauses(sentences), polarity_clauses(sentences))
+                   sentences, context_clauses(sentences), polarity_clauses(sentences),
+                   tuple(tokens(s) for s in sentences))
 
 
 def _quote(text: str) -> str:
@@ -310,7 +312,8 @@ def _edit_problems(claim: str, facts: ContextFacts, rules: CheckRules, named: se
     already named aside); ``named`` gains them, so that they are not counted again as
     added words."""
     problems = []
-    for edit in copy_edits(claim, facts.sentences) or ():
+    known = facts.sentence_tokens if len(facts.sentence_tokens) == len(facts.sentences) else None
+    for edit in copy_edits(claim, facts.sentences, tokenised=known) or ():
         fresh = [w for w in edit.words if w not in named]
         named.update(edit.words)
         if fresh:
