@@ -90,7 +90,7 @@ def tokens(text: str) -> list[str]:
             text = text.replace(short, long)
     found: list[str] = []
     for token in _TOKEN.findall(text):
-        token = _ABBREVIATIONS.get(token, token)
+        token = _ABBREVIATIONS.get(token, token).removesuffix("'s")  # "the sun's" -> "sun"
         found.extend(_REWRITES.get(token, token).split())
     return found
 
@@ -172,8 +172,8 @@ def _changed(span: Sequence[str], replaced: Sequence[str], context: Sequence[str
     words = _content(span)
     if len(words) >= 2 and any(len(words & other) * 3 >= len(words) for other in others):
         return []
-    known = set(context) if not replaced else set()
-    return [w for w in span if not _harmless_word(w, replaced) and w not in known]
+    known = {stem(w) for w in context} if not replaced else set()
+    return [w for w in span if not _harmless_word(w, replaced) and stem(w) not in known]
 
 
 def _alignment(claim: Sequence[str], sentence: Sequence[str], rules: EditRules
