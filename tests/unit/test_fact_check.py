@@ -35,6 +35,9 @@ HELDOUT3 = HARD.with_name("groundedness_heldout3.jsonl")
 SUBTLE_HELDOUT_FLOOR = 0.80
 BLATANT_HELDOUT_FLOOR = 0.97
 SUBTLE_HELDOUT2_FLOOR = 0.80
+#: @4 scored 0.869 subtle and 1.0 blatant on ``heldout3`` (scored once; 0.882 after two
+#: tokenising fixes found on it; the goal of 0.90 is not met).
+SUBTLE_HELDOUT3_FLOOR = 0.85
 
 
 def amounts_agree(claim: str, context: str) -> bool:
@@ -220,8 +223,7 @@ def test_second_heldout_set_is_well_formed() -> None:
 
 
 def test_third_heldout_set_is_well_formed() -> None:
-    cases = [json.loads(line) for line in HELDOUT3.read_text(encoding="utf-8").splitlines()
-             if line]
+    cases = heldout3_cases()
     subtle = [c for c in cases if c["kind"] == "subtle"]
     assert len(subtle) >= 110 and len(cases) - len(subtle) >= 20
     assert len({c["id"] for c in cases}) == len(cases)
@@ -240,8 +242,14 @@ def test_third_heldout_set_is_well_formed() -> None:
     assert not {" ".join(c["context"]) for c in cases} & earlier
 
 
+def heldout3_cases() -> list[dict[str, Any]]:
+    return [json.loads(line) for line in HELDOUT3.read_text(encoding="utf-8").splitlines()
+            if line]
+
+
 def auc_by_kind(embedder: Embedder, split: str) -> dict[str, float]:
-    cases = [c for c in hard_cases() + heldout2_cases() if c["split"] == split]
+    cases = [c for c in hard_cases() + heldout2_cases() + heldout3_cases()
+             if c["split"] == split]
     backend = EmbeddingGroundedness(embedder)
     scores: Sequence[float] = [r.score for r in backend.score_many(
         [(c[key], c["context"]) for key in ("grounded", "hallucinated") for c in cases])]
@@ -277,3 +285,16 @@ def test_second_heldout_auc_with_hashing() -> None:
     auc = auc_by_kind(HashingEmbedder(), "heldout2")
     print(f"held-out 2 ROC-AUC with hashing-1024: {auc}")
     assert auc["subtle"] >= 0.75 and auc["blatant"] >= 0.9
+
+
+def test_third_heldout_auc_with_minilm(minilm: Embedder) -> None:
+    auc = auc_by_kind(minilm, "heldout3")
+    print(f"held-out 3 ROC-AUC with all-MiniLM-L6-v2: {auc}")
+    assert auc["subtle"] >= SUBTLE_HELDOUT3_FLOOR
+    assert auc["blatant"] >= BLATANT_HELDOUT_FLOOR
+
+
+def test_third_heldout_auc_with_hashing() -> None:
+    auc = auc_by_kind(HashingEmbedder(), "heldout3")
+    print(f"held-out 3 ROC-AUC with hashing-1024: {auc}")
+    assert auc["subtle"] >= 0.80 and auc["blatant"] >= 0.95
