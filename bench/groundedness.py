@@ -4,10 +4,12 @@
 
 For the current scorer (claim-level fact checks) and the version-1 scorer
 (bench/groundedness_v1.py), each with the all-MiniLM-L6-v2 and the hashing embedders, on
-tests/data/groundedness_hard.jsonl and tests/data/groundedness_heldout2.jsonl: ROC-AUC
-(grounded answers as positives) per kind (subtle, blatant) and split (tune, heldout,
-heldout2), per kind of change on heldout2, and precision / recall of the ``ungrounded``
-label at each scorer's default threshold (hallucinated answers as the positives); the
+tests/data/groundedness_hard.jsonl, tests/data/groundedness_heldout2.jsonl and
+tests/data/groundedness_heldout3.jsonl: ROC-AUC (grounded answers as positives) per kind
+(subtle, blatant) and split (tune, heldout, heldout2, heldout3), per kind of change on
+heldout2 and heldout3, per style of grounded answer on heldout3 (near-copy, paraphrase), and
+precision / recall of the ``ungrounded`` label at each scorer's default threshold
+(hallucinated answers as the positives); the
 ROC-AUC on the older tests/data/groundedness_set.jsonl; answers/s end to end in calls of
 16 answers (on the hard set).  Prints a table, then one JSON line with the same numbers.
 A previous scorer version is measured by running this file with PYTHONPATH at that
@@ -35,7 +37,8 @@ from groundedness_v1 import V1Groundedness
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
 HARD = DATA / "groundedness_hard.jsonl"
 HELDOUT2 = DATA / "groundedness_heldout2.jsonl"
-SPLITS = ("tune", "heldout", "heldout2")
+HELDOUT3 = DATA / "groundedness_heldout3.jsonl"
+SPLITS = ("tune", "heldout", "heldout2", "heldout3")
 OLD = DATA / "groundedness_set.jsonl"
 Item = tuple[str, list[str]]
 Scores = Callable[[Sequence[Item]], list[float]]
@@ -66,11 +69,16 @@ def ranking(score: Scores, threshold: float, hard: list[dict[str, Any]],
         flagged = flagged_bad + flagged_good
         out[f"precision_{split}"] = round(flagged_bad / flagged, 4) if flagged else 0.0
         out[f"recall_{split}"] = round(flagged_bad / len(rows), 4)
-    changes = sorted({c["change"] for c in hard if c["split"] == "heldout2"} - {"blatant"})
-    for change in changes:
-        rows = [i for i, c in enumerate(hard) if c.get("change") == change]
-        out[f"auc_heldout2_{change}"] = round(
-            roc_auc([good[i] for i in rows], [bad[i] for i in rows]), 4)
+    groups = [(f"{split}_{c['change']}", split, "change", c["change"])
+              for split in ("heldout2", "heldout3") for c in hard
+              if c["split"] == split and c["kind"] == "subtle"]
+    groups += [(f"heldout3_style_{c['grounded_style']}", "heldout3", "grounded_style",
+                c["grounded_style"]) for c in hard
+               if c["split"] == "heldout3" and c["kind"] == "subtle"]
+    for name, split, field, value in sorted(set(groups)):
+        rows = [i for i, c in enumerate(hard) if c["split"] == split and c["kind"] == "subtle"
+                and c.get(field) == value]
+        out[f"auc_{name}"] = round(roc_auc([good[i] for i in rows], [bad[i] for i in rows]), 4)
     old_good = score([(c["grounded"], c["context"]) for c in old])
     old_bad = score([(c["hallucinated"], c["context"]) for c in old])
     out["auc_old_set"] = round(roc_auc(old_good, old_bad), 4)
@@ -101,8 +109,8 @@ def scorers(embedder: Embedder, with_v1: bool = True) -> dict[str, tuple[Scores,
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    hard, old = load(HARD) + load(HELDOUT2), load(OLD)
-    items = [(c[key], c["context"]) for c in hard if c["split"] != "heldout2"
+    hard, old = load(HARD) + load(HELDOUT2) + load(HELDOUT3), load(OLD)
+    items = [(c[key], c["context"]) for c in hard if c["split"] in ("tune", "heldout")
              for key in ("grounded", "hallucinated")]
     embedders: list[Embedder] = []
     if minilm_available():
@@ -114,7 +122,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     result: dict[str, Any] = {
         "pairs": len(hard), "threads": args.threads, "batch": args.batch,
         "heldout_pairs": sum(c["split"] == "heldout" for c in hard),
-        "heldout2_pairs": sum(c["split"] == "heldout2" for c in hard), "scorers": {}}
+        "heldout2_pairs": sum(c["split"] == "heldout2" for c in hard),
+        "heldout3_pairs": sum(c["split"] == "heldout3" for c in hard), "scorers": {}}
     for embedder in embedders:
         for name, (score, threshold) in scorers(embedder, not args.skip_v1).items():
             log(f"{name} ...")
@@ -127,9 +136,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 COLUMNS = [("subtle tune", "auc_subtle_tune"), ("subtle held-out", "auc_subtle_heldout"),
            ("subtle held-out 2", "auc_subtle_heldout2"),
-           ("blatant held-out", "auc_blatant_heldout"),
+           ("subtle held-out 3", "auc_subtle_heldout3"),
            ("blatant held-out 2", "auc_blatant_heldout2"),
-           ("P held-out 2", "precision_heldout2"), ("R held-out 2", "recall_heldout2"),
+           ("blatant held-out 3", "auc_blatant_heldout3"),
+           ("P held-out 3", "precision_heldout3"), ("R held-out 3", "recall_heldout3"),
            ("old set", "auc_old_set"), ("answers/s", "answers_per_s")]
 
 
@@ -153,7 +163,8 @@ def main() -> None:
     args = parser.parse_args()
     result = run(args)
     print(f"{result['pairs']} pairs ({result['heldout_pairs']} held out, "
-          f"{result['heldout2_pairs']} in held-out 2) x 2 answers; "
+          f"{result['heldout2_pairs']} in held-out 2, {result['heldout3_pairs']} in held-out 3)"
+          " x 2 answers; "
           f"torch threads {result['threads']}, batch {result['batch']}")
     print(table(result))
     line = json.dumps(result, sort_keys=True)

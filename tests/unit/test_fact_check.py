@@ -27,13 +27,17 @@ from tests.unit.test_groundedness import NOW, record
 
 HARD = Path(__file__).resolve().parents[1] / "data" / "groundedness_hard.jsonl"
 HELDOUT2 = HARD.with_name("groundedness_heldout2.jsonl")
-#: all-MiniLM-L6-v2 measures 0.847 subtle and 1.0 blatant on the ``heldout`` split (used as
-#: development data for scorer @3), and 0.634 subtle and 0.998 blatant on ``heldout2``
-#: (tests/data/groundedness_heldout2.jsonl, scored once; BENCHMARKS.md: the goal of 0.90
-#: subtle is not met); the floors leave a small margin and catch regressions.
+HELDOUT3 = HARD.with_name("groundedness_heldout3.jsonl")
+#: all-MiniLM-L6-v2 measures 0.866 subtle and 1.0 blatant on the ``heldout`` split, and 0.860
+#: subtle and 0.998 blatant on ``heldout2`` (tests/data/groundedness_heldout2.jsonl), with
+#: scorer @4; both were development data for @4 (BENCHMARKS.md, "Groundedness: edit
+#: checks"); the floors leave a small margin and catch regressions.
 SUBTLE_HELDOUT_FLOOR = 0.80
 BLATANT_HELDOUT_FLOOR = 0.97
-SUBTLE_HELDOUT2_FLOOR = 0.60
+SUBTLE_HELDOUT2_FLOOR = 0.80
+#: @4 scored 0.869 subtle and 1.0 blatant on ``heldout3`` (scored once; 0.882 after two
+#: tokenising fixes found on it; the goal of 0.90 is not met).
+SUBTLE_HELDOUT3_FLOOR = 0.85
 
 
 def amounts_agree(claim: str, context: str) -> bool:
@@ -124,9 +128,12 @@ def test_fact_checks_name_what_failed() -> None:
                     "SSD storage.", context) == []
     [extra] = problems("The Starter plan costs $49 a month, plus a free custom domain.", context)
     assert extra.kind == "polarity" and extra.reason == "'free' \u2014 context says 'sold'"
-    [amount] = problems("The vaccine prevented infection in 78 percent of people.",
-                        "The vaccine prevented infection in 87% of participants.")
+    # a near-copy: the edit check also names the substituted noun ("people" is not a synonym
+    # it knows of "participants")
+    [amount, noun] = problems("The vaccine prevented infection in 78 percent of people.",
+                              "The vaccine prevented infection in 87% of participants.")
     assert amount.kind == "amount" and amount.reason == "'78 percent' \u2014 context says 87 %"
+    assert noun.kind == "edit" and noun.reason == "'people' \u2014 context says 'participants'"
     [name] = problems("The war ended with the Treaty of Utrecht in 1648.",
                       "The Peace of Westphalia was signed in 1648 and ended the war.")
     assert name.kind == "name" and "Utrecht" in name.reason
@@ -135,6 +142,10 @@ def test_fact_checks_name_what_failed() -> None:
     assert date.kind == "date" and date.reason == "'2025' \u2014 context says 2024"
     [colour] = problems("Hold the button until the light flashes green.",
                         "Hold the button until the light flashes blue.")
+    # a near-copy of its context sentence: the substituted word is the changed fact
+    assert colour.kind == "edit" and colour.reason == "'green' \u2014 context says 'blue'"
+    [colour] = problems("Hold it until it flashes green.", "Press and hold the button; the "
+                        "light will flash blue once it has paired.")
     assert colour.kind == "added" and "'green'" in colour.reason
 
 
@@ -158,7 +169,7 @@ def test_answer_scores_its_weakest_claim_and_explains() -> None:
     assert bad.score == min(s.score for s in bad.sentences) < LABEL_THRESHOLD
     assert explain(bad) == ("Side effects were mostly mild and lasted four days. "
                             "['four days' \u2014 context says one]")
-    assert backend.scorer == f"embedding:hashing-1024@{SCORER_VERSION}" and SCORER_VERSION == 3
+    assert backend.scorer == f"embedding:hashing-1024@{SCORER_VERSION}" and SCORER_VERSION == 4
     [signal, _] = score_groundedness(
         [record("r1", "Side effects lasted four days.", context)], NOW, backend)
     assert signal.label == "ungrounded" and "context says" in signal.explanation
@@ -211,8 +222,34 @@ def test_second_heldout_set_is_well_formed() -> None:
     assert {c["change"] for c in subtle} == changes
 
 
+def test_third_heldout_set_is_well_formed() -> None:
+    cases = heldout3_cases()
+    subtle = [c for c in cases if c["kind"] == "subtle"]
+    assert len(subtle) >= 110 and len(cases) - len(subtle) >= 20
+    assert len({c["id"] for c in cases}) == len(cases)
+    assert len({c["domain"] for c in cases}) >= 8
+    changes = {"number", "date", "name", "antonym", "negation", "comparative", "quantifier",
+               "role", "condition", "modality", "timeframe", "specific"}
+    for case in cases:
+        assert set(case) == {"id", "domain", "kind", "change", "grounded_style", "split",
+                             "context", "grounded", "hallucinated"}
+        assert case["split"] == "heldout3" and case["grounded"] != case["hallucinated"]
+        assert case["change"] in (changes if case["kind"] == "subtle" else {"blatant"})
+        assert case["grounded_style"] in ("near-copy", "paraphrase")
+    assert {c["change"] for c in subtle} == changes
+    assert sum(c["grounded_style"] == "near-copy" for c in subtle) >= 25
+    earlier = {" ".join(c["context"]) for c in hard_cases() + heldout2_cases()}
+    assert not {" ".join(c["context"]) for c in cases} & earlier
+
+
+def heldout3_cases() -> list[dict[str, Any]]:
+    return [json.loads(line) for line in HELDOUT3.read_text(encoding="utf-8").splitlines()
+            if line]
+
+
 def auc_by_kind(embedder: Embedder, split: str) -> dict[str, float]:
-    cases = [c for c in hard_cases() + heldout2_cases() if c["split"] == split]
+    cases = [c for c in hard_cases() + heldout2_cases() + heldout3_cases()
+             if c["split"] == split]
     backend = EmbeddingGroundedness(embedder)
     scores: Sequence[float] = [r.score for r in backend.score_many(
         [(c[key], c["context"]) for key in ("grounded", "hallucinated") for c in cases])]
@@ -247,4 +284,17 @@ def test_second_heldout_auc_with_minilm(minilm: Embedder) -> None:
 def test_second_heldout_auc_with_hashing() -> None:
     auc = auc_by_kind(HashingEmbedder(), "heldout2")
     print(f"held-out 2 ROC-AUC with hashing-1024: {auc}")
-    assert auc["subtle"] >= 0.55 and auc["blatant"] >= 0.9
+    assert auc["subtle"] >= 0.75 and auc["blatant"] >= 0.9
+
+
+def test_third_heldout_auc_with_minilm(minilm: Embedder) -> None:
+    auc = auc_by_kind(minilm, "heldout3")
+    print(f"held-out 3 ROC-AUC with all-MiniLM-L6-v2: {auc}")
+    assert auc["subtle"] >= SUBTLE_HELDOUT3_FLOOR
+    assert auc["blatant"] >= BLATANT_HELDOUT_FLOOR
+
+
+def test_third_heldout_auc_with_hashing() -> None:
+    auc = auc_by_kind(HashingEmbedder(), "heldout3")
+    print(f"held-out 3 ROC-AUC with hashing-1024: {auc}")
+    assert auc["subtle"] >= 0.80 and auc["blatant"] >= 0.95

@@ -6,7 +6,9 @@ Amounts are compared with the rounding tolerance of their wording
 (:mod:`llmpulse.detectors.quantities`), polarity clause by clause
 (:mod:`llmpulse.detectors.polarity`).  Added details are content words the context does not
 contain; an honest paraphrase has its own words too ("seldom" for "rare"), so each costs
-little and three at most are counted.
+little and three at most are counted.  A claim that copies a context sentence nearly word
+for word is also read as an edit of it (:mod:`llmpulse.detectors.edits`): the content words
+it substitutes or inserts are the changed fact.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from llmpulse.detectors.claims import Clause
+from llmpulse.detectors.edits import Edit, copy_edits, tokens
 from llmpulse.detectors.polarity import polarity_clauses, polarity_conflicts
 from llmpulse.detectors.quantities import Quantity, extract_quantities, is_unit, same_amount
 from llmpulse.detectors.scope import context_clauses, scope_conflicts
@@ -86,11 +89,14 @@ class CheckRules:
     #: A changed quantifier ("all" for "some"), modality ("must" for "may"), a dropped
     #: condition, or two participants swapped around a verb.
     scope_factor: float = 0.2
+    #: A claim that copies a context sentence but substitutes or inserts a content word, or
+    #: drops a negation from inside it (:mod:`llmpulse.detectors.edits`).
+    edit_factor: float = 0.1
 
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    kind: str  # amount, date, name, polarity or added
+    kind: str  # amount, date, name, polarity, quantifier, modality, condition, role, edit, added
     reason: str
     factor: float
 
@@ -106,6 +112,7 @@ class ContextFacts:
     sentences: tuple[str, ...] = ()
     clauses: tuple[Clause, ...] = ()  # for the scope checks
     polarity_clauses: tuple[Clause, ...] = ()  # for the polarity check
+    sentence_tokens: tuple[list[str], ...] = ()  # for the edit check, one per sentence
 
     @classmethod
     def of(cls, contexts: Sequence[str]) -> ContextFacts:
@@ -113,7 +120,8 @@ class ContextFacts:
         sentences = tuple(s for doc in contexts for s in split_sentences(doc))
         return cls(tuple(q for doc in contexts for q in extract_quantities(doc)),
                    ContextEvidence.of(text), frozenset(re.findall(r"[a-z]+", text.lower())), text,
-                   sentences, context_clauses(sentences), polarity_clauses(sentences))
+                   sentences, context_clauses(sentences), polarity_clauses(sentences),
+                   tuple(tokens(s) for s in sentences))
 
 
 def _quote(text: str) -> str:
@@ -285,5 +293,29 @@ def check_claim(claim: str, support: Sequence[str], facts: ContextFacts, *,
         else:
             reason = f"states as fact what the context hedges ({_quote(scope.context_word)})"
         problems.append(Problem(scope.kind, reason, rules.scope_factor))
+    problems += _edit_problems(claim, facts, rules, named)
     problems += _added_problems(claim, facts, rules, named)
+    return problems
+
+
+def _edit_reason(edit: Edit) -> str:
+    if edit.kind == "dropped":
+        return f"leaves out {_quote(' '.join(edit.words))} (context: {_quote(edit.context_text)})"
+    if edit.kind == "substituted":
+        return f"{_quote(edit.claim_text)} \u2014 context says {_quote(edit.context_text)}"
+    return f"adds {_quote(edit.claim_text)} to what the context says"
+
+
+def _edit_problems(claim: str, facts: ContextFacts, rules: CheckRules, named: set[str]
+                   ) -> list[Problem]:
+    """Words a near-copy of a context sentence substitutes or inserts (those another check
+    already named aside); ``named`` gains them, so that they are not counted again as
+    added words."""
+    problems = []
+    known = facts.sentence_tokens if len(facts.sentence_tokens) == len(facts.sentences) else None
+    for edit in copy_edits(claim, facts.sentences, tokenised=known) or ():
+        fresh = [w for w in edit.words if w not in named]
+        named.update(edit.words)
+        if fresh:
+            problems.append(Problem("edit", _edit_reason(edit), rules.edit_factor))
     return problems
