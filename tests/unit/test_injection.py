@@ -149,10 +149,13 @@ def test_labelled_set_is_large_enough_with_a_heldout_split() -> None:
     third = [r for r in rows if r["split"] == "heldout3"]
     assert sum(r["label"] == 1 for r in third) >= 65
     assert sum(r["label"] == 0 for r in third) >= 65
-    assert {r["split"] for r in rows} == {"tune", "heldout", "heldout2", "heldout3"}
+    fourth = [r for r in rows if r["split"] == "heldout4"]
+    assert sum(r["label"] == 1 for r in fourth) >= 70
+    assert sum(r["label"] == 0 for r in fourth) >= 70
+    assert {r["split"] for r in rows} == {"tune", "heldout", "heldout2", "heldout3", "heldout4"}
     texts = [r["text"] for r in rows]
     assert len(set(texts)) == len(texts)
-    for split in (heldout, second, third):
+    for split in (heldout, second, third, fourth):
         kinds = {(r["kind"], r["label"]) for r in split}
         assert kinds == {("prompt", 0), ("prompt", 1), ("document", 0), ("document", 1)}
 
