@@ -26,6 +26,8 @@ from llmpulse.detectors.injection_classifier import (
     prior_shift,
 )
 from llmpulse.detectors.injection_features import (
+    WHOLE_WORDS,
+    WINDOW_STEP,
     WINDOW_WORDS,
     is_word,
     ngrams,
@@ -56,6 +58,32 @@ def test_long_texts_are_read_in_overlapping_windows_that_cover_every_word() -> N
     assert len(parts) > 3 and all(len(p.split()) <= WINDOW_WORDS for p in parts)
     assert {w for p in parts for w in p.split()} == set(words)
     assert list(windows("just a few words")) == ["just a few words"]
+
+
+def test_a_text_of_up_to_the_whole_limit_is_one_window() -> None:
+    text = " ".join(f"w{i}" for i in range(WHOLE_WORDS))
+    assert list(windows(text)) == [text]
+    assert len(list(windows(f"{text} one-more"))) > 1
+
+
+@pytest.mark.parametrize("n", [WHOLE_WORDS + 1, 57, 100, 333])
+def test_windows_are_sentence_sized_and_every_short_run_lies_whole_in_one(n: int) -> None:
+    """A payload of one or two sentences (up to ``WINDOW_WORDS - WINDOW_STEP`` words) is
+    read whole in some window, wherever it sits in a long document."""
+    words = [f"w{i}" for i in range(n)]
+    parts = [p.split() for p in windows(" ".join(words))]
+    assert all(len(p) == WINDOW_WORDS for p in parts)
+    assert parts[0][0] == "w0" and parts[-1][-1] == words[-1]
+    run = WINDOW_WORDS - WINDOW_STEP
+    for start in range(n - run + 1):
+        assert any(words[start:start + run] == p[i:i + run]
+                   for p in parts for i in range(len(p) - run + 1))
+
+
+def test_window_sizes_can_be_chosen() -> None:
+    text = " ".join(f"w{i}" for i in range(10))
+    assert list(windows(text, whole=3, size=4, step=3)) == [
+        "w0 w1 w2 w3", "w3 w4 w5 w6", "w6 w7 w8 w9"]
 
 
 def test_training_is_deterministic() -> None:
@@ -150,4 +178,4 @@ def test_a_bad_corpus_row_is_an_error() -> None:
 
 
 def test_the_detector_version_names_the_classifier() -> None:
-    assert DETECTOR == "injection-rules+ngram-lr@2"
+    assert DETECTOR == "injection-rules+ngram-lr@3"
