@@ -25,9 +25,9 @@ from itertools import pairwise
 WHOLE_WORDS = 40
 #: Words of one window of a longer text, and how far the next window starts: every run of
 #: ``WINDOW_WORDS - WINDOW_STEP`` words lies whole in some window, and each word is read
-#: in one or two windows.
-WINDOW_WORDS = 30
-WINDOW_STEP = 20
+#: in two windows.
+WINDOW_WORDS = 24
+WINDOW_STEP = 12
 CHAR_SIZES = (3, 4, 5)
 
 
