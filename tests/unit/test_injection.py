@@ -149,10 +149,13 @@ def test_labelled_set_is_large_enough_with_a_heldout_split() -> None:
     third = [r for r in rows if r["split"] == "heldout3"]
     assert sum(r["label"] == 1 for r in third) >= 65
     assert sum(r["label"] == 0 for r in third) >= 65
-    assert {r["split"] for r in rows} == {"tune", "heldout", "heldout2", "heldout3"}
+    fourth = [r for r in rows if r["split"] == "heldout4"]
+    assert sum(r["label"] == 1 for r in fourth) >= 70
+    assert sum(r["label"] == 0 for r in fourth) >= 70
+    assert {r["split"] for r in rows} == {"tune", "heldout", "heldout2", "heldout3", "heldout4"}
     texts = [r["text"] for r in rows]
     assert len(set(texts)) == len(texts)
-    for split in (heldout, second, third):
+    for split in (heldout, second, third, fourth):
         kinds = {(r["kind"], r["label"]) for r in split}
         assert kinds == {("prompt", 0), ("prompt", 1), ("document", 0), ("document", 1)}
 
@@ -190,17 +193,20 @@ def test_rules_on_the_second_heldout_split() -> None:
     assert precision >= 0.9 and recall >= 0.55
 
 
-@pytest.mark.parametrize(("split", "floor"), [("heldout2", 0.95), ("heldout3", 0.92)])
-def test_rules_and_classifier_on_the_splits_that_measure_them(split: str,
-                                                              floor: float) -> None:
-    """``prompt_injection`` (rules and n-gram classifier), scored once on texts it was not
-    trained or tuned on (BENCHMARKS.md): ROC-AUC 0.976 on ``heldout2`` and 0.944 on
-    ``heldout3``, precision 0.93 on both.  Floors against regressions; never train or
+@pytest.mark.parametrize(("split", "floor", "precision_floor"),
+                         [("heldout2", 0.95, 0.9), ("heldout3", 0.92, 0.9),
+                          ("heldout4", 0.90, 0.8)])
+def test_rules_and_classifier_on_the_splits_that_measure_them(
+        split: str, floor: float, precision_floor: float) -> None:
+    """``prompt_injection`` (rules and n-gram classifier, ``@3``) on texts it was not
+    trained on (BENCHMARKS.md): ROC-AUC 0.972 on ``heldout2`` and 0.939 on ``heldout3``
+    (development data of ``@3``), 0.924 on ``heldout4`` (scored once, after the last
+    change; precision 0.84, recall 0.80).  Floors against regressions; never train or
     tune against these splits."""
     scored = [(assess(str(r["text"])).score, int(str(r["label"]))) for r in heldout(split)]
     precision, recall = precision_recall(scored)
     assert auc(scored) >= floor
-    assert precision >= 0.9 and recall >= 0.75
+    assert precision >= precision_floor and recall >= 0.75
 
 
 def _record(**over: object) -> InferenceRecord:

@@ -53,7 +53,7 @@ from llmpulse.signals import Signal
 
 #: Version of the detector, stored with every signal: bump it when the rules, the corpus,
 #: the features or the training change, so that scores of different versions are not mixed.
-DETECTOR = "injection-rules+ngram-lr@2"
+DETECTOR = "injection-rules+ngram-lr@3"
 SIGNAL = "prompt_injection"
 CONTEXT_SIGNAL = "prompt_injection.context"
 #: A text scoring at least this is labelled ``injection``.

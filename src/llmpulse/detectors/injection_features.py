@@ -10,9 +10,10 @@ collapsed to single spaces), and sees it as a set of n-grams:
   inflections and words of other languages that the word features split differently.
 
 A feature counts once however often it occurs (a set, not counts): a repeated phrase adds
-no evidence.  Long texts are read in windows of :data:`WINDOW_WORDS` words (overlapping by
-a third), each scored on its own, so an injected paragraph in a long document is not
-diluted by the rest of it.
+no evidence.  A text of up to :data:`WHOLE_WORDS` words is read whole; a longer one in
+windows of :data:`WINDOW_WORDS` words, about the length of one or two sentences, starting
+every :data:`WINDOW_STEP` words, each scored on its own, so a sentence addressed to a model
+inside a long document is weighed with few words around it, not diluted by the rest.
 """
 
 from __future__ import annotations
@@ -20,9 +21,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from itertools import pairwise
 
-#: Words of one window of a long text, and how far the next window starts.
-WINDOW_WORDS = 60
-WINDOW_STEP = 40
+#: Texts of at most this many words are read whole.
+WHOLE_WORDS = 40
+#: Words of one window of a longer text, and how far the next window starts: every run of
+#: ``WINDOW_WORDS - WINDOW_STEP`` words lies whole in some window, and each word is read
+#: in two windows.
+WINDOW_WORDS = 24
+WINDOW_STEP = 12
 CHAR_SIZES = (3, 4, 5)
 
 
@@ -48,14 +53,18 @@ def is_word(feature: str) -> bool:
                                and " " not in feature[1:-1])
 
 
-def windows(reading: str) -> Iterator[str]:
-    """The text itself when it is short, else overlapping windows of its words."""
+def windows(reading: str, *, whole: int = WHOLE_WORDS, size: int = WINDOW_WORDS,
+            step: int = WINDOW_STEP) -> Iterator[str]:
+    """The text itself when it has at most ``whole`` words, else windows of ``size`` words
+    starting every ``step`` words, the last one ending with the text."""
     words = reading.split()
-    if len(words) <= WINDOW_WORDS:
+    if len(words) <= max(whole, size):
         yield " ".join(words)
         return
-    for start in range(0, len(words) - WINDOW_WORDS + WINDOW_STEP, WINDOW_STEP):
-        yield " ".join(words[start:start + WINDOW_WORDS])
+    last = len(words) - size
+    starts = list(range(0, last, step))
+    for start in [*starts, last]:
+        yield " ".join(words[start:start + size])
 
 
 def readable(feature: str) -> str:
