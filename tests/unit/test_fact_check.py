@@ -28,6 +28,7 @@ from tests.unit.test_groundedness import NOW, record
 HARD = Path(__file__).resolve().parents[1] / "data" / "groundedness_hard.jsonl"
 HELDOUT2 = HARD.with_name("groundedness_heldout2.jsonl")
 HELDOUT3 = HARD.with_name("groundedness_heldout3.jsonl")
+HELDOUT4 = HARD.with_name("groundedness_heldout4.jsonl")
 #: all-MiniLM-L6-v2 measures 0.866 subtle and 1.0 blatant on the ``heldout`` split, and 0.860
 #: subtle and 0.998 blatant on ``heldout2`` (tests/data/groundedness_heldout2.jsonl), with
 #: scorer @4; both were development data for @4 (BENCHMARKS.md, "Groundedness: edit
@@ -247,8 +248,34 @@ def heldout3_cases() -> list[dict[str, Any]]:
             if line]
 
 
+def test_fourth_heldout_set_is_well_formed() -> None:
+    cases = heldout4_cases()
+    subtle = [c for c in cases if c["kind"] == "subtle"]
+    assert len(subtle) >= 120 and len(cases) - len(subtle) >= 20
+    assert len({c["id"] for c in cases}) == len(cases)
+    assert len({c["domain"] for c in cases}) >= 10
+    changes = {"number", "date", "name", "antonym", "negation", "comparative", "quantifier",
+               "role", "condition", "modality", "timeframe", "specific"}
+    for case in cases:
+        assert set(case) == {"id", "domain", "kind", "change", "grounded_style", "split",
+                             "context", "grounded", "hallucinated"}
+        assert case["split"] == "heldout4" and case["grounded"] != case["hallucinated"]
+        assert case["change"] in (changes if case["kind"] == "subtle" else {"blatant"})
+        assert case["grounded_style"] in ("near-copy", "paraphrase")
+    assert all(sum(c["change"] == change for c in subtle) >= 10 for change in changes)
+    assert sum(c["grounded_style"] == "near-copy" for c in subtle) >= 40
+    earlier = hard_cases() + heldout2_cases() + heldout3_cases()
+    assert not {c["id"] for c in cases} & {c["id"] for c in earlier}
+    assert not {" ".join(c["context"]) for c in cases} & {" ".join(c["context"]) for c in earlier}
+
+
+def heldout4_cases() -> list[dict[str, Any]]:
+    return [json.loads(line) for line in HELDOUT4.read_text(encoding="utf-8").splitlines()
+            if line]
+
+
 def auc_by_kind(embedder: Embedder, split: str) -> dict[str, float]:
-    cases = [c for c in hard_cases() + heldout2_cases() + heldout3_cases()
+    cases = [c for c in hard_cases() + heldout2_cases() + heldout3_cases() + heldout4_cases()
              if c["split"] == split]
     backend = EmbeddingGroundedness(embedder)
     scores: Sequence[float] = [r.score for r in backend.score_many(
