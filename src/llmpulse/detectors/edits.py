@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
+from llmpulse.detectors._synonyms import PHRASES, synonyms_of
 from llmpulse.detectors.text_facts import stem
 
 __all__ = ["Edit", "EditRules", "copy_edits", "tokens"]
@@ -46,24 +47,12 @@ _REWRITES = {"can't": "cannot", "won't": "will not", "don't": "do not", "doesn't
              "shouldn't": "should not", "mustn't": "must not", "hasn't": "has not",
              "haven't": "have not", "didn't": "did not", "couldn't": "could not",
              "wouldn't": "would not", "can not": "cannot"}
-#: Groups of words that say the same in most sentences.
-_SYNONYM_GROUPS = (
-    "can may", "might may could", "get gets receive receives obtain obtains",
-    "buy purchase", "big large", "small little", "start begin starts begins started began",
-    "end finish ends finishes ended finished", "help assist helps assists",
-    "use utilise utilize uses", "quick fast rapid", "quickly fast rapidly",
-    "show display shows displays", "choose select pick", "need require needs requires",
-    "about approximately roughly around nearly", "typically usually generally normally",
-    "often frequently", "enough sufficient", "whole entire", "allow let permit",
-    "allows lets permits", "also too", "shut close closed", "via through",
-    "until till", "almost nearly", "while whereas", "though although",
-    "because since as", "if when", "once after", "decide decides determine determines",
-    "reach reaches reached hit hits", "cut cuts reduce reduces reduced", "under below",
-    "over above", "each per every", "show shows showed found find finds",
-)
 #: Words whose removal from inside a copied sentence turns it around ("... are not allowed"
 #: copied as "... are allowed").
 _TURNING = _words("not no never cannot only unless except without nor neither")
+#: Light verbs whose substitution leaves the fact to the words around them ("the build went
+#: from 14 minutes to under 6" for "lowered the build time from 14 minutes to under 6").
+_LIGHT_VERBS = _words("go goes going went gone become becomes became")
 #: Verbs that attribute a statement without changing it ("the trial found ...").
 _REPORTING = _words("found finds find showed shows shown reported reports says said notes "
                     "noted states stated according")
@@ -74,11 +63,6 @@ _ABBREVIATIONS = {"%": "percent", "ms": "milliseconds", "km": "kilometres", "kg"
 _NUMBER_WORDS = _words("zero one two three four five six seven eight nine ten eleven twelve "
                        "twenty thirty forty fifty sixty seventy eighty ninety hundred "
                        "thousand million billion half dozen")
-_SYNONYMS: dict[str, frozenset[str]] = {}
-for _group in _SYNONYM_GROUPS:
-    for _word in _group.split():
-        _SYNONYMS[_word] = _SYNONYMS.get(_word, frozenset()) | _words(_group)
-
 _TOKEN = re.compile(r"\d[\d.,:/]*\d|\d|[a-z]+(?:['\u2019][a-z]+)?|%")
 
 
@@ -92,7 +76,32 @@ def tokens(text: str) -> list[str]:
     for token in _TOKEN.findall(text):
         token = _ABBREVIATIONS.get(token, token).removesuffix("'s")  # "the sun's" -> "sun"
         found.extend(_REWRITES.get(token, token).split())
-    return found
+    return _read_phrases(found)
+
+
+#: First word of a set phrase -> the phrases it starts, longest first.
+_PHRASES_BY_FIRST: dict[str, list[tuple[tuple[str, ...], str]]] = {}
+for _phrase, _meaning in sorted(PHRASES, key=lambda item: -len(item[0])):
+    _PHRASES_BY_FIRST.setdefault(_phrase[0], []).append((_phrase, _meaning))
+
+
+def _read_phrases(words: list[str]) -> list[str]:
+    """``words`` with each set phrase replaced by the word it means ("ask for" ->
+    "request", "free of charge" -> "free"), so that such rewordings align."""
+    if len(words) < 2:
+        return words
+    out: list[str] = []
+    index = 0
+    while index < len(words):
+        for phrase, word in _PHRASES_BY_FIRST.get(words[index], ()):
+            if tuple(words[index:index + len(phrase)]) == phrase:
+                out.append(word)
+                index += len(phrase)
+                break
+        else:
+            out.append(words[index])
+            index += 1
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +132,8 @@ def _harmless_word(word: str, replaced: Sequence[str]) -> bool:
         return True
     if not replaced and word in _REPORTING:
         return True
+    if replaced and word in _LIGHT_VERBS:
+        return True
     initials = "".join(w[0] for w in replaced if w not in _FUNCTION)
     if len(word) >= 2 and word == initials:  # "jwst" for "james webb space telescope"
         return True
@@ -131,13 +142,22 @@ def _harmless_word(word: str, replaced: Sequence[str]) -> bool:
             return True  # "war" in "wartime"
         if other == word or stem(other) == stem(word):
             return True
-        if other in _SYNONYMS.get(word, ()):
+        if _same_meaning(word, other):
             return True
         shorter = min(len(word), len(other))
         prefix = len(_common_prefix(word, other))
         if shorter >= 4 and prefix >= 4 and prefix >= shorter - 1:  # cache / caches
             return True
     return False
+
+
+def _same_meaning(word: str, other: str) -> bool:
+    """Whether the two words are common synonyms, directly or once inflections are
+    stripped ("lenders" / "banks")."""
+    if other in synonyms_of(word):
+        return True
+    return (stem(other) in {stem(w) for w in synonyms_of(word)}
+            or stem(word) in {stem(w) for w in synonyms_of(other)})
 
 
 def _common_prefix(a: str, b: str) -> str:

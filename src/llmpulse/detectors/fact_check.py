@@ -17,6 +17,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from llmpulse.detectors._synonyms import synonyms_of
 from llmpulse.detectors.claims import Clause
 from llmpulse.detectors.edits import Edit, copy_edits, tokens
 from llmpulse.detectors.polarity import polarity_clauses, polarity_conflicts
@@ -113,15 +114,18 @@ class ContextFacts:
     clauses: tuple[Clause, ...] = ()  # for the scope checks
     polarity_clauses: tuple[Clause, ...] = ()  # for the polarity check
     sentence_tokens: tuple[list[str], ...] = ()  # for the edit check, one per sentence
+    #: The context's tokens with set phrases read as one word ("at no charge" -> "free").
+    read_words: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, contexts: Sequence[str]) -> ContextFacts:
         text = "\n".join(contexts)
         sentences = tuple(s for doc in contexts for s in split_sentences(doc))
+        tokenised = tuple(tokens(s) for s in sentences)
         return cls(tuple(q for doc in contexts for q in extract_quantities(doc)),
                    ContextEvidence.of(text), frozenset(re.findall(r"[a-z]+", text.lower())), text,
                    sentences, context_clauses(sentences), polarity_clauses(sentences),
-                   tuple(tokens(s) for s in sentences))
+                   tokenised, frozenset(w for words in tokenised for w in words))
 
 
 def _quote(text: str) -> str:
@@ -221,10 +225,20 @@ def novel_words(claim: str, facts: ContextFacts) -> list[str]:
         lowered = word.lower()
         if (not lowered.isalpha() or len(lowered) < 3 or lowered in _GENERIC
                 or is_unit(lowered) or lowered in _MONTHS or lowered in _WEEKDAYS
-                or stem(lowered) in facts.evidence.stems or lowered in facts.words):
+                or stem(lowered) in facts.evidence.stems or lowered in facts.words
+                or _said_otherwise(lowered, facts)):
             continue
         found.append(lowered)
     return list(dict.fromkeys(found))
+
+
+def _said_otherwise(word: str, facts: ContextFacts) -> bool:
+    """Whether the context uses a common synonym of ``word`` or a set phrase that means it
+    ("request" for "ask", "at no charge" for "free")."""
+    if word in facts.read_words:
+        return True
+    return any(other in facts.words or stem(other) in facts.evidence.stems
+               for other in synonyms_of(word) if other != word)
 
 
 def _widening(claim: str, facts: ContextFacts) -> list[str]:
