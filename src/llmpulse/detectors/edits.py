@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from difflib import SequenceMatcher
 
 from llmpulse.detectors._synonyms import PHRASES, synonyms_of
+from llmpulse.detectors.swaps import clause_tokens, swapped
 from llmpulse.detectors.text_facts import stem
 
-__all__ = ["Edit", "EditRules", "copy_edits", "tokens"]
+__all__ = ["Edit", "EditRules", "copy_edits", "role_swaps", "tokens"]
 
 
 def _words(text: str) -> frozenset[str]:
@@ -120,7 +121,9 @@ class EditRules:
 class Edit:
     """One change a near-copy made to the sentence it copies."""
 
-    kind: str  # "substituted", "inserted" or "dropped" (a negation, "only", "unless")
+    #: "substituted", "inserted", "dropped" (a negation, "only", "unless") or "swapped" (two
+    #: participants trade places around a verb: "Millbrook beat Kestrel Rovers")
+    kind: str
     words: tuple[str, ...]  # the claim's words that change a fact (dropped: the sentence's)
     claim_text: str  # the claim's words
     context_text: str  # the sentence's words they replace ("" when inserted)
@@ -255,3 +258,21 @@ def copy_edits(claim: str, sentences: Sequence[str], rules: EditRules | None = N
         context_text = " ".join(replaced) if op == "replace" else ""
         edits.append(Edit(kind, tuple(changed), " ".join(span), context_text, sentence))
     return edits
+
+
+def role_swaps(claim: str, sentences: Sequence[str]) -> list[Edit]:
+    """Two participants of a context clause that the claim, keeping nearly all of that
+    clause's words, puts the other way round ("Millbrook beat Kestrel Rovers" for "Kestrel
+    Rovers beat Millbrook"); at most one, as a ``"swapped"`` edit."""
+    mine = clause_tokens(claim, tokens)
+    for sentence in sentences:
+        swap = swapped(mine, clause_tokens(sentence, tokens), _is_content, stem)
+        if swap is not None:
+            return [Edit("swapped", (swap.second, swap.first),
+                         f"{swap.second} \u2026 {swap.pivot} \u2026 {swap.first}",
+                         f"{swap.first} \u2026 {swap.pivot} \u2026 {swap.second}", sentence)]
+    return []
+
+
+def _is_content(word: str) -> bool:
+    return word not in _FUNCTION and word not in _NUMBER_WORDS and not word[0].isdigit()

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from llmpulse.detectors._synonyms import synonyms_of
 from llmpulse.detectors.claims import Clause
-from llmpulse.detectors.edits import Edit, copy_edits, tokens
+from llmpulse.detectors.edits import Edit, copy_edits, role_swaps, tokens
 from llmpulse.detectors.polarity import polarity_clauses, polarity_conflicts
 from llmpulse.detectors.quantities import Quantity, extract_quantities, is_unit, same_amount
 from llmpulse.detectors.scope import context_clauses, scope_conflicts
@@ -315,6 +315,9 @@ def check_claim(claim: str, support: Sequence[str], facts: ContextFacts, *,
 def _edit_reason(edit: Edit) -> str:
     if edit.kind == "dropped":
         return f"leaves out {_quote(' '.join(edit.words))} (context: {_quote(edit.context_text)})"
+    if edit.kind == "swapped":
+        return (f"{_quote(edit.claim_text)} \u2014 context has them the other way round: "
+                f"{_quote(edit.context_text)}")
     if edit.kind == "substituted":
         return f"{_quote(edit.claim_text)} \u2014 context says {_quote(edit.context_text)}"
     return f"adds {_quote(edit.claim_text)} to what the context says"
@@ -327,7 +330,8 @@ def _edit_problems(claim: str, facts: ContextFacts, rules: CheckRules, named: se
     added words."""
     problems = []
     known = facts.sentence_tokens if len(facts.sentence_tokens) == len(facts.sentences) else None
-    for edit in copy_edits(claim, facts.sentences, tokenised=known) or ():
+    edits = copy_edits(claim, facts.sentences, tokenised=known) or []
+    for edit in [*edits, *role_swaps(claim, facts.sentences)]:
         fresh = [w for w in edit.words if w not in named]
         named.update(edit.words)
         if fresh:
