@@ -203,10 +203,26 @@ def _known_name(fact: str, evidence: ContextEvidence) -> bool:
     return False
 
 
+#: Capitalised words and acronyms that name no particular thing a paraphrase could get
+#: wrong: the Earth and the Sun, a TV, a GP, an ID.
+_EVERYDAY_NAMES = _words("earth sun moon tv tvs pc pcs gp gps id ids ram atm pin")
+#: Temperature scales, spelled out where the context writes the symbol ("37 °C").
+_SCALES = _words("celsius fahrenheit")
+
+
+def _everyday(fact: str, facts: ContextFacts) -> bool:
+    lowered = fact.lower()
+    if lowered in _EVERYDAY_NAMES:
+        return True
+    return lowered in _SCALES and ("\u00b0" in facts.text or "degrees" in facts.words)
+
+
 def _name_problems(claim: str, facts: ContextFacts, rules: CheckRules) -> list[Problem]:
     problems = []
     for fact in sorted(extract_facts(claim)):
         if fact[:1].isdigit() or len(fact) < 2 or fact in _MONTHS or fact in _WEEKDAYS:
+            continue
+        if _everyday(fact, facts):
             continue
         if not _known_name(fact, facts.evidence):
             missing = [p for p in re.split(r"[\s-]+", fact)
