@@ -170,7 +170,7 @@ def test_answer_scores_its_weakest_claim_and_explains() -> None:
     assert bad.score == min(s.score for s in bad.sentences) < LABEL_THRESHOLD
     assert explain(bad) == ("Side effects were mostly mild and lasted four days. "
                             "['four days' \u2014 context says one]")
-    assert backend.scorer == f"embedding:hashing-1024@{SCORER_VERSION}" and SCORER_VERSION == 4
+    assert backend.scorer == f"embedding:hashing-1024@{SCORER_VERSION}" and SCORER_VERSION == 5
     [signal, _] = score_groundedness(
         [record("r1", "Side effects lasted four days.", context)], NOW, backend)
     assert signal.label == "ungrounded" and "context says" in signal.explanation

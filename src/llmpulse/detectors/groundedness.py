@@ -203,8 +203,12 @@ _CALIBRATION = {"all-MiniLM-L6-v2": (0.55, 12.0), "hashing-1024": (0.3, 10.0)}
 #: versions are never averaged together (2: claim-level fact checks, weakest claim; 3: scope
 #: checks -- quantifiers, modality, conditions, swapped roles -- and polarity against every
 #: context clause; 4: edit check -- a claim that copies a context sentence nearly word for
-#: word fails on each content word it substitutes or inserts, see detectors/edits.py).
-SCORER_VERSION = 4
+#: word fails on each content word it substitutes or inserts, see detectors/edits.py; 5: a
+#: broader list of common synonyms and set phrases for the edit and added-word checks
+#: (detectors/_synonyms.py), participants swapped around a verb within a clause
+#: (detectors/swaps.py), hyphenated amounts ("a two-second pause"), and everyday
+#: capitalised words ("Earth", "TV") no longer read as unknown names).
+SCORER_VERSION = 5
 #: Answers scoring below this are labelled ``ungrounded``; set on the tune split of
 #: tests/data/groundedness_hard.jsonl (see BENCHMARKS.md, "Groundedness: fact checks").
 LABEL_THRESHOLD = 0.45
