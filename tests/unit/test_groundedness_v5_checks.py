@@ -133,3 +133,23 @@ def test_a_real_unknown_name_still_fails() -> None:
     found = problems("The heater was made by Varnholt.", "The heater was made by Osterby.")
     assert any(p.startswith(("name", "edit")) and "Varnholt".lower() in p.lower()
                for p in found)
+
+
+# --- negations that are not, and negating prefixes --------------------------------------------
+
+
+def test_a_free_allowance_is_not_read_as_a_prohibition() -> None:
+    found = problems("Guests may bring one bicycle on the ferry free of charge.",
+                     "Guests may bring one bicycle on the ferry at no charge.")
+    assert not [p for p in found if p.startswith("modality")]
+    assert [p for p in problems("Guests may not bring a bicycle on the ferry.",
+                                "Guests may bring one bicycle on the ferry at no charge.")
+            if not p.startswith("added")]
+
+
+def test_a_negating_prefix_is_a_change_not_an_inflection() -> None:
+    [edit] = copy_edits("The upload call is synchronous and returns a receipt at once.",
+                        ["The upload call is asynchronous and returns a receipt at once."]) or []
+    assert edit.words == ("synchronous",)
+    assert copy_edits("The upload call is asynchronous and returns a receipt straight away.",
+                      ["The upload call is asynchronous and returns a receipt at once."]) == []

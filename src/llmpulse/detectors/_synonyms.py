@@ -117,7 +117,8 @@ PHRASES: tuple[tuple[tuple[str, ...], str], ...] = tuple(
         ("found out", "discovered"), ("get in touch with", "contact"),
         ("pay back", "repay"), ("paid back", "repaid"), ("pick up", "collect"),
         ("picked up", "collected"), ("turn down", "refuse"), ("turned down", "refused"),
-        ("look after", "care"), ("e mail", "email"),
+        ("look after", "care"), ("e mail", "email"), ("at once", "immediately"),
+        ("straight away", "immediately"), ("right away", "immediately"),
     ))
 
 SYNONYMS: dict[str, frozenset[str]] = {}

@@ -141,6 +141,8 @@ def _harmless_word(word: str, replaced: Sequence[str]) -> bool:
     if len(word) >= 2 and word == initials:  # "jwst" for "james webb space telescope"
         return True
     for other in replaced:
+        if _negated_form(word, other):
+            return False  # "synchronous" for "asynchronous"
         if min(len(word), len(other)) >= 3 and (word in other or other in word):
             return True  # "war" in "wartime"
         if other == word or stem(other) == stem(word):
@@ -152,6 +154,16 @@ def _harmless_word(word: str, replaced: Sequence[str]) -> bool:
         if shorter >= 4 and prefix >= 4 and prefix >= shorter - 1:  # cache / caches
             return True
     return False
+
+
+#: Prefixes that turn a word into its opposite ("asynchronous", "unpaid", "non-urgent").
+_NEGATING_PREFIXES = ("non", "un", "in", "im", "il", "ir", "dis", "a")
+
+
+def _negated_form(word: str, other: str) -> bool:
+    """Whether one word is the other with a negating prefix."""
+    short, long = sorted((word, other), key=len)
+    return len(short) >= 4 and any(long == prefix + short for prefix in _NEGATING_PREFIXES)
 
 
 def _same_meaning(word: str, other: str) -> bool:
