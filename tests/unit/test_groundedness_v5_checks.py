@@ -153,3 +153,18 @@ def test_a_negating_prefix_is_a_change_not_an_inflection() -> None:
     assert edit.words == ("synchronous",)
     assert copy_edits("The upload call is asynchronous and returns a receipt straight away.",
                       ["The upload call is asynchronous and returns a receipt at once."]) == []
+
+
+@pytest.mark.parametrize(("claim", "context", "conflict"), [
+    ("Several older printers lack support for duplex scanning.",
+     "Several older printers do not support duplex scanning.", False),
+    ("Several older printers lack support for duplex scanning.",
+     "Several older printers support duplex scanning.", True),
+    ("Visitors can enter the reading room without a pass.",
+     "Visitors need no pass to enter the reading room.", False),
+    ("The rash usually clears within a week, even without treatment.",
+     "The rash usually clears on its own within a week.", False),
+])
+def test_lack_and_without_negate(claim: str, context: str, conflict: bool) -> None:
+    found = [p for p in problems(claim, context) if p.startswith("polarity")]
+    assert bool(found) is conflict

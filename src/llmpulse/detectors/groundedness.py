@@ -208,7 +208,8 @@ _CALIBRATION = {"all-MiniLM-L6-v2": (0.55, 12.0), "hashing-1024": (0.3, 10.0)}
 #: (detectors/_synonyms.py), participants swapped around a verb within a clause
 #: (detectors/swaps.py), a negating prefix ("synchronous" for "asynchronous") counted as a
 #: change, hyphenated amounts ("a two-second pause"), "at no charge" no longer read as a
-#: negated modal, and everyday capitalised words ("Earth", "TV") no longer unknown names).
+#: negated modal, "lack" and "without a ..." read as negations, and everyday capitalised
+#: words ("Earth", "TV") no longer unknown names).
 SCORER_VERSION = 5
 #: Answers scoring below this are labelled ``ungrounded``; set on the tune split of
 #: tests/data/groundedness_hard.jsonl (see BENCHMARKS.md, "Groundedness: fact checks").
