@@ -7,9 +7,11 @@ or inserts are exactly what it changed: a substituted content word ("higher" whe
 sentence says "lower") or an inserted content word ("... sent by registered mail") is
 unsupported.  Deletions are fine (an answer may leave things out), and so are harmless
 edits: function words ("the" for "a", "on" for "at"), inflections ("caches" for "cache"),
-common synonyms, contractions, and phrases moved from elsewhere in the sentence (clauses
-in another order).  A claim that shares less with any sentence is a paraphrase; this check
-says nothing about it.
+common synonyms and set phrases ("ask for" for "request", :mod:`._synonyms`), contractions,
+and phrases moved from elsewhere in the sentence (clauses in another order); but not a
+negating prefix ("synchronous" for "asynchronous").  A claim that shares less with any
+sentence is a paraphrase; this check says nothing about it.  :func:`role_swaps` finds two
+participants traded around a verb (:mod:`llmpulse.detectors.swaps`).
 """
 
 from __future__ import annotations

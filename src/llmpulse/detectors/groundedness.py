@@ -7,7 +7,8 @@ cosine, NLI entailment, ...).  Every backend then applies the same fact checks
 (:mod:`llmpulse.detectors.fact_check`): amounts with rounding tolerance, dates, names,
 negation and antonyms, changed quantifiers, modality, conditions and roles
 (:mod:`llmpulse.detectors.scope`), the words a near-copy of a context sentence substitutes
-or inserts (:mod:`llmpulse.detectors.edits`), and details the context does not contain.  A claim's
+or inserts (:mod:`llmpulse.detectors.edits`), participants swapped around a verb
+(:mod:`llmpulse.detectors.swaps`), and details the context does not contain.  A claim's
 score is its calibrated match strength times a factor per failed check; the answer's score
 is its weakest claim, and each unsupported claim is reported with what failed ("'78
 percent' \u2014 context says 87%").  Sentence splitting and fact extraction live in
