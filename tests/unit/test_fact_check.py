@@ -39,6 +39,9 @@ SUBTLE_HELDOUT2_FLOOR = 0.80
 #: @4 scored 0.869 subtle and 1.0 blatant on ``heldout3`` (scored once; 0.882 after two
 #: tokenising fixes found on it; the goal of 0.90 is not met).
 SUBTLE_HELDOUT3_FLOOR = 0.85
+#: @5 scored 0.892 subtle and 1.0 blatant on ``heldout4`` with all-MiniLM-L6-v2 (0.826 and
+#: 0.971 with hashing-1024), scored once after @5 was built on the other sets.
+SUBTLE_HELDOUT4_FLOOR = 0.86
 
 
 def amounts_agree(claim: str, context: str) -> bool:
@@ -325,3 +328,16 @@ def test_third_heldout_auc_with_hashing() -> None:
     auc = auc_by_kind(HashingEmbedder(), "heldout3")
     print(f"held-out 3 ROC-AUC with hashing-1024: {auc}")
     assert auc["subtle"] >= 0.80 and auc["blatant"] >= 0.95
+
+
+def test_fourth_heldout_auc_with_minilm(minilm: Embedder) -> None:
+    auc = auc_by_kind(minilm, "heldout4")
+    print(f"held-out 4 ROC-AUC with all-MiniLM-L6-v2: {auc}")
+    assert auc["subtle"] >= SUBTLE_HELDOUT4_FLOOR
+    assert auc["blatant"] >= BLATANT_HELDOUT_FLOOR
+
+
+def test_fourth_heldout_auc_with_hashing() -> None:
+    auc = auc_by_kind(HashingEmbedder(), "heldout4")
+    print(f"held-out 4 ROC-AUC with hashing-1024: {auc}")
+    assert auc["subtle"] >= 0.79 and auc["blatant"] >= 0.95
