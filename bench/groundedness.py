@@ -5,9 +5,10 @@
 For the current scorer (claim-level fact checks) and the version-1 scorer
 (bench/groundedness_v1.py), each with the all-MiniLM-L6-v2 and the hashing embedders, on
 tests/data/groundedness_hard.jsonl, tests/data/groundedness_heldout2.jsonl and
-tests/data/groundedness_heldout3.jsonl: ROC-AUC (grounded answers as positives) per kind
-(subtle, blatant) and split (tune, heldout, heldout2, heldout3), per kind of change on
-heldout2 and heldout3, per style of grounded answer on heldout3 (near-copy, paraphrase), and
+tests/data/groundedness_heldout3.jsonl and tests/data/groundedness_heldout4.jsonl: ROC-AUC
+(grounded answers as positives) per kind (subtle, blatant) and split (tune, heldout,
+heldout2, heldout3, heldout4), per kind of change on heldout2 to heldout4, per style of
+grounded answer on heldout3 and heldout4 (near-copy, paraphrase), and
 precision / recall of the ``ungrounded`` label at each scorer's default threshold
 (hallucinated answers as the positives); the
 ROC-AUC on the older tests/data/groundedness_set.jsonl; answers/s end to end in calls of
@@ -38,7 +39,8 @@ DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
 HARD = DATA / "groundedness_hard.jsonl"
 HELDOUT2 = DATA / "groundedness_heldout2.jsonl"
 HELDOUT3 = DATA / "groundedness_heldout3.jsonl"
-SPLITS = ("tune", "heldout", "heldout2", "heldout3")
+HELDOUT4 = DATA / "groundedness_heldout4.jsonl"
+SPLITS = ("tune", "heldout", "heldout2", "heldout3", "heldout4")
 OLD = DATA / "groundedness_set.jsonl"
 Item = tuple[str, list[str]]
 Scores = Callable[[Sequence[Item]], list[float]]
@@ -70,11 +72,11 @@ def ranking(score: Scores, threshold: float, hard: list[dict[str, Any]],
         out[f"precision_{split}"] = round(flagged_bad / flagged, 4) if flagged else 0.0
         out[f"recall_{split}"] = round(flagged_bad / len(rows), 4)
     groups = [(f"{split}_{c['change']}", split, "change", c["change"])
-              for split in ("heldout2", "heldout3") for c in hard
+              for split in ("heldout2", "heldout3", "heldout4") for c in hard
               if c["split"] == split and c["kind"] == "subtle"]
-    groups += [(f"heldout3_style_{c['grounded_style']}", "heldout3", "grounded_style",
+    groups += [(f"{c['split']}_style_{c['grounded_style']}", c["split"], "grounded_style",
                 c["grounded_style"]) for c in hard
-               if c["split"] == "heldout3" and c["kind"] == "subtle"]
+               if c["split"] in ("heldout3", "heldout4") and c["kind"] == "subtle"]
     for name, split, field, value in sorted(set(groups)):
         rows = [i for i, c in enumerate(hard) if c["split"] == split and c["kind"] == "subtle"
                 and c.get(field) == value]
@@ -109,7 +111,7 @@ def scorers(embedder: Embedder, with_v1: bool = True) -> dict[str, tuple[Scores,
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    hard, old = load(HARD) + load(HELDOUT2) + load(HELDOUT3), load(OLD)
+    hard, old = load(HARD) + load(HELDOUT2) + load(HELDOUT3) + load(HELDOUT4), load(OLD)
     items = [(c[key], c["context"]) for c in hard if c["split"] in ("tune", "heldout")
              for key in ("grounded", "hallucinated")]
     embedders: list[Embedder] = []
@@ -123,7 +125,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "pairs": len(hard), "threads": args.threads, "batch": args.batch,
         "heldout_pairs": sum(c["split"] == "heldout" for c in hard),
         "heldout2_pairs": sum(c["split"] == "heldout2" for c in hard),
-        "heldout3_pairs": sum(c["split"] == "heldout3" for c in hard), "scorers": {}}
+        "heldout3_pairs": sum(c["split"] == "heldout3" for c in hard),
+        "heldout4_pairs": sum(c["split"] == "heldout4" for c in hard), "scorers": {}}
     for embedder in embedders:
         for name, (score, threshold) in scorers(embedder, not args.skip_v1).items():
             log(f"{name} ...")
@@ -139,7 +142,9 @@ COLUMNS = [("subtle tune", "auc_subtle_tune"), ("subtle held-out", "auc_subtle_h
            ("subtle held-out 3", "auc_subtle_heldout3"),
            ("blatant held-out 2", "auc_blatant_heldout2"),
            ("blatant held-out 3", "auc_blatant_heldout3"),
-           ("P held-out 3", "precision_heldout3"), ("R held-out 3", "recall_heldout3"),
+           ("subtle held-out 4", "auc_subtle_heldout4"),
+           ("blatant held-out 4", "auc_blatant_heldout4"),
+           ("P held-out 4", "precision_heldout4"), ("R held-out 4", "recall_heldout4"),
            ("old set", "auc_old_set"), ("answers/s", "answers_per_s")]
 
 
@@ -163,7 +168,8 @@ def main() -> None:
     args = parser.parse_args()
     result = run(args)
     print(f"{result['pairs']} pairs ({result['heldout_pairs']} held out, "
-          f"{result['heldout2_pairs']} in held-out 2, {result['heldout3_pairs']} in held-out 3)"
+          f"{result['heldout2_pairs']} in held-out 2, {result['heldout3_pairs']} in held-out 3, "
+          f"{result['heldout4_pairs']} in held-out 4)"
           " x 2 answers; "
           f"torch threads {result['threads']}, batch {result['batch']}")
     print(table(result))

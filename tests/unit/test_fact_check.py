@@ -28,6 +28,7 @@ from tests.unit.test_groundedness import NOW, record
 HARD = Path(__file__).resolve().parents[1] / "data" / "groundedness_hard.jsonl"
 HELDOUT2 = HARD.with_name("groundedness_heldout2.jsonl")
 HELDOUT3 = HARD.with_name("groundedness_heldout3.jsonl")
+HELDOUT4 = HARD.with_name("groundedness_heldout4.jsonl")
 #: all-MiniLM-L6-v2 measures 0.866 subtle and 1.0 blatant on the ``heldout`` split, and 0.860
 #: subtle and 0.998 blatant on ``heldout2`` (tests/data/groundedness_heldout2.jsonl), with
 #: scorer @4; both were development data for @4 (BENCHMARKS.md, "Groundedness: edit
@@ -38,6 +39,9 @@ SUBTLE_HELDOUT2_FLOOR = 0.80
 #: @4 scored 0.869 subtle and 1.0 blatant on ``heldout3`` (scored once; 0.882 after two
 #: tokenising fixes found on it; the goal of 0.90 is not met).
 SUBTLE_HELDOUT3_FLOOR = 0.85
+#: @5 scored 0.892 subtle and 1.0 blatant on ``heldout4`` with all-MiniLM-L6-v2 (0.826 and
+#: 0.971 with hashing-1024), scored once after @5 was built on the other sets.
+SUBTLE_HELDOUT4_FLOOR = 0.86
 
 
 def amounts_agree(claim: str, context: str) -> bool:
@@ -169,7 +173,7 @@ def test_answer_scores_its_weakest_claim_and_explains() -> None:
     assert bad.score == min(s.score for s in bad.sentences) < LABEL_THRESHOLD
     assert explain(bad) == ("Side effects were mostly mild and lasted four days. "
                             "['four days' \u2014 context says one]")
-    assert backend.scorer == f"embedding:hashing-1024@{SCORER_VERSION}" and SCORER_VERSION == 4
+    assert backend.scorer == f"embedding:hashing-1024@{SCORER_VERSION}" and SCORER_VERSION == 5
     [signal, _] = score_groundedness(
         [record("r1", "Side effects lasted four days.", context)], NOW, backend)
     assert signal.label == "ungrounded" and "context says" in signal.explanation
@@ -247,8 +251,34 @@ def heldout3_cases() -> list[dict[str, Any]]:
             if line]
 
 
+def test_fourth_heldout_set_is_well_formed() -> None:
+    cases = heldout4_cases()
+    subtle = [c for c in cases if c["kind"] == "subtle"]
+    assert len(subtle) >= 120 and len(cases) - len(subtle) >= 20
+    assert len({c["id"] for c in cases}) == len(cases)
+    assert len({c["domain"] for c in cases}) >= 10
+    changes = {"number", "date", "name", "antonym", "negation", "comparative", "quantifier",
+               "role", "condition", "modality", "timeframe", "specific"}
+    for case in cases:
+        assert set(case) == {"id", "domain", "kind", "change", "grounded_style", "split",
+                             "context", "grounded", "hallucinated"}
+        assert case["split"] == "heldout4" and case["grounded"] != case["hallucinated"]
+        assert case["change"] in (changes if case["kind"] == "subtle" else {"blatant"})
+        assert case["grounded_style"] in ("near-copy", "paraphrase")
+    assert all(sum(c["change"] == change for c in subtle) >= 10 for change in changes)
+    assert sum(c["grounded_style"] == "near-copy" for c in subtle) >= 40
+    earlier = hard_cases() + heldout2_cases() + heldout3_cases()
+    assert not {c["id"] for c in cases} & {c["id"] for c in earlier}
+    assert not {" ".join(c["context"]) for c in cases} & {" ".join(c["context"]) for c in earlier}
+
+
+def heldout4_cases() -> list[dict[str, Any]]:
+    return [json.loads(line) for line in HELDOUT4.read_text(encoding="utf-8").splitlines()
+            if line]
+
+
 def auc_by_kind(embedder: Embedder, split: str) -> dict[str, float]:
-    cases = [c for c in hard_cases() + heldout2_cases() + heldout3_cases()
+    cases = [c for c in hard_cases() + heldout2_cases() + heldout3_cases() + heldout4_cases()
              if c["split"] == split]
     backend = EmbeddingGroundedness(embedder)
     scores: Sequence[float] = [r.score for r in backend.score_many(
@@ -298,3 +328,16 @@ def test_third_heldout_auc_with_hashing() -> None:
     auc = auc_by_kind(HashingEmbedder(), "heldout3")
     print(f"held-out 3 ROC-AUC with hashing-1024: {auc}")
     assert auc["subtle"] >= 0.80 and auc["blatant"] >= 0.95
+
+
+def test_fourth_heldout_auc_with_minilm(minilm: Embedder) -> None:
+    auc = auc_by_kind(minilm, "heldout4")
+    print(f"held-out 4 ROC-AUC with all-MiniLM-L6-v2: {auc}")
+    assert auc["subtle"] >= SUBTLE_HELDOUT4_FLOOR
+    assert auc["blatant"] >= BLATANT_HELDOUT_FLOOR
+
+
+def test_fourth_heldout_auc_with_hashing() -> None:
+    auc = auc_by_kind(HashingEmbedder(), "heldout4")
+    print(f"held-out 4 ROC-AUC with hashing-1024: {auc}")
+    assert auc["subtle"] >= 0.79 and auc["blatant"] >= 0.95

@@ -175,7 +175,7 @@ def test_embedding_backend_batches_and_scores_sentences() -> None:
     assert set(bad.missing_facts) == {"90", "turbo"} and not bad.supported
     assert fabricated.unsupported == [bad.sentence] and fabricated.score < 0.5
     assert trivial.sentences == () and trivial.score == 1.0
-    assert grounded.scorer == "embedding:counting@4"
+    assert grounded.scorer == "embedding:counting@5"
     assert backend.score_many([]) == []
 
 
@@ -232,7 +232,7 @@ def test_grounded_label_and_real_backend() -> None:
     [score, count] = score_groundedness(
         [record("r1", "The battery charges fully in 3.5 hours.", CONTEXT)], NOW, backend)
     assert score.label == "grounded" and score.explanation == "" and count.value == 0.0
-    assert score.detector == "embedding:hashing-1024@4"
+    assert score.detector == "embedding:hashing-1024@5"
 
 
 def load_cases() -> list[dict[str, Any]]:

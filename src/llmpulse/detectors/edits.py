@@ -7,9 +7,11 @@ or inserts are exactly what it changed: a substituted content word ("higher" whe
 sentence says "lower") or an inserted content word ("... sent by registered mail") is
 unsupported.  Deletions are fine (an answer may leave things out), and so are harmless
 edits: function words ("the" for "a", "on" for "at"), inflections ("caches" for "cache"),
-common synonyms, contractions, and phrases moved from elsewhere in the sentence (clauses
-in another order).  A claim that shares less with any sentence is a paraphrase; this check
-says nothing about it.
+common synonyms and set phrases ("ask for" for "request", :mod:`._synonyms`), contractions,
+and phrases moved from elsewhere in the sentence (clauses in another order); but not a
+negating prefix ("synchronous" for "asynchronous").  A claim that shares less with any
+sentence is a paraphrase; this check says nothing about it.  :func:`role_swaps` finds two
+participants traded around a verb (:mod:`llmpulse.detectors.swaps`).
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
+from llmpulse.detectors._synonyms import PHRASES, synonyms_of
+from llmpulse.detectors.swaps import clause_tokens, swapped
 from llmpulse.detectors.text_facts import stem
 
-__all__ = ["Edit", "EditRules", "copy_edits", "tokens"]
+__all__ = ["Edit", "EditRules", "copy_edits", "role_swaps", "tokens"]
 
 
 def _words(text: str) -> frozenset[str]:
@@ -46,24 +50,12 @@ _REWRITES = {"can't": "cannot", "won't": "will not", "don't": "do not", "doesn't
              "shouldn't": "should not", "mustn't": "must not", "hasn't": "has not",
              "haven't": "have not", "didn't": "did not", "couldn't": "could not",
              "wouldn't": "would not", "can not": "cannot"}
-#: Groups of words that say the same in most sentences.
-_SYNONYM_GROUPS = (
-    "can may", "might may could", "get gets receive receives obtain obtains",
-    "buy purchase", "big large", "small little", "start begin starts begins started began",
-    "end finish ends finishes ended finished", "help assist helps assists",
-    "use utilise utilize uses", "quick fast rapid", "quickly fast rapidly",
-    "show display shows displays", "choose select pick", "need require needs requires",
-    "about approximately roughly around nearly", "typically usually generally normally",
-    "often frequently", "enough sufficient", "whole entire", "allow let permit",
-    "allows lets permits", "also too", "shut close closed", "via through",
-    "until till", "almost nearly", "while whereas", "though although",
-    "because since as", "if when", "once after", "decide decides determine determines",
-    "reach reaches reached hit hits", "cut cuts reduce reduces reduced", "under below",
-    "over above", "each per every", "show shows showed found find finds",
-)
 #: Words whose removal from inside a copied sentence turns it around ("... are not allowed"
 #: copied as "... are allowed").
 _TURNING = _words("not no never cannot only unless except without nor neither")
+#: Light verbs whose substitution leaves the fact to the words around them ("the build went
+#: from 14 minutes to under 6" for "lowered the build time from 14 minutes to under 6").
+_LIGHT_VERBS = _words("go goes going went gone become becomes became")
 #: Verbs that attribute a statement without changing it ("the trial found ...").
 _REPORTING = _words("found finds find showed shows shown reported reports says said notes "
                     "noted states stated according")
@@ -74,11 +66,6 @@ _ABBREVIATIONS = {"%": "percent", "ms": "milliseconds", "km": "kilometres", "kg"
 _NUMBER_WORDS = _words("zero one two three four five six seven eight nine ten eleven twelve "
                        "twenty thirty forty fifty sixty seventy eighty ninety hundred "
                        "thousand million billion half dozen")
-_SYNONYMS: dict[str, frozenset[str]] = {}
-for _group in _SYNONYM_GROUPS:
-    for _word in _group.split():
-        _SYNONYMS[_word] = _SYNONYMS.get(_word, frozenset()) | _words(_group)
-
 _TOKEN = re.compile(r"\d[\d.,:/]*\d|\d|[a-z]+(?:['\u2019][a-z]+)?|%")
 
 
@@ -92,7 +79,32 @@ def tokens(text: str) -> list[str]:
     for token in _TOKEN.findall(text):
         token = _ABBREVIATIONS.get(token, token).removesuffix("'s")  # "the sun's" -> "sun"
         found.extend(_REWRITES.get(token, token).split())
-    return found
+    return _read_phrases(found)
+
+
+#: First word of a set phrase -> the phrases it starts, longest first.
+_PHRASES_BY_FIRST: dict[str, list[tuple[tuple[str, ...], str]]] = {}
+for _phrase, _meaning in sorted(PHRASES, key=lambda item: -len(item[0])):
+    _PHRASES_BY_FIRST.setdefault(_phrase[0], []).append((_phrase, _meaning))
+
+
+def _read_phrases(words: list[str]) -> list[str]:
+    """``words`` with each set phrase replaced by the word it means ("ask for" ->
+    "request", "free of charge" -> "free"), so that such rewordings align."""
+    if len(words) < 2:
+        return words
+    out: list[str] = []
+    index = 0
+    while index < len(words):
+        for phrase, word in _PHRASES_BY_FIRST.get(words[index], ()):
+            if tuple(words[index:index + len(phrase)]) == phrase:
+                out.append(word)
+                index += len(phrase)
+                break
+        else:
+            out.append(words[index])
+            index += 1
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +123,9 @@ class EditRules:
 class Edit:
     """One change a near-copy made to the sentence it copies."""
 
-    kind: str  # "substituted", "inserted" or "dropped" (a negation, "only", "unless")
+    #: "substituted", "inserted", "dropped" (a negation, "only", "unless") or "swapped" (two
+    #: participants trade places around a verb: "Millbrook beat Kestrel Rovers")
+    kind: str
     words: tuple[str, ...]  # the claim's words that change a fact (dropped: the sentence's)
     claim_text: str  # the claim's words
     context_text: str  # the sentence's words they replace ("" when inserted)
@@ -123,21 +137,44 @@ def _harmless_word(word: str, replaced: Sequence[str]) -> bool:
         return True
     if not replaced and word in _REPORTING:
         return True
+    if replaced and word in _LIGHT_VERBS:
+        return True
     initials = "".join(w[0] for w in replaced if w not in _FUNCTION)
     if len(word) >= 2 and word == initials:  # "jwst" for "james webb space telescope"
         return True
     for other in replaced:
+        if _negated_form(word, other):
+            return False  # "synchronous" for "asynchronous"
         if min(len(word), len(other)) >= 3 and (word in other or other in word):
             return True  # "war" in "wartime"
         if other == word or stem(other) == stem(word):
             return True
-        if other in _SYNONYMS.get(word, ()):
+        if _same_meaning(word, other):
             return True
         shorter = min(len(word), len(other))
         prefix = len(_common_prefix(word, other))
         if shorter >= 4 and prefix >= 4 and prefix >= shorter - 1:  # cache / caches
             return True
     return False
+
+
+#: Prefixes that turn a word into its opposite ("asynchronous", "unpaid", "non-urgent").
+_NEGATING_PREFIXES = ("non", "un", "in", "im", "il", "ir", "dis", "a")
+
+
+def _negated_form(word: str, other: str) -> bool:
+    """Whether one word is the other with a negating prefix."""
+    short, long = sorted((word, other), key=len)
+    return len(short) >= 4 and any(long == prefix + short for prefix in _NEGATING_PREFIXES)
+
+
+def _same_meaning(word: str, other: str) -> bool:
+    """Whether the two words are common synonyms, directly or once inflections are
+    stripped ("lenders" / "banks")."""
+    if other in synonyms_of(word):
+        return True
+    return (stem(other) in {stem(w) for w in synonyms_of(word)}
+            or stem(word) in {stem(w) for w in synonyms_of(other)})
 
 
 def _common_prefix(a: str, b: str) -> str:
@@ -235,3 +272,21 @@ def copy_edits(claim: str, sentences: Sequence[str], rules: EditRules | None = N
         context_text = " ".join(replaced) if op == "replace" else ""
         edits.append(Edit(kind, tuple(changed), " ".join(span), context_text, sentence))
     return edits
+
+
+def role_swaps(claim: str, sentences: Sequence[str]) -> list[Edit]:
+    """Two participants of a context clause that the claim, keeping nearly all of that
+    clause's words, puts the other way round ("Millbrook beat Kestrel Rovers" for "Kestrel
+    Rovers beat Millbrook"); at most one, as a ``"swapped"`` edit."""
+    mine = clause_tokens(claim, tokens)
+    for sentence in sentences:
+        swap = swapped(mine, clause_tokens(sentence, tokens), _is_content, stem)
+        if swap is not None:
+            return [Edit("swapped", (swap.second, swap.first),
+                         f"{swap.second} \u2026 {swap.pivot} \u2026 {swap.first}",
+                         f"{swap.first} \u2026 {swap.pivot} \u2026 {swap.second}", sentence)]
+    return []
+
+
+def _is_content(word: str) -> bool:
+    return word not in _FUNCTION and word not in _NUMBER_WORDS and not word[0].isdigit()

@@ -17,8 +17,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from llmpulse.detectors._synonyms import synonyms_of
 from llmpulse.detectors.claims import Clause
-from llmpulse.detectors.edits import Edit, copy_edits, tokens
+from llmpulse.detectors.edits import Edit, copy_edits, role_swaps, tokens
 from llmpulse.detectors.polarity import polarity_clauses, polarity_conflicts
 from llmpulse.detectors.quantities import Quantity, extract_quantities, is_unit, same_amount
 from llmpulse.detectors.scope import context_clauses, scope_conflicts
@@ -113,15 +114,18 @@ class ContextFacts:
     clauses: tuple[Clause, ...] = ()  # for the scope checks
     polarity_clauses: tuple[Clause, ...] = ()  # for the polarity check
     sentence_tokens: tuple[list[str], ...] = ()  # for the edit check, one per sentence
+    #: The context's tokens with set phrases read as one word ("at no charge" -> "free").
+    read_words: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, contexts: Sequence[str]) -> ContextFacts:
         text = "\n".join(contexts)
         sentences = tuple(s for doc in contexts for s in split_sentences(doc))
+        tokenised = tuple(tokens(s) for s in sentences)
         return cls(tuple(q for doc in contexts for q in extract_quantities(doc)),
                    ContextEvidence.of(text), frozenset(re.findall(r"[a-z]+", text.lower())), text,
                    sentences, context_clauses(sentences), polarity_clauses(sentences),
-                   tuple(tokens(s) for s in sentences))
+                   tokenised, frozenset(w for words in tokenised for w in words))
 
 
 def _quote(text: str) -> str:
@@ -199,10 +203,26 @@ def _known_name(fact: str, evidence: ContextEvidence) -> bool:
     return False
 
 
+#: Capitalised words and acronyms that name no particular thing a paraphrase could get
+#: wrong: the Earth and the Sun, a TV, a GP, an ID.
+_EVERYDAY_NAMES = _words("earth sun moon tv tvs pc pcs gp gps id ids ram atm pin")
+#: Temperature scales, spelled out where the context writes the symbol ("37 °C").
+_SCALES = _words("celsius fahrenheit")
+
+
+def _everyday(fact: str, facts: ContextFacts) -> bool:
+    lowered = fact.lower()
+    if lowered in _EVERYDAY_NAMES:
+        return True
+    return lowered in _SCALES and ("\u00b0" in facts.text or "degrees" in facts.words)
+
+
 def _name_problems(claim: str, facts: ContextFacts, rules: CheckRules) -> list[Problem]:
     problems = []
     for fact in sorted(extract_facts(claim)):
         if fact[:1].isdigit() or len(fact) < 2 or fact in _MONTHS or fact in _WEEKDAYS:
+            continue
+        if _everyday(fact, facts):
             continue
         if not _known_name(fact, facts.evidence):
             missing = [p for p in re.split(r"[\s-]+", fact)
@@ -221,10 +241,20 @@ def novel_words(claim: str, facts: ContextFacts) -> list[str]:
         lowered = word.lower()
         if (not lowered.isalpha() or len(lowered) < 3 or lowered in _GENERIC
                 or is_unit(lowered) or lowered in _MONTHS or lowered in _WEEKDAYS
-                or stem(lowered) in facts.evidence.stems or lowered in facts.words):
+                or stem(lowered) in facts.evidence.stems or lowered in facts.words
+                or _said_otherwise(lowered, facts)):
             continue
         found.append(lowered)
     return list(dict.fromkeys(found))
+
+
+def _said_otherwise(word: str, facts: ContextFacts) -> bool:
+    """Whether the context uses a common synonym of ``word`` or a set phrase that means it
+    ("request" for "ask", "at no charge" for "free")."""
+    if word in facts.read_words:
+        return True
+    return any(other in facts.words or stem(other) in facts.evidence.stems
+               for other in synonyms_of(word) if other != word)
 
 
 def _widening(claim: str, facts: ContextFacts) -> list[str]:
@@ -301,6 +331,9 @@ def check_claim(claim: str, support: Sequence[str], facts: ContextFacts, *,
 def _edit_reason(edit: Edit) -> str:
     if edit.kind == "dropped":
         return f"leaves out {_quote(' '.join(edit.words))} (context: {_quote(edit.context_text)})"
+    if edit.kind == "swapped":
+        return (f"{_quote(edit.claim_text)} \u2014 context has them the other way round: "
+                f"{_quote(edit.context_text)}")
     if edit.kind == "substituted":
         return f"{_quote(edit.claim_text)} \u2014 context says {_quote(edit.context_text)}"
     return f"adds {_quote(edit.claim_text)} to what the context says"
@@ -313,7 +346,8 @@ def _edit_problems(claim: str, facts: ContextFacts, rules: CheckRules, named: se
     added words."""
     problems = []
     known = facts.sentence_tokens if len(facts.sentence_tokens) == len(facts.sentences) else None
-    for edit in copy_edits(claim, facts.sentences, tokenised=known) or ():
+    edits = copy_edits(claim, facts.sentences, tokenised=known) or []
+    for edit in [*edits, *role_swaps(claim, facts.sentences)]:
         fresh = [w for w in edit.words if w not in named]
         named.update(edit.words)
         if fresh:

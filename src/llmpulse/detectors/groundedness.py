@@ -7,7 +7,8 @@ cosine, NLI entailment, ...).  Every backend then applies the same fact checks
 (:mod:`llmpulse.detectors.fact_check`): amounts with rounding tolerance, dates, names,
 negation and antonyms, changed quantifiers, modality, conditions and roles
 (:mod:`llmpulse.detectors.scope`), the words a near-copy of a context sentence substitutes
-or inserts (:mod:`llmpulse.detectors.edits`), and details the context does not contain.  A claim's
+or inserts (:mod:`llmpulse.detectors.edits`), participants swapped around a verb
+(:mod:`llmpulse.detectors.swaps`), and details the context does not contain.  A claim's
 score is its calibrated match strength times a factor per failed check; the answer's score
 is its weakest claim, and each unsupported claim is reported with what failed ("'78
 percent' \u2014 context says 87%").  Sentence splitting and fact extraction live in
@@ -203,8 +204,14 @@ _CALIBRATION = {"all-MiniLM-L6-v2": (0.55, 12.0), "hashing-1024": (0.3, 10.0)}
 #: versions are never averaged together (2: claim-level fact checks, weakest claim; 3: scope
 #: checks -- quantifiers, modality, conditions, swapped roles -- and polarity against every
 #: context clause; 4: edit check -- a claim that copies a context sentence nearly word for
-#: word fails on each content word it substitutes or inserts, see detectors/edits.py).
-SCORER_VERSION = 4
+#: word fails on each content word it substitutes or inserts, see detectors/edits.py; 5: a
+#: broader list of common synonyms and set phrases for the edit and added-word checks
+#: (detectors/_synonyms.py), participants swapped around a verb within a clause
+#: (detectors/swaps.py), a negating prefix ("synchronous" for "asynchronous") counted as a
+#: change, hyphenated amounts ("a two-second pause"), "at no charge" no longer read as a
+#: negated modal, "lack" and "without a ..." read as negations, and everyday capitalised
+#: words ("Earth", "TV") no longer unknown names).
+SCORER_VERSION = 5
 #: Answers scoring below this are labelled ``ungrounded``; set on the tune split of
 #: tests/data/groundedness_hard.jsonl (see BENCHMARKS.md, "Groundedness: fact checks").
 LABEL_THRESHOLD = 0.45

@@ -71,7 +71,8 @@ for _group, _pair in enumerate(_GROUPS):
         for _word in _words.split():
             _SIDES.setdefault(_word, []).append((_group, _side))
 
-_NEGATIONS = frozenset({"not", "no", "never", "cannot", "nor", "neither", "none"})
+_NEGATIONS = frozenset({"not", "no", "never", "cannot", "nor", "neither", "none", "lack",
+                        "lacks", "lacking"})
 #: Groups whose second side says "no" by itself ("forbidden" is "not allowed").
 _NEGATIVE_SIDE = frozenset(i for i, (first, _) in enumerate(_GROUPS)
                            if first.split()[0] in ("allowed", "safe", "include",
@@ -109,10 +110,15 @@ _UN_WORD = re.compile(r"un[a-z]{3,}(?:ed|able|ible)")
 
 
 def _negated(clause: Clause) -> bool:
-    """A negation word, or an "un-" participle ("unaffected", "unused")."""
+    """A negation word, an "un-" participle ("unaffected", "unused"), or "without" before an
+    article or a verb ("without a visa", "without paying"; "without treatment" names a
+    manner)."""
+    words = clause.words
     return any(w in _NEGATIONS or w.endswith("n't") or (_UN_WORD.fullmatch(w) is not None
                                                          and w not in _SIDES)
-               for w in clause.words)
+               or (w == "without" and i + 1 < len(words)
+                   and (words[i + 1] in ("a", "an", "any") or words[i + 1].endswith("ing")))
+               for i, w in enumerate(words))
 
 
 def _directions(clause: Clause) -> dict[int, list[tuple[int, str]]]:

@@ -180,10 +180,20 @@ def _hedged(words: list[str], start: int) -> bool:
     return any(w in _HEDGES for w in window)
 
 
+#: A number joined to its unit by a hyphen, as an adjective: "a two-second pause", "a
+#: six-month course", "a 30-credit project".
+_COMPOUND_UNIT = re.compile(
+    r"\b(\d+(?:\.\d+)?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
+    r"fifteen|twenty|thirty|forty|fifty|sixty|hundred)-(second|minute|hour|day|week|month|"
+    r"year|metre|meter|kilometre|kilometer|kilogram|gram|litre|liter|mile|foot|inch|"
+    r"credit|page|person|seat|storey|degree)\b", re.IGNORECASE)
+
+
 def extract_quantities(text: str) -> list[Quantity]:
     """Every quantity in ``text``, in order."""
     masked = _MASK.sub(" ", text.replace("\u2013", " to ").replace("\u2014", " "))
     masked = re.sub(r"(?<=\d)-(?=\d)", " to ", masked)
+    masked = _COMPOUND_UNIT.sub(r"\1 \2", masked)  # "a two-second pause" -> "two second"
     masked = re.sub(r"(?<![\w.])[-\u2212](?=\d)", " minus ", masked)
     masked = re.sub(r"(?<=\d)(?=[a-zA-Z%°])", " ", masked)
     words = _TOKEN.findall(masked)

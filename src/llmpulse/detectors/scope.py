@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from llmpulse.detectors.claims import Clause, clauses_of
-from llmpulse.detectors.text_facts import content_words, stem
+from llmpulse.detectors.text_facts import content_words, stem, without_false_negations
 
 __all__ = ["ScopeConflict", "context_clauses", "scope_conflicts"]
 
@@ -92,8 +92,9 @@ _MODAL_CONFLICTS = {
 
 
 def _negated(words: Sequence[str]) -> bool:
+    kept = without_false_negations(" ".join(words)).split()  # "at no charge" negates nothing
     return any(w in ("not", "never", "cannot", "no", "nothing", "nobody", "none")
-               or w.endswith("n't") for w in words)
+               or w.endswith("n't") for w in kept)
 
 
 def _modality(words: Sequence[str]) -> dict[str, str]:

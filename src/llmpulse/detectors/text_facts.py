@@ -152,6 +152,12 @@ _NOT_NEGATION = re.compile(
     r"|\bat\s+no\s+(?:extra\s+|additional\s+)?(?:cost|charge)\b")
 
 
+def without_false_negations(text: str) -> str:
+    """``text`` (lower case) without the phrases whose "no" or "not" negates nothing ("at
+    no charge", "no more than")."""
+    return _NOT_NEGATION.sub(" ", text)
+
+
 def _canon_number(value: float) -> str:
     return str(int(value)) if value == int(value) else f"{value:.6f}".rstrip("0").rstrip(".")
 
