@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 
 def roc_auc(scores_pos: Sequence[float], scores_neg: Sequence[float]) -> float:
     """Area under the ROC curve: the probability that a random positive outscores a random
@@ -32,3 +34,14 @@ def precision_recall(scores_pos: Sequence[float], scores_neg: Sequence[float],
     precision = hits / (hits + false) if hits + false else 1.0
     recall = hits / len(scores_pos) if scores_pos else 0.0
     return precision, recall
+
+
+def fold_of(categories: Sequence[str], folds: int) -> np.ndarray:
+    """Cross-validation fold of each row: its position among the rows of its category,
+    modulo ``folds`` (every fold gets its share of each category)."""
+    seen: dict[str, int] = {}
+    out = np.empty(len(categories), dtype=np.int64)
+    for i, category in enumerate(categories):
+        out[i] = seen.get(category, 0) % folds
+        seen[category] = seen.get(category, 0) + 1
+    return out

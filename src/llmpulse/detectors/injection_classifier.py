@@ -31,7 +31,7 @@ from itertools import repeat
 import numpy as np
 
 from llmpulse.detectors.injection_features import is_word, ngrams, readable, windows
-from llmpulse.evaluation import roc_auc
+from llmpulse.evaluation import fold_of, roc_auc
 
 #: L2 strengths tried by cross-validation.
 L2_GRID = (0.001, 0.003, 0.01, 0.03)
@@ -132,16 +132,6 @@ class InjectionClassifier:
 
 
 # --- training --------------------------------------------------------------------------------
-
-def fold_of(categories: Sequence[str], folds: int = FOLDS) -> np.ndarray:
-    """Fold of each row: its position among the rows of its category, modulo ``folds``."""
-    seen: dict[str, int] = {}
-    out = np.empty(len(categories), dtype=np.int64)
-    for i, category in enumerate(categories):
-        out[i] = seen.get(category, 0) % folds
-        seen[category] = seen.get(category, 0) + 1
-    return out
-
 
 def kernel(features: Sequence[frozenset[str]], rules: np.ndarray) -> np.ndarray:
     """Inner products of the texts' feature vectors: shared n-grams over the product of

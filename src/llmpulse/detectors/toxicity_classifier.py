@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from llmpulse.detectors.toxicity import TOXICITY_LABELS, LexiconToxicityModel
-from llmpulse.evaluation import roc_auc
+from llmpulse.evaluation import fold_of, roc_auc
 
 if TYPE_CHECKING:
     from llmpulse.detectors.groundedness import Embedder
@@ -95,17 +95,6 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float, *, max_steps: int = 50
         if float(np.abs(step).max()) < 1e-9:
             break
     return weights
-
-
-def fold_of(categories: Sequence[str], folds: int = FOLDS) -> np.ndarray:
-    """Fold of each row: its position among the rows of its category, modulo ``folds``
-    (every fold gets its share of each category)."""
-    seen: dict[str, int] = {}
-    out = np.empty(len(categories), dtype=np.int64)
-    for i, category in enumerate(categories):
-        out[i] = seen.get(category, 0) % folds
-        seen[category] = seen.get(category, 0) + 1
-    return out
 
 
 def threshold_at_fpr(scores: np.ndarray, labels: np.ndarray,
