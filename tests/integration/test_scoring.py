@@ -61,18 +61,25 @@ def test_rude_answers_page_with_evidence_and_personal_data_is_never_stored(
         broker: str, tmp_path: Path) -> None:
     stack = make_stack(broker, tmp_path)
     quality = {"LLMPULSE_SCORE_SAMPLE_RATE": "1", "LLMPULSE_SCORE_BUDGET_PER_S": "1000",
-               "LLMPULSE_GROUNDEDNESS_BACKEND": "hashing"}
+               "LLMPULSE_GROUNDEDNESS_BACKEND": "hashing", "LLMPULSE_TOXICITY_BACKEND": "lexicon"}
     with Receiver() as receiver:
         rules = tmp_path / "rules.yml"
         rules.write_text(TOXIC_RULE.format(url=receiver.url("/hook")))
+        # Scores reach the windows once the scorer has read the calls.  With the MiniLM
+        # toxicity model, at 150 calls/s on a busy 2-core machine (worker, broker, simulator
+        # and another test's stack on it), the scorer fell 7-15 s behind, past a 5 s
+        # lateness, and every score was dropped as late.  The test is about paging with
+        # evidence and keeping personal data out: the lexicon (which knows these insults),
+        # the default lateness and less traffic keep it so (the MiniLM classifier has its
+        # own tests, tests/unit/test_toxicity_classifier.py).
         worker = stack.worker(LLMPULSE_RULES_FILE=str(rules), LLMPULSE_WINDOW_PANE_S="1",
-                              LLMPULSE_WINDOW_LATENESS_S="5", IT_WEBHOOK_SECRET="s",
+                              LLMPULSE_WINDOW_LATENESS_S="30", IT_WEBHOOK_SECRET="s",
                               **quality)
         score = scorer(stack, **quality)
         try:
             rude = Incident("toxic", start_s=12, duration_s=10, model="gpt-4o-mini", factor=0.9)
             stats: dict[str, SimulationStats] = {}
-            run_traffic(stack, 150, 40, [rude], stats).join(120)
+            run_traffic(stack, 100, 40, [rude], stats).join(120)
             receiver.wait_for(lambda got: [r.json()["kind"] for r in got] == [
                 "trigger", "resolve"], timeout=90, what="the toxicity trigger and resolve")
             sent = stats["stats"].calls

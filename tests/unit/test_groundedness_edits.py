@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from llmpulse.detectors.claims import without_attribution
 from llmpulse.detectors.edits import copy_edits, tokens
 from llmpulse.detectors.fact_check import ContextFacts, check_claim
 from llmpulse.detectors.groundedness import LABEL_THRESHOLD, EmbeddingGroundedness, explain
@@ -102,3 +103,31 @@ def test_the_scorer_ranks_a_faithful_copy_above_a_changed_one() -> None:
         ("The bond fund has shown volatile returns over the past decade.", [CONTEXT])])
     assert good.score >= LABEL_THRESHOLD > bad.score
     assert "'volatile' \u2014 context says 'stable'" in explain(bad)
+
+
+@pytest.mark.parametrize(("sentence", "claim"), [
+    ("According to the documentation: Fees are charged quarterly.", "Fees are charged quarterly."),
+    ("Per the docs, fees are charged quarterly.", "fees are charged quarterly."),
+    ("The fee policy states that fees are charged quarterly.", "fees are charged quarterly."),
+    ("Based on the context, fees are charged quarterly.", "fees are charged quarterly."),
+    # not an attribution: a qualifier of the claim stays
+    ("In the 2025 policy, fees are charged quarterly.", None),
+    ("Per page, the limit is 50 items.", None),
+    ("According to Smith, fees are charged quarterly.", None),
+])
+def test_an_opening_attribution_is_not_part_of_the_claim(sentence: str,
+                                                         claim: str | None) -> None:
+    assert without_attribution(sentence) == (claim or sentence)
+
+
+def test_an_attributed_copy_is_grounded() -> None:
+    """Answers that name their source ("According to the documentation: ...") before a
+    sentence copied from it are grounded, and a changed one is still caught."""
+    backend = EmbeddingGroundedness(HashingEmbedder())
+    good, bad = backend.score_many([
+        ("According to the documentation: The bond fund has shown stable returns over the "
+         "past decade.", [CONTEXT]),
+        ("According to the documentation: The bond fund has shown volatile returns over the "
+         "past decade.", [CONTEXT])])
+    assert good.score >= LABEL_THRESHOLD > bad.score
+    assert "according" not in explain(bad).lower()

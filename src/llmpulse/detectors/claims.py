@@ -22,9 +22,37 @@ class Claim:
 
 
 def split_claims(answer: str) -> list[Claim]:
-    """The answer's sentences that say something checkable."""
-    claims = [Claim(s, len(content_words(s))) for s in split_sentences(answer)]
+    """The answer's sentences that say something checkable, each without an attribution
+    that opens it (:func:`without_attribution`)."""
+    claims = []
+    for sentence in split_sentences(answer):
+        text = without_attribution(sentence)
+        claims.append(Claim(text, len(content_words(text))))
     return [c for c in claims if c.weight > 0]
+
+
+_SOURCE = (r"(?:documentation|docs|documents?|context|article|policy|policies|manual|guide"
+           r"|handbook|faq|page|sources?|text|passage|knowledge base|help cent(?:er|re)|terms"
+           r"|contract|report|notes?|records?|website|site)")
+#: An opening that says where the answer read what follows ("According to the
+#: documentation:", "Per the docs,", "The policy states that", "Based on the context,"):
+#: not a fact of its own, so it is not checked against the context.
+_ATTRIBUTION = re.compile(
+    r"^\s*(?:(?:(?:according to|as (?:stated|described|explained|noted|mentioned|written) in"
+    r"|based on)\s+(?:(?:the|your|our|this|these)\s+)?|(?:per|from|in)\s+(?:the|your|our"
+    r"|this|these)\s+)(?:[a-z-]+\s+){0,2}?" + _SOURCE + r"\s*(?:[,:\u2014]|\s-\s)\s*"
+    r"|(?:the|your|our|this)\s+(?:[a-z-]+\s+){0,2}?" + _SOURCE +
+    r"\s+(?:says|states|notes|explains|mentions|indicates|shows|specifies)"
+    r"(?:\s+that)?\s*[,:]?\s*)",
+    re.IGNORECASE)
+
+
+def without_attribution(sentence: str) -> str:
+    """``sentence`` without an opening attribution ("According to the documentation:
+    Large exports are emailed." -> "Large exports are emailed."); as it was when nothing
+    would be left."""
+    rest = _ATTRIBUTION.sub("", sentence, count=1)
+    return rest if rest.strip() else sentence
 
 
 _SPLIT = re.compile(
