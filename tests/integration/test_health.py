@@ -105,6 +105,11 @@ def test_worker_readiness_through_a_store_outage_and_a_drain_with_a_batch_in_fli
         during = stack.simulate(rate=None, count=150, seed=62)
         wait_health(worker, lambda s, b: b["checks"]["batch"]["state"] in ("retrying", "stuck"),
                     10, "a batch held by the second outage")
+        # every event of both bursts read (held or buffered) before SIGTERM: what is read
+        # is written by the drain, what is not is left to the next start (checked below)
+        sent = sum(before.events.values()) + sum(during.events.values())
+        wait_metrics(worker, lambda v: v.get("llmpulse_events_in_total", 0) >= sent, 8,
+                     "the second burst read while its batch is held")
         terminated = time.time()
         code, drained_s = worker.terminate(timeout=60)
     finally:
